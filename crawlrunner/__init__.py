@@ -1,0 +1,67 @@
+"""crawlrunner: declarative YAML crawl specs, a pooled aiohttp engine, SQLite output.
+
+The public API is small: load and validate a spec, then run it::
+
+    import crawlrunner
+
+    spec = crawlrunner.load_spec("specs/shop.yaml")
+    result = crawlrunner.run(spec, output="shop.db")
+    print(result.totals.records)
+
+Names are imported lazily so that ``crawlrunner validate`` does not pay for
+aiohttp, parsel and aiosqlite.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CrawlRunnerError",
+    "FetchError",
+    "RunResult",
+    "Spec",
+    "SpecError",
+    "SpecProblem",
+    "StorageError",
+    "__version__",
+    "load_spec",
+    "run",
+    "run_async",
+]
+
+_LAZY = {
+    "CrawlRunnerError": "crawlrunner.errors",
+    "FetchError": "crawlrunner.errors",
+    "SpecError": "crawlrunner.errors",
+    "SpecProblem": "crawlrunner.errors",
+    "StorageError": "crawlrunner.errors",
+    "Spec": "crawlrunner.spec.model",
+    "load_spec": "crawlrunner.spec",
+    "RunResult": "crawlrunner.api",
+    "run": "crawlrunner.api",
+    "run_async": "crawlrunner.api",
+}
+
+if TYPE_CHECKING:
+    from .api import RunResult, run, run_async
+    from .errors import CrawlRunnerError, FetchError, SpecError, SpecProblem, StorageError
+    from .spec import load_spec
+    from .spec.model import Spec
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'crawlrunner' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,234 @@
+"""The ``crawlrunner`` command: parse options, call the library, render results.
+
+This is the one place errors become messages and exit codes:
+
+    0    every request succeeded
+    1    the run finished but some requests failed, or the run itself failed
+    2    bad spec or bad usage (nothing was fetched)
+    130  interrupted (Ctrl-C); everything fetched so far is committed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from . import __version__
+from .errors import CrawlRunnerError, SpecError
+
+if TYPE_CHECKING:
+    from .api import RunResult
+    from .spec.model import Spec
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\b
+Exit status:
+  0    every request succeeded
+  1    some requests failed (see the fetch_log table), or the run failed
+  2    bad spec or usage; nothing was fetched
+  130  interrupted; everything fetched so far is committed"""
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"crawlrunner: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn crawlrunner's errors into messages and exit codes, never tracebacks."""
+    try:
+        yield
+    except SpecError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        count = len(exc.problems)
+        _fail(f"{count} problem{'s' if count != 1 else ''} in the spec; nothing was fetched", EXIT_USAGE)
+    except CrawlRunnerError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        _fail("interrupted; everything fetched so far was committed", EXIT_INTERRUPTED)
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    if quiet:
+        level = logging.ERROR
+    else:
+        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    root = logging.getLogger("crawlrunner")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def format_summary(result: RunResult) -> str:
+    """The end-of-run table: one row per target and a total."""
+    header = ("target", "requests", "ok", "failed", "records", "bytes", "p50 ms", "p95 ms", "max ms")
+    rows = [header]
+    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
+        rows.append(
+            (
+                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.records),
+                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
+                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
+            )
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(-1, lines[1])
+    totals = result.totals
+    notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
+    if totals.failures:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
+        notes.append(f"failed requests: {kinds} (see the fetch_log table)")
+    if totals.dropped:
+        notes.append(f"{totals.dropped} records dropped for a missing required field")
+    if totals.field_errors:
+        notes.append(f"{totals.field_errors} field values could not be converted and were stored as null")
+    return "\n".join(lines + [""] + notes)
+
+
+def _run_spec(spec: Spec, output: str | None, only: tuple[str, ...]) -> RunResult:
+    from .api import run
+
+    unknown = [name for name in only if name not in {t.name for t in spec.targets}]
+    if unknown:
+        known = ", ".join(t.name for t in spec.targets)
+        _fail(f"no target named {', '.join(map(repr, unknown))} in the spec (targets: {known})", EXIT_USAGE)
+    return run(spec, output=output, only=only or None)
+
+
+def _exit_for(result: RunResult) -> NoReturn:
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(__version__, prog_name="crawlrunner")
+@click.option("-v", "--verbose", count=True, help="More output: -v one line per request, -vv debug.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+def main(verbose: int, quiet: bool) -> None:
+    """Run declarative YAML crawl specs and store every record in SQLite.
+
+    \b
+    Try it offline:   crawlrunner demo
+    Check a spec:     crawlrunner validate specs/shop.yaml
+    Run a spec:       crawlrunner run specs/shop.yaml -o shop.db
+    """
+    _configure_logging(verbose, quiet)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", metavar="DB", help="SQLite file to write (default: the spec's output, or <name>.db).")
+@click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Run only this target (repeatable).")
+@click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url (e.g. a staging host).")
+def run(spec_file: Path, output: str | None, only: tuple[str, ...], base_url: str | None) -> None:
+    """Validate SPEC, fetch every request it plans, and store the records.
+
+    Failed requests are recorded in the fetch_log table and the run goes on;
+    the exit status says whether everything succeeded.
+
+    \b
+    Example:
+      crawlrunner run specs/shop.yaml -o shop.db
+      sqlite3 shop.db "SELECT * FROM fetch_log WHERE error_kind IS NOT NULL"
+    """
+    from .spec import load_spec
+
+    with _user_errors():
+        spec = load_spec(spec_file, base_url=base_url)
+        result = _run_spec(spec, output, only)
+    click.echo(format_summary(result))
+    _exit_for(result)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("spec_files", metavar="SPEC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(spec_files: tuple[Path, ...]) -> None:
+    """Check one or more specs without fetching anything.
+
+    Every problem is reported as FILE:LINE:COLUMN: PATH: MESSAGE.
+
+    \b
+    Example:
+      crawlrunner validate specs/*.yaml
+    """
+    from .spec import load_spec
+
+    problems = 0
+    for path in spec_files:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            problems += len(exc.problems)
+            continue
+        requests = sum(len(t.urls) for t in spec.targets)
+        click.echo(f"{path}: ok ({len(spec.targets)} targets, {requests} requests planned)")
+    if problems:
+        _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.option("-o", "--output", default="demo.db", show_default=True, metavar="DB", help="SQLite file to write.")
+@click.option("--serve", is_flag=True, help="Only serve the demo shop (until Ctrl-C), to run specs against it.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port for the shop [default: any free port; 8765 with --serve].")
+def demo(output: str, serve: bool, port: int | None) -> None:
+    """Crawl a small shop served on 127.0.0.1: no network needed.
+
+    Starts the bundled demo site (a JSON API and HTML pages), runs the demo
+    spec (examples/demo.yaml) against it, writes DB and shows what to query.
+
+    \b
+    Example:
+      crawlrunner demo
+      sqlite3 demo.db "SELECT name, price FROM products LIMIT 5"
+    """
+    from .demo import run_demo, serve_forever
+
+    with _user_errors():
+        if serve:
+            asyncio.run(serve_forever(8765 if port is None else port, click.echo))
+            return
+        result = asyncio.run(run_demo(output, port or 0))
+    click.echo(format_summary(result))
+    click.echo(
+        "\nTry a query:\n"
+        f'  sqlite3 {result.database} "SELECT name, price FROM products '
+        f'WHERE _run_id = {result.run_id} ORDER BY price DESC LIMIT 5"'
+    )
+    _exit_for(result)

@@ -1,0 +1,1 @@
+"""The HTTP layer: one pooled aiohttp session per run, and the fetcher on top."""

@@ -1,0 +1,74 @@
+"""Secrets from the environment, and the redaction that keeps them out of output.
+
+A spec never holds a token itself; it says ``${env.API_TOKEN}``. Every value
+that came from the environment is treated as secret: it is sent on the wire
+but masked wherever crawlrunner writes text (logs, the fetch log, error
+messages), because crawlrunner cannot tell a harmless base URL from a key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+
+# ${env.NAME} or ${env.NAME:-default}; NAME follows POSIX shell rules.
+ENV_REFERENCE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class MissingEnvironmentVariable(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def interpolate(text: str, environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
+    """Replace every ``${env.X}`` in ``text``.
+
+    Returns the new text and the substituted values (the secrets to redact).
+    Raises MissingEnvironmentVariable for an unset variable without a default.
+    """
+    env = os.environ if environ is None else environ
+    found: list[str] = []
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = env.get(name)
+        if value is None:
+            if default is None:
+                raise MissingEnvironmentVariable(name)
+            value = default
+        found.append(value)
+        return value
+
+    return ENV_REFERENCE.sub(substitute, text), found
+
+
+class Redactor:
+    """Masks known secret values in any text before it leaves the process."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is masked whole.
+        # Very short values (a default of "" or "1") would mask random text
+        # and protect nothing; they are not treated as secrets.
+        # A secret also travels percent-encoded inside URLs, so those
+        # spellings are masked too.
+        unique = {
+            form
+            for s in secrets
+            if len(s) >= 4
+            for form in (s, quote(s, safe=""), quote_plus(s), quote(s))
+        }
+        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text

@@ -1,0 +1,41 @@
+"""The spec pipeline: YAML text → located data → schema check → Spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import SpecError
+from .loader import Document, format_path, load_file, load_text
+from .model import Spec, build_spec
+from .validate import check, spec_schema
+
+__all__ = ["Document", "Spec", "format_path", "load_spec", "load_spec_text", "spec_schema"]
+
+
+def load_spec(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, base_url: str | None = None
+) -> Spec:
+    """Load, validate and build the spec at ``path``.
+
+    Raises SpecError listing every problem, each with file, line and column.
+    ``environ`` replaces ``os.environ`` for ``${env.X}`` (useful in tests);
+    ``base_url`` replaces the spec's ``http.base_url``.
+    """
+    return _build(load_file(path), environ, base_url)
+
+
+def load_spec_text(
+    text: str, file: str = "<spec>", environ: Mapping[str, str] | None = None, *, base_url: str | None = None
+) -> Spec:
+    """Like load_spec, for YAML already in memory."""
+    return _build(load_text(text, file), environ, base_url)
+
+
+def _build(document: Document, environ: Mapping[str, str] | None, base_url: str | None) -> Spec:
+    if not isinstance(document.data, dict):
+        raise SpecError([document.problem((), "a spec is a mapping with name and targets at the top")])
+    problems = check(document)
+    if problems:
+        raise SpecError(problems)
+    return build_spec(document, environ, base_url=base_url)

@@ -1,0 +1,189 @@
+"""YAML text → plain data, plus where in the file every key and value stands.
+
+PyYAML's safe loader is used only to compose the node tree and to construct
+scalars; the tree is walked here so that every value gets a spec path and a
+(line, column), duplicate keys are caught (PyYAML silently keeps the last),
+and pathological documents (alias bombs, absurd nesting) stop early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import SpecError, SpecProblem
+
+PathPart = str | int
+SpecPath = tuple[PathPart, ...]
+
+MAX_SPEC_BYTES = 2_000_000
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """``("targets", 2, "timeout")`` → ``targets[2].timeout``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded spec file: its data and the positions of its nodes."""
+
+    file: str
+    data: Any
+    text: str
+    value_positions: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
+        """1-based (line, column) of ``path``, or of its nearest located ancestor.
+
+        ``key=True`` prefers the position of the mapping key over its value,
+        which is where a user looks for a misspelt or unwanted key.
+        """
+        current: SpecPath = tuple(path)
+        while True:
+            if key and current in self.key_positions:
+                return self.key_positions[current]
+            if current in self.value_positions:
+                return self.value_positions[current]
+            if not current:
+                return (1, 1)
+            current = current[:-1]
+
+    def problem(self, path: Sequence[PathPart], message: str, *, key: bool = False) -> SpecProblem:
+        line, column = self.locate(path, key=key)
+        return SpecProblem(self.file, line, column, format_path(path), message)
+
+
+class _Walker:
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.nodes = 0
+        self.problems: list[SpecProblem] = []
+        self.value_positions: dict[SpecPath, tuple[int, int]] = {}
+        self.key_positions: dict[SpecPath, tuple[int, int]] = {}
+
+    def _problem(self, node: yaml.Node, path: SpecPath, message: str) -> None:
+        mark = node.start_mark
+        self.problems.append(
+            SpecProblem(self.file, mark.line + 1, mark.column + 1, format_path(path), message)
+        )
+
+    def build(self, node: yaml.Node, path: SpecPath) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Abort(f"the document has more than {MAX_NODES} nodes (an alias bomb?)", node)
+        if len(path) > MAX_DEPTH:
+            raise _Abort(f"the document is nested deeper than {MAX_DEPTH} levels", node)
+        self.value_positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: SpecPath) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            self._problem(node, path, f"cannot load this value: {exc.problem}")
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: SpecPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                self._problem(key_node, path, "merge keys (<<) are not supported; write the keys out")
+                continue
+            key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                hint = ""
+                if isinstance(key, bool):
+                    hint = ' (YAML reads an unquoted yes/no/on/off as a boolean: quote it, e.g. "on")'
+                self._problem(key_node, path, f"keys must be strings, got {key!r}{hint}")
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_seen:
+                self._problem(
+                    key_node, path + (key,), f"duplicate key {key!r} (first defined on line {first_seen[key]})"
+                )
+                continue
+            first_seen[key] = line
+            self.key_positions[path + (key,)] = (line, key_node.start_mark.column + 1)
+            result[key] = self.build(value_node, path + (key,))
+        return result
+
+
+class _Abort(Exception):
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.message = message
+        self.node = node
+
+
+def load_text(text: str, file: str = "<spec>") -> Document:
+    """Parse YAML ``text``; raise SpecError with located problems if it is not usable."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError([SpecProblem(file, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+            message = exc.problem or exc.context or "invalid YAML"
+            raise SpecError([SpecProblem(file, line, column, "", f"YAML syntax error: {message}")]) from None
+        except yaml.YAMLError as exc:
+            raise SpecError([SpecProblem(file, 0, 0, "", f"YAML error: {exc}")]) from None
+        if root is None:
+            raise SpecError([SpecProblem(file, 0, 0, "", "the spec is empty")])
+        walker = _Walker(loader, file)
+        try:
+            data = walker.build(root, ())
+        except _Abort as exc:
+            walker._problem(exc.node, (), exc.message)
+            data = None
+    finally:
+        loader.dispose()
+    if walker.problems:
+        raise SpecError(walker.problems)
+    return Document(file, data, text, walker.value_positions, walker.key_positions)
+
+
+def load_file(path: str | Path) -> Document:
+    """Read and parse a spec file; every failure is a SpecError naming the file."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecError([SpecProblem(name, 0, 0, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise SpecError([SpecProblem(name, 0, 0, "", "is a directory, not a spec file")]) from None
+    except OSError as exc:
+        raise SpecError([SpecProblem(name, 0, 0, "", f"cannot read: {exc.strerror}")]) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([SpecProblem(name, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            [SpecProblem(name, 0, 0, "", f"not UTF-8 text (bad byte at offset {exc.start})")]
+        ) from None
+    return load_text(text, name)

@@ -1,0 +1,176 @@
+"""Spec data → every schema problem, located and worded for a person.
+
+The JSON Schema in ``schemas/`` is the single source of the grammar; this
+module only turns jsonschema's errors into ``file:line:col: path: message``
+lines. Validation runs on the data as written, before ``${env.X}`` is
+substituted, so no message can ever contain a secret's value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match, relevance
+
+from .._resources import bundled_path
+from ..errors import SpecProblem
+from .loader import Document, SpecPath
+
+SCHEMA_FILE = "crawlspec.schema.json"
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+@cache
+def spec_schema() -> dict[str, Any]:
+    """The spec's JSON Schema (Draft 2020-12), parsed once."""
+    with bundled_path("schemas", SCHEMA_FILE).open(encoding="utf-8") as fh:
+        schema: dict[str, Any] = json.load(fh)
+    return schema
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = spec_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def check(document: Document) -> list[SpecProblem]:
+    """Every schema problem in ``document``, in file order, without duplicates."""
+    problems: dict[tuple[int, int, str, str], SpecProblem] = {}
+    for error in sorted(_validator().iter_errors(document.data), key=relevance):
+        for path, message, at_key in _explain(error):
+            problem = document.problem(path, message, key=at_key)
+            problems.setdefault((problem.line, problem.column, problem.path, message), problem)
+    return sorted(problems.values(), key=lambda p: (p.line, p.column, p.path))
+
+
+def _describe(value: Any) -> str:
+    """A short, safe rendering of a value for a message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    for name, python_type in (("object", dict), ("array", list), ("string", str), ("integer", int), ("number", float)):
+        if isinstance(value, python_type):
+            return _TYPE_NAMES[name]
+    return "null" if value is None else type(value).__name__
+
+
+def _expected_types(types: str | Iterable[str]) -> str:
+    names = [_TYPE_NAMES.get(t, t) for t in ([types] if isinstance(types, str) else types)]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
+    """(path, message, point-at-key) for one jsonschema error."""
+    path: SpecPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    value = error.instance
+    kind = error.validator
+
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = sorted(schema.get("properties", {}))
+        for key in (k for k in value if k not in known):
+            hint = difflib.get_close_matches(key, known, n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else f"; expected one of: {', '.join(known)}"
+            yield path + (key,), f"unknown key {key!r}{suggestion}", True
+        return
+    if kind == "required":
+        for key in error.validator_value:
+            if isinstance(value, dict) and key not in value:
+                yield path, f"missing required key {key!r}", False
+        return
+    if kind == "type":
+        yield path, f"expected {_expected_types(error.validator_value)}, got {_type_of(value)}", False
+        return
+    if kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        yield path, f"expected one of {options}; got {_describe(value)}", False
+        return
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        sign = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}[kind]
+        noun = "an integer" if schema.get("type") == "integer" else "a number"
+        yield path, f"expected {noun} {sign} {error.validator_value}, got {_describe(value)}", False
+        return
+    if kind == "minLength" and error.validator_value == 1:
+        yield path, "must not be empty", False
+        return
+    if kind == "minItems":
+        yield path, f"expected at least {error.validator_value} item(s)", False
+        return
+    if kind == "minProperties":
+        yield path, f"expected at least {error.validator_value} key(s)", False
+        return
+    if kind == "maxProperties" and isinstance(value, dict):
+        yield path, f"give only one of {', '.join(sorted(value))}", False
+        return
+    if kind in ("oneOf", "anyOf"):
+        yield from _explain_alternatives(error, path)
+        return
+    if kind == "pattern" and isinstance(value, str):
+        what = schema.get("description") or f"it must match {error.validator_value}"
+        yield path, f"{_describe(value)} is not valid: {what}", False
+        return
+    if kind == "not":
+        what = schema.get("description") or "the name is reserved"
+        yield path, f"{_describe(value)} is not allowed: {what}", False
+        return
+    yield path, error.message, False
+
+
+def _explain_alternatives(error: ValidationError, path: SpecPath) -> Iterator[tuple[SpecPath, str, bool]]:
+    """oneOf/anyOf: say what the alternatives were, or follow the most relevant one."""
+    branches = error.validator_value if isinstance(error.validator_value, list) else []
+    value = error.instance
+    required_sets = [b.get("required") for b in branches if isinstance(b, dict)]
+    if required_sets and all(required_sets) and isinstance(value, dict):
+        keys = sorted({k for keys in required_sets if keys for k in keys})
+        present = [k for k in keys if k in value]
+        listed = " or ".join(repr(k) for k in keys)
+        if present:
+            yield path, f"give either {listed}, not both", False
+        else:
+            yield path, f"missing {listed}: give exactly one", False
+        return
+    context = list(error.context or [])
+    shallow_type_errors = [e for e in context if e.validator == "type" and not e.relative_path]
+    if context and len(shallow_type_errors) == len(context):
+        types: list[str] = []
+        for e in shallow_type_errors:
+            t = e.validator_value
+            types.extend([t] if isinstance(t, str) else t)
+        yield path, f"expected {_expected_types(dict.fromkeys(types))}, got {_type_of(value)}", False
+        return
+    # Follow the branch whose type fits the value; report its own errors.
+    fitting = [e for e in context if not (e.validator == "type" and not e.relative_path)]
+    best = best_match(fitting) if fitting else None
+    if best is None:
+        yield path, error.message, False
+        return
+    yield from _explain(best)

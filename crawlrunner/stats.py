@@ -1,0 +1,100 @@
+"""Counters and latency histograms, per target, shared by progress and summary.
+
+Latencies go into fixed log-scale buckets (about 5% wide), so memory stays
+constant however many requests a run makes and percentiles stay accurate
+to within a bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .results import Outcome
+
+_BUCKET_GROWTH = 1.05
+_SMALLEST = 1e-4  # 0.1 ms
+_BUCKETS = 400  # up to ~ 3e4 s
+
+
+@dataclass
+class LatencyHistogram:
+    counts: list[int] = field(default_factory=lambda: [0] * _BUCKETS)
+    total: int = 0
+    maximum: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        index = 0 if seconds <= _SMALLEST else int(math.log(seconds / _SMALLEST, _BUCKET_GROWTH)) + 1
+        self.counts[min(index, _BUCKETS - 1)] += 1
+        self.total += 1
+        self.maximum = max(self.maximum, seconds)
+
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile (0-100) in seconds: the upper edge of its bucket."""
+        if not self.total:
+            return None
+        rank = max(1, math.ceil(self.total * q / 100))
+        seen = 0
+        for index, count in enumerate(self.counts):
+            seen += count
+            if seen >= rank:
+                return min(_SMALLEST * _BUCKET_GROWTH**index, self.maximum)
+        return self.maximum
+
+    def merge(self, other: LatencyHistogram) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.total += other.total
+        self.maximum = max(self.maximum, other.maximum)
+
+
+@dataclass
+class TargetStats:
+    requests: int = 0
+    ok: int = 0
+    failed: int = 0
+    records: int = 0
+    dropped: int = 0
+    field_errors: int = 0
+    bytes: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add(self, outcome: Outcome) -> None:
+        fetch = outcome.fetch
+        self.requests += 1
+        self.bytes += len(fetch.body)
+        self.latency.add(fetch.elapsed)
+        if fetch.ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+            self.failures[fetch.error_kind or "unknown"] += 1
+        self.records += len(outcome.records)
+        self.dropped += outcome.dropped
+        self.field_errors += outcome.field_errors
+
+    def merge(self, other: TargetStats) -> None:
+        for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "bytes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.failures.update(other.failures)
+        self.latency.merge(other.latency)
+
+
+@dataclass
+class RunStats:
+    targets: dict[str, TargetStats] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome) -> None:
+        name = outcome.fetch.target
+        stats = self.targets.get(name)
+        if stats is None:
+            stats = self.targets[name] = TargetStats()
+        stats.add(outcome)
+
+    @property
+    def totals(self) -> TargetStats:
+        total = TargetStats()
+        for stats in self.targets.values():
+            total.merge(stats)
+        return total
