@@ -143,7 +143,7 @@ def make_app() -> web.Application:
 @asynccontextmanager
 async def serve(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve the demo shop; yields its base URL (an ephemeral port by default)."""
-    runner = web.AppRunner(make_app(), access_log=None)
+    runner = web.AppRunner(make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=2)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -15,7 +15,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..errors import SpecError, SpecProblem
 from ..secrets import MissingEnvironmentVariable, Redactor, interpolate
-from ..selectors import LANGUAGES, Selector, SelectorSyntaxError, compile_selector
+from ..selectors import LANGUAGES, Language, Selector, SelectorSyntaxError, compile_selector
 from ..settings import HttpSettings, Limits, Timeouts
 from .loader import Document, SpecPath
 
@@ -233,6 +233,7 @@ class _Builder:
         return Extraction(format=fmt, fields=tuple(fields), records=records)
 
     def selector(self, raw: str | dict[str, Any], fmt: Format, path: SpecPath) -> Selector | None:
+        language: Language
         if isinstance(raw, str):
             language = "jmespath" if fmt == "json" else "css"
             source = raw

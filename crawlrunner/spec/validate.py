@@ -93,6 +93,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
     schema = error.schema if isinstance(error.schema, dict) else {}
     value = error.instance
     kind = error.validator
+    expected: Any = error.validator_value
 
     if kind == "additionalProperties" and isinstance(value, dict):
         known = sorted(schema.get("properties", {}))
@@ -102,30 +103,30 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
             yield path + (key,), f"unknown key {key!r}{suggestion}", True
         return
     if kind == "required":
-        for key in error.validator_value:
+        for key in expected:
             if isinstance(value, dict) and key not in value:
                 yield path, f"missing required key {key!r}", False
         return
     if kind == "type":
-        yield path, f"expected {_expected_types(error.validator_value)}, got {_type_of(value)}", False
+        yield path, f"expected {_expected_types(expected)}, got {_type_of(value)}", False
         return
     if kind == "enum":
-        options = ", ".join(str(o) for o in error.validator_value)
+        options = ", ".join(str(o) for o in expected)
         yield path, f"expected one of {options}; got {_describe(value)}", False
         return
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         sign = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}[kind]
         noun = "an integer" if schema.get("type") == "integer" else "a number"
-        yield path, f"expected {noun} {sign} {error.validator_value}, got {_describe(value)}", False
+        yield path, f"expected {noun} {sign} {expected}, got {_describe(value)}", False
         return
-    if kind == "minLength" and error.validator_value == 1:
+    if kind == "minLength" and expected == 1:
         yield path, "must not be empty", False
         return
     if kind == "minItems":
-        yield path, f"expected at least {error.validator_value} item(s)", False
+        yield path, f"expected at least {expected} item(s)", False
         return
     if kind == "minProperties":
-        yield path, f"expected at least {error.validator_value} key(s)", False
+        yield path, f"expected at least {expected} key(s)", False
         return
     if kind == "maxProperties" and isinstance(value, dict):
         yield path, f"give only one of {', '.join(sorted(value))}", False
@@ -134,7 +135,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
         yield from _explain_alternatives(error, path)
         return
     if kind == "pattern" and isinstance(value, str):
-        what = schema.get("description") or f"it must match {error.validator_value}"
+        what = schema.get("description") or f"it must match {expected}"
         yield path, f"{_describe(value)} is not valid: {what}", False
         return
     if kind == "not":
@@ -163,7 +164,7 @@ def _explain_alternatives(error: ValidationError, path: SpecPath) -> Iterator[tu
     if context and len(shallow_type_errors) == len(context):
         types: list[str] = []
         for e in shallow_type_errors:
-            t = e.validator_value
+            t: Any = e.validator_value
             types.extend([t] if isinstance(t, str) else t)
         yield path, f"expected {_expected_types(dict.fromkeys(types))}, got {_type_of(value)}", False
         return

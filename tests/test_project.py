@@ -1,0 +1,132 @@
+"""Drift and packaging checks: the shipped files, the README and the entry point."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+import crawlrunner
+from crawlrunner.cli import main
+from crawlrunner.spec import load_spec
+
+from .conftest import REPO, query
+
+SHIPPED_SPECS = sorted([*REPO.glob("examples/*.yaml"), *REPO.glob("specs/*.yaml")])
+ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+
+
+def _readme() -> str:
+    return (REPO / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", SHIPPED_SPECS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_spec_validates(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.targets
+
+
+def test_project_smoke_spec_runs_against_the_demo_shop(demo_server: str, tmp_path: Path) -> None:
+    from crawlrunner.api import run
+
+    spec = load_spec(REPO / "specs" / "demo-smoke.yaml", base_url=demo_server)
+    result = run(spec, output=tmp_path / "smoke.db")
+
+    assert result.ok
+    assert query(tmp_path / "smoke.db", "SELECT count(*) FROM first_page") == [(10,)]
+    assert query(tmp_path / "smoke.db", "SELECT title FROM one_product") == [("Compact Clock 7",)]
+
+
+def test_public_names_are_exported_and_resolve() -> None:
+    assert crawlrunner.__all__ == sorted(crawlrunner.__all__)
+    for name in crawlrunner.__all__:
+        assert getattr(crawlrunner, name) is not None, name
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = _readme()
+    for name in main.commands:
+        assert f"crawlrunner {name}" in readme, name
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = _readme()
+    commands = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", readme, re.S)
+    test_command = next(c.strip() for c in commands if "pytest" in c)
+    assert test_command in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+@pytest.mark.subprocess
+def test_installed_entry_point_and_module_run(tmp_path: Path) -> None:
+    assert ENTRY_POINT.exists(), "install the package first: pip install -e '.[test]'"
+    version = subprocess.run([ENTRY_POINT, "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and crawlrunner.__version__ in version.stdout
+
+    demo = subprocess.run(
+        [sys.executable, "-m", "crawlrunner", "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert query(tmp_path / "demo.db", "SELECT count(*) FROM products") == [(30,)]
+    assert demo.stderr == ""
+
+
+@pytest.mark.subprocess
+def test_ctrl_c_commits_what_was_fetched_and_exits_130(
+    server: str, write_spec: Callable[..., Path], db_path: Path
+) -> None:
+    fast = "\n".join(f"      - /json/item/{i}" for i in range(1, 4))
+    slow = "\n".join(f"      - /slow/sigint/30?n={i}" for i in range(4))
+    path = write_spec(
+        f"""
+name: sigint
+http: {{base_url: "{server}", limits: {{connections: 8}}}}
+targets:
+  - name: quick
+    urls:
+{fast}
+    extract: {{fields: {{id: id}}}}
+  - name: stuck
+    urls:
+{slow}
+"""
+    )
+    child = subprocess.Popen(
+        [ENTRY_POINT, "run", str(path), "-o", str(db_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if db_path.exists():
+                try:
+                    if query(db_path, "SELECT count(*) FROM fetch_log")[0][0] >= 3:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never recorded its fast requests")
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        child.kill()
+
+    assert child.returncode == 130, stderr
+    assert "interrupted; everything fetched so far was committed" in stderr
+    assert "Traceback" not in stderr and "Unclosed" not in stderr
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT status, requests FROM runs").fetchall() == [("interrupted", 3)]
+        assert conn.execute("SELECT count(*) FROM quick").fetchall() == [(3,)]
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
