@@ -2,9 +2,10 @@
 
 This is the one place errors become messages and exit codes:
 
-    0    every request succeeded
+    0    every request succeeded (or failed within a declared max_failed_ratio)
     1    the run finished but some requests failed, or the run itself failed
     2    bad spec or bad usage (nothing was fetched)
+    3    the run finished but expectations in the spec were not met
     130  interrupted (Ctrl-C); everything fetched so far is committed
 """
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_EXPECTATIONS = 3
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\b
@@ -37,6 +39,7 @@ Exit status:
   0    every request succeeded
   1    some requests failed (see the fetch_log table), or the run failed
   2    bad spec or usage; nothing was fetched
+  3    expectations in the spec were not met (listed at the end)
   130  interrupted; everything fetched so far is committed"""
 
 
@@ -115,6 +118,11 @@ def format_summary(result: RunResult) -> str:
         notes.append(f"{totals.dropped} records dropped for a missing required field")
     if totals.field_errors:
         notes.append(f"{totals.field_errors} field values could not be converted and were stored as null")
+    if totals.robots_denied:
+        notes.append(f"{totals.robots_denied} URLs skipped: disallowed by robots.txt")
+    if result.unmet:
+        notes.append("expectations not met:")
+        notes += [f"  - {problem}" for problem in result.unmet]
     return "\n".join(lines + [""] + notes)
 
 
@@ -128,7 +136,18 @@ def _run_spec(spec: Spec, output: str | None, only: tuple[str, ...]) -> RunResul
     return run(spec, output=output, only=only or None)
 
 
+def _planned(spec: Spec) -> str:
+    from .plan import count_requests
+
+    counts = [count_requests(t) for t in spec.targets]
+    start = sum(c for c in counts if c is not None)
+    dynamic = any(c is None or t.paginate or t.follow for c, t in zip(counts, spec.targets))
+    return f"{start} start request{'s' if start != 1 else ''}{', more from pages' if dynamic else ''}"
+
+
 def _exit_for(result: RunResult) -> NoReturn:
+    if result.unmet:
+        sys.exit(EXIT_EXPECTATIONS)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
@@ -197,8 +216,8 @@ def validate(spec_files: tuple[Path, ...]) -> None:
                 click.echo(str(problem), err=True)
             problems += len(exc.problems)
             continue
-        requests = sum(len(t.urls) for t in spec.targets)
-        click.echo(f"{path}: ok ({len(spec.targets)} targets, {requests} requests planned)")
+        count = len(spec.targets)
+        click.echo(f"{path}: ok ({count} target{'s' if count != 1 else ''}, {_planned(spec)})")
     if problems:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
 

@@ -1,19 +1,20 @@
-"""The only coordinator: a producer, a bounded pool of workers, one writer.
+"""The only coordinator: a bounded pool of workers around a frontier, one writer.
 
 ::
 
-    plan_requests() ──▶ queue (2 × workers) ──▶ workers ──▶ BatchWriter ──▶ SQLite
-         lazy              backpressure          fetch + extract   batched commits
+    plan (lazy) ─▶ Frontier ─▶ workers ─▶ process() ─▶ BatchWriter ─▶ SQLite
+                      ▲      fetch          │ records
+                      └──────── derived ◀───┘ next pages, links, child requests
 
-The producer walks the plan lazily and blocks when the queue is full, so a
-target of a million URLs never becomes a million objects or tasks. Each
-worker holds at most one request, and there are exactly as many workers as
-pooled connections, so a request's timeout starts when it can actually be
-sent rather than while it waits for a free connection. The writer's bounded
-queue slows the workers if the disk falls behind.
+Workers pull from the frontier, which serves derived requests first and
+reads the plan lazily, so a target of a million URLs never becomes a million
+objects or tasks. There are exactly as many workers as pooled connections,
+so a request's timeout starts when it can actually be sent rather than while
+it waits for a free connection. The writer's bounded queue slows the workers
+if the disk falls behind.
 
-Cancellation (Ctrl-C) cancels producer and workers; the writer still commits
-every outcome it has received before the cancellation goes on.
+Cancellation (Ctrl-C) cancels the workers; the writer still commits every
+outcome it has received before the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -21,20 +22,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import aiohttp
 
 from .errors import CrawlRunnerError
-from .extract import extract
+from .extract import process
+from .extract.page import Page
+from .follow import LinkFollower
+from .frontier import Frontier
 from .http.fetcher import fetch
+from .http.robots import RobotsPolicy
 from .http.session import client_timeout
+from .paginate import next_page
 from .plan import RequestPlan, plan_requests
-from .results import Outcome
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
 from .store.sqlite import BatchWriter
 
 log = logging.getLogger(__name__)
+
+
+def _paginate(plan: RequestPlan, page: Page, records: list[dict[str, Any]]) -> list[RequestPlan]:
+    follow_up = next_page(plan, page, len(records))
+    return [follow_up] if follow_up is not None else []
 
 
 async def crawl(
@@ -44,43 +55,57 @@ async def crawl(
     *,
     only: Iterable[str] | None = None,
 ) -> RunStats:
-    """Fetch every planned request, extract, and hand outcomes to ``writer``."""
+    """Fetch every planned and derived request, extract, and hand outcomes to ``writer``."""
     wanted = set(only) if only is not None else None
-    stats = RunStats({t.name: TargetStats() for t in spec.targets if wanted is None or t.name in wanted})
-    workers = spec.http.limits.workers
-    queue: asyncio.Queue[RequestPlan | None] = asyncio.Queue(maxsize=2 * workers)
-    timeouts = {t.name: client_timeout(t.timeout) for t in spec.targets}
+    selected = [t for t in spec.targets if wanted is None or t.name in wanted]
+    stats = RunStats({t.name: TargetStats() for t in selected})
+    names = {t.name for t in selected}
+    children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
+    timeouts = {t.name: client_timeout(t.timeout) for t in selected}
     max_body = spec.http.max_body_bytes
     redact = spec.redactor
+    follower = LinkFollower()
+    robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
+    frontier = Frontier(plan_requests(spec, wanted), admit=follower.admit_start)
 
-    async def produce() -> None:
-        for plan in plan_requests(spec, wanted):
-            await queue.put(plan)
-        for _ in range(workers):
-            await queue.put(None)
+    async def handle(plan: RequestPlan) -> list[RequestPlan]:
+        target = plan.target
+        if target.follow is not None and target.follow.robots and not await robots.allowed(plan.url):
+            stats.targets[target.name].robots_denied += 1
+            log.info("%s %s skipped: disallowed by robots.txt", target.name, redact(plan.url))
+            return []
+        result = await fetch(session, plan, timeout=timeouts[target.name], max_body_bytes=max_body)
+        derivers = []
+        if target.paginate is not None:
+            derivers.append(_paginate)
+        if target.follow is not None:
+            derivers.append(follower)
+        outcome = process(plan, result, children=children[target.name], derivers=tuple(derivers))
+        stats.add(outcome)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s %s %s → %s (%.0f ms, %d bytes, %d records)%s",
+                target.name, plan.method, redact(plan.url), result.status or "-",
+                result.elapsed * 1000, len(result.body), len(outcome.records),
+                f" {result.error_kind}: {redact(result.error or '')}" if not result.ok else "",
+            )  # fmt: skip
+        await writer.put(outcome)
+        return outcome.derived
 
     async def work() -> None:
-        while (plan := await queue.get()) is not None:
-            result = await fetch(session, plan, timeout=timeouts[plan.target.name], max_body_bytes=max_body)
-            extraction = plan.target.extract
-            outcome = extract(extraction, result) if result.ok and extraction else Outcome(result)
-            stats.add(outcome)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "%s %s %s → %s (%.0f ms, %d bytes, %d records)%s",
-                    plan.target.name, plan.method, redact(plan.url), result.status or "-",
-                    result.elapsed * 1000, len(result.body), len(outcome.records),
-                    f" {result.error_kind}: {redact(result.error or '')}" if not result.ok else "",
-                )  # fmt: skip
-            await writer.put(outcome)
+        while (plan := await frontier.get()) is not None:
+            derived: list[RequestPlan] = []
+            try:
+                derived = await handle(plan)
+            finally:
+                await frontier.done(derived)
 
     try:
         async with asyncio.TaskGroup() as run_group:
             run_group.create_task(writer.run(), name="crawlrunner-writer")
-            async with asyncio.TaskGroup() as fetchers:
-                fetchers.create_task(produce(), name="crawlrunner-producer")
-                for number in range(workers):
-                    fetchers.create_task(work(), name=f"crawlrunner-worker-{number}")
+            async with asyncio.TaskGroup() as workers:
+                for number in range(spec.http.limits.workers):
+                    workers.create_task(work(), name=f"crawlrunner-worker-{number}")
             await writer.close()
     except BaseExceptionGroup as group:
         raise _most_telling(group) from None

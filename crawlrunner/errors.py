@@ -10,6 +10,7 @@ The tree::
     │   ├── ConnectError (ConnectionError)
     │   ├── TooManyRedirects
     │   ├── InvalidURL (ValueError)
+    │   ├── InvalidRequest (ValueError)  a request the spec could not render
     │   ├── BadResponse                 not valid HTTP (bad status line, huge headers)
     │   ├── BodyTooLarge
     │   ├── PayloadError                truncated or undecodable body
@@ -78,6 +79,10 @@ class TooManyRedirects(FetchError):
 
 class InvalidURL(FetchError, ValueError):
     kind = "invalid_url"
+
+
+class InvalidRequest(FetchError, ValueError):
+    kind = "invalid_request"
 
 
 class BadResponse(FetchError):

@@ -1,44 +1,185 @@
-"""Spec → the requests to make, produced lazily, one target after another.
+"""Targets → the requests to make, produced lazily.
 
-A plan is cheap and immutable; the headers and body mapping are shared with
-the target rather than copied, so memory stays flat however many URLs a
-target expands to.
+A target's start requests are its URL templates rendered for every
+combination of its variables (ranges and lists) and seed-file rows: a
+cartesian product walked with nested loops, so a template over a million
+values never builds a million objects. Child targets have no start requests:
+theirs are rendered from parent records as they arrive (``child_requests``).
 """
 
 from __future__ import annotations
 
+import csv
+import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from .spec.model import Spec, Target
+from .spec.model import IntRange, SeedFile, Spec, Target
+from .templates import TemplateError, render_tree, value_text
+
+
+@dataclass(slots=True)
+class PageChain:
+    """State shared by the pages of one pagination chain (mutable on purpose)."""
+
+    pages: int = 1
+    items: int = 0
+    seen: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
 class RequestPlan:
-    """One request to make for a target."""
+    """One request to make for a target, and where it sits in the crawl."""
 
     target: Target = field(repr=False)
     url: str = field(repr=False)
     method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    json_body: Any = field(default=None, repr=False)
+    data: Any = field(default=None, repr=False)  # form mapping or raw text
+    depth: int = 0
+    page: int = 0  # page number or offset, for counter pagination
+    chain: PageChain | None = field(default=None, repr=False, compare=False)
+    parent: Mapping[str, Any] | None = field(default=None, repr=False)
+    invalid: str | None = None  # why this request cannot be sent, if it cannot
 
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self.target.headers
+    def with_url(self, url: str, **changes: Any) -> RequestPlan:
+        return replace(self, url=url, **changes)
 
-    @property
-    def json_body(self) -> Any:
-        return self.target.json_body if self.target.has_json_body else None
+
+def with_query_param(url: str, name: str, value: Any) -> str:
+    """``url`` with the query parameter ``name`` set to ``value`` (replacing it)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    query.append((name, value_text(value)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def render(target: Target, values: Mapping[str, Any], url_index: int, *, base: str | None = None) -> RequestPlan:
+    """The request for one combination of variable values."""
+    request = target.request
+    try:
+        url = request.urls[url_index].render(values, url=True)
+        joined_base = base or request.base_url
+        if joined_base:
+            url = urljoin(joined_base, url)
+        if request.params:
+            query = urlencode({k: t.render(values) for k, t in request.params.items()})
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        headers = {k: t.render(values) for k, t in request.headers.items()}
+        data: Any = None
+        if request.form is not None:
+            data = {k: t.render(values) for k, t in request.form.items()}
+        elif request.body is not None:
+            data = request.body.render(values)
+        json_body = render_tree(request.json_body, values) if request.has_json_body else None
+    except TemplateError as exc:
+        return RequestPlan(target, request.urls[url_index].source, request.method, invalid=str(exc))
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        return RequestPlan(target, url, request.method, invalid=f"not an http(s) URL: {url[:200]}")
+    plan = RequestPlan(target, url, request.method, headers, json_body, data)
+    return _first_page(plan)
+
+
+def _first_page(plan: RequestPlan) -> RequestPlan:
+    """Counter pagination numbers the first page too."""
+    paginate = plan.target.paginate
+    if paginate is None:
+        return plan
+    chain = PageChain(seen={plan.url})
+    if paginate.type not in ("page_number", "offset"):
+        return replace(plan, chain=chain)
+    url = with_query_param(plan.url, paginate.param, paginate.start)
+    if paginate.limit is not None and paginate.limit_param:
+        url = with_query_param(url, paginate.limit_param, paginate.limit)
+    return replace(plan, url=url, page=paginate.start, chain=chain)
+
+
+def _seed_rows(seeds: SeedFile) -> Iterator[dict[str, Any]]:
+    with seeds.path.open(encoding="utf-8", newline="") as fh:
+        if seeds.format == "csv":
+            yield from csv.DictReader(fh)
+        elif seeds.format == "jsonl":
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    yield row if isinstance(row, dict) else {}
+        else:
+            for line in fh:
+                text = line.strip()
+                if text and not text.startswith("#"):
+                    yield {"url": text}
+
+
+def _combinations(
+    sources: tuple[tuple[str, tuple[Any, ...] | IntRange], ...], base: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """The cartesian product of ``sources``, lazily, the last varying fastest."""
+    if not sources:
+        yield base
+        return
+    (name, values), rest = sources[0], sources[1:]
+    for value in values:
+        yield from _combinations(rest, {**base, name: value})
+
+
+def target_values(target: Target) -> Iterator[dict[str, Any]]:
+    """Every combination of the target's seed rows and variables."""
+    rows: Iterable[dict[str, Any]] = _seed_rows(target.seeds) if target.seeds else ({},)
+    for row in rows:
+        yield from _combinations(target.vars, dict(row))
 
 
 def plan_target(target: Target) -> Iterator[RequestPlan]:
-    for url in target.urls:
-        yield RequestPlan(target, url, target.method)
+    """The target's start requests (none for a child target)."""
+    if target.parent is not None:
+        return
+    for values in target_values(target):
+        for index in range(len(target.request.urls)):
+            yield render(target, values, index)
 
 
 def plan_requests(spec: Spec, only: Iterable[str] | None = None) -> Iterator[RequestPlan]:
-    """Every request of the spec's targets (or of the ``only`` ones), in spec order."""
+    """Every start request of the spec's targets (or the ``only`` ones), in spec order."""
     wanted = set(only) if only is not None else None
     for target in spec.targets:
         if wanted is None or target.name in wanted:
             yield from plan_target(target)
+
+
+def count_requests(target: Target) -> int | None:
+    """How many start requests the target has (pagination and links may add more).
+
+    None for a child target, whose requests depend on its parent's records.
+    """
+    if target.parent is not None:
+        return None
+    total = len(target.request.urls)
+    for _, values in target.vars:
+        total *= len(values)
+    if target.seeds is not None:
+        total *= sum(1 for _ in _seed_rows(target.seeds))
+    return total
+
+
+def child_requests(child: Target, record: Mapping[str, Any], page_url: str) -> Iterator[RequestPlan]:
+    """Requests of ``child`` for one parent record.
+
+    A URL taken from a parent field is relative to the parent's page, like a
+    link; a URL template is relative to ``http.base_url`` when there is one.
+    """
+    values: Mapping[str, Any] = record
+    base = child.request.base_url or page_url
+    if child.url_field is not None:
+        base = page_url
+        link = record.get(child.url_field)
+        if link is None or link == "":
+            return
+        values = {**record, "url": value_text(link)}
+    for index in range(len(child.request.urls)):
+        plan = render(child, values, index, base=base)
+        yield replace(plan, parent=record)
+

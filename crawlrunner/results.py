@@ -5,9 +5,13 @@ Plain dataclasses with no I/O, so every stage can be tested on its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .plan import RequestPlan
 
 
 def utc_now() -> str:
@@ -27,7 +31,8 @@ class FetchResult:
     status: int | None = None
     content_type: str | None = None
     charset: str | None = None
-    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes = field(default=b"", repr=False)
     elapsed: float = 0.0
     attempts: int = 1
     error_kind: str | None = None
@@ -40,9 +45,14 @@ class FetchResult:
 
 @dataclass(slots=True)
 class Outcome:
-    """A fetch and what extraction made of it: the unit the store commits."""
+    """A fetch and what extraction made of it: the unit the store commits.
+
+    ``derived`` holds the requests the page led to (next page, followed
+    links, child requests); they go back to the frontier, not to the store.
+    """
 
     fetch: FetchResult
     records: list[dict[str, Any]] = field(default_factory=list)
     dropped: int = 0
     field_errors: int = 0
+    derived: list[RequestPlan] = field(default_factory=list)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Language = Literal["jmespath", "css", "xpath"]
-LANGUAGES: tuple[Language, ...] = ("jmespath", "css", "xpath")
+Language = Literal["jmespath", "css", "xpath", "header"]
+LANGUAGES: tuple[Language, ...] = ("jmespath", "css", "xpath", "header")
 
 
 class SelectorSyntaxError(ValueError):
@@ -23,17 +23,13 @@ class SelectorSyntaxError(ValueError):
 class Selector:
     """A compiled selector.
 
-    ``query`` is a compiled JMESPath expression for JSON, or an XPath string
-    for HTML (CSS already translated).
+    ``query`` is a compiled JMESPath expression for JSON, an XPath string
+    for HTML (CSS already translated), or a header name.
     """
 
     language: Language
     source: str
     query: Any
-
-    @property
-    def is_json(self) -> bool:
-        return self.language == "jmespath"
 
 
 def compile_selector(language: Language, source: str) -> Selector:
@@ -44,6 +40,8 @@ def compile_selector(language: Language, source: str) -> Selector:
         return Selector(language, source, _check_xpath(_css_to_xpath(source), source))
     if language == "xpath":
         return Selector(language, source, _check_xpath(source, source))
+    if language == "header":
+        return Selector(language, source, source)
     raise SelectorSyntaxError(f"unknown selector language {language!r}")
 
 

@@ -56,6 +56,7 @@ class TargetStats:
     records: int = 0
     dropped: int = 0
     field_errors: int = 0
+    robots_denied: int = 0
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -75,7 +76,7 @@ class TargetStats:
         self.field_errors += outcome.field_errors
 
     def merge(self, other: TargetStats) -> None:
-        for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "bytes"):
+        for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "robots_denied", "bytes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
         self.latency.merge(other.latency)

@@ -85,6 +85,102 @@ async def counter(request: web.Request) -> web.Response:
     return web.json_response({"hits": hits[key], "peak": peak_in_flight[key]})
 
 
+ITEM_COUNT = 1000
+PER_PAGE = 40  # 1,000 items over 25 pages
+
+
+def _items(start: int, count: int) -> list[dict[str, object]]:
+    return [{"id": i, "name": f"item {i}"} for i in range(start, min(start + count, ITEM_COUNT))]
+
+
+async def items_next(request: web.Request) -> web.Response:
+    """next_url style: the body says where the next page is."""
+    page = int(request.query.get("page", "1"))
+    items = _items((page - 1) * PER_PAGE, PER_PAGE)
+    more = page * PER_PAGE < ITEM_COUNT
+    return web.json_response({"items": items, "next": f"/items/next?page={page + 1}" if more else None})
+
+
+async def items_link(request: web.Request) -> web.Response:
+    """link_header style: RFC 8288 Link header with rel="next" (and rel="last")."""
+    page = int(request.query.get("page", "1"))
+    headers = {}
+    links = [f'</items/link?page={ITEM_COUNT // PER_PAGE}>; rel="last"']
+    if page * PER_PAGE < ITEM_COUNT:
+        links.insert(0, f'<{request.url.with_query(page=page + 1)}>; rel="next"')
+    headers["Link"] = ", ".join(links)
+    return web.json_response(_items((page - 1) * PER_PAGE, PER_PAGE), headers=headers)
+
+
+async def items_page(request: web.Request) -> web.Response:
+    """page_number style: ?page=N&per_page=K; pages past the end are empty."""
+    page = int(request.query["page"])
+    per_page = int(request.query.get("per_page", str(PER_PAGE)))
+    return web.json_response({"total": ITEM_COUNT, "data": _items((page - 1) * per_page, per_page)})
+
+
+async def items_offset(request: web.Request) -> web.Response:
+    offset = int(request.query["offset"])
+    limit = int(request.query["limit"])
+    return web.json_response({"total": ITEM_COUNT, "results": _items(offset, limit)})
+
+
+async def items_cursor(request: web.Request) -> web.Response:
+    """cursor style: an opaque token, in the query or in the X-Cursor header."""
+    token = request.query.get("cursor") or request.headers.get("X-Cursor") or "c0"
+    start = int(token[1:])
+    following = start + PER_PAGE
+    cursor = f"c{following}" if following < ITEM_COUNT else None
+    headers = {"X-Next-Cursor": cursor} if cursor else {}
+    return web.json_response({"entries": _items(start, PER_PAGE), "next_cursor": cursor}, headers=headers)
+
+
+async def items_loop(request: web.Request) -> web.Response:
+    """A next link that points back at the same page."""
+    hits["loop"] += 1
+    return web.json_response({"items": _items(0, 5), "next": "/items/loop"})
+
+
+SITE_NODES = 300
+
+
+async def site_page(request: web.Request) -> web.Response:
+    """/site/{key}/{n}.html: a binary tree of pages with noise links.
+
+    Page n links to its children 2n+1 and 2n+2, back to its parent and the
+    root (already seen), to a fragment of itself, and to links that must be
+    skipped: mailto:, javascript:, another host, and a robots-disallowed page.
+    """
+    key, n = request.match_info["key"], int(request.match_info["n"])
+    hits[f"site:{key}:{n}"] += 1
+    links = [f"{c}.html" for c in (2 * n + 1, 2 * n + 2) if c < SITE_NODES]
+    links += [f"{(n - 1) // 2}.html" if n else "0.html", "0.html", f"{n}.html#top", "mailto:x@example.com",
+              "javascript:void(0)", "http://elsewhere.invalid/page.html", "private/secret.html"]
+    anchors = "".join(f"<a href='{href}'>link</a>" for href in links)
+    return web.Response(text=f"<html><title>node {n}</title><body><h1>{n}</h1>{anchors}</body></html>", content_type="text/html")
+
+
+async def site_private(request: web.Request) -> web.Response:
+    hits[f"site:{request.match_info['key']}:private"] += 1
+    return web.Response(text="<html><title>private</title></html>", content_type="text/html")
+
+
+async def robots(request: web.Request) -> web.Response:
+    return web.Response(text="User-agent: *\nDisallow: /site/*/private/\n")
+
+
+async def parents(request: web.Request) -> web.Response:
+    """100 parents over 5 pages of 20."""
+    page = int(request.query.get("page", "1"))
+    rows = [{"id": i, "label": f"parent {i}"} for i in range((page - 1) * 20 + 1, min(page * 20, 100) + 1)]
+    return web.json_response({"parents": rows})
+
+
+async def children(request: web.Request) -> web.Response:
+    parent = int(request.match_info["id"])
+    return web.json_response({"children": [{"n": n, "value": parent * 100 + n} for n in range(10)]})
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/json/list/{page}", json_list)
@@ -95,4 +191,15 @@ def make_app() -> web.Application:
     app.router.add_get("/big/{size}", big)
     app.router.add_route("*", "/echo", echo)
     app.router.add_get("/hits/{key}", counter)
+    app.router.add_get("/items/next", items_next)
+    app.router.add_get("/items/link", items_link)
+    app.router.add_get("/items/page", items_page)
+    app.router.add_get("/items/offset", items_offset)
+    app.router.add_get("/items/cursor", items_cursor)
+    app.router.add_get("/items/loop", items_loop)
+    app.router.add_get("/site/{key}/{n:\\d+}.html", site_page)
+    app.router.add_get("/site/{key}/private/{name}", site_private)
+    app.router.add_get("/robots.txt", robots)
+    app.router.add_get("/parents", parents)
+    app.router.add_get("/parents/{id}/children", children)
     return app

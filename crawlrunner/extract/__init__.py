@@ -1,54 +1,145 @@
-"""Fetched documents → records, by the target's compiled extraction rules."""
+"""A fetched response → records, and the requests it leads to.
+
+``process`` is the extract stage of the pipeline: it parses the body once,
+extracts the target's records, and derives new requests (the next page,
+followed links, child-target requests) that go back to the engine's
+frontier. It does no I/O.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ExtractError
+from ..plan import RequestPlan, child_requests
 from ..results import FetchResult, Outcome
-from ..spec.model import Extraction
-from . import html, json
+from ..spec.model import Extraction, Field, Format, Target
 from .fields import CoercionError, coerce
+from .page import Page
 
 log = logging.getLogger(__name__)
 
-__all__ = ["extract"]
+__all__ = ["Page", "extract_records", "page_format", "process"]
+
+# Derivers get the request, its page and its records, and return new requests.
+Deriver = Callable[[RequestPlan, Page, list[dict[str, Any]]], list[RequestPlan]]
 
 
-def extract(extraction: Extraction, fetch: FetchResult) -> Outcome:
-    """Records from one successful fetch.
+def page_format(target: Target) -> Format:
+    if target.extract is not None:
+        return target.extract.format
+    return "html" if target.follow is not None else "json"
 
-    A document that cannot be parsed marks the fetch as failed (kind
-    ``extract_error``); a field that cannot be coerced becomes null and is
-    counted; a record missing a required field is dropped and counted.
+
+def _needs_page(target: Target, children: tuple[Target, ...]) -> bool:
+    return target.extract is not None or target.paginate is not None or target.follow is not None or bool(children)
+
+
+def process(
+    plan: RequestPlan,
+    fetch: FetchResult,
+    *,
+    children: tuple[Target, ...] = (),
+    derivers: tuple[Deriver, ...] = (),
+) -> Outcome:
+    """Records and derived requests from one response.
+
+    A body that cannot be parsed marks the fetch failed (``extract_error``)
+    and yields nothing; the run goes on.
     """
     outcome = Outcome(fetch)
-    module: Any = json if extraction.format == "json" else html
+    target = plan.target
+    if not fetch.ok or plan.method == "HEAD" or not _needs_page(target, children):
+        return outcome
     try:
-        document = module.parse(fetch.body, fetch.charset)
-        items = module.select_records(document, extraction.records)
+        page = Page(fetch, page_format(target))
+        if target.extract is not None:
+            extract_records(target.extract, page, plan, outcome)
     except ExtractError as exc:
         fetch.error_kind, fetch.error = exc.kind, str(exc)
         return outcome
-    for item in items:
+    for derive in derivers:
+        outcome.derived.extend(derive(plan, page, outcome.records))
+    for child in children:
+        for record in outcome.records:
+            outcome.derived.extend(child_requests(child, record, page.url))
+    return outcome
+
+
+def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outcome: Outcome) -> None:
+    """Fill ``outcome.records``; count dropped records and unconvertible values."""
+    validator = extraction.record_validator
+    for node in page.records(extraction.records):
         record: dict[str, Any] = {}
-        missing_required = False
+        missing: list[str] = []
         for field in extraction.fields:
-            value = module.select_value(item, field.selector)
-            if value is None or value == "":
-                value = field.default
             try:
-                value = coerce(value, field.type)
+                raw = _raw_value(field, page, node, plan)
+                if field.many and isinstance(raw, list):
+                    value = [coerce(item, field.type, field.date_format) for item in raw]
+                else:
+                    value = coerce(raw, field.type, field.date_format)
             except CoercionError as exc:
                 outcome.field_errors += 1
-                log.debug("%s: field %s: %s", fetch.target, field.name, exc)
+                log.debug("%s: %s: %s", plan.target.name, field.name, exc)
                 value = None
+            if value is None and field.default is not None:
+                value = field.default
             if value is None and field.required:
-                missing_required = True
+                missing.append(field.name)
             record[field.name] = value
-        if missing_required:
+        if missing:
             outcome.dropped += 1
-        else:
-            outcome.records.append(record)
-    return outcome
+            log.info("%s: record dropped, required field(s) empty: %s", plan.target.name, ", ".join(missing))
+            continue
+        if validator is not None:
+            error = next(iter(validator.iter_errors(record)), None)
+            if error is not None:
+                outcome.dropped += 1
+                where = "/".join(str(p) for p in error.absolute_path) or "record"
+                log.info("%s: record dropped by its schema at %s: %s", plan.target.name, where, error.message)
+                continue
+        outcome.records.append(record)
+
+
+def _meta(field: Field, page: Page, plan: RequestPlan) -> Any:
+    fetch = page.fetch
+    values: Mapping[str, Any] = {
+        "url": fetch.url,
+        "final_url": fetch.final_url,
+        "status": fetch.status,
+        "content_type": fetch.content_type,
+        "fetched_at": fetch.fetched_at,
+        "depth": plan.depth,
+    }
+    return values[field.meta or "url"]
+
+
+def _raw_value(field: Field, page: Page, node: Any, plan: RequestPlan) -> Any:
+    """The field's value before type conversion; None when nothing was found."""
+    if field.has_const:
+        return field.const
+    if field.meta is not None:
+        values: list[Any] = [_meta(field, page, plan)]
+    elif field.parent is not None:
+        values = [(plan.parent or {}).get(field.parent)]
+    elif field.selector is not None:
+        values = page.all(field.selector, node) if (field.many or field.join is not None) else [page.first(field.selector, node)]
+    else:
+        values = [page.text(node)]
+    if field.regex is not None:
+        values = [_search(field, v) for v in values]
+    values = [v for v in values if v is not None and v != ""]
+    if field.many:
+        return values or None
+    if field.join is not None:
+        return field.join.join(str(v) for v in values) or None
+    return values[0] if values else None
+
+
+def _search(field: Field, value: Any) -> Any:
+    assert field.regex is not None
+    match = field.regex.search(value if isinstance(value, str) else str(value))
+    return match.group(field.group) if match else None

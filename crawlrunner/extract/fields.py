@@ -1,9 +1,15 @@
-"""Field values → the typed values stored in SQLite."""
+"""Field values → typed Python values, and those → what SQLite stores.
+
+Records keep Python values (lists stay lists, booleans stay booleans) until
+the writer stores them, so record schemas and child-target templates see
+real types; ``sql_value`` does the final conversion.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import date, datetime
 from typing import Any
 
 from ..spec.model import FieldType
@@ -14,6 +20,8 @@ SQL_TYPES: dict[FieldType | None, str] = {
     "float": "REAL",
     "bool": "INTEGER",
     "json": "TEXT",
+    "date": "TEXT",
+    "datetime": "TEXT",
     # Untyped JSON fields keep the JSON value's own type: no column affinity.
     None: "",
 }
@@ -31,29 +39,53 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def coerce(value: Any, type_: FieldType | None) -> Any:
-    """``value`` as ``type_``, ready for SQLite; None stays None."""
-    if value is None:
-        return None
-    if type_ is None:
-        return _storable(value)
+def coerce(value: Any, type_: FieldType | None, date_format: str | None = None) -> Any:
+    """``value`` as ``type_``; None stays None. Raises CoercionError."""
+    if value is None or type_ is None:
+        return value
     if type_ == "json":
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise CoercionError(f"not representable as JSON: {_short(value)}") from None
+        return value
     if type_ == "str":
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     if type_ == "bool":
-        return int(_to_bool(value))
+        return _to_bool(value)
     if type_ == "int":
         return _to_int(value)
-    return _to_float(value)
+    if type_ == "float":
+        return _to_float(value)
+    return _to_date(value, type_, date_format)
 
 
-def _storable(value: Any) -> Any:
+def sql_value(value: Any) -> Any:
+    """A record value as SQLite stores it: JSON text for lists and objects, 0/1 for booleans."""
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
+
+
+def _to_date(value: Any, type_: str, date_format: str | None) -> str:
+    if not isinstance(value, str):
+        raise CoercionError(f"expected a {type_} string, got {_short(value)}")
+    text = value.strip()
+    try:
+        if date_format:
+            parsed = datetime.strptime(text, date_format)
+        elif type_ == "date" and len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        how = f"format {date_format!r}" if date_format else "ISO 8601"
+        raise CoercionError(f"expected a {type_} ({how}), got {_short(value)}") from None
+    return parsed.date().isoformat() if type_ == "date" else parsed.isoformat()
 
 
 def _to_bool(value: Any) -> bool:

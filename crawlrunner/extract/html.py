@@ -9,29 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from parsel import Selector as Document
-
-from ..selectors import Selector
+from parsel import Selector as Node
 
 
-def parse(body: bytes, charset: str | None) -> Document:
+def parse(body: bytes, charset: str | None) -> Node:
     text = body.decode(charset or "utf-8", errors="replace") if body else "<html></html>"
-    return Document(text=text, type="html")
+    return Node(text=text, type="html")
 
 
-def select_records(document: Document, records: Selector | None) -> list[Document]:
-    if records is None:
-        return [document]
-    return list(document.xpath(records.query))
-
-
-def select_value(node: Document, selector: Selector) -> Any:
-    found = node.xpath(selector.query)
-    if not found:
-        return None
-    root = found[0].root
+def _value(node: Node) -> Any:
+    root = node.root
     if isinstance(root, str):
         return root.strip()
     if isinstance(root, (int, float, bool)):
         return root
-    return " ".join(" ".join(found[0].xpath(".//text()").getall()).split())
+    return " ".join(" ".join(node.xpath(".//text()").getall()).split())
+
+
+def select(node: Node, query: str) -> list[Any]:
+    return [_value(found) for found in node.xpath(query)]
+
+
+def select_first(node: Node, query: str) -> Any:
+    found = node.xpath(query)
+    return _value(found[0]) if found else None
+
+
+def select_nodes(node: Node, query: str) -> list[Node]:
+    return list(node.xpath(query))
+
+
+def text_of(node: Node) -> str:
+    markup: str = node.get()
+    return markup

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from ..errors import ExtractError
-from ..selectors import Selector
 
 
 def _reject_constant(name: str) -> Any:
@@ -27,18 +26,17 @@ def parse(body: bytes, charset: str | None) -> Any:
         raise ExtractError(f"not valid JSON: {exc}") from None
 
 
-def select_records(document: Any, records: Selector | None) -> list[Any]:
-    if records is None:
-        return [document]
-    found = records.query.search(document)
+def select(node: Any, query: Any) -> list[Any]:
+    """Every value a JMESPath expression selects (a projection gives several)."""
+    found = query.search(node)
     if found is None:
         return []
-    if isinstance(found, list):
-        return found
-    if isinstance(found, dict):
-        return [found]
-    raise ExtractError(f"records selector {records.source!r} gave {type(found).__name__}, expected a list")
+    return found if isinstance(found, list) else [found]
 
 
-def select_value(record: Any, selector: Selector) -> Any:
-    return selector.query.search(record)
+def select_first(node: Any, query: Any) -> Any:
+    return query.search(node)
+
+
+def text_of(node: Any) -> str:
+    return node if isinstance(node, str) else json.dumps(node, ensure_ascii=False)

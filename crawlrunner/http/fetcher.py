@@ -20,6 +20,7 @@ from ..errors import (
     FetchError,
     FetchTimeout,
     HTTPStatusError,
+    InvalidRequest,
     InvalidURL,
     PayloadError,
     TooManyRedirects,
@@ -82,6 +83,9 @@ async def fetch(
 ) -> FetchResult:
     """Make one request; every failure comes back as ``error_kind``/``error``."""
     result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at=utc_now())
+    if plan.invalid is not None:
+        result.error_kind, result.error = InvalidRequest.kind, plan.invalid
+        return result
     started = time.perf_counter()
     try:
         async with session.request(
@@ -89,6 +93,7 @@ async def fetch(
             plan.url,
             headers=plan.headers,
             json=plan.json_body,
+            data=plan.data,
             timeout=timeout,
             max_redirects=MAX_REDIRECTS,
         ) as response:
@@ -96,6 +101,7 @@ async def fetch(
             result.final_url = str(response.url)
             result.content_type = response.content_type
             result.charset = response.charset
+            result.headers = response.headers
             if plan.method != "HEAD":
                 result.body = await _read_body(response, max_body_bytes)
             if response.status >= 400:

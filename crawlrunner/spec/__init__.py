@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..errors import SpecError
 from .loader import Document, format_path, load_file, load_text
-from .model import Spec, build_spec
+from .build import build_spec
+from .model import Spec
 from .validate import check, spec_schema
 
 __all__ = ["Document", "Spec", "format_path", "load_spec", "load_spec_text", "spec_schema"]

@@ -71,7 +71,7 @@ def target_columns(target: Target) -> list[tuple[str, str]]:
     """(name, declaration) of every column of the target's table."""
     columns = list(PROVENANCE_COLUMNS)
     if target.extract is not None:
-        columns += [(f.name, SQL_TYPES[f.type]) for f in target.extract.fields]
+        columns += [(f.name, "TEXT" if f.many else SQL_TYPES[f.type]) for f in target.extract.fields]
     return columns
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import aiosqlite
 
 from ..errors import StorageError
+from ..expectations import TargetFacts
+from ..extract.fields import sql_value
 from ..results import Outcome, utc_now
 from ..secrets import Redactor
 from ..spec.model import Spec, Target
@@ -154,6 +156,28 @@ class Store:
             raise StorageError(f"{self.path}: cannot finish the run: {exc}") from None
 
 
+    async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
+        """Records, requests, failures and null counts of one target in one run."""
+        fields = target.expect.not_null if target.expect else ()
+        try:
+            async with self.conn.execute(
+                "SELECT count(*), coalesce(sum(error_kind IS NOT NULL), 0) FROM fetch_log WHERE run_id = ? AND target = ?",
+                (run_id, target.name),
+            ) as cursor:
+                requests, failed = await cursor.fetchone() or (0, 0)
+            records, nulls = 0, {}
+            if target.extract is not None:
+                null_sums = "".join(f", coalesce(sum({quote_identifier(f)} IS NULL), 0)" for f in fields)
+                async with self.conn.execute(
+                    f"SELECT count(*){null_sums} FROM {quote_identifier(target.name)} WHERE _run_id = ?", (run_id,)
+                ) as cursor:
+                    row = await cursor.fetchone() or (0,)
+                records, nulls = row[0], dict(zip(fields, row[1:]))
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot read back the run: {exc}") from None
+        return TargetFacts(records=records, requests=requests, failed=failed, nulls=nulls)
+
+
 class BatchWriter:
     """The single writer: outcomes in, batched transactions out.
 
@@ -223,7 +247,7 @@ class BatchWriter:
             if outcome.records:
                 rows = records.setdefault(fetch.target, [])
                 for record in outcome.records:
-                    rows.append((self.run_id, url, fetch.fetched_at, *record.values()))
+                    rows.append((self.run_id, url, fetch.fetched_at, *map(sql_value, record.values())))
         return log_rows, records
 
     async def _write(self, batch: list[Outcome]) -> None:

@@ -30,7 +30,7 @@ def test_validate_accepts_a_good_spec(cli: CliRunner, write_spec: Callable[..., 
     result = cli.invoke(main, ["validate", str(path)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{path}: ok (1 targets, 2 requests planned)\n"
+    assert result.stdout == f"{path}: ok (1 target, 2 start requests)\n"
 
 
 @pytest.mark.parametrize(

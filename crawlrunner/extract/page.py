@@ -1,0 +1,62 @@
+"""A fetched document, parsed once, and selectors evaluated against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..results import FetchResult
+from ..selectors import Selector
+from ..spec.model import Format
+from . import html, json
+
+
+class Page:
+    """The parsed body of one response, plus its metadata.
+
+    ``node`` arguments are records inside the document (a JSON value or an
+    HTML element); without one, selectors run against the whole document.
+    """
+
+    def __init__(self, fetch: FetchResult, fmt: Format) -> None:
+        self.fetch = fetch
+        self.format = fmt
+        self._module: Any = json if fmt == "json" else html
+        self.document: Any = self._module.parse(fetch.body, fetch.charset)
+
+    @property
+    def url(self) -> str:
+        """The URL links on this page are relative to."""
+        return self.fetch.final_url or self.fetch.url
+
+    def records(self, selector: Selector | None) -> list[Any]:
+        if selector is None:
+            return [self.document]
+        if self.format == "html":
+            return html.select_nodes(self.document, selector.query)
+        return json.select(self.document, selector.query)
+
+    def _header(self, name: str, every: bool) -> Any:
+        headers = self.fetch.headers
+        if every:
+            getall = getattr(headers, "getall", None)
+            return list(getall(name, [])) if getall else [v for v in [headers.get(name)] if v is not None]
+        return headers.get(name)
+
+    def first(self, selector: Selector, node: Any = None) -> Any:
+        if selector.language == "header":
+            return self._header(selector.query, every=False)
+        return self._module.select_first(self.document if node is None else node, selector.query)
+
+    def all(self, selector: Selector, node: Any = None) -> list[Any]:
+        if selector.language == "header":
+            values: list[Any] = self._header(selector.query, every=True)
+            return values
+        found: list[Any] = self._module.select(self.document if node is None else node, selector.query)
+        return found
+
+    def text(self, node: Any = None) -> str:
+        """The text a lone regex searches: the whole body, or the record's markup/JSON."""
+        if node is None:
+            return self.fetch.body.decode(self.fetch.charset or "utf-8", errors="replace")
+        text: str = self._module.text_of(node)
+        return text

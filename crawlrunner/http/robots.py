@@ -1,0 +1,58 @@
+"""robots.txt, fetched once per origin through the run's session (protego parses it).
+
+Following RFC 9309: a robots.txt that does not exist (4xx) allows everything;
+one that cannot be fetched (5xx, network error) disallows everything for that
+origin, and says so once in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+import aiohttp
+from protego import Protego
+
+log = logging.getLogger(__name__)
+
+MAX_ROBOTS_BYTES = 512 * 1024
+
+
+class RobotsPolicy:
+    def __init__(self, session: aiohttp.ClientSession, user_agent: str, timeout: aiohttp.ClientTimeout) -> None:
+        self._session = session
+        self._user_agent = user_agent
+        self._timeout = timeout
+        self._parsers: dict[str, Protego | None] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._parsers:
+            async with self._locks.setdefault(origin, asyncio.Lock()):
+                if origin not in self._parsers:
+                    self._parsers[origin] = await self._fetch(origin)
+        parser = self._parsers[origin]
+        return True if parser is None else bool(parser.can_fetch(url, self._user_agent))
+
+    async def _fetch(self, origin: str) -> Protego | None:
+        robots_url = f"{origin}/robots.txt"
+        try:
+            async with self._session.get(
+                robots_url, headers={"User-Agent": self._user_agent}, timeout=self._timeout
+            ) as response:
+                if 400 <= response.status < 500:
+                    return None
+                if response.status >= 500:
+                    raise aiohttp.ClientResponseError(
+                        response.request_info, (), status=response.status, message=response.reason or ""
+                    )
+                body = await response.content.read(MAX_ROBOTS_BYTES)
+        except asyncio.CancelledError:
+            raise
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("%s unavailable (%s): not crawling %s, as robots.txt rules require", robots_url, type(exc).__name__, origin)
+            return Protego.parse("User-agent: *\nDisallow: /\n")
+        return Protego.parse(body.decode("utf-8", errors="replace"))

@@ -1,0 +1,519 @@
+"""Validated spec data → a Spec, with the checks a JSON Schema cannot express.
+
+Unique target names, parents that exist and form no cycle, selectors,
+regexes and templates that compile, template variables that are defined,
+relative URLs that have a base, environment variables that are set: each
+problem is reported with its location, all of them at once.
+
+Precedence, lowest first: built-in defaults < ``http`` < ``defaults`` <
+the target < command-line flags. For mappings (headers, params, timeout)
+keys are merged one by one, and ``null`` removes an inherited key.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError, SpecProblem
+from ..secrets import MissingEnvironmentVariable, Redactor, interpolate
+from ..selectors import LANGUAGES, Language, Selector, SelectorSyntaxError, compile_selector
+from ..settings import HttpSettings, Limits, Timeouts
+from ..templates import Template, TemplateError, compile_tree
+from .loader import Document, SpecPath
+from .model import (
+    Expectations,
+    Extraction,
+    Field,
+    Follow,
+    Format,
+    IntRange,
+    Paginate,
+    RequestTemplate,
+    SeedFile,
+    SeedFormat,
+    Spec,
+    Target,
+)
+
+_DEFAULT_LINKS = "a::attr(href)"
+_SOURCE_KEYS = ("jmespath", "css", "xpath", "header", "regex", "const", "meta", "parent")
+
+
+def build_spec(
+    document: Document, environ: Mapping[str, str] | None = None, *, base_url: str | None = None
+) -> Spec:
+    """Build a Spec from a schema-valid document; raise SpecError on any problem.
+
+    ``base_url`` (from the command line) replaces the spec's ``http.base_url``.
+    """
+    return _Builder(document, environ, base_url).build()
+
+
+def _merge(inherited: Any, own: Any) -> Any:
+    """``own`` over ``inherited``; for mappings key by key, ``null`` deleting."""
+    if isinstance(inherited, dict) and isinstance(own, dict):
+        merged = dict(inherited)
+        for key, value in own.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return merged
+    return own
+
+
+class _Builder:
+    def __init__(self, document: Document, environ: Mapping[str, str] | None, base_url: str | None) -> None:
+        self.document = document
+        self.environ = environ
+        self.base_url_override = base_url
+        self.problems: list[SpecProblem] = []
+        self.secrets: list[str] = []
+        self.spec_dir = Path(document.file).parent if document.file != "<spec>" else Path.cwd()
+
+    def problem(self, path: SpecPath, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.document.problem(path, message, key=key))
+
+    # ${env.X} is resolved value by value so an unset variable is reported
+    # where it is used; every substituted value is remembered for redaction.
+    def resolve(self, value: Any, path: SpecPath) -> Any:
+        if isinstance(value, str):
+            if "${" not in value:
+                return value
+            try:
+                text, found = interpolate(value, self.environ)
+            except MissingEnvironmentVariable as exc:
+                self.problem(
+                    path,
+                    f"environment variable {exc.name} is not set "
+                    f"(set it, or give a default: ${{env.{exc.name}:-value}})",
+                )
+                return value
+            self.secrets.extend(found)
+            return text
+        if isinstance(value, dict):
+            return {k: self.resolve(v, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, path + (i,)) for i, v in enumerate(value)]
+        return value
+
+    def build(self) -> Spec:
+        data = self.document.data
+        http = self.http(data.get("http") or {})
+        defaults = data.get("defaults") or {}
+        raw_targets: list[tuple[int, dict[str, Any]]] = []
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(data["targets"]):
+            name = raw["name"]
+            if name in seen:
+                self.problem(("targets", index, "name"), f"duplicate target name {name!r} (also targets[{seen[name]}])")
+                continue
+            seen[name] = index
+            raw_targets.append((index, raw))
+        fields_of = {
+            raw["name"]: set((raw.get("extract") or {}).get("fields", {})) for _, raw in raw_targets
+        }
+        self.check_parents(raw_targets)
+        targets = [self.target(raw, index, http, defaults, fields_of) for index, raw in raw_targets]
+        output = self.resolve(data["output"], ("output",)) if "output" in data else None
+        if self.problems:
+            raise SpecError(sorted(self.problems, key=lambda p: (p.line, p.column)))
+        return Spec(
+            name=data["name"],
+            source=self.document.file,
+            digest=hashlib.sha256(self.document.text.encode("utf-8")).hexdigest(),
+            targets=tuple(targets),
+            http=http,
+            output=output,
+            redactor=Redactor(self.secrets),
+        )
+
+    def check_parents(self, raw_targets: list[tuple[int, dict[str, Any]]]) -> None:
+        parents = {raw["name"]: raw.get("parent") for _, raw in raw_targets}
+        for index, raw in raw_targets:
+            parent = raw.get("parent")
+            if parent is None:
+                continue
+            path = ("targets", index, "parent")
+            if parent not in parents:
+                self.problem(path, f"no target named {parent!r} (targets: {', '.join(parents)})")
+                continue
+            chain, current = [raw["name"]], parent
+            while current is not None and current not in chain:
+                chain.append(current)
+                current = parents.get(current)
+            if current is not None:
+                self.problem(path, f"parent targets form a cycle: {' → '.join(chain + [current])}")
+
+    def http(self, raw: dict[str, Any]) -> HttpSettings:
+        path: SpecPath = ("http",)
+        base_url = self.base_url_override or self.resolve(raw.get("base_url"), path + ("base_url",))
+        if base_url is not None and not re.match(r"https?://[^/]", base_url):
+            self.problem(path + ("base_url",), "expected an absolute http:// or https:// URL")
+        limits = raw.get("limits") or {}
+        defaults = HttpSettings()
+        return HttpSettings(
+            base_url=base_url,
+            headers=self.resolve(raw.get("headers") or {}, path + ("headers",)),
+            user_agent=self.resolve(raw.get("user_agent", defaults.user_agent), path + ("user_agent",)),
+            timeout=defaults.timeout.merged(raw.get("timeout")),
+            limits=Limits(
+                connections=limits.get("connections", defaults.limits.connections),
+                per_host=limits.get("per_host", defaults.limits.per_host),
+            ),
+            max_body_bytes=raw.get("max_body_bytes", defaults.max_body_bytes),
+        )
+
+    def template(self, text: str, path: SpecPath) -> Template | None:
+        try:
+            return Template.compile(text)
+        except TemplateError as exc:
+            self.problem(path, str(exc))
+            return None
+
+    def templates(self, raw: Mapping[str, Any], path: SpecPath) -> dict[str, Template]:
+        compiled: dict[str, Template] = {}
+        for name, value in raw.items():
+            text = value if isinstance(value, str) else _scalar_text(value)
+            if "\r" in text or "\n" in text:
+                self.problem(path + (name,), "values must not contain line breaks")
+                continue
+            template = self.template(text, path + (name,))
+            if template is not None:
+                compiled[name] = template
+        return compiled
+
+    def target(
+        self,
+        own: dict[str, Any],
+        index: int,
+        http: HttpSettings,
+        defaults: dict[str, Any],
+        fields_of: Mapping[str, set[str]],
+    ) -> Target:
+        path: SpecPath = ("targets", index)
+        raw = {**defaults, **own}
+
+        def layered(key: str, base: dict[str, Any]) -> Any:
+            # http → defaults → target, each layer's nulls removing what came before.
+            merged = _merge(_merge(base, defaults.get(key) or {}), own.get(key) or {})
+            return self.resolve(merged, path + (key,))
+
+        headers_raw = layered("headers", {"User-Agent": http.user_agent, **http.headers})
+        params_raw = layered("params", {})
+        extract = self.extraction(raw["extract"], path + ("extract",), own.get("parent")) if "extract" in raw else None
+        fmt: Format = extract.format if extract else "json"
+
+        request = RequestTemplate(
+            urls=self.urls(raw, path),
+            method=raw.get("method", "GET"),
+            headers=self.templates(headers_raw, path + ("headers",)),
+            params=self.templates(params_raw, path + ("params",)),
+            json_body=compile_tree(self.resolve(raw.get("json"), path + ("json",))),
+            has_json_body="json" in raw,
+            form=self.templates(self.resolve(raw["form"], path + ("form",)), path + ("form",)) if "form" in raw else None,
+            body=self.template(self.resolve(raw["body"], path + ("body",)), path + ("body",)) if "body" in raw else None,
+            base_url=http.base_url,
+        )
+        present = [k for k in ("json", "form", "body") if k in raw]
+        if len(present) > 1:
+            self.problem(path + (present[1],), f"give one request body: {' or '.join(present)}, not both")
+
+        target = Target(
+            name=raw["name"],
+            request=request,
+            vars=self.vars(raw.get("vars") or {}, path + ("vars",)),
+            seeds=self.seeds(raw["seeds"], path + ("seeds",)) if "seeds" in raw else None,
+            parent=raw.get("parent"),
+            url_field=raw.get("url_field"),
+            timeout=http.timeout.merged(defaults.get("timeout")).merged(own.get("timeout")),
+            paginate=self.paginate(raw["paginate"], path + ("paginate",), fmt) if raw.get("paginate") else None,
+            follow=self.follow(raw["follow"], path + ("follow",), fmt, extract) if "follow" in raw else None,
+            extract=extract,
+            expect=self.expectations(raw["expect"], path + ("expect",), extract) if "expect" in raw else None,
+        )
+        self.check_sources(target, own, path, fields_of)
+        return target
+
+    def urls(self, raw: dict[str, Any], path: SpecPath) -> tuple[Template, ...]:
+        if "url" in raw:
+            pairs = [(raw["url"], path + ("url",))]
+        elif "urls" in raw:
+            pairs = [(u, path + ("urls", i)) for i, u in enumerate(raw["urls"])]
+        else:
+            pairs = [("{url}", path)] if "seeds" in raw or "url_field" in raw else []
+        compiled = []
+        for text, url_path in pairs:
+            text = self.resolve(text, url_path)
+            if any(c in text for c in "\r\n\t"):
+                self.problem(url_path, "URLs must not contain line breaks or tabs")
+                continue
+            scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", text)
+            if scheme and scheme.group(1).lower() not in ("http", "https") and not text.startswith("{"):
+                self.problem(url_path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
+                continue
+            template = self.template(text, url_path)
+            if template is not None:
+                compiled.append(template)
+        return tuple(compiled)
+
+    def check_sources(
+        self, target: Target, own: dict[str, Any], path: SpecPath, fields_of: Mapping[str, set[str]]
+    ) -> None:
+        """Where the target's requests come from, and whether its templates can be filled."""
+        given = [k for k in ("url", "urls", "seeds", "parent") if k in own]
+        if target.parent is None:
+            if not {"url", "urls", "seeds"} & set(given):
+                self.problem(path, "missing 'url', 'urls', 'seeds' or 'parent': say where requests come from")
+            elif "url" in own and "urls" in own:
+                self.problem(path + ("urls",), "give either 'url' or 'urls', not both")
+            if "url_field" in own:
+                self.problem(path + ("url_field",), "url_field needs a parent target")
+            available = {name for name, _ in target.vars} | set(target.seeds.columns if target.seeds else ())
+            origin = "vars or seeds"
+        else:
+            for key in ("urls", "seeds", "vars"):
+                if key in own:
+                    self.problem(path + (key,), f"a child target gets its requests from its parent; remove {key!r}")
+            if ("url" in own) == ("url_field" in own):
+                self.problem(path, "a child target needs exactly one of 'url' (a template) or 'url_field'")
+            available = set(fields_of.get(target.parent, ())) | {"url"} if "url_field" in own else set(fields_of.get(target.parent, ()))
+            if target.url_field and target.url_field not in fields_of.get(target.parent, ()):
+                self.problem(path + ("url_field",), f"the parent target {target.parent!r} has no field {target.url_field!r}")
+            origin = f"fields of {target.parent!r}"
+        for name in sorted(target.request.names - available):
+            self.problem(path, f"template variable {{{name}}} is not defined (known: {', '.join(sorted(available)) or 'none'}; from {origin})")
+        if target.request.base_url is None and target.parent is None:
+            for template in target.request.urls:
+                head = template.parts[0]
+                if not re.match(r"https?://", head) and not template.is_single_placeholder:
+                    self.problem(path, f"relative URL {template.source!r} needs http.base_url")
+                    break
+
+    def vars(self, raw: dict[str, Any], path: SpecPath) -> tuple[tuple[str, tuple[Any, ...] | IntRange], ...]:
+        result: list[tuple[str, tuple[Any, ...] | IntRange]] = []
+        for name, source in raw.items():
+            if isinstance(source, list):
+                result.append((name, tuple(source)))
+                continue
+            span = IntRange(source["from"], source["to"], source.get("step", 1))
+            if span.stop < span.start:
+                self.problem(path + (name, "to"), f"'to' ({span.stop}) is below 'from' ({span.start})")
+            result.append((name, span))
+        return tuple(result)
+
+    def seeds(self, raw: str | dict[str, Any], path: SpecPath) -> SeedFile | None:
+        file = raw if isinstance(raw, str) else raw["file"]
+        where = path if isinstance(raw, str) else path + ("file",)
+        seed_path = (self.spec_dir / file).resolve()
+        fmt: SeedFormat = (raw.get("format") if isinstance(raw, dict) else None) or {  # type: ignore[assignment]
+            ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"
+        }.get(seed_path.suffix.lower(), "text")
+        try:
+            with seed_path.open(encoding="utf-8", newline="") as fh:
+                if fmt == "csv":
+                    columns = tuple(next(csv.reader(fh), []))
+                elif fmt == "jsonl":
+                    first = next((line for line in fh if line.strip()), "{}")
+                    columns = tuple(json.loads(first))
+                else:
+                    columns = ("url",)
+        except FileNotFoundError:
+            self.problem(where, f"seed file {file!r} not found (looked in {seed_path.parent})")
+            return None
+        except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+            self.problem(where, f"cannot read seed file {file!r}: {exc}")
+            return None
+        bad = [c for c in columns if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c)]
+        if bad:
+            self.problem(where, f"seed column names must be identifiers: {', '.join(map(repr, bad))}")
+        return SeedFile(seed_path, fmt, columns)
+
+    def extraction(self, raw: dict[str, Any], path: SpecPath, parent: str | None) -> Extraction:
+        fmt: Format = raw.get("format", "json")
+        records = self.selector(raw["records"], fmt, path + ("records",)) if "records" in raw else None
+        fields: list[Field] = []
+        for name, spec in raw["fields"].items():
+            built = self.field(name, spec, fmt, path + ("fields", name), parent)
+            if built is not None:
+                fields.append(built)
+        validator = self.record_validator(raw["schema"], path + ("schema",)) if "schema" in raw else None
+        return Extraction(format=fmt, fields=tuple(fields), records=records, record_validator=validator)
+
+    def record_validator(self, raw: str | dict[str, Any], path: SpecPath) -> Any:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        if isinstance(raw, str):
+            try:
+                schema = json.loads((self.spec_dir / raw).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                self.problem(path, f"cannot read the record schema {raw!r}: {exc}")
+                return None
+        else:
+            schema = raw
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            self.problem(path, f"not a valid JSON Schema: {exc.message}")
+            return None
+        return Draft202012Validator(schema)
+
+    def field(self, name: str, spec: str | dict[str, Any], fmt: Format, path: SpecPath, parent: str | None) -> Field | None:
+        if isinstance(spec, str):
+            selector = self.selector(spec, fmt, path)
+            return Field(name, selector=selector, type="str" if fmt == "html" else None) if selector else None
+        sources = [k for k in _SOURCE_KEYS if k in spec and not (k == "regex" and _has_selector(spec))]
+        if len(sources) != 1:
+            found = " and ".join(sources) if sources else "none"
+            self.problem(path, f"give exactly one source: jmespath, css, xpath, header, regex, const, meta or parent (found {found})")
+            return None
+        source = sources[0]
+        selector = None
+        if source in ("jmespath", "css", "xpath", "header"):
+            selector = self.selector({source: spec[source]}, fmt, path)
+            if selector is None:
+                return None
+        if source == "parent" and parent is None:
+            self.problem(path + ("parent",), "only a child target (one with 'parent') has parent fields")
+        regex = self.regex(spec["regex"], path + ("regex",)) if "regex" in spec else None
+        group: int | str = spec.get("group", 1 if regex is not None and regex.groups else 0)
+        if regex is not None and isinstance(group, int) and group > regex.groups:
+            self.problem(path + ("group",), f"the pattern has {regex.groups} group(s), not {group}")
+        if regex is not None and isinstance(group, str) and group not in regex.groupindex:
+            self.problem(path + ("group",), f"the pattern has no group named {group!r}")
+        field_type = spec.get("type", "str" if fmt == "html" and source in ("css", "xpath", "regex") else None)
+        if "date_format" in spec and field_type not in ("date", "datetime"):
+            self.problem(path + ("date_format",), "date_format needs type: date or datetime")
+        if spec.get("many") and "join" in spec:
+            self.problem(path + ("join",), "give many or join, not both")
+        return Field(
+            name=name,
+            selector=selector,
+            regex=regex,
+            group=group,
+            const=spec.get("const"),
+            has_const=source == "const",
+            meta=spec.get("meta"),
+            parent=spec.get("parent"),
+            type=field_type,
+            date_format=spec.get("date_format"),
+            many=spec.get("many", False),
+            join=spec.get("join"),
+            default=spec.get("default"),
+            required=spec.get("required", False),
+        )
+
+    def regex(self, pattern: str, path: SpecPath) -> re.Pattern[str] | None:
+        try:
+            return re.compile(pattern)
+        except re.error as exc:
+            self.problem(path, f"invalid regular expression {pattern!r}: {exc}")
+            return None
+
+    def selector(self, raw: str | dict[str, Any], fmt: Format, path: SpecPath) -> Selector | None:
+        language: Language
+        if isinstance(raw, str):
+            language = "jmespath" if fmt == "json" else "css"
+            source, where = raw, path
+        else:
+            languages = [lang for lang in LANGUAGES if lang in raw]
+            if len(languages) != 1:
+                found = " and ".join(languages) if languages else "none"
+                self.problem(path, f"give exactly one of {', '.join(LANGUAGES)} (found {found})")
+                return None
+            language = languages[0]
+            source, where = raw[language], path + (language,)
+        if fmt == "json" and language in ("css", "xpath"):
+            self.problem(where, f"a json target selects with jmespath, not {language} (or set extract.format: html)")
+            return None
+        if fmt == "html" and language == "jmespath":
+            self.problem(where, "an html target selects with css or xpath, not jmespath")
+            return None
+        try:
+            return compile_selector(language, source)
+        except SelectorSyntaxError as exc:
+            self.problem(where, str(exc))
+            return None
+
+    def paginate(self, raw: dict[str, Any], path: SpecPath, fmt: Format) -> Paginate | None:
+        kind = raw["type"]
+
+        def source(key: str) -> Selector | None:
+            return self.selector(raw[key], fmt, path + (key,)) if key in raw else None
+
+        needs = {"next_url": "next", "cursor": "cursor", "offset": "limit"}
+        if kind in needs and needs[kind] not in raw:
+            self.problem(path, f"{kind} pagination needs {needs[kind]!r}")
+            return None
+        allowed = {
+            "next_url": {"next", "has_more"},
+            "link_header": {"has_more"},
+            "page_number": {"param", "start", "limit", "limit_param", "has_more", "total", "total_pages"},
+            "offset": {"param", "start", "limit", "limit_param", "has_more", "total"},
+            "cursor": {"param", "cursor", "send_cursor_as", "has_more"},
+        }[kind] | {"type", "stop_on_empty", "max_pages"}
+        for key in raw:
+            if key not in allowed:
+                self.problem(path + (key,), f"{key!r} does not apply to {kind} pagination", key=True)
+        default_param = {"page_number": "page", "offset": "offset", "cursor": "cursor"}.get(kind, "page")
+        return Paginate(
+            type=kind,
+            next=source("next"),
+            param=raw.get("param", default_param),
+            start=raw.get("start", 0 if kind == "offset" else 1),
+            limit=raw.get("limit"),
+            limit_param=raw.get("limit_param", "limit" if kind == "offset" else None),
+            cursor=source("cursor"),
+            send_cursor_as=raw.get("send_cursor_as", "param"),
+            has_more=source("has_more"),
+            total=source("total"),
+            total_pages=source("total_pages"),
+            stop_on_empty=raw.get("stop_on_empty", True),
+            max_pages=raw.get("max_pages", 1000),
+        )
+
+    def follow(self, raw: dict[str, Any], path: SpecPath, fmt: Format, extract: Extraction | None) -> Follow | None:
+        links = self.selector(raw.get("links", _DEFAULT_LINKS), "html" if extract is None else fmt, path + ("links",))
+        if links is None:
+            return None
+        patterns = {}
+        for key in ("allow", "deny"):
+            compiled = [self.regex(p, path + (key, i)) for i, p in enumerate(raw.get(key, ()))]
+            patterns[key] = tuple(p for p in compiled if p is not None)
+        return Follow(
+            links=links,
+            allow=patterns["allow"],
+            deny=patterns["deny"],
+            domains=tuple(d.lower().lstrip(".") for d in raw.get("domains", ())),
+            max_depth=raw.get("max_depth", 1),
+            max_pages=raw.get("max_pages", 1000),
+            robots=raw.get("robots", True),
+        )
+
+    def expectations(self, raw: dict[str, Any], path: SpecPath, extract: Extraction | None) -> Expectations:
+        known = {f.name for f in extract.fields} if extract else set()
+        for i, name in enumerate(raw.get("not_null", ())):
+            if name not in known:
+                self.problem(path + ("not_null", i), f"no field named {name!r} in this target")
+        return Expectations(
+            min_records=raw.get("min_records"),
+            not_null=tuple(raw.get("not_null", ())),
+            max_failed_ratio=raw.get("max_failed_ratio"),
+        )
+
+
+def _has_selector(spec: Mapping[str, Any]) -> bool:
+    return any(k in spec for k in ("jmespath", "css", "xpath", "header", "meta", "parent"))
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
