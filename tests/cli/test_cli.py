@@ -181,7 +181,9 @@ def test_demo_writes_demo_db_in_the_current_directory(
         rows = conn.execute(sql).fetchall()
     assert len(rows) == 5 and all(isinstance(price, float) for _, price in rows)
     counts = dict(query(database, "SELECT target, sum(records) FROM fetch_log GROUP BY target"))
-    assert counts == {"products": 30, "product_details": 10, "catalogue": 30, "product_pages": 6}
+    assert counts == {"products": 30, "product_details": 30, "catalogue": 30, "product_pages": 30, "site_map": 31}
+    assert query(database, "SELECT count(*) FROM product_details d JOIN products p ON p.id = d.id") == [(30,)]
+    assert query(database, "SELECT count(*) FROM product_pages WHERE catalogue_id IS NULL") == [(0,)]
 
 
 def test_every_command_has_help_with_an_example(cli: CliRunner) -> None:

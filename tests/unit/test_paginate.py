@@ -1,0 +1,128 @@
+"""Each pagination machine, fed hand-made pages: no sockets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict
+
+from crawlrunner.extract.page import Page
+from crawlrunner.paginate import next_link, next_page
+from crawlrunner.plan import RequestPlan, plan_target
+from crawlrunner.results import FetchResult
+from crawlrunner.spec import load_spec_text
+
+
+def _first_plan(paginate: str, url: str = "/items", fmt: str = "json") -> RequestPlan:
+    spec = load_spec_text(
+        f"""
+name: p
+http: {{base_url: "http://api.test"}}
+targets:
+  - name: t
+    url: {url}
+    paginate: {paginate}
+    extract: {{format: {fmt}, fields: {{x: {"x" if fmt == "json" else "p"}}}}}
+"""
+    )
+    return next(plan_target(spec.targets[0]))
+
+
+def _page(plan: RequestPlan, body: Any, headers: dict[str, str] | None = None, fmt: str = "json") -> Page:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    fetch = FetchResult("t", "GET", plan.url, "now", final_url=plan.url, status=200, headers=CIMultiDict(headers or {}), body=raw)
+    return Page(fetch, fmt)  # type: ignore[arg-type]
+
+
+def test_next_url_follows_the_body_and_resolves_relative_urls() -> None:
+    plan = _first_plan("{type: next_url, next: links.next}")
+    follow_up = next_page(plan, _page(plan, {"links": {"next": "/items?after=40"}}), records=40)
+
+    assert follow_up is not None and follow_up.url == "http://api.test/items?after=40"
+    assert next_page(follow_up, _page(follow_up, {"links": {"next": None}}), records=40) is None
+
+
+def test_next_url_from_html_with_css() -> None:
+    plan = _first_plan("{type: next_url, next: 'a.next::attr(href)'}", url="/list/1.html", fmt="html")
+    page = _page(plan, "<p>x</p><a class='next' href='2.html'>next</a>", fmt="html")
+
+    follow_up = next_page(plan, page, records=1)
+    assert follow_up is not None and follow_up.url == "http://api.test/list/2.html"
+
+
+def test_a_next_url_already_seen_in_the_chain_stops_it() -> None:
+    plan = _first_plan("{type: next_url, next: next}")
+    second = next_page(plan, _page(plan, {"next": "/items?p=2"}), records=1)
+    assert second is not None
+    # Page 2 points back at page 2: the loop guard ends the chain.
+    assert next_page(second, _page(second, {"next": "/items?p=2"}), records=1) is None
+    # ...and back at the first page, too.
+    assert next_page(second, _page(second, {"next": "/items"}), records=1) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"', "https://api.test/items?page=2"),
+        ('<https://api.test/items?page=9>; rel="last", </items?page=3>; rel=next', "/items?page=3"),
+        ('<https://api.test/a>; rel="prev next"', "https://api.test/a"),
+        ('<https://api.test/items?page=9>; rel="last"', None),
+        ("", None),
+    ],
+)
+def test_link_header_parsing(header: str, expected: str | None) -> None:
+    assert next_link([header]) == expected
+
+
+def test_page_number_counts_up_and_stops_on_an_empty_page() -> None:
+    plan = _first_plan("{type: page_number, param: p, start: 0}")
+    assert plan.url == "http://api.test/items?p=0" and plan.page == 0
+
+    second = next_page(plan, _page(plan, [1]), records=1)
+    assert second is not None and second.url == "http://api.test/items?p=1"
+    assert next_page(second, _page(second, []), records=0) is None
+
+
+def test_page_number_stops_at_total_pages_and_total_items() -> None:
+    plan = _first_plan("{type: page_number, total_pages: pages}")
+    second = next_page(plan, _page(plan, {"pages": 2}), records=10)
+    assert second is not None
+    assert next_page(second, _page(second, {"pages": 2}), records=10) is None
+
+    plan = _first_plan("{type: page_number, total: count}")
+    second = next_page(plan, _page(plan, {"count": 15}), records=10)
+    assert second is not None
+    assert next_page(second, _page(second, {"count": 15}), records=5) is None
+
+
+def test_offset_advances_by_limit_and_stops_on_a_short_page() -> None:
+    plan = _first_plan("{type: offset, limit: 50}")
+    assert plan.url == "http://api.test/items?offset=0&limit=50"
+    second = next_page(plan, _page(plan, []), records=50)
+    assert second is not None and second.url == "http://api.test/items?limit=50&offset=50"
+    assert next_page(second, _page(second, []), records=20) is None
+
+
+def test_cursor_from_body_as_param_and_from_header_as_header() -> None:
+    plan = _first_plan("{type: cursor, cursor: meta.next}")
+    second = next_page(plan, _page(plan, {"meta": {"next": "abc"}}), records=5)
+    assert second is not None and second.url == "http://api.test/items?cursor=abc"
+    assert next_page(second, _page(second, {"meta": {"next": ""}}), records=5) is None
+
+    plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, send_cursor_as: header}")
+    second = next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5)
+    assert second is not None and second.headers["X-Cursor"] == "t2" and second.url == plan.url
+    # The same cursor again is a loop.
+    assert next_page(second, _page(second, {}, {"X-Next": "t2"}), records=5) is None
+
+
+def test_has_more_false_and_max_pages_stop() -> None:
+    plan = _first_plan("{type: next_url, next: next, has_more: more}")
+    assert next_page(plan, _page(plan, {"next": "/b", "more": False}), records=3) is None
+
+    plan = _first_plan("{type: next_url, next: next, max_pages: 2}")
+    second = next_page(plan, _page(plan, {"next": "/b"}), records=3)
+    assert second is not None
+    assert next_page(second, _page(second, {"next": "/c"}), records=3) is None
