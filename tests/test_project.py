@@ -130,3 +130,11 @@ targets:
         assert conn.execute("SELECT status, requests FROM runs").fetchall() == [("interrupted", 3)]
         assert conn.execute("SELECT count(*) FROM quick").fetchall() == [(3,)]
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_the_readme_spec_example_validates() -> None:
+    from crawlrunner.spec import load_spec_text
+
+    example = next(block for block in re.findall(r"```yaml\n(.*?)```", _readme(), re.S) if "targets:" in block)
+    spec = load_spec_text(example, "README.md", environ={"SHOP_TOKEN": "t0ken-value"})
+    assert [t.name for t in spec.targets] == ["products", "product_pages", "docs"]
