@@ -55,17 +55,18 @@ def build_spec(
     return _Builder(document, environ, base_url).build()
 
 
-def _merge(inherited: Any, own: Any) -> Any:
-    """``own`` over ``inherited``; for mappings key by key, ``null`` deleting."""
-    if isinstance(inherited, dict) and isinstance(own, dict):
-        merged = dict(inherited)
-        for key, value in own.items():
-            if value is None:
-                merged.pop(key, None)
-            else:
-                merged[key] = value
-        return merged
-    return own
+def _merge(inherited: dict[str, Any], own: dict[str, Any], *, ignore_case: bool = False) -> dict[str, Any]:
+    """``own`` over ``inherited`` key by key, ``null`` deleting a key.
+
+    Header names ignore case, so ``accept`` replaces an inherited ``Accept``.
+    """
+    merged = dict(inherited)
+    for key, value in own.items():
+        for existing in [k for k in merged if (k.lower() == key.lower() if ignore_case else k == key)]:
+            del merged[existing]
+        if value is not None:
+            merged[key] = value
+    return merged
 
 
 class _Builder:
@@ -108,13 +109,15 @@ class _Builder:
         http = self.http(data.get("http") or {})
         defaults = data.get("defaults") or {}
         raw_targets: list[tuple[int, dict[str, Any]]] = []
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, str]] = {}
         for index, raw in enumerate(data["targets"]):
             name = raw["name"]
-            if name in seen:
-                self.problem(("targets", index, "name"), f"duplicate target name {name!r} (also targets[{seen[name]}])")
+            if name.lower() in seen:
+                first, spelled = seen[name.lower()]
+                note = f", {spelled!r}: table names ignore case" if spelled != name else ""
+                self.problem(("targets", index, "name"), f"duplicate target name {name!r} (also targets[{first}]{note})")
                 continue
-            seen[name] = index
+            seen[name.lower()] = (index, name)
             raw_targets.append((index, raw))
         fields_of = {
             raw["name"]: set((raw.get("extract") or {}).get("fields", {})) for _, raw in raw_targets
@@ -202,7 +205,8 @@ class _Builder:
 
         def layered(key: str, base: dict[str, Any]) -> Any:
             # http → defaults → target, each layer's nulls removing what came before.
-            merged = _merge(_merge(base, defaults.get(key) or {}), own.get(key) or {})
+            ignore_case = key == "headers"
+            merged = _merge(_merge(base, defaults.get(key) or {}, ignore_case=ignore_case), own.get(key) or {}, ignore_case=ignore_case)
             return self.resolve(merged, path + (key,))
 
         headers_raw = layered("headers", {"User-Agent": http.user_agent, **http.headers})
@@ -339,7 +343,16 @@ class _Builder:
         fmt: Format = raw.get("format", "json")
         records = self.selector(raw["records"], fmt, path + ("records",)) if "records" in raw else None
         fields: list[Field] = []
+        columns: dict[str, str] = {}
         for name, spec in raw["fields"].items():
+            if name.lower() in columns:
+                self.problem(
+                    path + ("fields", name),
+                    f"duplicate column {name!r} (also {columns[name.lower()]!r}: column names ignore case)",
+                    key=True,
+                )
+                continue
+            columns[name.lower()] = name
             built = self.field(name, spec, fmt, path + ("fields", name), parent)
             if built is not None:
                 fields.append(built)

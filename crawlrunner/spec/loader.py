@@ -8,6 +8,7 @@ and pathological documents (alias bombs, absurd nesting) stop early.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ MAX_NODES = 200_000
 MAX_DEPTH = 64
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 def format_path(path: Sequence[PathPart]) -> str:
@@ -91,6 +93,9 @@ class _Walker:
         if len(path) > MAX_DEPTH:
             raise _Abort(f"the document is nested deeper than {MAX_DEPTH} levels", node)
         self.value_positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTION_TAGS:
+            self._problem(node, path, f"YAML tags are not allowed here ({node.tag})")
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -99,10 +104,16 @@ class _Walker:
 
     def _scalar(self, node: yaml.Node, path: SpecPath) -> Any:
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self._problem(node, path, f"cannot load this value: {exc.problem}")
             return None
+        if isinstance(value, float) and not math.isfinite(value):
+            # .nan passes every numeric bound (each comparison is false) and .inf
+            # means "never"; neither is a sensible setting.
+            self._problem(node, path, f"expected a finite number, got {value}")
+            return None
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: SpecPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -137,10 +148,32 @@ class _Abort(Exception):
         self.node = node
 
 
+def _check_nesting(text: str, file: str) -> None:
+    """Refuse absurd nesting before PyYAML's recursive composer meets it.
+
+    The event parser is iterative, so counting depth on its events is safe
+    where composing the tree would hit Python's recursion limit.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+                    raise SpecError([SpecProblem(file, line, column, "", f"nested deeper than {MAX_DEPTH} levels")])
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # composing reports syntax errors with their location
+
+
 def load_text(text: str, file: str = "<spec>") -> Document:
     """Parse YAML ``text``; raise SpecError with located problems if it is not usable."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
         raise SpecError([SpecProblem(file, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
+    _check_nesting(text, file)
     loader = yaml.SafeLoader(text)
     try:
         try:

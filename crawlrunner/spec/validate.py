@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
 from .._resources import bundled_path
@@ -42,11 +42,20 @@ def spec_schema() -> dict[str, Any]:
     return schema
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 4.0 as an integer; a connection count of 4.0 is a typo.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @cache
-def _validator() -> Draft202012Validator:
+def _validator() -> Any:
     schema = spec_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    strict = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
+    return strict(schema)
 
 
 def check(document: Document) -> list[SpecProblem]:
