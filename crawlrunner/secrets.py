@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -25,8 +25,10 @@ class MissingEnvironmentVariable(LookupError):
         self.name = name
 
 
-def interpolate(text: str, environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
-    """Replace every ``${env.X}`` in ``text``.
+def interpolate(
+    text: str, environ: Mapping[str, str] | None = None, *, escape: Callable[[str], str] | None = None
+) -> tuple[str, list[str]]:
+    """Replace every ``${env.X}`` in ``text`` (each value passed through ``escape``).
 
     Returns the new text and the substituted values (the secrets to redact).
     Raises MissingEnvironmentVariable for an unset variable without a default.
@@ -42,7 +44,7 @@ def interpolate(text: str, environ: Mapping[str, str] | None = None) -> tuple[st
                 raise MissingEnvironmentVariable(name)
             value = default
         found.append(value)
-        return value
+        return escape(value) if escape else value
 
     return ENV_REFERENCE.sub(substitute, text), found
 

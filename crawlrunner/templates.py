@@ -1,7 +1,9 @@
 """``{name}`` templates for URLs, parameters, headers and bodies.
 
 Templates are compiled when the spec loads (so an unknown variable is a spec
-error) and rendered once per request. ``{{`` and ``}}`` are literal braces.
+error) and rendered once per request. Only ``{identifier}`` is a placeholder:
+other braces (a GraphQL query in a JSON body, say) are literal, and ``{{``
+and ``}}`` write a literal brace where a placeholder would otherwise be read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class TemplateError(ValueError):
-    """A template that cannot be compiled or rendered."""
+    """A template that cannot be rendered (a missing value, a line break)."""
+
+
+def escape(text: str) -> str:
+    """``text`` as a template that renders to itself."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def value_text(value: Any) -> str:
@@ -40,14 +47,8 @@ class Template:
         parts: list[str] = []
         literal = ""
         position = 0
-        for match in [*_PLACEHOLDER.finditer(source), None]:
-            end = match.start() if match else len(source)
-            chunk = source[position:end]
-            if "{" in chunk or "}" in chunk:
-                raise TemplateError(f"unbalanced brace in {source!r}: write {{{{ or }}}} for a literal brace")
-            literal += chunk
-            if match is None:
-                break
+        for match in _PLACEHOLDER.finditer(source):
+            literal += source[position : match.start()]
             token = match.group(0)
             if token in ("{{", "}}"):
                 literal += token[0]
@@ -55,7 +56,7 @@ class Template:
                 parts += [literal, match.group(1)]
                 literal = ""
             position = match.end()
-        parts.append(literal)
+        parts.append(literal + source[position:])
         return cls(source, tuple(parts))
 
     @property

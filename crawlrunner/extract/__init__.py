@@ -16,7 +16,7 @@ from ..errors import ExtractError
 from ..plan import RequestPlan, child_requests
 from ..results import FetchResult, Outcome
 from ..spec.model import Extraction, Field, Format, Target
-from .fields import CoercionError, coerce
+from ..coercion import CoercionError, coerce
 from .page import Page
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
         for field in extraction.fields:
             try:
                 raw = _raw_value(field, page, node, plan)
+                if raw is None:
+                    raw = field.default
                 if field.many and isinstance(raw, list):
                     value = [coerce(item, field.type, field.date_format) for item in raw]
                 else:
@@ -85,8 +87,6 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
                 outcome.field_errors += 1
                 log.debug("%s: %s: %s", plan.target.name, field.name, exc)
                 value = None
-            if value is None and field.default is not None:
-                value = field.default
             if value is None and field.required:
                 missing.append(field.name)
             record[field.name] = value

@@ -23,7 +23,8 @@ def _value(node: Node) -> Any:
         return root.strip()
     if isinstance(root, (int, float, bool)):
         return root
-    return " ".join(" ".join(node.xpath(".//text()").getall()).split())
+    # Like textContent: text nodes joined as they are, then whitespace folded.
+    return " ".join("".join(node.xpath(".//text()").getall()).split())
 
 
 def select(node: Node, query: str) -> list[Any]:

@@ -33,7 +33,7 @@ class Page:
             return [self.document]
         if self.format == "html":
             return html.select_nodes(self.document, selector.query)
-        return json.select(self.document, selector.query)
+        return json.select_records(self.document, selector)
 
     def _header(self, name: str, every: bool) -> Any:
         headers = self.fetch.headers

@@ -34,6 +34,8 @@ def load_spec_text(
 
 
 def _build(document: Document, environ: Mapping[str, str] | None, base_url: str | None) -> Spec:
+    if document.data is None:
+        raise SpecError([document.problem((), "the spec is empty")])
     if not isinstance(document.data, dict):
         raise SpecError([document.problem((), "a spec is a mapping with name and targets at the top")])
     problems = check(document)

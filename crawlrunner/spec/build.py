@@ -17,14 +17,16 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..coercion import CoercionError, coerce
 from ..errors import SpecError, SpecProblem
 from ..secrets import MissingEnvironmentVariable, Redactor, interpolate
 from ..selectors import LANGUAGES, Language, Selector, SelectorSyntaxError, compile_selector
 from ..settings import HttpSettings, Limits, Timeouts
-from ..templates import Template, TemplateError, compile_tree
+from ..templates import Template, compile_tree, escape, tree_names
 from .loader import Document, SpecPath
 from .model import (
     Expectations,
@@ -42,6 +44,9 @@ from .model import (
 )
 
 _DEFAULT_LINKS = "a::attr(href)"
+
+# (template variables used, where) for each template of a target.
+_Uses = list[tuple[set[str], SpecPath]]
 _SOURCE_KEYS = ("jmespath", "css", "xpath", "header", "regex", "const", "meta", "parent")
 
 
@@ -76,6 +81,7 @@ class _Builder:
         self.base_url_override = base_url
         self.problems: list[SpecProblem] = []
         self.secrets: list[str] = []
+        self.unresolved: set[SpecPath] = set()  # values whose ${env.X} is unset
         self.spec_dir = Path(document.file).parent if document.file != "<spec>" else Path.cwd()
 
     def problem(self, path: SpecPath, message: str, *, key: bool = False) -> None:
@@ -83,31 +89,37 @@ class _Builder:
 
     # ${env.X} is resolved value by value so an unset variable is reported
     # where it is used; every substituted value is remembered for redaction.
-    def resolve(self, value: Any, path: SpecPath) -> Any:
+    # In templates, a value from the environment is literal text: its braces
+    # are escaped so a token like "ab{c}" is sent as written.
+    def resolve(self, value: Any, path: SpecPath, *, template: bool = False) -> Any:
         if isinstance(value, str):
             if "${" not in value:
                 return value
             try:
-                text, found = interpolate(value, self.environ)
+                text, found = interpolate(value, self.environ, escape=escape if template else None)
             except MissingEnvironmentVariable as exc:
                 self.problem(
                     path,
                     f"environment variable {exc.name} is not set "
                     f"(set it, or give a default: ${{env.{exc.name}:-value}})",
                 )
+                self.unresolved.add(path)
                 return value
             self.secrets.extend(found)
             return text
         if isinstance(value, dict):
-            return {k: self.resolve(v, path + (k,)) for k, v in value.items()}
+            return {k: self.resolve(v, path + (k,), template=template) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.resolve(v, path + (i,)) for i, v in enumerate(value)]
+            return [self.resolve(v, path + (i,), template=template) for i, v in enumerate(value)]
         return value
 
     def build(self) -> Spec:
         data = self.document.data
         http = self.http(data.get("http") or {})
-        defaults = data.get("defaults") or {}
+        defaults = dict(data.get("defaults") or {})
+        for key in ("headers", "params"):
+            if key in defaults:
+                defaults[key] = self.resolve(defaults[key], ("defaults", key), template=True)
         raw_targets: list[tuple[int, dict[str, Any]]] = []
         seen: dict[str, tuple[int, str]] = {}
         for index, raw in enumerate(data["targets"]):
@@ -125,8 +137,12 @@ class _Builder:
         self.check_parents(raw_targets)
         targets = [self.target(raw, index, http, defaults, fields_of) for index, raw in raw_targets]
         output = self.resolve(data["output"], ("output",)) if "output" in data else None
+        redact = Redactor(self.secrets)
         if self.problems:
-            raise SpecError(sorted(self.problems, key=lambda p: (p.line, p.column)))
+            # A message may quote a value that came from the environment.
+            unique = {(p.line, p.column, p.path, redact(p.message)): p for p in self.problems}
+            problems = [replace(p, message=message) for (_, _, _, message), p in unique.items()]
+            raise SpecError(sorted(problems, key=lambda p: (p.line, p.column)))
         return Spec(
             name=data["name"],
             source=self.document.file,
@@ -134,7 +150,7 @@ class _Builder:
             targets=tuple(targets),
             http=http,
             output=output,
-            redactor=Redactor(self.secrets),
+            redactor=redact,
         )
 
     def check_parents(self, raw_targets: list[tuple[int, dict[str, Any]]]) -> None:
@@ -157,13 +173,15 @@ class _Builder:
     def http(self, raw: dict[str, Any]) -> HttpSettings:
         path: SpecPath = ("http",)
         base_url = self.base_url_override or self.resolve(raw.get("base_url"), path + ("base_url",))
-        if base_url is not None and not re.match(r"https?://[^/]", base_url):
+        resolved = path + ("base_url",) not in self.unresolved
+        if base_url is not None and resolved and not re.match(r"https?://[^/]", base_url):
             self.problem(path + ("base_url",), "expected an absolute http:// or https:// URL")
         limits = raw.get("limits") or {}
         defaults = HttpSettings()
         return HttpSettings(
             base_url=base_url,
-            headers=self.resolve(raw.get("headers") or {}, path + ("headers",)),
+            # Header values are templates (targets render them per request).
+            headers=self.resolve(raw.get("headers") or {}, path + ("headers",), template=True),
             user_agent=self.resolve(raw.get("user_agent", defaults.user_agent), path + ("user_agent",)),
             timeout=defaults.timeout.merged(raw.get("timeout")),
             limits=Limits(
@@ -173,23 +191,15 @@ class _Builder:
             max_body_bytes=raw.get("max_body_bytes", defaults.max_body_bytes),
         )
 
-    def template(self, text: str, path: SpecPath) -> Template | None:
-        try:
-            return Template.compile(text)
-        except TemplateError as exc:
-            self.problem(path, str(exc))
-            return None
-
-    def templates(self, raw: Mapping[str, Any], path: SpecPath) -> dict[str, Template]:
+    def templates(self, raw: Mapping[str, Any], path: SpecPath, uses: _Uses) -> dict[str, Template]:
         compiled: dict[str, Template] = {}
         for name, value in raw.items():
             text = value if isinstance(value, str) else _scalar_text(value)
             if "\r" in text or "\n" in text:
                 self.problem(path + (name,), "values must not contain line breaks")
                 continue
-            template = self.template(text, path + (name,))
-            if template is not None:
-                compiled[name] = template
+            compiled[name] = Template.compile(text)
+            uses.append((set(compiled[name].names), path + (name,)))
         return compiled
 
     def target(
@@ -202,27 +212,37 @@ class _Builder:
     ) -> Target:
         path: SpecPath = ("targets", index)
         raw = {**defaults, **own}
+        uses: _Uses = []  # (template variables, where) for every template
 
-        def layered(key: str, base: dict[str, Any]) -> Any:
-            # http → defaults → target, each layer's nulls removing what came before.
+        def layered(key: str, base: dict[str, Any]) -> dict[str, Any]:
+            # http → defaults → target, each layer's nulls removing what came
+            # before; the inherited layers were resolved where they are written.
             ignore_case = key == "headers"
-            merged = _merge(_merge(base, defaults.get(key) or {}, ignore_case=ignore_case), own.get(key) or {}, ignore_case=ignore_case)
-            return self.resolve(merged, path + (key,))
+            inherited = _merge(base, defaults.get(key) or {}, ignore_case=ignore_case)
+            mine = self.resolve(own.get(key) or {}, path + (key,), template=True)
+            return _merge(inherited, mine, ignore_case=ignore_case)
 
-        headers_raw = layered("headers", {"User-Agent": http.user_agent, **http.headers})
-        params_raw = layered("params", {})
         extract = self.extraction(raw["extract"], path + ("extract",), own.get("parent")) if "extract" in raw else None
         fmt: Format = extract.format if extract else "json"
+        json_body = compile_tree(self.resolve(raw.get("json"), path + ("json",), template=True))
+        uses.append((tree_names(json_body), path + ("json",)))
+        body = None
+        if "body" in raw:
+            body = Template.compile(self.resolve(raw["body"], path + ("body",), template=True))
+            uses.append((set(body.names), path + ("body",)))
+        form = None
+        if "form" in raw:
+            form = self.templates(self.resolve(raw["form"], path + ("form",), template=True), path + ("form",), uses)
 
         request = RequestTemplate(
-            urls=self.urls(raw, path),
+            urls=self.urls(raw, path, http.base_url if own.get("parent") is None else "", uses),
             method=raw.get("method", "GET"),
-            headers=self.templates(headers_raw, path + ("headers",)),
-            params=self.templates(params_raw, path + ("params",)),
-            json_body=compile_tree(self.resolve(raw.get("json"), path + ("json",))),
+            headers=self.templates(layered("headers", {"User-Agent": http.user_agent, **http.headers}), path + ("headers",), uses),
+            params=self.templates(layered("params", {}), path + ("params",), uses),
+            json_body=json_body,
             has_json_body="json" in raw,
-            form=self.templates(self.resolve(raw["form"], path + ("form",)), path + ("form",)) if "form" in raw else None,
-            body=self.template(self.resolve(raw["body"], path + ("body",)), path + ("body",)) if "body" in raw else None,
+            form=form,
+            body=body,
             base_url=http.base_url,
         )
         present = [k for k in ("json", "form", "body") if k in raw]
@@ -242,10 +262,11 @@ class _Builder:
             extract=extract,
             expect=self.expectations(raw["expect"], path + ("expect",), extract) if "expect" in raw else None,
         )
-        self.check_sources(target, own, path, fields_of)
+        self.check_sources(target, own, path, fields_of, uses)
         return target
 
-    def urls(self, raw: dict[str, Any], path: SpecPath) -> tuple[Template, ...]:
+    def urls(self, raw: dict[str, Any], path: SpecPath, base_url: str | None, uses: _Uses) -> tuple[Template, ...]:
+        """The target's URL templates; ``base_url`` is "" where relative URLs need none."""
         if "url" in raw:
             pairs = [(raw["url"], path + ("url",))]
         elif "urls" in raw:
@@ -254,21 +275,25 @@ class _Builder:
             pairs = [("{url}", path)] if "seeds" in raw or "url_field" in raw else []
         compiled = []
         for text, url_path in pairs:
-            text = self.resolve(text, url_path)
+            text = self.resolve(text, url_path, template=True)
+            if url_path in self.unresolved:
+                continue
             if any(c in text for c in "\r\n\t"):
                 self.problem(url_path, "URLs must not contain line breaks or tabs")
                 continue
             scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", text)
-            if scheme and scheme.group(1).lower() not in ("http", "https") and not text.startswith("{"):
+            if scheme and scheme.group(1).lower() not in ("http", "https"):
                 self.problem(url_path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
                 continue
-            template = self.template(text, url_path)
-            if template is not None:
-                compiled.append(template)
+            template = Template.compile(text)
+            if base_url is None and not scheme and not template.is_single_placeholder:
+                self.problem(url_path, f"relative URL {text!r} needs http.base_url")
+            uses.append((set(template.names), url_path))
+            compiled.append(template)
         return tuple(compiled)
 
     def check_sources(
-        self, target: Target, own: dict[str, Any], path: SpecPath, fields_of: Mapping[str, set[str]]
+        self, target: Target, own: dict[str, Any], path: SpecPath, fields_of: Mapping[str, set[str]], uses: _Uses
     ) -> None:
         """Where the target's requests come from, and whether its templates can be filled."""
         given = [k for k in ("url", "urls", "seeds", "parent") if k in own]
@@ -287,18 +312,15 @@ class _Builder:
                     self.problem(path + (key,), f"a child target gets its requests from its parent; remove {key!r}")
             if ("url" in own) == ("url_field" in own):
                 self.problem(path, "a child target needs exactly one of 'url' (a template) or 'url_field'")
-            available = set(fields_of.get(target.parent, ())) | {"url"} if "url_field" in own else set(fields_of.get(target.parent, ()))
-            if target.url_field and target.url_field not in fields_of.get(target.parent, ()):
+            parent_fields = set(fields_of.get(target.parent, ()))
+            available = parent_fields | {"url"} if "url_field" in own else parent_fields
+            if target.url_field and target.url_field not in parent_fields:
                 self.problem(path + ("url_field",), f"the parent target {target.parent!r} has no field {target.url_field!r}")
             origin = f"fields of {target.parent!r}"
-        for name in sorted(target.request.names - available):
-            self.problem(path, f"template variable {{{name}}} is not defined (known: {', '.join(sorted(available)) or 'none'}; from {origin})")
-        if target.request.base_url is None and target.parent is None:
-            for template in target.request.urls:
-                head = template.parts[0]
-                if not re.match(r"https?://", head) and not template.is_single_placeholder:
-                    self.problem(path, f"relative URL {template.source!r} needs http.base_url")
-                    break
+        known = ", ".join(sorted(available)) or "none"
+        for names, where in uses:
+            for name in sorted(names - available):
+                self.problem(where, f"template variable {{{name}}} is not defined (known: {known}; from {origin})")
 
     def vars(self, raw: dict[str, Any], path: SpecPath) -> tuple[tuple[str, tuple[Any, ...] | IntRange], ...]:
         result: list[tuple[str, tuple[Any, ...] | IntRange]] = []
@@ -406,6 +428,12 @@ class _Builder:
             self.problem(path + ("date_format",), "date_format needs type: date or datetime")
         if spec.get("many") and "join" in spec:
             self.problem(path + ("join",), "give many or join, not both")
+        default = spec.get("default")
+        if default is not None and field_type is not None:
+            try:
+                coerce(default, field_type, spec.get("date_format"))
+            except CoercionError as exc:
+                self.problem(path + ("default",), f"the default does not fit type {field_type}: {exc}")
         return Field(
             name=name,
             selector=selector,

@@ -122,12 +122,17 @@ class _Walker:
             if key_node.tag == _MERGE_TAG:
                 self._problem(key_node, path, "merge keys (<<) are not supported; write the keys out")
                 continue
-            key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "a mapping" if isinstance(key_node, yaml.MappingNode) else "a list"
+                self._problem(key_node, path, f"keys must be plain names, got {kind}")
+                continue
+            key = self._scalar(key_node, path)
             if not isinstance(key, str):
                 hint = ""
                 if isinstance(key, bool):
-                    hint = ' (YAML reads an unquoted yes/no/on/off as a boolean: quote it, e.g. "on")'
-                self._problem(key_node, path, f"keys must be strings, got {key!r}{hint}")
+                    hint = f' (YAML reads an unquoted {key_node.value} as a boolean: quote it, e.g. "{key_node.value}")'
+                written = key_node.value or "an empty key"
+                self._problem(key_node, path, f"keys must be strings, got {written}{hint}")
                 continue
             line = key_node.start_mark.line + 1
             if key in first_seen:

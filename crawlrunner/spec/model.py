@@ -171,7 +171,7 @@ class Spec:
     digest: str
     targets: tuple[Target, ...]
     http: HttpSettings = field(default_factory=HttpSettings, repr=False)
-    output: str | None = None
+    output: str | None = field(default=None, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
 
     def target(self, name: str) -> Target:

@@ -143,6 +143,11 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
     if kind in ("oneOf", "anyOf"):
         yield from _explain_alternatives(error, path)
         return
+    if "propertyNames" in error.schema_path and isinstance(value, str):
+        # jsonschema reports a bad key at its mapping; point at the key itself.
+        what = schema.get("description") or f"it must match {expected}"
+        yield path + (value,), f"{_describe(value)} is not a valid name: {what}", True
+        return
     if kind == "pattern" and isinstance(value, str):
         what = schema.get("description") or f"it must match {expected}"
         yield path, f"{_describe(value)} is not valid: {what}", False

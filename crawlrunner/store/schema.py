@@ -6,7 +6,7 @@ Every identifier that comes from a spec goes through ``quote_identifier``.
 
 from __future__ import annotations
 
-from ..extract.fields import SQL_TYPES
+from ..coercion import SQL_TYPES
 from ..spec.model import Target
 
 # PRAGMA user_version of the layout this release writes. A newer number in an
@@ -81,7 +81,9 @@ def create_target_table(target: Target) -> list[str]:
     columns = ",\n    ".join(f"{quote_identifier(n)} {decl}".rstrip() for n, decl in target_columns(target))
     return [
         f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns}\n)",
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier(target.name + '__run_id')} ON {table} (_run_id)",
+        # Target names start with a letter, so an index name starting with "_"
+        # can never collide with a target's table.
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_run_id')} ON {table} (_run_id)",
     ]
 
 

@@ -19,7 +19,7 @@ import aiosqlite
 
 from ..errors import StorageError
 from ..expectations import TargetFacts
-from ..extract.fields import sql_value
+from ..coercion import sql_value
 from ..results import Outcome, utc_now
 from ..secrets import Redactor
 from ..spec.model import Spec, Target

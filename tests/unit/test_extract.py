@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from crawlrunner.extract import process
-from crawlrunner.extract.fields import sql_value
+from crawlrunner.coercion import sql_value
 from crawlrunner.plan import RequestPlan
 from crawlrunner.results import FetchResult, Outcome
 from crawlrunner.spec import load_spec_text

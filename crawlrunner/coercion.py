@@ -12,7 +12,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from ..spec.model import FieldType
+from .spec.model import FieldType
 
 SQL_TYPES: dict[FieldType | None, str] = {
     "str": "TEXT",
