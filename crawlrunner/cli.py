@@ -117,7 +117,9 @@ def format_summary(result: RunResult) -> str:
     if totals.dropped:
         notes.append(f"{totals.dropped} records dropped for a missing required field")
     if totals.field_errors:
-        notes.append(f"{totals.field_errors} field values could not be converted and were stored as null")
+        notes.append(f"{totals.field_errors} field values could not be converted and were stored as null:")
+        for name, stats in result.stats.targets.items():
+            notes += [f"  - {name}.{field}: {example}" for field, example in stats.field_error_examples.items()]
     if totals.robots_denied:
         notes.append(f"{totals.robots_denied} URLs skipped: disallowed by robots.txt")
     if result.unmet:

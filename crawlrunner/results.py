@@ -55,4 +55,5 @@ class Outcome:
     records: list[dict[str, Any]] = field(default_factory=list)
     dropped: int = 0
     field_errors: int = 0
+    field_error_examples: dict[str, str] = field(default_factory=dict)  # field → first message
     derived: list[RequestPlan] = field(default_factory=list)

@@ -59,6 +59,7 @@ class TargetStats:
     robots_denied: int = 0
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    field_error_examples: dict[str, str] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def add(self, outcome: Outcome) -> None:
@@ -74,11 +75,15 @@ class TargetStats:
         self.records += len(outcome.records)
         self.dropped += outcome.dropped
         self.field_errors += outcome.field_errors
+        for name, message in outcome.field_error_examples.items():
+            self.field_error_examples.setdefault(name, message)
 
     def merge(self, other: TargetStats) -> None:
         for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "robots_denied", "bytes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
+        for name, message in other.field_error_examples.items():
+            self.field_error_examples.setdefault(name, message)
         self.latency.merge(other.latency)
 
 

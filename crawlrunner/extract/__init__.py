@@ -85,6 +85,7 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
                     value = coerce(raw, field.type, field.date_format)
             except CoercionError as exc:
                 outcome.field_errors += 1
+                outcome.field_error_examples.setdefault(field.name, str(exc))
                 log.debug("%s: %s: %s", plan.target.name, field.name, exc)
                 value = None
             if value is None and field.required:

@@ -192,3 +192,71 @@ def test_every_command_has_help_with_an_example(cli: CliRunner) -> None:
         assert result.exit_code == 0
         assert command.help and "Example" in command.help, name
         assert "Exit status" in result.output
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        pytest.param(
+            "url: /x\n    extract: {records: 'items[', fields: {a: a}}",
+            "{file}:6:24: targets[0].extract.records: invalid JMESPath 'items[': ",
+            id="jmespath-records",
+        ),
+        pytest.param(
+            "url: /x\n    extract: {format: html, fields: {a: 'div[>'}}",
+            "{file}:6:41: targets[0].extract.fields.a: invalid CSS selector 'div[>': ",
+            id="css-field",
+        ),
+        pytest.param(
+            "url: /x\n    extract: {format: html, fields: {a: {xpath: '//a[@'}}}",
+            "{file}:6:49: targets[0].extract.fields.a.xpath: invalid XPath '//a[@': ",
+            id="xpath-field",
+        ),
+        pytest.param(
+            "url: /x\n    extract: {fields: {a: {regex: 'a(b'}}}",
+            "{file}:6:35: targets[0].extract.fields.a.regex: invalid regular expression 'a(b': ",
+            id="regex-field",
+        ),
+        pytest.param(
+            "url: /x\n    paginate: {type: next_url, next: 'links.[next'}\n    extract: {fields: {a: a}}",
+            "{file}:6:38: targets[0].paginate.next: invalid JMESPath 'links.[next': ",
+            id="paginate-next",
+        ),
+        pytest.param(
+            "url: /x\n    follow: {links: 'a[href'}",
+            "{file}:6:21: targets[0].follow.links: invalid CSS selector 'a[href': ",
+            id="follow-links",
+        ),
+    ],
+)
+def test_every_invalid_selector_exits_2_with_its_location(
+    cli: CliRunner, write_spec: Callable[..., Path], target: str, expected: str
+) -> None:
+    path = write_spec(f"name: x\nhttp: {{base_url: 'http://127.0.0.1:9'}}\ntargets:\n  - name: t\n    {target}\n")
+    result = cli.invoke(main, ["validate", str(path)])
+
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith(str(path))]
+    assert len(lines) == 1 and lines[0].startswith(expected.format(file=path)), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_unmet_expectations_exit_3_and_are_listed(
+    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path
+) -> None:
+    text = GOOD.replace("fields: {{id: id, name: name}}", "fields: {{id: id, name: name}}\n    expect: {{min_records: 3}}")
+    result = cli.invoke(main, ["run", str(write_spec(text, base=server)), "-o", str(db_path)])
+
+    assert result.exit_code == 3, result.output
+    assert "expectations not met:\n  - item: 2 records, expected at least 3" in result.stdout
+
+
+def test_summary_names_fields_that_could_not_be_converted(
+    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path
+) -> None:
+    text = GOOD.replace("name: name", "name: {{jmespath: name, type: int}}")
+    result = cli.invoke(main, ["run", str(write_spec(text, base=server)), "-o", str(db_path)])
+
+    assert result.exit_code == 0, result.output
+    assert "2 field values could not be converted and were stored as null:" in result.stdout
+    assert "  - item.name: expected an integer, got 'item 1'" in result.stdout or "got 'item 2'" in result.stdout

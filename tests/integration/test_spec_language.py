@@ -186,8 +186,8 @@ name: family
 http: {{base_url: "{server}"}}
 targets:
   - name: parents
-    url: /parents?page={{page}}
-    vars: {{page: {{from: 1, to: 5}}}}
+    url: /parents
+    paginate: {{type: page_number}}
     extract:
       records: parents
       fields: {{id: {{jmespath: id, type: int}}, label: label}}
@@ -211,6 +211,13 @@ targets:
     assert query(db_path, "SELECT count(*), count(DISTINCT parent_id) FROM children") == [(1000, 100)]
     assert query(db_path, "SELECT count(*) FROM children WHERE value != parent_id * 100 + n") == [(0,)]
     assert query(db_path, "SELECT parent_label FROM children WHERE parent_id = 42 LIMIT 1") == [("parent 42",)]
+    # Children start while the parent's pages are still coming, not after them.
+    first_child, last_parent = query(
+        db_path,
+        "SELECT (SELECT min(id) FROM fetch_log WHERE target = 'children'),"
+        " (SELECT max(id) FROM fetch_log WHERE target = 'parents')",
+    )[0]
+    assert first_child < last_parent
 
 
 async def test_templates_expand_ranges_lists_and_seed_files(
