@@ -89,10 +89,7 @@ def _next_url(plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChai
 
 
 def _link_header(plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChain, records: int) -> RequestPlan | None:
-    headers = page.fetch.headers
-    getall = getattr(headers, "getall", None)
-    values = list(getall("Link", [])) if getall else [v for v in [headers.get("Link")] if v]
-    target = next_link(values)
+    target = next_link(page.header_values("Link"))
     return plan.with_url(urljoin(page.url, target), chain=chain) if target else None
 
 

@@ -35,22 +35,23 @@ class Page:
             return html.select_nodes(self.document, selector.query)
         return json.select_records(self.document, selector)
 
-    def _header(self, name: str, every: bool) -> Any:
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a response header (Link, Set-Cookie, ... repeat)."""
         headers = self.fetch.headers
-        if every:
-            getall = getattr(headers, "getall", None)
-            return list(getall(name, [])) if getall else [v for v in [headers.get(name)] if v is not None]
-        return headers.get(name)
+        getall = getattr(headers, "getall", None)
+        if getall is not None:
+            return list(getall(name, []))
+        value = headers.get(name)
+        return [] if value is None else [value]
 
     def first(self, selector: Selector, node: Any = None) -> Any:
         if selector.language == "header":
-            return self._header(selector.query, every=False)
+            return self.fetch.headers.get(selector.query)
         return self._module.select_first(self.document if node is None else node, selector.query)
 
     def all(self, selector: Selector, node: Any = None) -> list[Any]:
         if selector.language == "header":
-            values: list[Any] = self._header(selector.query, every=True)
-            return values
+            return list(self.header_values(selector.query))
         found: list[Any] = self._module.select(self.document if node is None else node, selector.query)
         return found
 
