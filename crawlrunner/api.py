@@ -57,11 +57,14 @@ async def run_async(
     *,
     output: str | Path | None = None,
     only: Iterable[str] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunResult:
     """Run ``spec`` and write everything to ``output`` (default: the spec's).
 
-    Failed requests are recorded, not raised. A cancellation (Ctrl-C) marks
-    the run interrupted after committing everything fetched, then propagates.
+    Failed requests are recorded, not raised. Setting ``stop`` ends the run
+    gracefully (no new requests, a short grace for those in flight) with
+    status "interrupted"; a cancellation also marks the run interrupted after
+    committing everything fetched, then propagates.
     """
     # Imported here so that loading and validating a spec stays light.
     from .engine import crawl
@@ -79,8 +82,8 @@ async def run_async(
         status = "failed"
         try:
             async with open_session(spec.http) as session:
-                stats = await crawl(spec, session, BatchWriter(store, run_id, spec), only=wanted)
-            status = "completed"
+                stats = await crawl(spec, session, BatchWriter(store, run_id, spec), only=wanted, stop=stop)
+            status = "interrupted" if stop is not None and stop.is_set() else "completed"
         except asyncio.CancelledError:
             status = "interrupted"
             raise

@@ -7,12 +7,14 @@ This is the one place errors become messages and exit codes:
     2    bad spec or bad usage (nothing was fetched)
     3    the run finished but expectations in the spec were not met
     130  interrupted (Ctrl-C); everything fetched so far is committed
+    143  stopped by SIGTERM; likewise
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +42,7 @@ Exit status:
   1    some requests failed (see the fetch_log table), or the run failed
   2    bad spec or usage; nothing was fetched
   3    expectations in the spec were not met (listed at the end)
-  130  interrupted; everything fetched so far is committed"""
+  130  interrupted by Ctrl-C (143: by SIGTERM); everything fetched so far is committed"""
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -128,14 +130,58 @@ def format_summary(result: RunResult) -> str:
     return "\n".join(lines + [""] + notes)
 
 
-def _run_spec(spec: Spec, output: str | None, only: tuple[str, ...]) -> RunResult:
-    from .api import run
+class _Signals:
+    """First Ctrl-C/SIGTERM: stop gracefully. Second: cancel at once."""
 
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.stop = asyncio.Event()
+
+    def install(self, task: asyncio.Task[object]) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._handle, signum, task)
+
+    def _handle(self, signum: int, task: asyncio.Task[object]) -> None:
+        if self.stop.is_set():
+            task.cancel()
+            return
+        self.received = signum
+        click.echo("\ncrawlrunner: stopping; finishing requests in flight (Ctrl-C again to stop at once)", err=True)
+        self.stop.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
+
+
+def _run_with_signals(spec: Spec, output: str | Path | None, only: tuple[str, ...] | None) -> tuple[RunResult, _Signals]:
+    from .api import run_async
+
+    signals = _Signals()
+
+    async def main() -> RunResult:
+        task = asyncio.current_task()
+        assert task is not None
+        signals.install(task)
+        return await run_async(spec, output=output, only=only, stop=signals.stop)
+
+    try:
+        return asyncio.run(main()), signals
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+
+
+def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...]) -> RunResult:
     unknown = [name for name in only if name not in {t.name for t in spec.targets}]
     if unknown:
         known = ", ".join(t.name for t in spec.targets)
         _fail(f"no target named {', '.join(map(repr, unknown))} in the spec (targets: {known})", EXIT_USAGE)
-    return run(spec, output=output, only=only or None)
+    result, signals = _run_with_signals(spec, output, only or None)
+    if signals.received is not None:
+        click.echo(format_summary(result))
+        _fail(f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code)
+    return result
 
 
 def _planned(spec: Spec) -> str:

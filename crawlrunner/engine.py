@@ -9,12 +9,15 @@
 Workers pull from the frontier, which serves derived requests first and
 reads the plan lazily, so a target of a million URLs never becomes a million
 objects or tasks. There are exactly as many workers as pooled connections,
-so a request's timeout starts when it can actually be sent rather than while
-it waits for a free connection. The writer's bounded queue slows the workers
-if the disk falls behind.
+and each request takes its host's slot (``HostSlots``) before it is sent, so
+its timeout starts when it can actually go rather than while it waits. The
+writer's bounded queue slows the workers if the disk falls behind.
 
-Cancellation (Ctrl-C) cancels the workers; the writer still commits every
-outcome it has received before the cancellation goes on.
+Stopping: when ``stop`` is set (the first Ctrl-C or SIGTERM) the frontier
+hands out no more work, requests in flight get ``grace`` seconds to finish,
+then the rest are cancelled; the writer commits everything it received.
+A cancellation of the whole crawl (a second Ctrl-C) ends it at once, and the
+writer still commits what it had.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,21 +35,40 @@ from .extract import process
 from .extract.page import Page
 from .follow import LinkFollower
 from .frontier import Frontier
-from .http.fetcher import fetch
+from .http.auth import credentials
+from .http.fetcher import Fetcher, TargetClient
+from .http.ratelimit import HostSlots
 from .http.robots import RobotsPolicy
 from .http.session import client_timeout
+from .http.tls import ssl_argument
 from .paginate import next_page
 from .plan import RequestPlan, plan_requests
-from .spec.model import Spec
+from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 from .store.sqlite import BatchWriter
 
 log = logging.getLogger(__name__)
 
+GRACE_SECONDS = 5.0
+
 
 def _paginate(plan: RequestPlan, page: Page, records: list[dict[str, Any]]) -> list[RequestPlan]:
     follow_up = next_page(plan, page, len(records))
     return [follow_up] if follow_up is not None else []
+
+
+def _client(spec: Spec, target: Target) -> TargetClient:
+    settings = target.fetch
+    if not settings.tls.verify and not settings.tls.fingerprint:
+        log.warning("%s: TLS certificate verification is OFF (tls.verify: false)", target.name)
+    return TargetClient(
+        settings=settings,
+        timeout=client_timeout(target.timeout),
+        ssl=ssl_argument(settings.tls),
+        creds=credentials(settings.auth),
+        secrets=spec.redactor.values,
+        download_dir=Path(spec.http.download_dir),
+    )
 
 
 async def crawl(
@@ -54,16 +77,18 @@ async def crawl(
     writer: BatchWriter,
     *,
     only: Iterable[str] | None = None,
+    stop: asyncio.Event | None = None,
+    grace: float = GRACE_SECONDS,
 ) -> RunStats:
     """Fetch every planned and derived request, extract, and hand outcomes to ``writer``."""
     wanted = set(only) if only is not None else None
     selected = [t for t in spec.targets if wanted is None or t.name in wanted]
-    stats = RunStats({t.name: TargetStats() for t in selected})
     names = {t.name for t in selected}
+    stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
-    timeouts = {t.name: client_timeout(t.timeout) for t in selected}
-    max_body = spec.http.max_body_bytes
+    clients = {t.name: _client(spec, t) for t in selected}
     redact = spec.redactor
+    fetcher = Fetcher(session, HostSlots(spec.http.limits.per_host))
     follower = LinkFollower()
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
     frontier = Frontier(plan_requests(spec, wanted), admit=follower.admit_start)
@@ -74,7 +99,7 @@ async def crawl(
             stats.targets[target.name].robots_denied += 1
             log.info("%s %s skipped: disallowed by robots.txt", target.name, redact(plan.url))
             return []
-        result = await fetch(session, plan, timeout=timeouts[target.name], max_body_bytes=max_body)
+        result = await fetcher.fetch(plan, clients[target.name])
         derivers = []
         if target.paginate is not None:
             derivers.append(_paginate)
@@ -84,9 +109,10 @@ async def crawl(
         stats.add(outcome)
         if log.isEnabledFor(logging.INFO):
             log.info(
-                "%s %s %s → %s (%.0f ms, %d bytes, %d records)%s",
+                "%s %s %s → %s (%.0f ms, %d bytes, %d records%s)%s",
                 target.name, plan.method, redact(plan.url), result.status or "-",
-                result.elapsed * 1000, len(result.body), len(outcome.records),
+                result.elapsed * 1000, result.size, len(outcome.records),
+                f", {result.attempts} attempts" if result.attempts > 1 else "",
                 f" {result.error_kind}: {redact(result.error or '')}" if not result.ok else "",
             )  # fmt: skip
         await writer.put(outcome)
@@ -100,12 +126,24 @@ async def crawl(
             finally:
                 await frontier.done(derived)
 
+    async def stop_when_asked(workers: list[asyncio.Task[None]]) -> None:
+        assert stop is not None
+        await stop.wait()
+        log.warning("stopping: no new requests; %d in flight get %.0f s to finish", frontier.in_flight, grace)
+        await frontier.close()
+        _, pending = await asyncio.wait(workers, timeout=grace)
+        for task in pending:
+            task.cancel()
+
     try:
         async with asyncio.TaskGroup() as run_group:
             run_group.create_task(writer.run(), name="crawlrunner-writer")
-            async with asyncio.TaskGroup() as workers:
-                for number in range(spec.http.limits.workers):
-                    workers.create_task(work(), name=f"crawlrunner-worker-{number}")
+            async with asyncio.TaskGroup() as pool:
+                workers = [pool.create_task(work(), name=f"crawlrunner-worker-{n}") for n in range(spec.http.limits.workers)]
+                if stop is not None:
+                    watcher = run_group.create_task(stop_when_asked(workers), name="crawlrunner-stop")
+            if stop is not None:
+                watcher.cancel()
             await writer.close()
     except BaseExceptionGroup as group:
         raise _most_telling(group) from None

@@ -22,6 +22,7 @@ class Frontier:
         self._admit = admit
         self._derived: deque[RequestPlan] = deque()
         self._in_flight = 0
+        self._closed = False
         self._changed = asyncio.Condition()
 
     @property
@@ -41,6 +42,8 @@ class Frontier:
         """The next request to fetch, or None once the crawl is over."""
         async with self._changed:
             while True:
+                if self._closed:
+                    return None
                 plan = self._derived.popleft() if self._derived else self._next_start()
                 if plan is not None:
                     self._in_flight += 1
@@ -60,3 +63,9 @@ class Frontier:
                 self._changed.notify_all()  # maybe the end: every waiter must see it
             elif len(self._derived) > before:
                 self._changed.notify(len(self._derived) - before)
+
+    async def close(self) -> None:
+        """Hand out no more work (a graceful stop); requests in flight may finish."""
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()

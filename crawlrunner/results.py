@@ -33,6 +33,8 @@ class FetchResult:
     charset: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: bytes = field(default=b"", repr=False)
+    body_path: str | None = None  # where a downloaded body was written
+    body_bytes: int = 0  # its size
     elapsed: float = 0.0
     attempts: int = 1
     error_kind: str | None = None
@@ -41,6 +43,11 @@ class FetchResult:
     @property
     def ok(self) -> bool:
         return self.error_kind is None
+
+    @property
+    def size(self) -> int:
+        """Bytes received: in memory, or written to ``body_path``."""
+        return self.body_bytes if self.body_path else len(self.body)
 
 
 @dataclass(slots=True)

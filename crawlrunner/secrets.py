@@ -58,12 +58,8 @@ class Redactor:
         # and protect nothing; they are not treated as secrets.
         # A secret also travels percent-encoded inside URLs, so those
         # spellings are masked too.
-        unique = {
-            form
-            for s in secrets
-            if len(s) >= 4
-            for form in (s, quote(s, safe=""), quote_plus(s), quote(s))
-        }
+        self.values = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        unique = {form for s in self.values for form in (s, quote(s, safe=""), quote_plus(s), quote(s))}
         self._secrets = tuple(sorted(unique, key=len, reverse=True))
 
     def __bool__(self) -> bool:

@@ -44,6 +44,8 @@ class Limits:
 
     connections: int = 16
     per_host: int = 8
+    keepalive: float = 30.0
+    dns_cache: float | None = 300.0  # None: cache forever
 
     @property
     def workers(self) -> int:
@@ -60,4 +62,88 @@ class HttpSettings:
     user_agent: str = DEFAULT_USER_AGENT
     timeout: Timeouts = field(default_factory=Timeouts)
     limits: Limits = field(default_factory=Limits)
+    cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
+    trust_env: bool = False
+    download_dir: str = "downloads"
+
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Failures that are worth another attempt: the network, not the request.
+RETRYABLE_ERRORS = frozenset({"timeout", "connect_error", "payload_error"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """Bounded retries with capped exponential backoff and full jitter."""
+
+    attempts: int = 3  # in all, the first one included
+    backoff: float = 0.5  # seconds before the second attempt, doubled each time
+    max_backoff: float = 30.0
+    max_retry_after: float = 120.0  # a longer Retry-After fails the request instead
+    statuses: frozenset[int] = RETRYABLE_STATUSES
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RateLimit:
+    """Per-host politeness: a request rate, a minimum gap, a cooldown after 429/503."""
+
+    per_second: float | None = None
+    min_delay: float = 0.0
+    cooldown: float = 5.0  # how long a host is left alone after a 429 or 503
+
+    @property
+    def interval(self) -> float:
+        """Least time between two requests to one host."""
+        rate = 1.0 / self.per_second if self.per_second else 0.0
+        return max(rate, self.min_delay)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Auth:
+    """Credentials for a target. Every value may come from ``${env.X}``."""
+
+    type: str  # basic, bearer, api_key, digest
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    name: str | None = None  # api_key: the header or query parameter
+    value: str | None = None
+    location: str = "header"  # api_key: header or query
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TLS:
+    verify: bool = True
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    fingerprint: str | None = None  # SHA-256 of the server certificate, hex
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Gateway:
+    """A ScraperAPI-style proxy/rendering API: the real URL goes in a query parameter."""
+
+    endpoint: str
+    api_key: str
+    key_param: str = "api_key"
+    url_param: str = "url"
+    options: Mapping[str, str] = field(default_factory=dict)  # render, country_code, ...
+
+
+GATEWAY_TIMEOUT = 70.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FetchSettings:
+    """How one target's requests are sent: layered http → defaults → target."""
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    auth: Auth | None = None
+    tls: TLS = field(default_factory=TLS)
+    proxy: str | None = None
+    gateway: Gateway | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_redirects: int = 10
+    download: bool = False

@@ -65,7 +65,7 @@ class TargetStats:
     def add(self, outcome: Outcome) -> None:
         fetch = outcome.fetch
         self.requests += 1
-        self.bytes += len(fetch.body)
+        self.bytes += fetch.size
         self.latency.add(fetch.elapsed)
         if fetch.ok:
             self.ok += 1

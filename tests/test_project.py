@@ -79,57 +79,107 @@ def test_installed_entry_point_and_module_run(tmp_path: Path) -> None:
     assert demo.stderr == ""
 
 
-@pytest.mark.subprocess
-def test_ctrl_c_commits_what_was_fetched_and_exits_130(
-    server: str, write_spec: Callable[..., Path], db_path: Path
-) -> None:
-    fast = "\n".join(f"      - /json/item/{i}" for i in range(1, 4))
-    slow = "\n".join(f"      - /slow/sigint/30?n={i}" for i in range(4))
-    path = write_spec(
-        f"""
-name: sigint
-http: {{base_url: "{server}", limits: {{connections: 8}}}}
-targets:
-  - name: quick
-    urls:
-{fast}
-    extract: {{fields: {{id: id}}}}
-  - name: stuck
-    urls:
-{slow}
-"""
-    )
-    child = subprocess.Popen(
-        [ENTRY_POINT, "run", str(path), "-o", str(db_path)],
+def _start_run(spec: Path, db_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [ENTRY_POINT, "run", str(spec), "-o", str(db_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
+
+
+def _wait_for_rows(db_path: Path, sql: str, at_least: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if db_path.exists():
+            try:
+                if query(db_path, sql)[0][0] >= at_least:
+                    return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    pytest.fail(f"the run never got to {at_least} rows of: {sql}")
+
+
+def _slow_spec(write_spec: Callable[..., Path], server: str, key: str, seconds: float, count: int) -> Path:
+    slow = "\n".join(f"      - /slow/{key}/{seconds}?n={i}" for i in range(count))
+    return write_spec(
+        f"""
+name: {key}
+http: {{base_url: "{server}", limits: {{connections: 4}}, retry: null}}
+targets:
+  - name: quick
+    urls: [/json/item/1, /json/item/2, /json/item/3]
+    extract: {{fields: {{id: id}}}}
+  - name: slow
+    urls:
+{slow}
+"""
+    )
+
+
+@pytest.mark.subprocess
+def test_ctrl_c_lets_requests_in_flight_finish_commits_them_and_exits_130(
+    server: str, write_spec: Callable[..., Path], db_path: Path
+) -> None:
+    from . import server_app
+
+    child = _start_run(_slow_spec(write_spec, server, "graceful", 1.0, 40), db_path)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if db_path.exists():
-                try:
-                    if query(db_path, "SELECT count(*) FROM fetch_log")[0][0] >= 3:
-                        break
-                except sqlite3.OperationalError:
-                    pass
-            time.sleep(0.05)
-        else:
-            pytest.fail("the run never recorded its fast requests")
+        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=20)
     finally:
         child.kill()
 
     assert child.returncode == 130, stderr
-    assert "interrupted; everything fetched so far was committed" in stderr
+    assert "stopping; finishing requests in flight" in stderr
+    assert "interrupted; everything fetched so far is in" in stderr
+    assert "Traceback" not in stderr and "Unclosed" not in stderr
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+        slow_rows = conn.execute("SELECT count(*), count(status = 200 OR NULL) FROM fetch_log WHERE target = 'slow'").fetchone()
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    # Every request the server saw finished and is recorded; the rest never started.
+    assert slow_rows[0] == slow_rows[1] == server_app.hits["graceful"]
+    assert 0 < slow_rows[0] < 40
+
+
+@pytest.mark.subprocess
+def test_a_second_ctrl_c_stops_at_once_and_leaves_a_consistent_database(
+    server: str, write_spec: Callable[..., Path], db_path: Path
+) -> None:
+    child = _start_run(_slow_spec(write_spec, server, "impatient", 30, 4), db_path)
+    try:
+        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=10)
+    finally:
+        child.kill()
+
+    assert child.returncode == 130, stderr
     assert "Traceback" not in stderr and "Unclosed" not in stderr
     with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("SELECT status, requests FROM runs").fetchall() == [("interrupted", 3)]
         assert conn.execute("SELECT count(*) FROM quick").fetchall() == [(3,)]
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+@pytest.mark.subprocess
+def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
+    child = _start_run(_slow_spec(write_spec, server, "terminated", 0.2, 40), db_path)
+    try:
+        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        child.kill()
+
+    assert child.returncode == 143, stderr
+    assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
 
 
 def test_the_readme_spec_example_validates() -> None:

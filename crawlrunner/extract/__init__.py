@@ -51,7 +51,7 @@ def process(
     """
     outcome = Outcome(fetch)
     target = plan.target
-    if not fetch.ok or plan.method == "HEAD" or not _needs_page(target, children):
+    if not fetch.ok or plan.method == "HEAD" or fetch.body_path or not _needs_page(target, children):
         return outcome
     try:
         page = Page(fetch, page_format(target))

@@ -1,15 +1,26 @@
-"""One request in, one FetchResult out; failures are results, not exceptions.
+"""One request plan in, one FetchResult out; failures are results, not exceptions.
 
-This is the only place aiohttp's exceptions are caught: ``translate`` maps
-each to the most specific crawlrunner error, whose ``kind`` is what the
-fetch log stores. ``asyncio.CancelledError`` is never caught here.
+For each attempt the fetcher takes the host's slot (concurrency, pacing,
+cooldown), sends the request, follows redirects itself (so credentials never
+cross to another origin and only http(s) targets are followed), and reads the
+body within its limit, into memory or, for downloads, into a file. A failed
+attempt is retried as the retry policy decides; a 429 or 503 also cools the
+whole host down. ``translate`` is the one place aiohttp's exceptions become
+crawlrunner's; ``asyncio.CancelledError`` is never caught.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
@@ -27,11 +38,26 @@ from ..errors import (
 )
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
+from ..settings import FetchSettings
+from .auth import Credentials, credentials, same_origin, strip_credentials, with_query
+from .ratelimit import HostSlots
+from .retry import decide, parse_retry_after
+from .tls import SSLArgument, ssl_argument
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
-MAX_REDIRECTS = 10
+ERROR_BODY_BYTES = 64 * 1024
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+COOLDOWN_STATUSES = frozenset({429, 503})
+
+
+class RedirectRefused(FetchError):
+    kind = "redirect_refused"
+
+
+class RetryAfterTooLong(FetchError):
+    kind = "retry_after_too_long"
 
 
 def translate(exc: BaseException) -> FetchError:
@@ -42,12 +68,12 @@ def translate(exc: BaseException) -> FetchError:
     # Timeouts first: aiohttp's ServerTimeoutError is also a connection error.
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return FetchTimeout(f"timed out ({type(exc).__name__})")
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
     if isinstance(exc, aiohttp.ClientPayloadError):
         return PayloadError(f"incomplete or corrupt body: {reason}")
     if isinstance(exc, aiohttp.InvalidURL):
         return InvalidURL(f"invalid URL: {reason}")
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return ConnectError("the server's certificate does not match the pinned fingerprint")
     if isinstance(exc, (aiohttp.ClientConnectionError, ConnectionError)):
         return ConnectError(reason)
     if isinstance(exc, aiohttp.ClientResponseError):
@@ -55,6 +81,25 @@ def translate(exc: BaseException) -> FetchError:
     if isinstance(exc, (aiohttp.ClientError, OSError, ValueError)):
         return FetchError(f"{type(exc).__name__}: {reason}")
     raise exc
+
+
+@dataclass(frozen=True)
+class TargetClient:
+    """Everything about sending one target's requests that is fixed for the run."""
+
+    settings: FetchSettings
+    timeout: aiohttp.ClientTimeout
+    ssl: SSLArgument
+    creds: Credentials
+    secrets: Sequence[str] = field(default_factory=tuple)
+    download_dir: Path = Path("downloads")
+
+
+def _gateway_url(client: TargetClient, url: str) -> str:
+    gateway = client.settings.gateway
+    assert gateway is not None
+    query = {gateway.key_param: gateway.api_key, gateway.url_param: url, **gateway.options}
+    return f"{gateway.endpoint}{'&' if '?' in gateway.endpoint else '?'}{urlencode(query)}"
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -70,47 +115,148 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
     async for chunk in response.content.iter_chunked(CHUNK_BYTES):
         buffer += chunk
         if len(buffer) > limit:
+            # Also where a decompression bomb stops: the limit counts inflated bytes.
             raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
     return bytes(buffer)
 
 
-async def fetch(
-    session: aiohttp.ClientSession,
-    plan: RequestPlan,
-    *,
-    timeout: aiohttp.ClientTimeout,
-    max_body_bytes: int,
-) -> FetchResult:
-    """Make one request; every failure comes back as ``error_kind``/``error``."""
-    result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at=utc_now())
-    if plan.invalid is not None:
-        result.error_kind, result.error = InvalidRequest.kind, plan.invalid
-        return result
-    started = time.perf_counter()
+async def _download(response: aiohttp.ClientResponse, directory: Path, url: str) -> tuple[str, int]:
+    """Stream the body into a file named after the URL; (path, bytes written)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = os.path.basename(urlsplit(url).path) or "index"
+    path = directory / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name[:100]}"
+    partial = path.with_name(path.name + ".part")
+    written = 0
     try:
-        async with session.request(
-            plan.method,
-            plan.url,
-            headers=plan.headers,
-            json=plan.json_body,
-            data=plan.data,
-            timeout=timeout,
-            max_redirects=MAX_REDIRECTS,
-        ) as response:
-            result.status = response.status
-            result.final_url = str(response.url)
-            result.content_type = response.content_type
-            result.charset = response.charset
-            result.headers = response.headers
-            if plan.method != "HEAD":
-                result.body = await _read_body(response, max_body_bytes)
-            if response.status >= 400:
-                raise HTTPStatusError(f"HTTP {response.status} {response.reason or ''}".rstrip())
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - translate() re-raises what it does not know
-        error = translate(exc)
-        result.error_kind = error.kind
-        result.error = str(error)
-    result.elapsed = time.perf_counter() - started
-    return result
+        with partial.open("wb") as fh:
+            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                fh.write(chunk)
+                written += len(chunk)
+        partial.replace(path)  # a file under its final name is always complete
+    finally:
+        partial.unlink(missing_ok=True)
+    return str(path), written
+
+
+class Fetcher:
+    def __init__(self, session: aiohttp.ClientSession, slots: HostSlots) -> None:
+        self.session = session
+        self.slots = slots
+
+    async def fetch(self, plan: RequestPlan, client: TargetClient) -> FetchResult:
+        """Make the request, retrying as the policy says; failures come back in the result."""
+        result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at=utc_now())
+        if plan.invalid is not None:
+            result.error_kind, result.error = InvalidRequest.kind, plan.invalid
+            return result
+        policy = client.settings.retry
+        started = time.perf_counter()
+        for attempt in range(1, policy.attempts + 1):
+            result.attempts = attempt
+            result.error_kind = result.error = None
+            retry_after = await self._attempt(plan, client, result)
+            if result.ok:
+                break
+            if result.status in COOLDOWN_STATUSES:
+                self.slots.cool_down(self._send_url(plan.url, client), max(client.settings.rate_limit.cooldown, retry_after or 0))
+            decision = decide(policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after)
+            if not decision.retry:
+                if "max_retry_after" in decision.reason:
+                    result.error_kind, result.error = RetryAfterTooLong.kind, f"{result.error}; {decision.reason}"
+                elif attempt > 1:
+                    result.error = f"{result.error} ({decision.reason})"
+                break
+            log.debug("%s: retrying %s in %.2f s after %s", plan.target.name, plan.method, decision.delay, result.error_kind)
+            await asyncio.sleep(decision.delay or 0)
+        result.elapsed = time.perf_counter() - started
+        return result
+
+    @staticmethod
+    def _send_url(url: str, client: TargetClient) -> str:
+        return _gateway_url(client, url) if client.settings.gateway else url
+
+    async def _attempt(self, plan: RequestPlan, client: TargetClient, result: FetchResult) -> float | None:
+        """One attempt, redirects included; returns the Retry-After seconds, if any."""
+        settings = client.settings
+        url, method = plan.url, plan.method
+        headers: Mapping[str, str] = {**plan.headers, **client.creds.headers}
+        data, json_body = plan.data, plan.json_body
+        creds = client.creds
+        try:
+            for _ in range(settings.max_redirects + 1):
+                send_url = self._send_url(with_query(url, creds.query), client)
+                async with self.slots.hold(send_url, settings.rate_limit):
+                    async with self.session.request(
+                        method,
+                        send_url,
+                        headers=headers,
+                        data=data,
+                        json=json_body,
+                        timeout=client.timeout,
+                        allow_redirects=False,
+                        ssl=client.ssl,
+                        proxy=settings.proxy,
+                        middlewares=creds.middlewares,
+                    ) as response:
+                        location = response.headers.get("Location")
+                        if response.status in REDIRECT_STATUSES and location and not settings.gateway:
+                            url, method, data, json_body, headers, creds = self._redirect(
+                                url, location, response.status, method, data, json_body, headers, client
+                            )
+                            continue
+                        await self._read(response, plan, client, result)
+                        return parse_retry_after(response.headers.get("Retry-After"))
+            raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translate() re-raises what it does not know
+            error = translate(exc)
+            result.error_kind, result.error = error.kind, str(error)
+        return None
+
+    def _redirect(
+        self,
+        url: str,
+        location: str,
+        status: int,
+        method: str,
+        data: Any,
+        json_body: Any,
+        headers: Mapping[str, str],
+        client: TargetClient,
+    ) -> tuple[str, str, Any, Any, Mapping[str, str], Credentials]:
+        target = urljoin(url, location)
+        scheme = urlsplit(target).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise RedirectRefused(f"redirect to a {scheme or 'relative'}: URL refused")
+        creds = client.creds
+        if not same_origin(url, target):
+            target, headers = strip_credentials(target, headers, creds, client.secrets)
+            creds = Credentials()
+        if status == 303 or (status in (301, 302) and method == "POST"):
+            method, data, json_body = ("HEAD" if method == "HEAD" else "GET"), None, None
+        return target, method, data, json_body, headers, creds
+
+    async def _read(
+        self, response: aiohttp.ClientResponse, plan: RequestPlan, client: TargetClient, result: FetchResult
+    ) -> None:
+        result.status = response.status
+        gateway_final = response.headers.get("sa-final-url") if client.settings.gateway else None
+        # Through a gateway, the response URL carries the key: keep the real one.
+        result.final_url = gateway_final or (plan.url if client.settings.gateway else str(response.url))
+        result.content_type = response.content_type
+        result.charset = response.charset
+        result.headers = response.headers
+        if response.status >= 400:
+            # Drain a small error body so the connection can be reused; it is not stored.
+            try:
+                result.body = await _read_body(response, min(client.settings.max_body_bytes, ERROR_BODY_BYTES))
+            except BodyTooLarge:
+                pass
+            raise HTTPStatusError(f"HTTP {response.status} {response.reason or ''}".rstrip())
+        if plan.method == "HEAD":
+            return
+        if client.settings.download:
+            result.body_path, result.body_bytes = await _download(response, client.download_dir, plan.url)
+            return
+        result.body = await _read_body(response, client.settings.max_body_bytes)

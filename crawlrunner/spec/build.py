@@ -25,7 +25,18 @@ from ..coercion import CoercionError, coerce
 from ..errors import SpecError, SpecProblem
 from ..secrets import MissingEnvironmentVariable, Redactor, interpolate
 from ..selectors import LANGUAGES, Language, Selector, SelectorSyntaxError, compile_selector
-from ..settings import HttpSettings, Limits, Timeouts
+from ..settings import (
+    GATEWAY_TIMEOUT,
+    TLS,
+    Auth,
+    FetchSettings,
+    Gateway,
+    HttpSettings,
+    Limits,
+    RateLimit,
+    RetryPolicy,
+    Timeouts,
+)
 from ..templates import Template, compile_tree, escape, tree_names
 from .loader import Document, SpecPath
 from .model import (
@@ -44,6 +55,8 @@ from .model import (
 )
 
 _DEFAULT_LINKS = "a::attr(href)"
+
+_FETCH_KEYS = ("retry", "rate_limit", "auth", "tls", "proxy", "gateway", "max_body_bytes", "max_redirects", "download")
 
 # (template variables used, where) for each template of a target.
 _Uses = list[tuple[set[str], SpecPath]]
@@ -116,6 +129,9 @@ class _Builder:
     def build(self) -> Spec:
         data = self.document.data
         http = self.http(data.get("http") or {})
+        self.http_fetch = self.fetch_layer(data.get("http") or {}, ("http",))
+        self.defaults_fetch = self.fetch_layer(data.get("defaults") or {}, ("defaults",))
+        self.http_timeout_total = "total" in ((data.get("http") or {}).get("timeout") or {})
         defaults = dict(data.get("defaults") or {})
         for key in ("headers", "params"):
             if key in defaults:
@@ -187,8 +203,120 @@ class _Builder:
             limits=Limits(
                 connections=limits.get("connections", defaults.limits.connections),
                 per_host=limits.get("per_host", defaults.limits.per_host),
+                keepalive=limits.get("keepalive", defaults.limits.keepalive),
+                dns_cache=limits.get("dns_cache", defaults.limits.dns_cache),
             ),
-            max_body_bytes=raw.get("max_body_bytes", defaults.max_body_bytes),
+            cookies=self.secret(raw.get("cookies") or {}, path + ("cookies",)),
+            trust_env=raw.get("trust_env", False),
+            download_dir=raw.get("download_dir", defaults.download_dir),
+        )
+
+    def secret(self, value: Any, path: SpecPath) -> Any:
+        """Resolve ``value`` and treat all of it as secret, from the environment or not."""
+        resolved = self.resolve(value, path)
+        stack = [resolved]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                self.secrets.append(item)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+        return resolved
+
+    def fetch_layer(self, raw: Mapping[str, Any], path: SpecPath) -> dict[str, Any]:
+        """The fetch settings written at one level, resolved where they are written."""
+        layer: dict[str, Any] = {}
+        for key in _FETCH_KEYS:
+            if key not in raw:
+                continue
+            value = raw[key]
+            layer[key] = self.secret(value, path + (key,)) if key in ("auth", "gateway", "proxy") else value
+        return layer
+
+    def fetch_settings(self, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:
+        """http → defaults → target: mappings merge key by key, null switches off."""
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in layer.items():
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key] = _merge(merged[key], value)
+                else:
+                    merged[key] = value
+        base = FetchSettings()
+        retry = merged.get("retry", {})
+        rate = merged.get("rate_limit") or {}
+        if "per_second" in rate and "per_minute" in rate:
+            self.problem(path + ("rate_limit",), "give per_second or per_minute, not both")
+        per_second = rate.get("per_second") or (rate["per_minute"] / 60 if rate.get("per_minute") else None)
+        tls = merged.get("tls") or {}
+        return FetchSettings(
+            retry=RetryPolicy(attempts=1)
+            if retry is None
+            else RetryPolicy(
+                attempts=retry.get("attempts", base.retry.attempts),
+                backoff=retry.get("backoff", base.retry.backoff),
+                max_backoff=retry.get("max_backoff", base.retry.max_backoff),
+                max_retry_after=retry.get("max_retry_after", base.retry.max_retry_after),
+                statuses=frozenset(retry.get("statuses", base.retry.statuses)),
+            ),
+            rate_limit=RateLimit(
+                per_second=per_second,
+                min_delay=rate.get("min_delay", base.rate_limit.min_delay),
+                cooldown=rate.get("cooldown", base.rate_limit.cooldown),
+            ),
+            auth=self.auth(merged.get("auth"), path),
+            tls=TLS(
+                verify=tls.get("verify", True),
+                ca_bundle=self.spec_file(tls.get("ca_bundle"), path + ("tls", "ca_bundle")),
+                client_cert=self.spec_file(tls.get("client_cert"), path + ("tls", "client_cert")),
+                client_key=self.spec_file(tls.get("client_key"), path + ("tls", "client_key")),
+                fingerprint=tls["fingerprint"].replace(":", "").lower() if tls.get("fingerprint") else None,
+            ),
+            proxy=merged.get("proxy"),
+            gateway=self.gateway(merged.get("gateway")),
+            max_body_bytes=merged.get("max_body_bytes", base.max_body_bytes),
+            max_redirects=merged.get("max_redirects", base.max_redirects),
+            download=merged.get("download", False),
+        )
+
+    def spec_file(self, name: str | None, path: SpecPath) -> str | None:
+        if name is None:
+            return None
+        file = (self.spec_dir / name).resolve()
+        if not file.is_file():
+            self.problem(path, f"file {name!r} not found (looked in {file.parent})")
+        return str(file)
+
+    def auth(self, raw: dict[str, Any] | None, path: SpecPath) -> Auth | None:
+        if not raw:
+            return None
+        needs = {"basic": ("username", "password"), "digest": ("username", "password"), "bearer": ("token",),
+                 "api_key": ("name", "value")}[raw["type"]]  # fmt: skip
+        missing = [k for k in needs if k not in raw]
+        if missing:
+            self.problem(path + ("auth",), f"{raw['type']} auth needs {' and '.join(map(repr, missing))}")
+        return Auth(
+            type=raw["type"],
+            username=raw.get("username"),
+            password=raw.get("password"),
+            token=raw.get("token"),
+            name=raw.get("name"),
+            value=raw.get("value"),
+            location=raw.get("in", "header"),
+        )
+
+    @staticmethod
+    def gateway(raw: dict[str, Any] | None) -> Gateway | None:
+        if not raw:
+            return None
+        options: dict[str, str] = {k: _scalar_text(raw[k]) for k in ("render", "country_code", "device_type", "premium") if k in raw}
+        options.update({k: _scalar_text(v) for k, v in (raw.get("options") or {}).items()})
+        return Gateway(
+            endpoint=raw["endpoint"],
+            api_key=raw["api_key"],
+            key_param=raw.get("key_param", "api_key"),
+            url_param=raw.get("url_param", "url"),
+            options=options,
         )
 
     def templates(self, raw: Mapping[str, Any], path: SpecPath, uses: _Uses) -> dict[str, Template]:
@@ -249,6 +377,12 @@ class _Builder:
         if len(present) > 1:
             self.problem(path + (present[1],), f"give one request body: {' or '.join(present)}, not both")
 
+        fetch = self.fetch_settings([self.http_fetch, self.defaults_fetch, self.fetch_layer(own, path)], path)
+        timeout = http.timeout.merged(defaults.get("timeout")).merged(own.get("timeout"))
+        total_set = self.http_timeout_total or any("total" in (layer.get("timeout") or {}) for layer in (defaults, own))
+        if fetch.gateway is not None and not total_set:
+            # Rendering gateways take their time; their own docs suggest ~70 s.
+            timeout = timeout.merged({"total": GATEWAY_TIMEOUT})
         target = Target(
             name=raw["name"],
             request=request,
@@ -256,7 +390,8 @@ class _Builder:
             seeds=self.seeds(raw["seeds"], path + ("seeds",)) if "seeds" in raw else None,
             parent=raw.get("parent"),
             url_field=raw.get("url_field"),
-            timeout=http.timeout.merged(defaults.get("timeout")).merged(own.get("timeout")),
+            timeout=timeout,
+            fetch=fetch,
             paginate=self.paginate(raw["paginate"], path + ("paginate",), fmt) if raw.get("paginate") else None,
             follow=self.follow(raw["follow"], path + ("follow",), fmt, extract) if "follow" in raw else None,
             extract=extract,

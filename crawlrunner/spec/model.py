@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ..secrets import Redactor
 from ..selectors import Selector
-from ..settings import HttpSettings, Timeouts
+from ..settings import FetchSettings, HttpSettings, Timeouts
 from ..templates import Template
 
 FieldType = Literal["str", "int", "float", "bool", "json", "date", "datetime"]
@@ -152,6 +152,7 @@ class Target:
     parent: str | None = None
     url_field: str | None = None
     timeout: Timeouts = field(default_factory=Timeouts)
+    fetch: FetchSettings = field(default_factory=FetchSettings, repr=False)
     paginate: Paginate | None = None
     follow: Follow | None = None
     extract: Extraction | None = None

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS fetch_log (
     status INTEGER,
     content_type TEXT,
     bytes INTEGER NOT NULL,
+    body_path TEXT,
     elapsed_ms REAL NOT NULL,
     attempts INTEGER NOT NULL,
     records INTEGER NOT NULL,

@@ -41,8 +41,8 @@ QUEUE_SIZE = 2000
 
 _INSERT_FETCH = (
     "INSERT INTO fetch_log (run_id, target, method, url, final_url, status, content_type, bytes,"
-    " elapsed_ms, attempts, records, error_kind, error, fetched_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -240,7 +240,7 @@ class BatchWriter:
             log_rows.append(
                 (
                     self.run_id, fetch.target, fetch.method, url, final_url, fetch.status,
-                    fetch.content_type, len(fetch.body), round(fetch.elapsed * 1000, 3),
+                    fetch.content_type, fetch.size, fetch.body_path, round(fetch.elapsed * 1000, 3),
                     fetch.attempts, len(outcome.records), fetch.error_kind, error, fetch.fetched_at,
                 )
             )  # fmt: skip

@@ -113,12 +113,13 @@ def test_run_writes_the_database_and_a_summary(
 def test_run_exits_1_when_a_request_fails(
     cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path
 ) -> None:
-    path = write_spec(GOOD.replace("/json/item/2", "/status/500"), base=server)
+    path = write_spec(GOOD.replace("/json/item/2", "/status/404"), base=server)
     result = cli.invoke(main, ["run", str(path), "-o", str(db_path)])
 
     assert result.exit_code == 1
     assert "failed requests: http_status 1 (see the fetch_log table)" in result.stdout
     assert query(db_path, "SELECT count(*) FROM item") == [(1,)]
+    assert query(db_path, "SELECT status, attempts FROM fetch_log WHERE status = 404") == [(404, 1)]  # 4xx: no retry
 
 
 def test_run_only_some_targets(cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path) -> None:

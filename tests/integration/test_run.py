@@ -135,6 +135,7 @@ http:
   base_url: "{base}"
   timeout: {{total: 0.5}}
   max_body_bytes: 1000
+  retry: null
 targets:
   - name: mixed
     urls:

@@ -1,0 +1,74 @@
+"""Per-host slots: how many requests a host gets at once, how often, and when to back off.
+
+One coordinator-owned object (Scrapy's downloader ``Slot``, in spirit): each
+host has a concurrency limit (``limits.per_host``), a pacer that spaces
+requests (``rate_limit.per_second``/``per_minute``, ``min_delay``), and a
+cooldown: a host that answers 429 or 503 is left alone as a whole for a while,
+not just the one request that got the answer. A request takes its slot before
+it is sent, so its timeout never ticks while it waits for the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from ..settings import RateLimit
+
+
+class _Host:
+    def __init__(self, concurrency: int) -> None:
+        self.semaphore = asyncio.Semaphore(concurrency) if concurrency else None
+        self.cooldown_until = 0.0
+        self.next_at: dict[RateLimit, float] = {}
+        self.lock = asyncio.Lock()
+
+
+class HostSlots:
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._hosts: dict[str, _Host] = {}
+
+    def _host(self, url: str) -> _Host:
+        key = urlsplit(url).netloc.lower()
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = _Host(self._per_host)
+        return host
+
+    @asynccontextmanager
+    async def hold(self, url: str, rate: RateLimit) -> AsyncIterator[None]:
+        """A turn to send one request to ``url``'s host, paced and outside any cooldown."""
+        host = self._host(url)
+        if host.semaphore is not None:
+            await host.semaphore.acquire()
+        try:
+            await self._wait_turn(host, rate)
+            yield
+        finally:
+            if host.semaphore is not None:
+                host.semaphore.release()
+
+    @staticmethod
+    async def _wait_turn(host: _Host, rate: RateLimit) -> None:
+        loop = asyncio.get_running_loop()
+        interval = rate.interval
+        while True:
+            async with host.lock:
+                now = loop.time()
+                start = max(now, host.cooldown_until, host.next_at.get(rate, 0.0) if interval else 0.0)
+                if interval:
+                    host.next_at[rate] = start + interval
+            if start <= now:
+                return
+            await asyncio.sleep(start - now)
+            if host.cooldown_until <= loop.time():
+                return  # a cooldown that began while we slept sends us round again
+
+    def cool_down(self, url: str, seconds: float) -> None:
+        """Leave ``url``'s host alone for ``seconds`` (a 429 or 503 came back)."""
+        host = self._host(url)
+        until = asyncio.get_running_loop().time() + seconds
+        host.cooldown_until = max(host.cooldown_until, until)
