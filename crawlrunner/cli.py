@@ -5,7 +5,7 @@ This is the one place errors become messages and exit codes:
     0    every request succeeded (or failed within a declared max_failed_ratio)
     1    the run finished but some requests failed, or the run itself failed
     2    bad spec or bad usage (nothing was fetched)
-    3    the run finished but expectations in the spec were not met
+    3    the run finished but expectations in the spec were not met (this wins over 1)
     130  interrupted (Ctrl-C); everything fetched so far is committed
     143  stopped by SIGTERM; likewise
 """
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from . import __version__
-from .errors import CrawlRunnerError, SpecError
+from .errors import CrawlRunnerError, OutputPathError, SpecError
 
 if TYPE_CHECKING:
     from .api import RunResult
@@ -41,7 +42,7 @@ Exit status:
   0    every request succeeded
   1    some requests failed (see the fetch_log table), or the run failed
   2    bad spec or usage; nothing was fetched
-  3    expectations in the spec were not met (listed at the end)
+  3    expectations in the spec were not met (listed at the end; wins over 1)
   130  interrupted by Ctrl-C (143: by SIGTERM); everything fetched so far is committed"""
 
 
@@ -60,6 +61,8 @@ def _user_errors() -> Iterator[None]:
             click.echo(str(problem), err=True)
         count = len(exc.problems)
         _fail(f"{count} problem{'s' if count != 1 else ''} in the spec; nothing was fetched", EXIT_USAGE)
+    except OutputPathError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except CrawlRunnerError as exc:
         _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
@@ -123,7 +126,8 @@ def format_summary(result: RunResult) -> str:
         for name, stats in result.stats.targets.items():
             notes += [f"  - {name}.{field}: {example}" for field, example in stats.field_error_examples.items()]
     if totals.robots_denied:
-        notes.append(f"{totals.robots_denied} URLs skipped: disallowed by robots.txt")
+        count = totals.robots_denied
+        notes.append(f"{count} URL{'s' if count != 1 else ''} skipped: disallowed by robots.txt")
     if result.unmet:
         notes.append("expectations not met:")
         notes += [f"  - {problem}" for problem in result.unmet]
@@ -199,59 +203,109 @@ def _exit_for(result: RunResult) -> NoReturn:
     sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
+def _verbosity(command: Callable[..., None]) -> Callable[..., None]:
+    """-v/-q, accepted before or after the command name."""
+
+    def set_verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
+        if value:
+            ctx.ensure_object(dict)["verbose"] = value
+            _configure_logging(value, False)
+
+    def set_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.ensure_object(dict)["quiet"] = True
+            _configure_logging(0, True)
+
+    command = click.option(
+        "-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
+        help="More output on stderr: -v one line per request, -vv debug.",
+    )(command)  # fmt: skip
+    return click.option(
+        "-q", "--quiet", is_flag=True, expose_value=False, callback=set_quiet,
+        help="Only errors: no summary, no warnings.",
+    )(command)  # fmt: skip
+
+
+def _quiet() -> bool:
+    ctx = click.get_current_context()
+    return any((c.obj or {}).get("quiet") for c in (ctx, ctx.parent) if c is not None)
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="crawlrunner")
-@click.option("-v", "--verbose", count=True, help="More output: -v one line per request, -vv debug.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-def main(verbose: int, quiet: bool) -> None:
+@_verbosity
+def main() -> None:
     """Run declarative YAML crawl specs and store every record in SQLite.
 
     \b
     Try it offline:   crawlrunner demo
-    Check a spec:     crawlrunner validate specs/shop.yaml
-    Run a spec:       crawlrunner run specs/shop.yaml -o shop.db
+    Check a spec:     crawlrunner validate examples/demo.yaml
+    Run a spec:       crawlrunner run shop.yaml -o shop.db
+
+    The spec language: docs/spec.md, or the JSON Schema in schemas/.
     """
-    _configure_logging(verbose, quiet)
+    if not click.get_current_context().obj:  # neither -v nor -q came before the command
+        _configure_logging(0, False)
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(epilog=EXIT_CODES_HELP, short_help="Run a spec: fetch, extract, store.")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", metavar="DB", help="SQLite file to write (default: the spec's output, or <name>.db).")
-@click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Run only this target (repeatable).")
+@click.option(
+    "-t", "--target", "only", multiple=True, metavar="NAME",
+    help="Run only this target (repeatable); its parent targets run too, since they give it its requests.",
+)  # fmt: skip
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url (e.g. a staging host).")
+@_verbosity
 def run(spec_file: Path, output: str | None, only: tuple[str, ...], base_url: str | None) -> None:
     """Validate SPEC, fetch every request it plans, and store the records.
 
     Failed requests are recorded in the fetch_log table and the run goes on;
-    the exit status says whether everything succeeded.
+    the exit status says whether everything succeeded. The first Ctrl-C (or
+    SIGTERM) lets requests in flight finish; a second one stops at once.
+    Either way, everything fetched is committed.
 
     \b
     Example:
-      crawlrunner run specs/shop.yaml -o shop.db
-      sqlite3 shop.db "SELECT * FROM fetch_log WHERE error_kind IS NOT NULL"
+      crawlrunner run shop.yaml -o shop.db -v
+      sqlite3 shop.db "SELECT url, error_kind FROM fetch_log WHERE error_kind IS NOT NULL"
     """
     from .spec import load_spec
 
+    if base_url is not None and not re.match(r"https?://[^/]", base_url):
+        _fail(f"--base-url: expected an absolute http:// or https:// URL, got {base_url!r}", EXIT_USAGE)
     with _user_errors():
         spec = load_spec(spec_file, base_url=base_url)
         result = _run_spec(spec, output, only)
-    click.echo(format_summary(result))
+    if not _quiet():
+        click.echo(format_summary(result))
+    elif result.unmet:
+        click.echo("\n".join(["expectations not met:", *(f"  - {p}" for p in result.unmet)]), err=True)
     _exit_for(result)
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+VALIDATE_EXIT_HELP = """\b
+Exit status:
+  0    every spec is valid
+  2    at least one problem (each printed on stderr)"""
+
+
+@main.command(epilog=VALIDATE_EXIT_HELP, short_help="Check specs without fetching.")
 @click.argument("spec_files", metavar="SPEC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_verbosity
 def validate(spec_files: tuple[Path, ...]) -> None:
     """Check one or more specs without fetching anything.
 
-    Every problem is reported as FILE:LINE:COLUMN: PATH: MESSAGE.
+    Every problem is reported as FILE:LINE:COLUMN: PATH: MESSAGE. Schema
+    problems are reported first; checks that need a well-formed spec
+    (selectors, templates, parents) run once those are fixed.
 
     \b
     Example:
-      crawlrunner validate specs/*.yaml
+      crawlrunner validate examples/*.yaml
     """
     from .spec import load_spec
 
@@ -265,15 +319,24 @@ def validate(spec_files: tuple[Path, ...]) -> None:
             problems += len(exc.problems)
             continue
         count = len(spec.targets)
-        click.echo(f"{path}: ok ({count} target{'s' if count != 1 else ''}, {_planned(spec)})")
+        if not _quiet():
+            click.echo(f"{path}: ok ({count} target{'s' if count != 1 else ''}, {_planned(spec)})")
     if problems:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+DEMO_EXIT_HELP = """\b
+Exit status:
+  0    the demo crawl succeeded (or --serve was stopped with Ctrl-C)
+  1    the demo crawl failed
+  2    bad usage (e.g. the output is not a database file)"""
+
+
+@main.command(epilog=DEMO_EXIT_HELP, short_help="Crawl the bundled shop offline.")
 @click.option("-o", "--output", default="demo.db", show_default=True, metavar="DB", help="SQLite file to write.")
 @click.option("--serve", is_flag=True, help="Only serve the demo shop (until Ctrl-C), to run specs against it.")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port for the shop [default: any free port; 8765 with --serve].")
+@_verbosity
 def demo(output: str, serve: bool, port: int | None) -> None:
     """Crawl a small shop served on 127.0.0.1: no network needed.
 
@@ -284,18 +347,27 @@ def demo(output: str, serve: bool, port: int | None) -> None:
     Example:
       crawlrunner demo
       sqlite3 demo.db "SELECT name, price FROM products LIMIT 5"
+      crawlrunner demo --serve      # then, elsewhere:
+      crawlrunner run examples/demo.yaml -o mine.db
     """
     from .demo import run_demo, serve_forever
 
+    if serve:
+        try:
+            with _user_errors():
+                asyncio.run(serve_forever(8765 if port is None else port, click.echo))
+        except SystemExit as exc:
+            if exc.code != EXIT_INTERRUPTED:
+                raise
+            click.echo("demo shop stopped", err=True)
+        return
     with _user_errors():
-        if serve:
-            asyncio.run(serve_forever(8765 if port is None else port, click.echo))
-            return
         result = asyncio.run(run_demo(output, port or 0))
-    click.echo(format_summary(result))
-    click.echo(
-        "\nTry a query:\n"
-        f'  sqlite3 {result.database} "SELECT name, price FROM products '
-        f'WHERE _run_id = {result.run_id} ORDER BY price DESC LIMIT 5"'
-    )
+    if not _quiet():
+        click.echo(format_summary(result))
+        click.echo(
+            "\nTry a query:\n"
+            f'  sqlite3 {result.database} "SELECT name, price FROM products '
+            f'WHERE _run_id = {result.run_id} ORDER BY price DESC LIMIT 5"'
+        )
     _exit_for(result)

@@ -43,6 +43,7 @@ from .http.session import client_timeout
 from .http.tls import ssl_argument
 from .paginate import next_page
 from .plan import RequestPlan, plan_requests
+from .results import FetchResult, Outcome, utc_now
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 from .store.sqlite import BatchWriter
@@ -52,8 +53,10 @@ log = logging.getLogger(__name__)
 GRACE_SECONDS = 5.0
 
 
-def _paginate(plan: RequestPlan, page: Page, records: list[dict[str, Any]]) -> list[RequestPlan]:
-    follow_up = next_page(plan, page, len(records))
+def _paginate(plan: RequestPlan, page: Page, outcome: Outcome) -> list[RequestPlan]:
+    # Items found, not records kept: a page whose records were all dropped
+    # is not the end of the chain.
+    follow_up = next_page(plan, page, outcome.items)
     return [follow_up] if follow_up is not None else []
 
 
@@ -95,11 +98,15 @@ async def crawl(
 
     async def handle(plan: RequestPlan) -> list[RequestPlan]:
         target = plan.target
-        if target.follow is not None and target.follow.robots and not await robots.allowed(plan.url):
+        verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
+        if verdict == "disallowed":
             stats.targets[target.name].robots_denied += 1
             log.info("%s %s skipped: disallowed by robots.txt", target.name, redact(plan.url))
             return []
-        result = await fetcher.fetch(plan, clients[target.name])
+        if verdict is not None:
+            result = FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind="robots_unreachable", error=verdict)
+        else:
+            result = await fetcher.fetch(plan, clients[target.name])
         derivers = []
         if target.paginate is not None:
             derivers.append(_paginate)

@@ -17,6 +17,7 @@ The tree::
     │   └── HTTPStatusError             a status that counts as a failure
     ├── ExtractError (ValueError)       a document that extraction cannot read
     └── StorageError                    the SQLite output cannot be opened or written
+        └── OutputPathError             the output path is unusable; exit status 2
 
 Builtins are mixed in where their meaning matches, so ``except TimeoutError``
 keeps working for callers who never heard of crawlrunner.
@@ -109,3 +110,7 @@ class ExtractError(CrawlRunnerError, ValueError):
 
 class StorageError(CrawlRunnerError):
     """The output database cannot be opened or written."""
+
+
+class OutputPathError(StorageError):
+    """The output path cannot be used (a folder, a foreign file): a usage error."""

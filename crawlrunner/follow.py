@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .extract.page import Page
+from .results import Outcome
 from .plan import RequestPlan
 from .spec.model import Follow, Target
 
@@ -77,7 +78,7 @@ class LinkFollower:
         scope.seen.add(normal)
         return True
 
-    def __call__(self, plan: RequestPlan, page: Page, records: list[dict[str, Any]]) -> list[RequestPlan]:
+    def __call__(self, plan: RequestPlan, page: Page, outcome: Outcome) -> list[RequestPlan]:
         """Requests for the links on ``page`` that pass the target's rules."""
         rules = plan.target.follow
         if rules is None or plan.depth >= rules.max_depth:

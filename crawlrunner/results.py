@@ -60,6 +60,7 @@ class Outcome:
 
     fetch: FetchResult
     records: list[dict[str, Any]] = field(default_factory=list)
+    items: int = 0  # records found in the document, kept or dropped
     dropped: int = 0
     field_errors: int = 0
     field_error_examples: dict[str, str] = field(default_factory=dict)  # field → first message

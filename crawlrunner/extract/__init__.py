@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Page", "extract_records", "page_format", "process"]
 
-# Derivers get the request, its page and its records, and return new requests.
-Deriver = Callable[[RequestPlan, Page, list[dict[str, Any]]], list[RequestPlan]]
+# Derivers get the request, its page and what extraction made of it, and
+# return new requests.
+Deriver = Callable[[RequestPlan, Page, Outcome], list[RequestPlan]]
 
 
 def page_format(target: Target) -> Format:
@@ -57,11 +58,13 @@ def process(
         page = Page(fetch, page_format(target))
         if target.extract is not None:
             extract_records(target.extract, page, plan, outcome)
+        else:
+            outcome.items = 1  # a page without extraction rules is not an empty page
     except ExtractError as exc:
         fetch.error_kind, fetch.error = exc.kind, str(exc)
         return outcome
     for derive in derivers:
-        outcome.derived.extend(derive(plan, page, outcome.records))
+        outcome.derived.extend(derive(plan, page, outcome))
     for child in children:
         for record in outcome.records:
             outcome.derived.extend(child_requests(child, record, page.url))
@@ -71,7 +74,9 @@ def process(
 def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outcome: Outcome) -> None:
     """Fill ``outcome.records``; count dropped records and unconvertible values."""
     validator = extraction.record_validator
-    for node in page.records(extraction.records):
+    nodes = page.records(extraction.records)
+    outcome.items = len(nodes)
+    for node in nodes:
         record: dict[str, Any] = {}
         missing: list[str] = []
         for field in extraction.fields:

@@ -2,7 +2,9 @@
 
 Following RFC 9309: a robots.txt that does not exist (4xx) allows everything;
 one that cannot be fetched (5xx, network error) disallows everything for that
-origin, and says so once in the log.
+origin. The engine records such requests as failed (``robots_unreachable``),
+since the site is most likely down; requests robots.txt forbids are skipped
+and counted, not failed.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ class RobotsPolicy:
         self._session = session
         self._user_agent = user_agent
         self._timeout = timeout
-        self._parsers: dict[str, Protego | None] = {}
+        self._parsers: dict[str, Protego | str | None] = {}  # str: why it is unreachable
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def allowed(self, url: str) -> bool:
+    async def verdict(self, url: str) -> str | None:
+        """None if ``url`` may be fetched; else "disallowed" or why robots.txt is unreachable."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._parsers:
@@ -35,9 +38,13 @@ class RobotsPolicy:
                 if origin not in self._parsers:
                     self._parsers[origin] = await self._fetch(origin)
         parser = self._parsers[origin]
-        return True if parser is None else bool(parser.can_fetch(url, self._user_agent))
+        if parser is None:
+            return None
+        if isinstance(parser, str):
+            return parser
+        return None if parser.can_fetch(url, self._user_agent) else "disallowed"
 
-    async def _fetch(self, origin: str) -> Protego | None:
+    async def _fetch(self, origin: str) -> Protego | str | None:
         robots_url = f"{origin}/robots.txt"
         try:
             async with self._session.get(
@@ -53,6 +60,7 @@ class RobotsPolicy:
         except asyncio.CancelledError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("%s unavailable (%s): not crawling %s, as robots.txt rules require", robots_url, type(exc).__name__, origin)
-            return Protego.parse("User-agent: *\nDisallow: /\n")
+            reason = f"{robots_url} is unreachable ({type(exc).__name__}); nothing on {origin} may be fetched"
+            log.warning("%s", reason)
+            return reason
         return Protego.parse(body.decode("utf-8", errors="replace"))

@@ -452,6 +452,8 @@ class _Builder:
             if target.url_field and target.url_field not in parent_fields:
                 self.problem(path + ("url_field",), f"the parent target {target.parent!r} has no field {target.url_field!r}")
             origin = f"fields of {target.parent!r}"
+        if "seeds" in own and target.seeds is None:
+            return  # the seed file could not be read: its columns are unknown
         known = ", ".join(sorted(available)) or "none"
         for names, where in uses:
             for name in sorted(names - available):
@@ -656,6 +658,9 @@ class _Builder:
         )
 
     def follow(self, raw: dict[str, Any], path: SpecPath, fmt: Format, extract: Extraction | None) -> Follow | None:
+        if extract is not None and fmt == "json" and "links" not in raw:
+            self.problem(path, "following links in JSON needs 'links': a JMESPath to the URLs")
+            return None
         links = self.selector(raw.get("links", _DEFAULT_LINKS), "html" if extract is None else fmt, path + ("links",))
         if links is None:
             return None

@@ -182,10 +182,13 @@ def _explain_alternatives(error: ValidationError, path: SpecPath) -> Iterator[tu
             types.extend([t] if isinstance(t, str) else t)
         yield path, f"expected {_expected_types(dict.fromkeys(types))}, got {_type_of(value)}", False
         return
-    # Follow the branch whose type fits the value; report its own errors.
+    # Follow the branch whose type fits the value; report all of its errors.
     fitting = [e for e in context if not (e.validator == "type" and not e.relative_path)]
     best = best_match(fitting) if fitting else None
     if best is None:
         yield path, error.message, False
         return
-    yield from _explain(best)
+    branch = best.schema_path[0] if best.schema_path else None
+    for sub in fitting:
+        if sub.schema_path and sub.schema_path[0] == branch:
+            yield from _explain(sub)

@@ -8,6 +8,7 @@ know about (the base for resuming an interrupted run).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
@@ -17,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import StorageError
+from ..errors import OutputPathError, StorageError
 from ..expectations import TargetFacts
 from ..coercion import sql_value
 from ..results import Outcome, utc_now
@@ -53,11 +54,11 @@ def _check_is_sqlite(path: Path) -> None:
     except FileNotFoundError:
         return
     except IsADirectoryError:
-        raise StorageError(f"{path}: is a directory, not a database file") from None
+        raise OutputPathError(f"{path}: is a directory, not a database file") from None
     except OSError as exc:
-        raise StorageError(f"{path}: cannot open: {exc.strerror}") from None
+        raise OutputPathError(f"{path}: cannot open: {exc.strerror}") from None
     if header and header != SQLITE_HEADER:
-        raise StorageError(f"{path}: exists and is not an SQLite database; refusing to overwrite it")
+        raise OutputPathError(f"{path}: exists and is not an SQLite database; refusing to overwrite it")
 
 
 class Store:
@@ -73,9 +74,16 @@ class Store:
         db_path = Path(path)
         _check_is_sqlite(db_path)
         if db_path.parent and not db_path.parent.exists():
-            raise StorageError(f"{db_path}: the folder {db_path.parent} does not exist")
+            raise OutputPathError(f"{db_path}: the folder {db_path.parent} does not exist")
+        # Shielded: a cancel mid-connect would leave aiosqlite's thread calling
+        # back into a closed loop; let the connect finish, then close it.
+        connecting = asyncio.ensure_future(aiosqlite.connect(db_path, isolation_level=None))
         try:
-            conn = await aiosqlite.connect(db_path, isolation_level=None)
+            conn = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await (await connecting).close()
+            raise
         except sqlite3.Error as exc:
             raise StorageError(f"{db_path}: cannot open: {exc}") from None
         try:
@@ -98,6 +106,13 @@ class Store:
                 raise StorageError(
                     f"{self.path}: made by a newer crawlrunner (schema {version}, this one knows {SCHEMA_VERSION})"
                 )
+            if version == 0:
+                async with self.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'") as cursor:
+                    row = await cursor.fetchone()
+                if row and row[0]:
+                    raise OutputPathError(
+                        f"{self.path}: an SQLite database crawlrunner did not make; refusing to write into it"
+                    )
             await self.conn.executescript(BASE_DDL)
             await self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
@@ -247,7 +262,11 @@ class BatchWriter:
             if outcome.records:
                 rows = records.setdefault(fetch.target, [])
                 for record in outcome.records:
-                    rows.append((self.run_id, url, fetch.fetched_at, *map(sql_value, record.values())))
+                    values = [sql_value(v) for v in record.values()]
+                    if redact:
+                        # A record can quote a secret (a {meta: url}, an echoing API).
+                        values = [redact(v) if isinstance(v, str) else v for v in values]
+                    rows.append((self.run_id, url, fetch.fetched_at, *values))
         return log_rows, records
 
     async def _write(self, batch: list[Outcome]) -> None:

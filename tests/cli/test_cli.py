@@ -150,19 +150,46 @@ def test_output_that_is_not_a_database_is_refused(
     notes.write_text("keep me")
     result = cli.invoke(main, ["run", str(write_spec(GOOD, base=server)), "-o", str(notes)])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "exists and is not an SQLite database; refusing to overwrite it" in result.stderr
     assert notes.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
 def test_verbose_logs_one_line_per_request(
-    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path
+    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, where: str
 ) -> None:
-    result = cli.invoke(main, ["-v", "run", str(write_spec(GOOD, base=server)), "-o", str(db_path)])
+    command = ["run", str(write_spec(GOOD, base=server)), "-o", str(db_path)]
+    result = cli.invoke(main, ["-v", *command] if where == "before" else [*command, "-v"])
 
     request_lines = [line for line in result.stderr.splitlines() if " GET " in line]
     assert len(request_lines) == 2
     assert all("→ 200" in line for line in request_lines)
+
+
+def test_quiet_prints_no_summary(cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
+    result = cli.invoke(main, ["run", str(write_spec(GOOD, base=server)), "-o", str(db_path), "-q"])
+
+    assert result.exit_code == 0
+    assert result.stdout == ""
+
+
+def test_a_bad_base_url_option_is_blamed_on_the_option(cli: CliRunner, write_spec: Callable[..., Path]) -> None:
+    result = cli.invoke(main, ["run", str(write_spec(GOOD, base="http://h")), "--base-url", "ftp://x"])
+
+    assert result.exit_code == 2
+    assert "--base-url: expected an absolute http:// or https:// URL, got 'ftp://x'" in result.stderr
+
+
+def test_a_foreign_sqlite_database_is_refused(cli: CliRunner, write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    foreign = tmp_path / "theirs.db"
+    with closing(sqlite3.connect(foreign)) as conn:
+        conn.execute("CREATE TABLE runs (x)")
+    result = cli.invoke(main, ["run", str(write_spec(GOOD, base="http://127.0.0.1:9")), "-o", str(foreign)])
+
+    assert result.exit_code == 2
+    assert "an SQLite database crawlrunner did not make; refusing to write into it" in result.stderr
+    assert query(foreign, "SELECT name FROM sqlite_master") == [("runs",)]
 
 
 def test_demo_writes_demo_db_in_the_current_directory(
