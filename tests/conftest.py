@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -28,8 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 class ThreadedServer:
     """An aiohttp application served on 127.0.0.1 from a background thread."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, ssl_context: ssl.SSLContext | None = None) -> None:
         self._app = app
+        self._ssl = ssl_context
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
@@ -45,9 +47,10 @@ class ThreadedServer:
         # a minute for requests a test abandoned on purpose.
         self._runner = web.AppRunner(self._app, access_log=None, handler_cancellation=True, shutdown_timeout=1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl)
         await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        scheme = "https" if self._ssl else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._runner.addresses[0][1]}"
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._runner is not None

@@ -14,6 +14,7 @@ import pytest
 
 from crawlrunner.extract import process
 from crawlrunner.coercion import sql_value
+from crawlrunner.errors import SpecError
 from crawlrunner.plan import RequestPlan
 from crawlrunner.results import FetchResult, Outcome
 from crawlrunner.spec import load_spec_text
@@ -104,15 +105,11 @@ def test_json_records_selector_that_finds_nothing_gives_no_records_and_no_error(
     assert (outcome.dropped, outcome.field_errors) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a records selector that finds a scalar now makes the scalar a record (all fields null; "
-    "dropped only if a field is required) instead of failing the fetch with extract_error",
-)
-def test_json_records_selector_on_a_scalar_is_an_extract_error() -> None:
-    outcome = run(PRODUCTS, {"items": 5})
+@pytest.mark.parametrize(("value", "kind"), [(5, "int"), (2.5, "float"), ("five", "str"), (True, "bool")])
+def test_json_records_selector_on_a_scalar_is_an_extract_error(value: Any, kind: str) -> None:
+    outcome = run(PRODUCTS, {"items": value})
     assert outcome.fetch.error_kind == "extract_error"
-    assert outcome.fetch.error == "records selector 'items' gave int, expected a list"
+    assert outcome.fetch.error == f"records selector 'items' found {kind}, expected a list"
     assert outcome.records == []
 
 
@@ -275,14 +272,32 @@ def test_falsy_values_are_not_replaced_by_the_default() -> None:
     assert run(rules, {"n": 0, "b": False}).records == [{"n": 0, "b": 0}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default is applied after type conversion, so 'default: \"12\"' on an int field stores "
-    "the text '12' (and 'default: maybe' on a bool field stores 'maybe') without a field error",
-)
 def test_default_is_coerced_like_a_found_value() -> None:
-    rules = extraction("fields:\n  n: {jmespath: n, type: int, default: '12'}\n")
-    assert run(rules, {}).records == [{"n": 12}]
+    rules = extraction(
+        "fields:\n  n: {jmespath: n, type: int, default: '12'}\n  b: {jmespath: b, type: bool, default: 'no'}\n"
+    )
+    outcome = run(rules, {})
+    assert outcome.records == [{"n": 12, "b": False}]
+    assert type(outcome.records[0]["n"]) is int
+    assert outcome.field_errors == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("{jmespath: n, type: int, default: '1.5'}", "the default does not fit type int: expected an integer, got '1.5'"),
+        ("{jmespath: n, type: int, default: 2.5}", "the default does not fit type int: expected an integer, got 2.5"),
+        ("{jmespath: n, type: bool, default: maybe}", "the default does not fit type bool: expected a boolean, got 'maybe'"),
+        ("{jmespath: n, type: float, default: 'inf'}", "the default does not fit type float: expected a finite number, got 'inf'"),
+        ("{jmespath: n, type: date, default: tomorrow}", "the default does not fit type date: expected a date (ISO 8601), got 'tomorrow'"),
+    ],
+)
+def test_default_that_does_not_fit_the_type_is_a_located_spec_error(field: str, message: str) -> None:
+    text = f"name: t\ntargets:\n  - name: t\n    url: https://example.com/\n    extract:\n      fields:\n        n: {field}\n"
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, "s.yaml", environ={})
+    column = 12 + field.index("default: ") + len("default: ")
+    assert [str(p) for p in info.value.problems] == [f"s.yaml:7:{column}: targets[0].extract.fields.n.default: {message}"]
 
 
 @pytest.mark.parametrize(
@@ -301,17 +316,21 @@ def test_nan_and_infinity_are_rejected(body: bytes, error: str) -> None:
     assert outcome.records == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number too large for a float (1e400) parses as inf without going through parse_constant: "
-    "records (and record schemas, child templates) see inf, and the writer silently stores NULL "
-    "without counting a field error",
-)
-def test_overflowing_numbers_do_not_become_infinity() -> None:
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.5E+309"])
+def test_overflowing_numbers_make_the_body_invalid_json(number: str) -> None:
+    # A number too large for a float would otherwise become inf, which records,
+    # record schemas and child templates cannot use and SQLite stores as NULL.
     rules = extraction("fields:\n  v: v\n  j: {jmespath: v, type: json}\n")
-    outcome = run(rules, b'{"v": 1e400}')
-    values = outcome.records[0].values() if outcome.records else []
-    assert all(v not in (float("inf"), "Infinity") for v in values)
+    outcome = run(rules, f'{{"v": {number}}}'.encode())
+    assert outcome.fetch.error_kind == "extract_error"
+    assert outcome.fetch.error == f"not valid JSON: number {number} is out of range"
+    assert outcome.records == []
+
+
+def test_large_but_finite_numbers_and_big_integers_are_kept() -> None:
+    rules = extraction("fields:\n  v: v\n  w: w\n")
+    outcome = run(rules, b'{"v": 1.7e308, "w": 123456789012345678901234567890}')
+    assert outcome.records == [{"v": 1.7e308, "w": 123456789012345678901234567890}]
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n\t "])
@@ -407,14 +426,31 @@ def test_html_element_gives_whitespace_normalised_text_of_all_descendants() -> N
     assert run(rules, html).records == [{"title": "Hello, big wide world", "cell": "a b"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="element text is the descendants' text nodes joined with spaces, so inline markup before "
-    "punctuation gains a space: <p>Read <b>more</b>!</p> gives 'Read more !'",
-)
 def test_html_element_text_does_not_add_spaces_inside_inline_markup() -> None:
     rules = extraction("format: html\nfields:\n  p: {css: p}\n")
     assert run(rules, "<p>Read <b>more</b>! Price: 10<sup>€</sup></p>").records == [{"p": "Read more! Price: 10€"}]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="element text joins text nodes like textContent, so in markup without whitespace between "
+    "block elements (minified HTML) or around <br> the words run together: "
+    "<ul><li>Tea</li><li>Coffee</li></ul> gives 'TeaCoffee', <div>Street 1<br>Berlin</div> gives "
+    "'Street 1Berlin' (before the textContent change these gave 'Tea Coffee' and 'Street 1 Berlin')",
+)
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<ul><li>Tea</li><li>Coffee</li></ul>", "Tea Coffee"),
+        ("<div><p>Street 1</p><p>Berlin</p></div>", "Street 1 Berlin"),
+        ("<div>Street 1<br>Berlin</div>", "Street 1 Berlin"),
+        ("<table><tr><td>a</td><td>b</td></tr></table>", "a b"),
+    ],
+    ids=["li", "p", "br", "td"],
+)
+def test_html_element_text_separates_block_elements_and_line_breaks(html: str, text: str) -> None:
+    rules = extraction("format: html\nfields:\n  t: {xpath: '/html/body/*[1]'}\n")
+    assert run(rules, html).records == [{"t": text}]
 
 
 def test_html_without_records_gives_one_record_per_document_and_first_match_wins() -> None:

@@ -9,6 +9,7 @@ from crawlrunner.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_USER_AGENT,
     UNLIMITED_POOL_WORKERS,
+    FetchSettings,
     HttpSettings,
     Limits,
     Timeouts,
@@ -35,7 +36,8 @@ def test_defaults() -> None:
     assert Limits() == Limits(connections=16, per_host=8)
     http = HttpSettings()
     assert http.user_agent == DEFAULT_USER_AGENT
-    assert http.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 10 * 1024 * 1024
+    # The body limit is a request setting now (http, defaults or a target).
+    assert FetchSettings().max_body_bytes == DEFAULT_MAX_BODY_BYTES == 10 * 1024 * 1024
     assert http.base_url is None
     assert dict(http.headers) == {}
 
@@ -136,7 +138,7 @@ def test_limits_and_body_size_from_the_spec() -> None:
     )
     assert spec.http.limits == Limits(connections=0, per_host=8)
     assert spec.http.limits.workers == UNLIMITED_POOL_WORKERS
-    assert spec.http.max_body_bytes == 1024
+    assert spec.targets[0].fetch.max_body_bytes == 1024
 
 
 def test_integer_settings_written_as_floats_are_refused() -> None:

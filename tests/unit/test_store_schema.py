@@ -1,0 +1,85 @@
+"""Target tables and their indexes, created in a real in-memory SQLite database. No sockets."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from crawlrunner.errors import SpecError
+from crawlrunner.spec import Spec, load_spec_text
+from crawlrunner.store.schema import BASE_DDL, create_target_table, insert_record
+
+CLASHING = """\
+name: clash
+targets:
+  - name: items
+    url: https://example.com/items
+    extract: {fields: {id: id}}
+  - name: items__run_id
+    url: https://example.com/runs
+    extract: {fields: {run: run}}
+"""
+
+
+@pytest.fixture
+def db() -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(BASE_DDL)
+    yield conn
+    conn.close()
+
+
+def create_all(conn: sqlite3.Connection, spec: Spec) -> None:
+    for target in spec.targets:
+        for statement in create_target_table(target):
+            conn.execute(statement)
+
+
+def objects(conn: sqlite3.Connection, kind: str) -> dict[str, str]:
+    """name → table of every ``kind`` object the spec's targets made."""
+    rows = conn.execute(
+        "SELECT name, tbl_name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'", (kind,)
+    )
+    return {name: table for name, table in rows if table not in ("runs", "fetch_log")}
+
+
+def test_a_target_named_like_another_targets_index_loads_and_gets_its_table(db: sqlite3.Connection) -> None:
+    # The index of "items" used to be called items__run_id, the name of the
+    # second target's table: creating that table failed.
+    spec = load_spec_text(CLASHING, "s.yaml", environ={})
+    create_all(db, spec)
+    assert objects(db, "table") == {"items": "items", "items__run_id": "items__run_id"}
+    assert objects(db, "index") == {"_items_run_id": "items", "_items__run_id_run_id": "items__run_id"}
+
+
+def test_both_clashing_tables_take_records(db: sqlite3.Connection) -> None:
+    spec = load_spec_text(CLASHING, "s.yaml", environ={})
+    create_all(db, spec)
+    db.execute(
+        "INSERT INTO runs (id, spec_name, spec_file, spec_hash, started_at, status)"
+        " VALUES (1, 'clash', 's.yaml', 'h', 't', 'running')"
+    )
+    for target, value in (("items", 7), ("items__run_id", "r")):
+        db.execute(insert_record(spec.target(target)), (1, "https://example.com/", "2024-01-01T00:00:00Z", value))
+    assert db.execute("SELECT id FROM items").fetchall() == [(7,)]
+    assert db.execute('SELECT "run" FROM items__run_id').fetchall() == [("r",)]
+
+
+def test_creating_the_tables_twice_is_harmless(db: sqlite3.Connection) -> None:
+    spec = load_spec_text(CLASHING, "s.yaml", environ={})
+    create_all(db, spec)
+    create_all(db, spec)
+    assert len(objects(db, "index")) == 2
+
+
+def test_index_names_cannot_be_target_names() -> None:
+    # Every target's index name starts with "_"; a target name cannot.
+    spec = load_spec_text(CLASHING, "s.yaml", environ={})
+    for target in spec.targets:
+        index = create_target_table(target)[1]
+        assert index.startswith(f'CREATE INDEX IF NOT EXISTS "_{target.name}_run_id" ON "{target.name}" (_run_id)')
+    with pytest.raises(SpecError) as info:
+        load_spec_text(CLASHING.replace("name: items__run_id", "name: _items_run_id"), "s.yaml", environ={})
+    assert "'_items_run_id' is not valid" in str(info.value)
