@@ -17,14 +17,44 @@ def parse(body: bytes, charset: str | None) -> Node:
     return Node(text=text, type="html")
 
 
+# Elements that start a new line when rendered: their text is kept apart from
+# their neighbours' even in minified markup ("<li>Tea</li><li>Coffee</li>").
+_BLOCK = frozenset(
+    "address article aside blockquote br dd div dl dt fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+)
+
+
+def _text(element: Any, out: list[str]) -> None:
+    if isinstance(element.tag, str) and element.tag.lower() in ("script", "style"):
+        return
+    block = isinstance(element.tag, str) and element.tag.lower() in _BLOCK
+    if block:
+        out.append(" ")
+    if element.text:
+        out.append(element.text)
+    for child in element:
+        _text(child, out)
+        if child.tail:
+            out.append(child.tail)
+    if block:
+        out.append(" ")
+
+
+def element_text(element: Any) -> str:
+    """Like textContent, whitespace folded, with block elements kept apart."""
+    out: list[str] = []
+    _text(element, out)
+    return " ".join("".join(out).split())
+
+
 def _value(node: Node) -> Any:
     root = node.root
     if isinstance(root, str):
         return root.strip()
     if isinstance(root, (int, float, bool)):
         return root
-    # Like textContent: text nodes joined as they are, then whitespace folded.
-    return " ".join("".join(node.xpath(".//text()").getall()).split())
+    return element_text(root)
 
 
 def select(node: Node, query: str) -> list[Any]:

@@ -409,8 +409,8 @@ class _Builder:
         else:
             pairs = [("{url}", path)] if "seeds" in raw or "url_field" in raw else []
         compiled = []
-        for text, url_path in pairs:
-            text = self.resolve(text, url_path, template=True)
+        for written, url_path in pairs:
+            text = self.resolve(written, url_path, template=True)
             if url_path in self.unresolved:
                 continue
             if any(c in text for c in "\r\n\t"):
@@ -421,8 +421,12 @@ class _Builder:
                 self.problem(url_path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
                 continue
             template = Template.compile(text)
+            if any("{" in part or "}" in part for part in template.parts[::2]):
+                # Braces are not valid in URLs: a lone one is a broken placeholder.
+                self.problem(url_path, f"stray brace in {written!r}: placeholders are {{name}}; write {{{{ or }}}} for a brace")
+                continue
             if base_url is None and not scheme and not template.is_single_placeholder:
-                self.problem(url_path, f"relative URL {text!r} needs http.base_url")
+                self.problem(url_path, f"relative URL {written!r} needs http.base_url")
             uses.append((set(template.names), url_path))
             compiled.append(template)
         return tuple(compiled)

@@ -431,13 +431,6 @@ def test_html_element_text_does_not_add_spaces_inside_inline_markup() -> None:
     assert run(rules, "<p>Read <b>more</b>! Price: 10<sup>€</sup></p>").records == [{"p": "Read more! Price: 10€"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="element text joins text nodes like textContent, so in markup without whitespace between "
-    "block elements (minified HTML) or around <br> the words run together: "
-    "<ul><li>Tea</li><li>Coffee</li></ul> gives 'TeaCoffee', <div>Street 1<br>Berlin</div> gives "
-    "'Street 1Berlin' (before the textContent change these gave 'Tea Coffee' and 'Street 1 Berlin')",
-)
 @pytest.mark.parametrize(
     ("html", "text"),
     [
