@@ -182,6 +182,7 @@ class Fetcher:
         headers: Mapping[str, str] = {**plan.headers, **client.creds.headers}
         data, json_body = plan.data, plan.json_body
         creds = client.creds
+        retry_after: float | None = None
         try:
             for _ in range(settings.max_redirects + 1):
                 send_url = self._send_url(with_query(url, creds.query), client)
@@ -204,15 +205,16 @@ class Fetcher:
                                 url, location, response.status, method, data, json_body, headers, client
                             )
                             continue
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
                         await self._read(response, plan, client, result)
-                        return parse_retry_after(response.headers.get("Retry-After"))
+                        return retry_after
             raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - translate() re-raises what it does not know
             error = translate(exc)
             result.error_kind, result.error = error.kind, str(error)
-        return None
+        return retry_after
 
     def _redirect(
         self,

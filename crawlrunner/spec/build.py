@@ -56,6 +56,8 @@ from .model import (
 
 _DEFAULT_LINKS = "a::attr(href)"
 
+# Settings whose values are credentials whether or not they come from ${env.X}.
+_SECRET_KEYS = {"auth": ("username", "password", "token", "value"), "gateway": ("api_key",), "proxy": ()}
 _FETCH_KEYS = ("retry", "rate_limit", "auth", "tls", "proxy", "gateway", "max_body_bytes", "max_redirects", "download")
 
 # (template variables used, where) for each template of a target.
@@ -206,21 +208,22 @@ class _Builder:
                 keepalive=limits.get("keepalive", defaults.limits.keepalive),
                 dns_cache=limits.get("dns_cache", defaults.limits.dns_cache),
             ),
-            cookies=self.secret(raw.get("cookies") or {}, path + ("cookies",)),
+            cookies=self.resolve(raw.get("cookies") or {}, path + ("cookies",)),
             trust_env=raw.get("trust_env", False),
             download_dir=raw.get("download_dir", defaults.download_dir),
         )
 
-    def secret(self, value: Any, path: SpecPath) -> Any:
-        """Resolve ``value`` and treat all of it as secret, from the environment or not."""
+    def secret(self, value: Any, path: SpecPath, keys: tuple[str, ...] = ()) -> Any:
+        """Resolve ``value`` and treat it as secret, from the environment or not.
+
+        For a mapping, only the values under ``keys`` are secret (a password,
+        not the word "basic").
+        """
         resolved = self.resolve(value, path)
-        stack = [resolved]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, str):
-                self.secrets.append(item)
-            elif isinstance(item, dict):
-                stack.extend(item.values())
+        if isinstance(resolved, str):
+            self.secrets.append(resolved)
+        elif isinstance(resolved, dict):
+            self.secrets.extend(v for k, v in resolved.items() if k in keys and isinstance(v, str))
         return resolved
 
     def fetch_layer(self, raw: Mapping[str, Any], path: SpecPath) -> dict[str, Any]:
@@ -230,7 +233,7 @@ class _Builder:
             if key not in raw:
                 continue
             value = raw[key]
-            layer[key] = self.secret(value, path + (key,)) if key in ("auth", "gateway", "proxy") else value
+            layer[key] = self.secret(value, path + (key,), _SECRET_KEYS.get(key, ())) if key in _SECRET_KEYS else value
         return layer
 
     def fetch_settings(self, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:

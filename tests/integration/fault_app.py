@@ -1,0 +1,210 @@
+"""A misbehaving server for the engine tests: routes named for their fault.
+
+Counters and hit times are kept per ``key`` so tests never share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import re
+import time
+from collections import Counter, defaultdict
+from email.utils import formatdate
+from functools import cache
+
+from aiohttp import web
+
+hits: Counter[str] = Counter()
+stamps: defaultdict[str, list[float]] = defaultdict(list)
+seen: defaultdict[str, list[dict[str, object]]] = defaultdict(list)
+
+DIGEST_USER, DIGEST_PASSWORD, DIGEST_REALM, DIGEST_NONCE = "ada", "lovelace-42", "tests", "n0nce"
+CHUNK = b"\0" * 65536
+
+
+def _hit(key: str) -> int:
+    hits[key] += 1
+    stamps[key].append(time.monotonic())
+    return hits[key]
+
+
+async def flaky(request: web.Request) -> web.Response:
+    """503 for the first n hits, then 200."""
+    key, failures = request.match_info["key"], int(request.match_info["n"])
+    if _hit(key) <= failures:
+        return web.json_response({"error": "busy"}, status=503)
+    return web.json_response({"ok": True, "hit": hits[key]})
+
+
+async def limited(request: web.Request) -> web.Response:
+    """429 with Retry-After (seconds, or an HTTP date with ?date=1) on the first hit."""
+    key = request.match_info["key"]
+    delay = float(request.query.get("after", "1"))
+    if _hit(key) == 1:
+        value = formatdate(time.time() + delay, usegmt=True) if "date" in request.query else str(int(delay))
+        return web.json_response({"error": "slow down"}, status=429, headers={"Retry-After": value})
+    return web.json_response({"ok": True})
+
+
+async def stamp(request: web.Request) -> web.Response:
+    _hit(request.match_info["key"])
+    await asyncio.sleep(float(request.query.get("sleep", "0")))
+    return web.json_response({"ok": True})
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    """The first n hits drop the connection before answering."""
+    key, failures = request.match_info["key"], int(request.match_info["n"])
+    if _hit(key) <= failures:
+        assert request.transport is not None
+        request.transport.abort()
+        await asyncio.sleep(1)
+    return web.json_response({"ok": True})
+
+
+async def truncated(request: web.Request) -> web.StreamResponse:
+    """The first n hits promise 100 bytes and send 10."""
+    key, failures = request.match_info["key"], int(request.match_info["n"])
+    if _hit(key) <= failures:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = 100
+        await response.prepare(request)
+        await response.write(b'{"ok": tru')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+    return web.json_response({"ok": True})
+
+
+async def slow_body(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = 12
+    await response.prepare(request)
+    await response.write(b'{"ok"')
+    await asyncio.sleep(10)
+    await response.write(b": true}")
+    return response
+
+
+async def hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(60)
+    return web.Response()
+
+
+async def redirect_loop(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/redirect-loop")
+
+
+async def redirect_to(request: web.Request) -> web.Response:
+    return web.Response(status=302, headers={"Location": request.query["to"]})
+
+
+async def echo(request: web.Request) -> web.Response:
+    seen[request.match_info.get("key", "echo")].append(
+        {"headers": dict(request.headers), "query": dict(request.query), "url": str(request.url)}
+    )
+    return web.json_response(
+        {"headers": dict(request.headers), "query": dict(request.query), "cookies": dict(request.cookies)}
+    )
+
+
+@cache
+def _bomb(encoding: str) -> bytes:
+    inflated = b"\0" * (100 * 1024 * 1024)
+    if encoding == "gzip":
+        return gzip.compress(inflated, compresslevel=9)
+    import brotli
+
+    return brotli.compress(inflated, quality=5)
+
+
+async def bomb(request: web.Request) -> web.Response:
+    encoding = request.match_info["encoding"]
+    body = _bomb(encoding)
+    return web.Response(body=body, headers={"Content-Encoding": "gzip" if encoding == "gzip" else "br", "Content-Type": "application/json"})
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """``size`` bytes of zeros in 64 KiB chunks; ?length=1 declares the size up front."""
+    size = int(request.match_info["size"])
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    if "length" in request.query:
+        response.content_length = size
+    await response.prepare(request)
+    sent = 0
+    while sent < size:
+        chunk = CHUNK[: min(len(CHUNK), size - sent)]
+        await response.write(chunk)
+        sent += len(chunk)
+    await response.write_eof()
+    return response
+
+
+async def set_cookie(request: web.Request) -> web.Response:
+    response = web.json_response({"ok": True})
+    response.set_cookie("session", "s3ss10n")
+    return response
+
+
+async def basic(request: web.Request) -> web.Response:
+    if request.headers.get("Authorization") != "Basic YWRhOmxvdmVsYWNlLTQy":  # ada:lovelace-42
+        return web.json_response({"ok": False}, status=401)
+    return web.json_response({"ok": True})
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 7616 MD5, test only
+
+
+async def digest(request: web.Request) -> web.Response:
+    header = request.headers.get("Authorization", "")
+    challenge = {"WWW-Authenticate": f'Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}", qop="auth", algorithm=MD5'}
+    if not header.startswith("Digest "):
+        return web.json_response({"ok": False}, status=401, headers=challenge)
+    parts = dict(re.findall(r'(\w+)="?([^",]+)"?', header[7:]))
+    ha1 = _md5(f"{DIGEST_USER}:{DIGEST_REALM}:{DIGEST_PASSWORD}")
+    ha2 = _md5(f"{request.method}:{parts.get('uri', '')}")
+    expected = _md5(f"{ha1}:{DIGEST_NONCE}:{parts.get('nc')}:{parts.get('cnonce')}:{parts.get('qop')}:{ha2}")
+    if parts.get("response") != expected:
+        return web.json_response({"ok": False}, status=401, headers=challenge)
+    return web.json_response({"ok": True, "user": parts.get("username")})
+
+
+async def gateway(request: web.Request) -> web.Response:
+    """A ScraperAPI-style gateway: answers for the URL in ?url=, with its final URL in a header."""
+    _hit("gateway")
+    seen["gateway"].append({"query": dict(request.query)})
+    if request.query.get("api_key") != "gw-key-5e1f0a":
+        return web.json_response({"error": "bad key"}, status=403)
+    real = request.query["url"]
+    return web.json_response({"fetched": real, "render": request.query.get("render")}, headers={"sa-final-url": real})
+
+
+async def proxied(request: web.Request) -> web.Response:
+    """Requests that reach this server as a proxy (absolute-form targets)."""
+    seen["proxy"].append({"headers": dict(request.headers), "url": str(request.url), "host": request.host})
+    return web.json_response({"via": "proxy", "path": request.path})
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/flaky/{key}/{n}", flaky)
+    app.router.add_get("/limited/{key}", limited)
+    app.router.add_get("/stamp/{key}", stamp)
+    app.router.add_get("/reset/{key}/{n}", reset)
+    app.router.add_get("/truncated/{key}/{n}", truncated)
+    app.router.add_get("/slow-body", slow_body)
+    app.router.add_get("/hang", hang)
+    app.router.add_get("/redirect-loop", redirect_loop)
+    app.router.add_get("/redirect-to", redirect_to)
+    app.router.add_get("/echo/{key}", echo)
+    app.router.add_get("/bomb/{encoding}", bomb)
+    app.router.add_get("/stream/{size}", stream)
+    app.router.add_get("/set-cookie", set_cookie)
+    app.router.add_get("/basic", basic)
+    app.router.add_get("/digest", digest)
+    app.router.add_get("/gateway", gateway)
+    app.router.add_get("/proxied/{tail:.*}", proxied)
+    return app
