@@ -182,6 +182,17 @@ def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callabl
     assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
 
 
+def test_every_readme_spec_fragment_validates() -> None:
+    from crawlrunner.spec import load_spec_text
+
+    environ = {name: "value-1234" for name in ("SHOP_TOKEN", "API_TOKEN", "PROXY_USER", "PROXY_PASS", "SCRAPERAPI_KEY")}
+    for block in re.findall(r"```yaml\n(.*?)```", _readme(), re.S):
+        if "targets:" not in block:
+            block = "name: fragment\n" + block + "targets:\n  - {name: t, url: 'https://example.com/'}\n"
+        text = block.replace("certs/internal-ca.pem", str(REPO / "README.md"))  # any existing file
+        assert load_spec_text(text, str(REPO / "README.md"), environ=environ).targets
+
+
 def test_the_readme_spec_example_validates() -> None:
     from crawlrunner.spec import load_spec_text
 
