@@ -6,13 +6,19 @@ Nothing here parses options or prints; ``cli`` does that.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .errors import CrawlRunnerError
 
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,12 +58,18 @@ def selected_targets(spec: Spec, only: Iterable[str] | None) -> list[str] | None
     return [t.name for t in spec.targets if t.name in wanted]
 
 
+class ResumeError(CrawlRunnerError):
+    """A run cannot be resumed (nothing unfinished, or the spec changed)."""
+
+
 async def run_async(
     spec: Spec,
     *,
     output: str | Path | None = None,
     only: Iterable[str] | None = None,
     stop: asyncio.Event | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
 ) -> RunResult:
     """Run ``spec`` and write everything to ``output`` (default: the spec's).
 
@@ -65,12 +77,18 @@ async def run_async(
     gracefully (no new requests, a short grace for those in flight) with
     status "interrupted"; a cancellation also marks the run interrupted after
     committing everything fetched, then propagates.
+
+    ``resume`` continues the spec's last unfinished run in the same database
+    (refused if the spec or its seed files changed); ``retry_failed`` starts
+    a new run that fetches only the requests the last run failed.
     """
     # Imported here so that loading and validating a spec stays light.
-    from .engine import crawl
+    from .engine import CrawlState, crawl
     from .expectations import unmet
+    from .frontier import restore_plan
     from .http.session import open_session
-    from .store.sqlite import BatchWriter, Store
+    from .store.sqlite import Store
+    from .store.writer import BatchWriter
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)
@@ -78,17 +96,55 @@ async def run_async(
     started = time.perf_counter()
     async with Store.open(database) as store:
         await store.prepare_targets(t for t in targets if t.extract is not None)
-        run_id = await store.begin_run(spec)
+        unfinished = await store.unfinished_run(spec)
+        next_fetch_id, next_request_id = await store.next_ids()
+        state = CrawlState(itertools.count(next_request_id), validators=await store.validators(targets))
+        if resume:
+            if unfinished is None:
+                raise ResumeError(f"{database}: no unfinished run of {spec.name!r} to resume")
+            run_id, _, digest = unfinished
+            if digest != spec.digest:
+                raise ResumeError(
+                    f"{database}: the spec (or a seed file) changed since run {run_id} started; "
+                    "resuming would fetch a different crawl. Run without --resume to start afresh."
+                )
+            saved = await store.resume_state(run_id)
+            state.skip_below, state.skip, state.seen = saved.low_water, saved.done_above, saved.seen
+            state.pending = [p for p in (restore_plan(spec, row) for row in saved.pending) if p is not None]
+            await store.reopen_run(run_id)
+            log.info("resuming run %d: %d start requests done, %d saved requests pending",
+                     run_id, saved.low_water + len(saved.done_above), len(state.pending))  # fmt: skip
+        else:
+            if unfinished is not None:
+                log.warning(
+                    "run %d of %r did not finish (%s); `crawlrunner run --resume` continues it. Starting a new run.",
+                    unfinished[0], spec.name, unfinished[1],
+                )  # fmt: skip
+            previous = await store.latest_run(spec) if retry_failed else None
+            run_id = await store.begin_run(spec)
+            if retry_failed:
+                if previous is None:
+                    raise ResumeError(f"{database}: no earlier run of {spec.name!r} to retry")
+                failed = [restore_plan(spec, row) for row in await store.failed_requests(previous)]
+                # Fresh ids: these are this run's requests now, saved for a resume.
+                state.pending = [
+                    replace(p, request_id=next(state.request_ids), seq=None, chain=None)
+                    for p in failed
+                    if p is not None and (wanted is None or p.target.name in wanted)
+                ]
+                state.plan_start = False
+                await store.save_pending(run_id, spec, state.pending)
         status = "failed"
         try:
             async with open_session(spec.http) as session:
-                stats = await crawl(spec, session, BatchWriter(store, run_id, spec), only=wanted, stop=stop)
+                writer = BatchWriter(store, run_id, spec, next_fetch_id=next_fetch_id)
+                stats = await crawl(spec, session, writer, only=wanted, stop=stop, state=state)
             status = "interrupted" if stop is not None and stop.is_set() else "completed"
         except asyncio.CancelledError:
             status = "interrupted"
             raise
         finally:
-            await store.finish_run(run_id, status)
+            await store.finish_run(run_id, status, targets)
         problems: list[str] = []
         tolerated = set()
         for target in targets:
@@ -100,6 +156,13 @@ async def run_async(
     return RunResult(run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated))
 
 
-def run(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
+def run(
+    spec: Spec,
+    *,
+    output: str | Path | None = None,
+    only: Iterable[str] | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+) -> RunResult:
     """Blocking form of ``run_async``, for scripts."""
-    return asyncio.run(run_async(spec, output=output, only=only))
+    return asyncio.run(run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed))

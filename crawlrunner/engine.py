@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from .errors import CrawlRunnerError
 from .extract import process
 from .extract.page import Page
 from .follow import LinkFollower
-from .frontier import Frontier
+from .frontier import Frontier, numbered
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
 from .http.ratelimit import HostSlots
@@ -46,7 +48,7 @@ from .plan import RequestPlan, plan_requests
 from .results import FetchResult, Outcome, utc_now
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
-from .store.sqlite import BatchWriter
+from .store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,33 @@ def _client(spec: Spec, target: Target) -> TargetClient:
     )
 
 
+@dataclass
+class CrawlState:
+    """Where a run starts from: fresh, resumed, or retrying another run's failures."""
+
+    request_ids: Iterator[int]
+    skip_below: int = 0  # start requests already done (resume)
+    skip: set[int] = field(default_factory=set)
+    pending: list[RequestPlan] = field(default_factory=list)  # saved derived requests, or failures to retry
+    seen: list[tuple[str, str]] = field(default_factory=list)  # (target, url) already requested
+    plan_start: bool = True  # False: only ``pending`` (retrying failures)
+    validators: Mapping[tuple[str, str], tuple[str | None, str | None]] = field(default_factory=dict)
+
+
+def _conditional(plan: RequestPlan, spec: Spec, state: CrawlState) -> RequestPlan:
+    """Add If-None-Match / If-Modified-Since from the last run that saw this URL."""
+    known = state.validators.get((plan.target.name, spec.redactor.tokenize(plan.url)))
+    if not known:
+        return plan
+    etag, modified = known
+    headers = dict(plan.headers)
+    if etag:
+        headers["If-None-Match"] = etag
+    if modified:
+        headers["If-Modified-Since"] = modified
+    return replace(plan, headers=headers)
+
+
 async def crawl(
     spec: Spec,
     session: aiohttp.ClientSession,
@@ -82,8 +111,10 @@ async def crawl(
     only: Iterable[str] | None = None,
     stop: asyncio.Event | None = None,
     grace: float = GRACE_SECONDS,
+    state: CrawlState | None = None,
 ) -> RunStats:
     """Fetch every planned and derived request, extract, and hand outcomes to ``writer``."""
+    state = state or CrawlState(itertools.count(1))
     wanted = set(only) if only is not None else None
     selected = [t for t in spec.targets if wanted is None or t.name in wanted]
     names = {t.name for t in selected}
@@ -93,11 +124,19 @@ async def crawl(
     redact = spec.redactor
     fetcher = Fetcher(session, HostSlots(spec.http.limits.per_host))
     follower = LinkFollower()
+    for target_name, url in state.seen:
+        follower.remember(spec, target_name, spec.redactor.detokenize(url))
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
-    frontier = Frontier(plan_requests(spec, wanted), admit=follower.admit_start)
+    start = numbered(plan_requests(spec), skip_below=state.skip_below, skip=state.skip) if state.plan_start else iter(())
+    frontier = Frontier(
+        (p for p in start if wanted is None or p.target.name in wanted), admit=follower.admit_start
+    )
+    await frontier.done(state.pending, taken=False)
 
     async def handle(plan: RequestPlan) -> list[RequestPlan]:
         target = plan.target
+        if plan.request_id is None:
+            plan = replace(plan, request_id=next(state.request_ids))
         verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
         if verdict == "disallowed":
             stats.targets[target.name].robots_denied += 1
@@ -106,13 +145,17 @@ async def crawl(
         if verdict is not None:
             result = FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind="robots_unreachable", error=verdict)
         else:
-            result = await fetcher.fetch(plan, clients[target.name])
+            sent = _conditional(plan, spec, state) if target.conditional else plan
+            result = await fetcher.fetch(sent, clients[target.name])
         derivers = []
         if target.paginate is not None:
             derivers.append(_paginate)
         if target.follow is not None:
             derivers.append(follower)
         outcome = process(plan, result, children=children[target.name], derivers=tuple(derivers))
+        # Derived requests get their ids now, so the writer can save them as
+        # pending and later mark them done.
+        outcome.derived = [replace(d, request_id=next(state.request_ids), seq=None) for d in outcome.derived]
         stats.add(outcome)
         if log.isEnabledFor(logging.INFO):
             log.info(

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .extract.page import Page
 from .results import Outcome
 from .plan import RequestPlan
-from .spec.model import Follow, Target
+from .spec.model import Follow, Spec, Target
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -66,6 +66,16 @@ class LinkFollower:
             )
             scope = self._scopes[target.name] = _TargetScope(domains)
         return scope
+
+    def remember(self, spec: Spec, target_name: str, url: str) -> None:
+        """A URL an earlier part of this run already requested (resume)."""
+        try:
+            target = spec.target(target_name)
+        except KeyError:
+            return
+        normal = normalize_url(url)
+        if target.follow is not None and normal is not None:
+            self._scope(target, url).seen.add(normal)
 
     def admit_start(self, plan: RequestPlan) -> bool:
         """Register a start URL; False if it was already fetched (or queued) this run."""

@@ -10,10 +10,16 @@ flight (an in-flight page may still derive more work).
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import Any
 
-from .plan import RequestPlan
+from .plan import PageChain, RequestPlan
+from .secrets import MissingSecret
+from .spec.model import Spec
 
 
 class Frontier:
@@ -53,12 +59,17 @@ class Frontier:
                     return None
                 await self._changed.wait()
 
-    async def done(self, derived: Iterable[RequestPlan] = ()) -> None:
-        """A request taken with ``get`` is finished; queue what it led to."""
+    async def done(self, derived: Iterable[RequestPlan] = (), *, taken: bool = True) -> None:
+        """A request taken with ``get`` is finished; queue what it led to.
+
+        ``taken=False`` queues requests without finishing one (a resume's
+        saved requests).
+        """
         async with self._changed:
             before = len(self._derived)
             self._derived.extend(derived)
-            self._in_flight -= 1
+            if taken:
+                self._in_flight -= 1
             if self._in_flight == 0:
                 self._changed.notify_all()  # maybe the end: every waiter must see it
             elif len(self._derived) > before:
@@ -69,3 +80,52 @@ class Frontier:
         async with self._changed:
             self._closed = True
             self._changed.notify_all()
+
+
+def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
+    """A request saved by the writer, back as a plan (None if its target is gone).
+
+    Secrets were stored as references; they are filled in from the spec and
+    environment of this run. A secret that is no longer there makes the
+    request invalid (recorded as failed) rather than sent without it.
+    """
+    request_id, target_name, seq, method, url, headers, body, depth, page, chain_pages, chain_items, parent = row
+    try:
+        target = spec.target(target_name)
+    except KeyError:
+        return None
+    detokenize = spec.redactor.detokenize
+    chain = None
+    if target.paginate is not None:
+        chain = PageChain(pages=chain_pages or 1, items=chain_items or 0)
+    try:
+        payload = json.loads(detokenize(body)) if body else {}
+        plan = RequestPlan(
+            target,
+            detokenize(url),
+            method,
+            json.loads(detokenize(headers)) if headers else {},
+            json_body=payload.get("json"),
+            data=payload.get("data"),
+            depth=depth,
+            page=page,
+            chain=chain,
+            parent=json.loads(detokenize(parent)) if parent else None,
+            seq=seq,
+            request_id=request_id,
+        )
+    except MissingSecret as exc:
+        return RequestPlan(target, redacted_url(url), method, invalid=str(exc), request_id=request_id, seq=seq)
+    return plan
+
+
+def redacted_url(url: str) -> str:
+    return re.sub(r"\$\{secret:[^}]*\}", "***", url)
+
+
+def numbered(plans: Iterator[RequestPlan], *, skip_below: int = 0, skip: set[int] | None = None) -> Iterator[RequestPlan]:
+    """Start requests numbered in plan order, without those already done."""
+    for seq, plan in enumerate(plans):
+        if seq < skip_below or (skip and seq in skip):
+            continue
+        yield replace(plan, seq=seq)

@@ -44,6 +44,8 @@ class RequestPlan:
     chain: PageChain | None = field(default=None, repr=False, compare=False)
     parent: Mapping[str, Any] | None = field(default=None, repr=False)
     invalid: str | None = None  # why this request cannot be sent, if it cannot
+    seq: int | None = None  # a start request's position in the plan (for resume)
+    request_id: int | None = None  # a derived request's row in the requests table
 
     def with_url(self, url: str, **changes: Any) -> RequestPlan:
         return replace(self, url=url, **changes)

@@ -59,6 +59,7 @@ class Outcome:
     """
 
     fetch: FetchResult
+    plan: RequestPlan | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     items: int = 0  # records found in the document, kept or dropped
     dropped: int = 0

@@ -8,6 +8,7 @@ messages), because crawlrunner cannot tell a harmless base URL from a key.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -17,6 +18,20 @@ MASK = "***"
 
 # ${env.NAME} or ${env.NAME:-default}; NAME follows POSIX shell rules.
 ENV_REFERENCE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+# How a secret may be spelled inside stored text: as is, or percent-encoded.
+_SPELLINGS: dict[str, Callable[[str], str]] = {
+    "raw": lambda s: s,
+    "q": lambda s: quote(s, safe=""),
+    "qp": quote_plus,
+    "qs": quote,
+}
+_TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|q|qp|qs)\}")
+
+
+class MissingSecret(LookupError):
+    """Stored text refers to a secret the current spec and environment do not have."""
 
 
 class MissingEnvironmentVariable(LookupError):
@@ -70,3 +85,27 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+    def tokenize(self, text: str) -> str:
+        """``text`` with each secret replaced by a reference to it (for stored requests)."""
+        for value in self.values:
+            digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+            for name, spell in _SPELLINGS.items():
+                spelled = spell(value)
+                if spelled in text:
+                    text = text.replace(spelled, f"${{secret:{digest}:{name}}}")
+        return text
+
+    def detokenize(self, text: str) -> str:
+        """The inverse of ``tokenize``, with the secrets known now."""
+        if "${secret:" not in text:
+            return text
+        known = {hashlib.sha256(v.encode()).hexdigest()[:16]: v for v in self.values}
+
+        def restore(match: re.Match[str]) -> str:
+            value = known.get(match.group(1))
+            if value is None:
+                raise MissingSecret("a secret this request used is no longer in the spec or environment")
+            return _SPELLINGS[match.group(2)](value)
+
+        return _TOKEN.sub(restore, text)

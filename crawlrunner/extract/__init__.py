@@ -50,9 +50,11 @@ def process(
     A body that cannot be parsed marks the fetch failed (``extract_error``)
     and yields nothing; the run goes on.
     """
-    outcome = Outcome(fetch)
+    outcome = Outcome(fetch, plan)
     target = plan.target
-    if not fetch.ok or plan.method == "HEAD" or fetch.body_path or not _needs_page(target, children):
+    if not fetch.ok or fetch.status == 304 or plan.method == "HEAD" or fetch.body_path:
+        return outcome
+    if not _needs_page(target, children):
         return outcome
     try:
         page = Page(fetch, page_format(target))

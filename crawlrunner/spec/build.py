@@ -161,10 +161,15 @@ class _Builder:
             unique = {(p.line, p.column, p.path, redact(p.message)): p for p in self.problems}
             problems = [replace(p, message=message) for (_, _, _, message), p in unique.items()]
             raise SpecError(sorted(problems, key=lambda p: (p.line, p.column)))
+        # The digest covers seed files too: a resume must plan the same requests.
+        digest = hashlib.sha256(self.document.text.encode("utf-8"))
+        for target in targets:
+            if target.seeds is not None:
+                digest.update(target.seeds.path.read_bytes())
         return Spec(
             name=data["name"],
             source=self.document.file,
-            digest=hashlib.sha256(self.document.text.encode("utf-8")).hexdigest(),
+            digest=digest.hexdigest(),
             targets=tuple(targets),
             http=http,
             output=output,
@@ -399,8 +404,13 @@ class _Builder:
             follow=self.follow(raw["follow"], path + ("follow",), fmt, extract) if "follow" in raw else None,
             extract=extract,
             expect=self.expectations(raw["expect"], path + ("expect",), extract) if "expect" in raw else None,
+            mode=raw.get("mode", "append"),
+            key=tuple(raw.get("key", ())),
+            conditional=raw.get("conditional", False),
+            store_bodies=raw.get("store_bodies", False),
         )
         self.check_sources(target, own, path, fields_of, uses)
+        self.check_storage(target, path)
         return target
 
     def urls(self, raw: dict[str, Any], path: SpecPath, base_url: str | None, uses: _Uses) -> tuple[Template, ...]:
@@ -465,6 +475,18 @@ class _Builder:
         for names, where in uses:
             for name in sorted(names - available):
                 self.problem(where, f"template variable {{{name}}} is not defined (known: {known}; from {origin})")
+
+    def check_storage(self, target: Target, path: SpecPath) -> None:
+        fields = {f.name for f in target.extract.fields} if target.extract else set()
+        if target.mode == "upsert" and not target.key:
+            self.problem(path + ("mode",), "upsert needs 'key': the fields that identify a record")
+        if target.key and target.mode != "upsert":
+            self.problem(path + ("key",), "'key' only applies to mode: upsert")
+        for i, name in enumerate(target.key):
+            if name not in fields:
+                self.problem(path + ("key", i), f"no field named {name!r} in this target")
+        if target.mode != "append" and target.extract is None:
+            self.problem(path + ("mode",), f"mode {target.mode} needs extract: there is no table without fields")
 
     def vars(self, raw: dict[str, Any], path: SpecPath) -> tuple[tuple[str, tuple[Any, ...] | IntRange], ...]:
         result: list[tuple[str, tuple[Any, ...] | IntRange]] = []

@@ -22,6 +22,7 @@ Format = Literal["json", "html"]
 SeedFormat = Literal["csv", "jsonl", "text"]
 PaginationType = Literal["next_url", "link_header", "page_number", "offset", "cursor"]
 Meta = Literal["url", "final_url", "status", "content_type", "fetched_at", "depth"]
+Mode = Literal["append", "replace", "upsert"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,10 @@ class Target:
     follow: Follow | None = None
     extract: Extraction | None = None
     expect: Expectations | None = None
+    mode: Mode = "append"
+    key: tuple[str, ...] = ()
+    conditional: bool = False
+    store_bodies: bool = False
 
     @property
     def method(self) -> str:

@@ -2,16 +2,16 @@
 
 Documented for users in docs/database.md; a test keeps the two in step.
 Every identifier that comes from a spec goes through ``quote_identifier``.
+
+The layout is versioned with ``PRAGMA user_version``. ``MIGRATIONS[n]``
+takes a database from version n to n + 1, so a file made by any earlier
+release opens in this one (a new file runs them all).
 """
 
 from __future__ import annotations
 
 from ..coercion import SQL_TYPES
 from ..spec.model import Target
-
-# PRAGMA user_version of the layout this release writes. A newer number in an
-# existing file means a newer crawlrunner made it; we refuse rather than guess.
-SCHEMA_VERSION = 1
 
 # Columns every target table carries besides its fields. Field names cannot
 # start with "_" (the spec's identifier pattern), so these never collide.
@@ -20,8 +20,15 @@ PROVENANCE_COLUMNS = (
     ("_url", "TEXT NOT NULL"),
     ("_fetched_at", "TEXT NOT NULL"),
 )
+# Upsert tables also say when each key was first and last seen and last changed.
+UPSERT_COLUMNS = (
+    ("_first_seen_run", "INTEGER"),
+    ("_first_seen_at", "TEXT"),
+    ("_changed_run", "INTEGER"),
+    ("_changed_at", "TEXT"),
+)
 
-BASE_DDL = """
+_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     spec_name TEXT NOT NULL,
@@ -58,7 +65,63 @@ CREATE INDEX IF NOT EXISTS fetch_log_run_target ON fetch_log (run_id, target);
 CREATE INDEX IF NOT EXISTS fetch_log_error_kind ON fetch_log (error_kind) WHERE error_kind IS NOT NULL;
 """
 
-RUN_STATUSES = ("running", "completed", "failed", "interrupted")
+_V2 = """
+ALTER TABLE runs ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN resumed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE fetch_log ADD COLUMN etag TEXT;
+ALTER TABLE fetch_log ADD COLUMN last_modified TEXT;
+ALTER TABLE fetch_log ADD COLUMN request_id INTEGER;
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    target TEXT NOT NULL,
+    state TEXT NOT NULL,
+    seq INTEGER,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    headers TEXT,
+    body TEXT,
+    depth INTEGER NOT NULL DEFAULT 0,
+    page INTEGER NOT NULL DEFAULT 0,
+    chain_pages INTEGER,
+    chain_items INTEGER,
+    parent TEXT
+);
+CREATE INDEX requests_run_state ON requests (run_id, state);
+CREATE UNIQUE INDEX requests_run_seq ON requests (run_id, seq) WHERE seq IS NOT NULL;
+CREATE TABLE validators (
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    run_id INTEGER NOT NULL,
+    PRIMARY KEY (target, url)
+);
+CREATE TABLE bodies (
+    fetch_id INTEGER PRIMARY KEY REFERENCES fetch_log(id),
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    final_url TEXT,
+    status INTEGER,
+    content_type TEXT,
+    charset TEXT,
+    fetched_at TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX bodies_target_url ON bodies (target, url);
+"""
+
+# MIGRATIONS[n] takes the layout from version n to n + 1.
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+REQUEST_INSERT = (
+    "INSERT INTO requests (id, run_id, target, state, seq, method, url, headers, body, depth, page,"
+    " chain_pages, chain_items, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+RUN_STATUSES = ("running", "completed", "failed", "interrupted", "reextracted")
 
 
 def quote_identifier(name: str) -> str:
@@ -68,28 +131,69 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def history_table(target: Target) -> str:
+    # Target names start with a letter, so a name starting with "_" can never
+    # be another target's table.
+    return f"_{target.name}_history"
+
+
 def target_columns(target: Target) -> list[tuple[str, str]]:
     """(name, declaration) of every column of the target's table."""
     columns = list(PROVENANCE_COLUMNS)
+    if target.mode == "upsert":
+        columns += UPSERT_COLUMNS
     if target.extract is not None:
         columns += [(f.name, "TEXT" if f.many else SQL_TYPES[f.type]) for f in target.extract.fields]
     return columns
 
 
 def create_target_table(target: Target) -> list[str]:
-    """Statements that create the target's table and its index, if missing."""
+    """Statements that create the target's table, indexes and history table, if missing."""
     table = quote_identifier(target.name)
     columns = ",\n    ".join(f"{quote_identifier(n)} {decl}".rstrip() for n, decl in target_columns(target))
-    return [
+    statements = [
         f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns}\n)",
-        # Target names start with a letter, so an index name starting with "_"
-        # can never collide with a target's table.
         f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_run_id')} ON {table} (_run_id)",
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_url')} ON {table} (_url)",
     ]
+    if target.mode == "upsert":
+        keys = ", ".join(quote_identifier(k) for k in target.key)
+        statements += [
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_key')} ON {table} ({keys})",
+            f"CREATE TABLE IF NOT EXISTS {quote_identifier(history_table(target))} (\n"
+            "    id INTEGER PRIMARY KEY,\n    run_id INTEGER NOT NULL REFERENCES runs(id),\n"
+            "    key TEXT NOT NULL,\n    change TEXT NOT NULL,\n    old TEXT,\n    new TEXT,\n    at TEXT NOT NULL\n)",
+            f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_history_run')} "
+            f"ON {quote_identifier(history_table(target))} (run_id)",
+        ]
+    return statements
+
+
+def field_names(target: Target) -> list[str]:
+    return [f.name for f in target.extract.fields] if target.extract else []
 
 
 def insert_record(target: Target) -> str:
-    names = [n for n, _ in target_columns(target)]
+    """The statement that stores one record (an upsert for mode: upsert)."""
+    names = [n for n, _ in PROVENANCE_COLUMNS] + field_names(target)
     columns = ", ".join(quote_identifier(n) for n in names)
     marks = ", ".join("?" for _ in names)
-    return f"INSERT INTO {quote_identifier(target.name)} ({columns}) VALUES ({marks})"
+    table = quote_identifier(target.name)
+    if target.mode != "upsert":
+        return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+    keys = ", ".join(quote_identifier(k) for k in target.key)
+    updates = [f"{quote_identifier(n)} = excluded.{quote_identifier(n)}" for n in names if n not in target.key]
+    changed = " OR ".join(
+        f"{table}.{quote_identifier(n)} IS NOT excluded.{quote_identifier(n)}"
+        for n in field_names(target)
+        if n not in target.key
+    ) or "0"
+    updates += [
+        f"_changed_run = CASE WHEN {changed} THEN excluded._run_id ELSE {table}._changed_run END",
+        f"_changed_at = CASE WHEN {changed} THEN excluded._fetched_at ELSE {table}._changed_at END",
+    ]
+    first_seen = ", _first_seen_run, _first_seen_at, _changed_run, _changed_at"
+    return (
+        f"INSERT INTO {table} ({columns}{first_seen}) VALUES ({marks}, ?, ?, ?, ?) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}"
+    )

@@ -1,8 +1,9 @@
-"""The SQLite output: one connection per run, one writer, batched transactions.
+"""The SQLite output: opening (and migrating) it, runs, and what runs read back.
 
-Fetch-log rows and the records extracted from them are committed in the same
-transaction, so the database never holds records of a fetch it does not
-know about (the base for resuming an interrupted run).
+Writing outcomes is ``store.writer``'s job; this module opens the file (WAL,
+synchronous=NORMAL, a busy timeout), brings an older layout up to date,
+creates target tables, and answers the questions a run asks of earlier runs
+(what to resume, what failed, which ETags are known).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +22,14 @@ import aiosqlite
 
 from ..errors import OutputPathError, StorageError
 from ..expectations import TargetFacts
-from ..coercion import sql_value
-from ..results import Outcome, utc_now
-from ..secrets import Redactor
+from ..results import utc_now
+from ..plan import RequestPlan
 from ..spec.model import Spec, Target
 from .schema import (
-    BASE_DDL,
+    MIGRATIONS,
+    REQUEST_INSERT,
     SCHEMA_VERSION,
     create_target_table,
-    insert_record,
     quote_identifier,
     target_columns,
 )
@@ -37,16 +38,6 @@ log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
-BATCH_SIZE = 500
-QUEUE_SIZE = 2000
-
-_INSERT_FETCH = (
-    "INSERT INTO fetch_log (run_id, target, method, url, final_url, status, content_type, bytes,"
-    " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
 def _check_is_sqlite(path: Path) -> None:
     try:
         with path.open("rb") as fh:
@@ -113,10 +104,24 @@ class Store:
                     raise OutputPathError(
                         f"{self.path}: an SQLite database crawlrunner did not make; refusing to write into it"
                     )
-            await self.conn.executescript(BASE_DDL)
-            await self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            await self._migrate(version)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: {exc}") from None
+
+    async def _migrate(self, version: int) -> None:
+        """Bring an older layout up to this release's, one step per transaction."""
+        for step in range(version, SCHEMA_VERSION):
+            if version:
+                log.warning("%s: upgrading the database layout from version %d to %d", self.path, step, step + 1)
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, MIGRATIONS[step].split(";")):
+                    await self.conn.execute(statement)
+                await self.conn.execute(f"PRAGMA user_version={step + 1}")
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
 
     async def prepare_targets(self, targets: Iterable[Target]) -> None:
         """Create each target's table, adding columns for fields new to the spec."""
@@ -147,29 +152,65 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def finish_run(self, run_id: int, status: str) -> None:
-        """Close the run's row; its counts come from the fetch log itself."""
+    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target] = ()) -> None:
+        """Close the run's row (its counts come from the fetch log itself).
+
+        A completed run also empties its ``replace`` targets of older runs'
+        rows, in the same transaction: a failed or interrupted run never does.
+        """
         try:
+            await self.conn.execute("BEGIN IMMEDIATE")
             await self.conn.execute(
                 """
                 UPDATE runs SET status = ?, finished_at = ?,
                     requests = totals.requests, ok = totals.ok, failed = totals.failed,
-                    records = totals.records, bytes = totals.bytes
+                    records = totals.records, bytes = totals.bytes, unchanged = totals.unchanged
                 FROM (
                     SELECT count(*) AS requests,
                            coalesce(sum(error_kind IS NULL), 0) AS ok,
                            coalesce(sum(error_kind IS NOT NULL), 0) AS failed,
                            coalesce(sum(records), 0) AS records,
-                           coalesce(sum(bytes), 0) AS bytes
+                           coalesce(sum(bytes), 0) AS bytes,
+                           coalesce(sum(status = 304), 0) AS unchanged
                     FROM fetch_log WHERE run_id = ?
                 ) AS totals
                 WHERE id = ?
                 """,
                 (status, utc_now(), run_id, run_id),
             )
+            if status == "completed":
+                for target in targets:
+                    if target.mode == "replace":
+                        await self.conn.execute(
+                            f"DELETE FROM {quote_identifier(target.name)} WHERE _run_id != ?", (run_id,)
+                        )
+            await self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await self.conn.execute("ROLLBACK")
             raise StorageError(f"{self.path}: cannot finish the run: {exc}") from None
 
+    async def unfinished_run(self, spec: Spec) -> tuple[int, str, str] | None:
+        """(id, status, spec hash) of the latest run of this spec that did not complete."""
+        async with self.conn.execute(
+            "SELECT id, status, spec_hash FROM runs WHERE spec_name = ? ORDER BY id DESC LIMIT 1", (spec.name,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None or row[1] not in ("running", "interrupted", "failed"):
+            return None
+        return int(row[0]), str(row[1]), str(row[2])
+
+    async def reopen_run(self, run_id: int) -> None:
+        await self.conn.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, resumed = resumed + 1 WHERE id = ?", (run_id,)
+        )
+
+    async def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            async with self.conn.execute(sql, params) as cursor:
+                return [tuple(row) for row in await cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from None
 
     async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
         """Records, requests, failures and null counts of one target in one run."""
@@ -193,96 +234,68 @@ class Store:
         return TargetFacts(records=records, requests=requests, failed=failed, nulls=nulls)
 
 
-class BatchWriter:
-    """The single writer: outcomes in, batched transactions out.
 
-    ``put`` waits when the queue is full, which is the engine's backpressure:
-    fetching can never run ahead of the disk by more than ``QUEUE_SIZE``
-    documents. ``run`` is a task; cancelling it still commits what was queued.
-    """
+    async def next_ids(self) -> tuple[int, int]:
+        """The next free fetch_log id and requests id (the writer assigns them itself)."""
+        (fetch_max, request_max), = await self.rows(
+            "SELECT (SELECT coalesce(max(id), 0) FROM fetch_log), (SELECT coalesce(max(id), 0) FROM requests)"
+        )
+        return int(fetch_max) + 1, int(request_max) + 1
 
-    _STOP: Any = object()
+    async def resume_state(self, run_id: int) -> ResumeRows:
+        """What a resumed run needs: which start requests are done, what is pending."""
+        done = sorted(seq for (seq,) in await self.rows(
+            "SELECT seq FROM requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'", (run_id,)
+        ))  # fmt: skip
+        # Every start request below the low-water mark is done: keep only the
+        # few above it, so resuming a million-request run stays small.
+        low = 0
+        while low < len(done) and done[low] == low:
+            low += 1
+        pending = await self.rows(
+            "SELECT id, target, seq, method, url, headers, body, depth, page, chain_pages, chain_items, parent"
+            " FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id",
+            (run_id,),
+        )
+        followed = await self.rows("SELECT target, url FROM requests WHERE run_id = ?", (run_id,))
+        return ResumeRows(low, set(done[low:]), pending, followed)
 
-    def __init__(self, store: Store, run_id: int, spec: Spec) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.redact: Redactor = spec.redactor
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
-        self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
+    async def save_pending(self, run_id: int, spec: Spec, plans: Iterable[RequestPlan]) -> None:
+        """Save requests a run starts with (retried failures) as pending, so it can be resumed."""
+        from .writer import request_row
 
-    async def put(self, outcome: Outcome) -> None:
-        await self.queue.put(outcome)
-
-    async def close(self) -> None:
-        """Ask ``run`` to finish once everything queued so far is written."""
-        await self.queue.put(self._STOP)
-
-    async def run(self) -> None:
-        current: asyncio.Future[None] | None = None
+        rows = [request_row(plan, run_id, spec.redactor, "pending") for plan in plans]
         try:
-            while True:
-                batch = [await self.queue.get()]
-                while len(batch) < BATCH_SIZE and not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                stop = batch[-1] is self._STOP
-                # Shielded, so a cancel cannot roll back a batch half-way.
-                current = asyncio.ensure_future(self._write([o for o in batch if o is not self._STOP]))
-                await asyncio.shield(current)
-                if stop:
-                    return
-        except asyncio.CancelledError:
-            # Interrupted: finish the batch in hand, commit what already
-            # arrived, then let the cancellation go on.
-            if current is not None:
-                await current
-            pending = []
-            while not self.queue.empty():
-                item = self.queue.get_nowait()
-                if item is not self._STOP:
-                    pending.append(item)
-            await self._write(pending)
-            raise
-
-    def _rows(self, batch: list[Outcome]) -> tuple[list[tuple[Any, ...]], dict[str, list[tuple[Any, ...]]]]:
-        log_rows: list[tuple[Any, ...]] = []
-        records: dict[str, list[tuple[Any, ...]]] = {}
-        redact = self.redact
-        for outcome in batch:
-            fetch = outcome.fetch
-            url = redact(fetch.url) if redact else fetch.url
-            final_url = redact(fetch.final_url) if redact and fetch.final_url else fetch.final_url
-            error = redact(fetch.error) if redact and fetch.error else fetch.error
-            log_rows.append(
-                (
-                    self.run_id, fetch.target, fetch.method, url, final_url, fetch.status,
-                    fetch.content_type, fetch.size, fetch.body_path, round(fetch.elapsed * 1000, 3),
-                    fetch.attempts, len(outcome.records), fetch.error_kind, error, fetch.fetched_at,
-                )
-            )  # fmt: skip
-            if outcome.records:
-                rows = records.setdefault(fetch.target, [])
-                for record in outcome.records:
-                    values = [sql_value(v) for v in record.values()]
-                    if redact:
-                        # A record can quote a secret (a {meta: url}, an echoing API).
-                        values = [redact(v) if isinstance(v, str) else v for v in values]
-                    rows.append((self.run_id, url, fetch.fetched_at, *values))
-        return log_rows, records
-
-    async def _write(self, batch: list[Outcome]) -> None:
-        if not batch:
-            return
-        log_rows, records = self._rows(batch)
-        conn = self.store.conn
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                await conn.executemany(_INSERT_FETCH, log_rows)
-                for target, rows in records.items():
-                    await conn.executemany(self.inserts[target], rows)
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
+            await self.conn.execute("BEGIN IMMEDIATE")
+            await self.conn.executemany(REQUEST_INSERT, rows)
+            await self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StorageError(f"{self.store.path}: cannot write: {exc}") from None
+            raise StorageError(f"{self.path}: {exc}") from None
+
+    async def failed_requests(self, run_id: int) -> list[tuple[Any, ...]]:
+        return await self.rows(
+            "SELECT id, target, seq, method, url, headers, body, depth, page, NULL, NULL, parent"
+            " FROM requests WHERE run_id = ? AND state = 'failed' ORDER BY id",
+            (run_id,),
+        )
+
+    async def latest_run(self, spec: Spec) -> int | None:
+        rows = await self.rows("SELECT max(id) FROM runs WHERE spec_name = ?", (spec.name,))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def validators(self, targets: Iterable[Target]) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+        """Stored ETag / Last-Modified per (target, tokenized URL) for conditional targets."""
+        names = [t.name for t in targets if t.conditional]
+        if not names:
+            return {}
+        marks = ", ".join("?" for _ in names)
+        rows = await self.rows(f"SELECT target, url, etag, last_modified FROM validators WHERE target IN ({marks})", tuple(names))
+        return {(t, u): (e, m) for t, u, e, m in rows}
+
+
+@dataclass(frozen=True)
+class ResumeRows:
+    low_water: int  # every start request with a smaller seq is done
+    done_above: set[int]  # done start requests at or above it
+    pending: list[tuple[Any, ...]]  # derived requests not yet done
+    seen: list[tuple[str, str]]  # (target, url) of every request recorded, for link de-duplication

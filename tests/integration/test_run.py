@@ -12,6 +12,7 @@ import pytest
 from crawlrunner.api import run_async
 from crawlrunner.errors import StorageError
 from crawlrunner.spec import load_spec
+from crawlrunner.store.schema import SCHEMA_VERSION
 
 from .. import server_app
 from ..conftest import query
@@ -322,7 +323,7 @@ async def test_database_is_in_wal_mode_and_consistent(
 
     assert query(db_path, "PRAGMA journal_mode") == [("wal",)]
     assert query(db_path, "PRAGMA integrity_check") == [("ok",)]
-    assert query(db_path, "PRAGMA user_version") == [(1,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 async def test_a_new_field_adds_a_column_to_an_existing_table(

@@ -1,0 +1,255 @@
+"""The single writer: outcomes in, batched transactions out.
+
+One transaction holds, for every outcome in the batch: its fetch-log row,
+its records (appended, or upserted with their history), the request's
+"done" mark, the requests it led to (pending, for a resume), its ETag and
+Last-Modified, and its body when the target keeps bodies. So a record is
+never committed without its request's done mark, and the reverse: a run
+killed at any moment resumes without losing or duplicating a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+from ..coercion import sql_value
+from ..errors import StorageError
+from ..plan import RequestPlan
+from ..results import Outcome
+from ..spec.model import Spec, Target
+from ..secrets import Redactor
+from .schema import REQUEST_INSERT, field_names, history_table, insert_record, quote_identifier
+from .sqlite import Store
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+QUEUE_SIZE = 2000
+
+_INSERT_FETCH = (
+    "INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
+    " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_MARK_REQUEST = "UPDATE requests SET state = ? WHERE id = ?"
+_UPSERT_VALIDATOR = (
+    "INSERT INTO validators (target, url, etag, last_modified, run_id) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (target, url) DO UPDATE SET etag = excluded.etag,"
+    " last_modified = excluded.last_modified, run_id = excluded.run_id"
+)
+_INSERT_BODY = (
+    "INSERT INTO bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class BatchWriter:
+    """The one writer of a run.
+
+    ``put`` waits when the queue is full, which is the engine's backpressure:
+    fetching can never run ahead of the disk by more than ``QUEUE_SIZE``
+    documents. ``run`` is a task; cancelling it still commits what was queued.
+    """
+
+    _STOP: Any = object()
+
+    def __init__(self, store: Store, run_id: int, spec: Spec, *, next_fetch_id: int = 1) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.spec = spec
+        self.redact = spec.redactor
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self.targets = {t.name: t for t in spec.targets}
+        self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
+        self.next_fetch_id = next_fetch_id
+
+    async def put(self, outcome: Outcome) -> None:
+        await self.queue.put(outcome)
+
+    async def close(self) -> None:
+        """Ask ``run`` to finish once everything queued so far is written."""
+        await self.queue.put(self._STOP)
+
+    async def run(self) -> None:
+        current: asyncio.Future[None] | None = None
+        try:
+            while True:
+                batch = [await self.queue.get()]
+                while len(batch) < BATCH_SIZE and not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                stop = batch[-1] is self._STOP
+                # Shielded, so a cancel cannot roll back a batch half-way.
+                current = asyncio.ensure_future(self.write([o for o in batch if o is not self._STOP]))
+                await asyncio.shield(current)
+                if stop:
+                    return
+        except asyncio.CancelledError:
+            # Interrupted: finish the batch in hand, commit what already
+            # arrived, then let the cancellation go on.
+            if current is not None:
+                await current
+            pending = []
+            while not self.queue.empty():
+                item = self.queue.get_nowait()
+                if item is not self._STOP:
+                    pending.append(item)
+            await self.write(pending)
+            raise
+
+    async def write(self, batch: list[Outcome]) -> None:
+        """Commit ``batch`` in one transaction."""
+        if not batch:
+            return
+        conn = self.store.conn
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._write(batch)
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.store.path}: cannot write: {exc}") from None
+
+    async def _write(self, batch: list[Outcome]) -> None:
+        conn = self.store.conn
+        redact, tokenize = self.redact, self.redact.tokenize
+        fetch_rows: list[tuple[Any, ...]] = []
+        new_requests: list[tuple[Any, ...]] = []
+        marks: list[tuple[str, int | None]] = []
+        records: dict[str, list[tuple[Any, ...]]] = {}
+        unchanged: dict[str, list[str]] = {}
+        validators: list[tuple[Any, ...]] = []
+        bodies: list[tuple[Any, ...]] = []
+        for outcome in batch:
+            fetch, plan = outcome.fetch, outcome.plan
+            fetch_id = self.next_fetch_id
+            self.next_fetch_id += 1
+            url = redact(fetch.url)
+            etag = fetch.headers.get("ETag") if fetch.ok else None
+            modified = fetch.headers.get("Last-Modified") if fetch.ok else None
+            request_id = plan.request_id if plan is not None else None
+            fetch_rows.append(
+                (
+                    fetch_id, self.run_id, fetch.target, fetch.method, url,
+                    redact(fetch.final_url) if fetch.final_url else None, fetch.status, fetch.content_type,
+                    fetch.size, fetch.body_path, round(fetch.elapsed * 1000, 3), fetch.attempts,
+                    len(outcome.records), fetch.error_kind, redact(fetch.error) if fetch.error else None,
+                    fetch.fetched_at, etag, modified, request_id,
+                )
+            )  # fmt: skip
+            if plan is not None:
+                state = "done" if fetch.ok else "failed"
+                if plan.seq is not None:  # a start request: saved only once it is done
+                    new_requests.append(self._request_row(plan, state))
+                else:  # saved as pending when it was derived (or retried)
+                    marks.append((state, plan.request_id))
+                new_requests.extend(self._request_row(derived, "pending") for derived in outcome.derived)
+            target = self.targets[fetch.target]
+            if fetch.status == 304:
+                unchanged.setdefault(target.name, []).append(url)
+            if target.conditional and fetch.ok and (etag or modified):
+                validators.append((target.name, tokenize(fetch.url), etag, modified, self.run_id))
+            if target.store_bodies and fetch.ok and fetch.status != 304 and not fetch.body_path:
+                bodies.append(
+                    (
+                        fetch_id, self.run_id, target.name, tokenize(fetch.url),
+                        tokenize(fetch.final_url) if fetch.final_url else None, fetch.status,
+                        fetch.content_type, fetch.charset, fetch.fetched_at, zlib.compress(fetch.body, 6),
+                    )
+                )  # fmt: skip
+            if outcome.records:
+                rows = records.setdefault(target.name, [])
+                for record in outcome.records:
+                    values = [sql_value(v) for v in record.values()]
+                    if redact:
+                        # A record can quote a secret (a {meta: url}, an echoing API).
+                        values = [redact(v) if isinstance(v, str) else v for v in values]
+                    rows.append((self.run_id, url, fetch.fetched_at, *values))
+        await conn.executemany(_INSERT_FETCH, fetch_rows)
+        if new_requests:
+            await conn.executemany(REQUEST_INSERT, new_requests)
+        if marks:
+            await conn.executemany(_MARK_REQUEST, marks)
+        for name, rows in records.items():
+            target = self.targets[name]
+            if target.mode == "upsert":
+                await self._upsert(target, rows)
+            else:
+                await conn.executemany(self.inserts[name], rows)
+        for name, urls in unchanged.items():
+            await self._keep_unchanged(self.targets[name], urls)
+        if validators:
+            await conn.executemany(_UPSERT_VALIDATOR, validators)
+        if bodies:
+            await conn.executemany(_INSERT_BODY, bodies)
+
+    def _request_row(self, plan: RequestPlan, state: str) -> tuple[Any, ...]:
+        return request_row(plan, self.run_id, self.redact, state)
+
+    async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert ``rows``, writing 'added' and 'changed' history rows first."""
+        conn = self.store.conn
+        names = ["_run_id", "_url", "_fetched_at", *field_names(target)]
+        stage = quote_identifier(f"_stage_{target.name}")
+        cols = ", ".join(quote_identifier(n) for n in names)
+        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols})")
+        await conn.execute(f"DELETE FROM {stage}")
+        await conn.executemany(f"INSERT INTO {stage} VALUES ({', '.join('?' for _ in names)})", rows)
+        table, history = quote_identifier(target.name), quote_identifier(history_table(target))
+        match = " AND ".join(f"t.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in target.key)
+        key = "json_array(" + ", ".join(f"s.{quote_identifier(k)}" for k in target.key) + ")"
+        others = [n for n in field_names(target) if n not in target.key]
+
+        def as_json(alias: str) -> str:
+            pairs = ", ".join(f"'{n}', {alias}.{quote_identifier(n)}" for n in others)
+            return f"json_object({pairs})" if others else "json_object()"
+
+        differs = " OR ".join(f"t.{quote_identifier(n)} IS NOT s.{quote_identifier(n)}" for n in others) or "0"
+        await conn.execute(
+            f"INSERT INTO {history} (run_id, key, change, old, new, at)"
+            f" SELECT s._run_id, {key}, 'added', NULL, {as_json('s')}, s._fetched_at"
+            f" FROM {stage} AS s LEFT JOIN {table} AS t ON {match} WHERE t.rowid IS NULL"
+        )
+        await conn.execute(
+            f"INSERT INTO {history} (run_id, key, change, old, new, at)"
+            f" SELECT s._run_id, {key}, 'changed', {as_json('t')}, {as_json('s')}, s._fetched_at"
+            f" FROM {stage} AS s JOIN {table} AS t ON {match} WHERE {differs}"
+        )
+        await conn.executemany(
+            self.inserts[target.name],
+            [(*row, row[0], row[2], row[0], row[2]) for row in rows],
+        )
+
+    async def _keep_unchanged(self, target: Target, urls: Iterable[str]) -> None:
+        """A 304 keeps the rows already stored for that URL, as this run's."""
+        if target.mode == "append" or target.extract is None:
+            return
+        await self.store.conn.executemany(
+            f"UPDATE {quote_identifier(target.name)} SET _run_id = ? WHERE _url = ?",
+            [(self.run_id, url) for url in urls],
+        )
+
+
+def request_row(plan: RequestPlan, run_id: int, redactor: Redactor, state: str) -> tuple[Any, ...]:
+    """A request as the requests table keeps it: secrets stored as references."""
+    tokenize = redactor.tokenize
+    body: dict[str, Any] | None = None
+    if plan.json_body is not None:
+        body = {"json": plan.json_body}
+    elif plan.data is not None:
+        body = {"data": plan.data}
+    chain = plan.chain
+    return (
+        plan.request_id, run_id, plan.target.name, state, plan.seq, plan.method, tokenize(plan.url),
+        tokenize(json.dumps(dict(plan.headers))), tokenize(json.dumps(body)) if body is not None else None,
+        plan.depth, plan.page, chain.pages if chain else None, chain.items if chain else None,
+        tokenize(json.dumps(dict(plan.parent), default=str)) if plan.parent is not None else None,
+    )  # fmt: skip
