@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import CrawlRunnerError
+from .errors import CrawlRunnerError, ResumeError
 
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
@@ -40,7 +40,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Completed, expectations met, and no failed request beyond a declared tolerance."""
-        if self.status != "completed" or self.unmet:
+        if self.status not in ("completed", "reextracted") or self.unmet:
             return False
         return all(s.failed == 0 or name in self.tolerated for name, s in self.stats.targets.items())
 
@@ -56,10 +56,6 @@ def selected_targets(spec: Spec, only: Iterable[str] | None) -> list[str] | None
             wanted.add(parent)
             parent = spec.target(parent).parent
     return [t.name for t in spec.targets if t.name in wanted]
-
-
-class ResumeError(CrawlRunnerError):
-    """A run cannot be resumed (nothing unfinished, or the spec changed)."""
 
 
 async def run_async(
@@ -154,6 +150,60 @@ async def run_async(
             if target.expect.max_failed_ratio is not None:
                 tolerated.add(target.name)
     return RunResult(run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated))
+
+
+async def reextract_async(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
+    """Rebuild target tables from stored bodies (``store_bodies: true``), without a request.
+
+    The result is a run with status "reextracted"; its fetch-log rows have
+    ``attempts`` 0, since nothing was fetched.
+    """
+    import zlib
+
+    from .extract import process
+    from .frontier import restore_plan
+    from .plan import RequestPlan
+    from .results import FetchResult
+    from .store.sqlite import Store
+    from .store.writer import BATCH_SIZE, BatchWriter
+
+    database = Path(output if output is not None else spec.default_output)
+    wanted = selected_targets(spec, only)
+    targets = [t for t in spec.targets if t.store_bodies and t.extract is not None and (wanted is None or t.name in wanted)]
+    if not targets:
+        raise CrawlRunnerError(f"{spec.source}: no target keeps bodies (store_bodies: true) to re-extract")
+    started = time.perf_counter()
+    stats = RunStats({t.name: TargetStats() for t in targets})
+    detokenize = spec.redactor.detokenize
+    async with Store.open(database) as store:
+        await store.prepare_targets(targets)
+        next_fetch_id, _ = await store.next_ids()
+        run_id = await store.begin_run(spec)
+        writer = BatchWriter(store, run_id, spec, next_fetch_id=next_fetch_id)
+        status = "failed"
+        try:
+            batch = []
+            async for row in store.stored_bodies(targets):
+                name, url, final_url, code, content_type, charset, fetched_at, body = row[:8]
+                target = spec.target(name)
+                saved = restore_plan(spec, row[8:]) if row[8] is not None else None
+                plan = saved if saved is not None and saved.invalid is None else RequestPlan(target, detokenize(url))
+                fetch = FetchResult(
+                    name, plan.method, plan.url, fetched_at, final_url=detokenize(final_url) if final_url else None,
+                    status=code, content_type=content_type, charset=charset, body=zlib.decompress(body), attempts=0,
+                )  # fmt: skip
+                outcome = process(plan, fetch)
+                outcome.plan, outcome.derived = None, []
+                stats.add(outcome)
+                batch.append(outcome)
+                if len(batch) >= BATCH_SIZE:
+                    await writer.write(batch)
+                    batch = []
+            await writer.write(batch)
+            status = "reextracted"
+        finally:
+            await store.finish_run(run_id, status, targets)
+    return RunResult(run_id, database, status, stats, time.perf_counter() - started)
 
 
 def run(

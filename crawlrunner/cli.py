@@ -17,7 +17,7 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from . import __version__
-from .errors import CrawlRunnerError, OutputPathError, SpecError
+from .errors import CrawlRunnerError, OutputPathError, ResumeError, SpecError
 
 if TYPE_CHECKING:
     from .api import RunResult
@@ -61,7 +61,7 @@ def _user_errors() -> Iterator[None]:
             click.echo(str(problem), err=True)
         count = len(exc.problems)
         _fail(f"{count} problem{'s' if count != 1 else ''} in the spec; nothing was fetched", EXIT_USAGE)
-    except OutputPathError as exc:
+    except (OutputPathError, ResumeError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except CrawlRunnerError as exc:
         _fail(str(exc), EXIT_FAILED)
@@ -159,7 +159,9 @@ class _Signals:
         return 128 + (self.received or signal.SIGINT)
 
 
-def _run_with_signals(spec: Spec, output: str | Path | None, only: tuple[str, ...] | None) -> tuple[RunResult, _Signals]:
+def _run_with_signals(
+    spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: bool
+) -> tuple[RunResult, _Signals]:
     from .api import run_async
 
     signals = _Signals()
@@ -168,7 +170,7 @@ def _run_with_signals(spec: Spec, output: str | Path | None, only: tuple[str, ..
         task = asyncio.current_task()
         assert task is not None
         signals.install(task)
-        return await run_async(spec, output=output, only=only, stop=signals.stop)
+        return await run_async(spec, output=output, only=only, stop=signals.stop, **options)
 
     try:
         return asyncio.run(main()), signals
@@ -176,12 +178,16 @@ def _run_with_signals(spec: Spec, output: str | Path | None, only: tuple[str, ..
         raise KeyboardInterrupt from None
 
 
-def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...]) -> RunResult:
+def _check_targets(spec: Spec, only: tuple[str, ...]) -> None:
     unknown = [name for name in only if name not in {t.name for t in spec.targets}]
     if unknown:
         known = ", ".join(t.name for t in spec.targets)
         _fail(f"no target named {', '.join(map(repr, unknown))} in the spec (targets: {known})", EXIT_USAGE)
-    result, signals = _run_with_signals(spec, output, only or None)
+
+
+def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: bool) -> RunResult:
+    _check_targets(spec, only)
+    result, signals = _run_with_signals(spec, output, only or None, **options)
     if signals.received is not None:
         click.echo(format_summary(result))
         _fail(f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code)
@@ -259,27 +265,36 @@ def main() -> None:
     help="Run only this target (repeatable); its parent targets run too, since they give it its requests.",
 )  # fmt: skip
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url (e.g. a staging host).")
+@click.option("--resume", is_flag=True, help="Continue the spec's last unfinished run in DB, where it stopped.")
+@click.option("--retry-failed", is_flag=True, help="A new run fetching only the requests the last run failed.")
 @_verbosity
-def run(spec_file: Path, output: str | None, only: tuple[str, ...], base_url: str | None) -> None:
+def run(
+    spec_file: Path, output: str | None, only: tuple[str, ...], base_url: str | None, resume: bool, retry_failed: bool
+) -> None:
     """Validate SPEC, fetch every request it plans, and store the records.
 
     Failed requests are recorded in the fetch_log table and the run goes on;
     the exit status says whether everything succeeded. The first Ctrl-C (or
     SIGTERM) lets requests in flight finish; a second one stops at once.
-    Either way, everything fetched is committed.
+    Either way, everything fetched is committed, and --resume continues the
+    run later (also after a crash or kill -9) without losing or repeating a
+    record.
 
     \b
     Example:
       crawlrunner run shop.yaml -o shop.db -v
+      crawlrunner run shop.yaml -o shop.db --resume
       sqlite3 shop.db "SELECT url, error_kind FROM fetch_log WHERE error_kind IS NOT NULL"
     """
     from .spec import load_spec
 
     if base_url is not None and not re.match(r"https?://[^/]", base_url):
         _fail(f"--base-url: expected an absolute http:// or https:// URL, got {base_url!r}", EXIT_USAGE)
+    if resume and retry_failed:
+        _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
     with _user_errors():
         spec = load_spec(spec_file, base_url=base_url)
-        result = _run_spec(spec, output, only)
+        result = _run_spec(spec, output, only, resume=resume, retry_failed=retry_failed)
     if not _quiet():
         click.echo(format_summary(result))
     elif result.unmet:
@@ -370,4 +385,131 @@ def demo(output: str, serve: bool, port: int | None) -> None:
             f'  sqlite3 {result.database} "SELECT name, price FROM products '
             f'WHERE _run_id = {result.run_id} ORDER BY price DESC LIMIT 5"'
         )
+    _exit_for(result)
+
+
+READ_EXIT_HELP = """\b
+Exit status:
+  0    done
+  1    the database could not be read (or the SQL failed)
+  2    bad usage: no such file, table or option"""
+
+FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
+
+
+def _emit(columns: list[str], rows: Iterator[Sequence[object]], fmt: str, output: Path | None) -> int:
+    from .store.query import WRITERS
+
+    if output is None:
+        return WRITERS[fmt](sys.stdout, columns, rows)
+    with output.open("w", encoding="utf-8", newline="") as fh:
+        return WRITERS[fmt](fh, columns, rows)
+
+
+@main.command(epilog=READ_EXIT_HELP, short_help="Run SQL against a crawl database.")
+@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("sql")
+@click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@_verbosity
+def query(database: Path, sql: str, fmt: str) -> None:
+    """Run read-only SQL against DB and print the rows.
+
+    \b
+    Example:
+      crawlrunner query demo.db "SELECT name, price FROM products ORDER BY price DESC LIMIT 5"
+      crawlrunner query demo.db "SELECT * FROM fetch_log WHERE error_kind IS NOT NULL" -f csv
+    """
+    from .store.query import execute, read_only
+
+    with _user_errors(), read_only(database) as conn:
+        _emit(*execute(conn, sql), fmt, None)
+
+
+@main.command(epilog=READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
+@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("target")
+@click.option("-f", "--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option("--run", "run_id", type=int, help="Only the rows of this run.")
+@_verbosity
+def export(database: Path, target: str, fmt: str, output: Path | None, run_id: int | None) -> None:
+    """Export TARGET's rows from DB.
+
+    \b
+    Example:
+      crawlrunner export demo.db products -o products.jsonl
+      crawlrunner export demo.db products -f csv --run 3 > products.csv
+    """
+    from .store.query import export_rows, read_only
+
+    with _user_errors(), read_only(database) as conn:
+        count = _emit(*export_rows(conn, target, run_id), fmt, output)
+    if output is not None and not _quiet():
+        click.echo(f"{count} rows written to {output}", err=True)
+
+
+@main.command(epilog=READ_EXIT_HELP, short_help="List the runs in a database.")
+@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@_verbosity
+def runs(database: Path, fmt: str) -> None:
+    """List the runs in DB with their status and counts.
+
+    \b
+    Example:
+      crawlrunner runs demo.db
+    """
+    from .store.query import read_only
+    from .store.query import runs as list_runs
+
+    with _user_errors(), read_only(database) as conn:
+        _emit(*list_runs(conn), fmt, None)
+
+
+@main.command(epilog=READ_EXIT_HELP, short_help="What changed in an upsert target.")
+@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("target")
+@click.option("--since", type=int, metavar="RUN", help="Changes after this run (default: the latest run's).")
+@click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+@_verbosity
+def changes(database: Path, target: str, since: int | None, fmt: str) -> None:
+    """Show keys added and values changed in TARGET (a target with mode: upsert).
+
+    \b
+    Example:
+      crawlrunner changes shop.db products              # in the latest run
+      crawlrunner changes shop.db products --since 12   # in every run after 12
+    """
+    from .store.query import changes as list_changes
+    from .store.query import read_only
+
+    with _user_errors(), read_only(database) as conn:
+        _emit(*list_changes(conn, target, since), fmt, None)
+
+
+@main.command(epilog=EXIT_CODES_HELP, short_help="Rebuild tables from stored bodies, no requests.")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", metavar="DB", help="SQLite file (default: the spec's output, or <name>.db).")
+@click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Only this target (repeatable).")
+@_verbosity
+def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> None:
+    """Re-run SPEC's extraction rules over the bodies earlier runs stored.
+
+    For targets with store_bodies: true. After changing fields or selectors,
+    this rebuilds their tables without a single request; the result is a run
+    with status "reextracted".
+
+    \b
+    Example:
+      crawlrunner reextract shop.yaml -o shop.db
+    """
+    from .api import reextract_async
+    from .spec import load_spec
+
+    with _user_errors():
+        spec = load_spec(spec_file)
+        _check_targets(spec, only)
+        result = asyncio.run(reextract_async(spec, output=output, only=only or None))
+    if not _quiet():
+        click.echo(format_summary(result))
     _exit_for(result)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .spec.model import FieldType
+if TYPE_CHECKING:  # spec.build imports this module: no import cycle at run time
+    from .spec.model import FieldType
 
 SQL_TYPES: dict[FieldType | None, str] = {
     "str": "TEXT",

@@ -15,6 +15,7 @@ The tree::
     │   ├── BodyTooLarge
     │   ├── PayloadError                truncated or undecodable body
     │   └── HTTPStatusError             a status that counts as a failure
+    ├── ResumeError                     nothing to resume, or the spec changed; exit status 2
     ├── ExtractError (ValueError)       a document that extraction cannot read
     └── StorageError                    the SQLite output cannot be opened or written
         └── OutputPathError             the output path is unusable; exit status 2
@@ -100,6 +101,10 @@ class PayloadError(FetchError):
 
 class HTTPStatusError(FetchError):
     kind = "http_status"
+
+
+class ResumeError(CrawlRunnerError):
+    """A run cannot be resumed (nothing unfinished, or the spec changed) or retried."""
 
 
 class ExtractError(CrawlRunnerError, ValueError):

@@ -178,7 +178,7 @@ class Store:
                 """,
                 (status, utc_now(), run_id, run_id),
             )
-            if status == "completed":
+            if status in ("completed", "reextracted"):
                 for target in targets:
                     if target.mode == "replace":
                         await self.conn.execute(
@@ -282,6 +282,24 @@ class Store:
     async def latest_run(self, spec: Spec) -> int | None:
         rows = await self.rows("SELECT max(id) FROM runs WHERE spec_name = ?", (spec.name,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    async def stored_bodies(self, targets: Iterable[Target]) -> AsyncIterator[tuple[Any, ...]]:
+        """The latest stored body of every (target, URL), with the request that fetched it."""
+        names = [t.name for t in targets]
+        marks = ", ".join("?" for _ in names)
+        sql = (
+            "SELECT b.target, b.url, b.final_url, b.status, b.content_type, b.charset, b.fetched_at, b.body,"
+            " r.id, r.target, r.seq, r.method, r.url, r.headers, r.body, r.depth, r.page, NULL, NULL, r.parent"
+            " FROM bodies AS b JOIN fetch_log AS f ON f.id = b.fetch_id LEFT JOIN requests AS r ON r.id = f.request_id"
+            f" WHERE b.fetch_id IN (SELECT max(fetch_id) FROM bodies WHERE target IN ({marks}) GROUP BY target, url)"
+            " ORDER BY b.fetch_id"
+        )
+        try:
+            async with self.conn.execute(sql, tuple(names)) as cursor:
+                async for row in cursor:
+                    yield tuple(row)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: {exc}") from None
 
     async def validators(self, targets: Iterable[Target]) -> dict[tuple[str, str], tuple[str | None, str | None]]:
         """Stored ETag / Last-Modified per (target, tokenized URL) for conditional targets."""
