@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from crawlrunner.spec import spec_schema
@@ -43,3 +46,41 @@ def test_every_schema_key_and_choice_is_documented() -> None:
     missing_values = sorted(set(_enum_values(schema)) - documented - {"runs", "fetch_log"})
     assert missing_keys == []
     assert missing_values == []
+
+
+def _documented_columns(doc: str) -> dict[str, set[str]]:
+    """Table → columns named in the first cell of each table row of a section."""
+    sections = re.split(r"^#{2,3} ", doc, flags=re.M)
+    found: dict[str, set[str]] = {}
+    for section in sections:
+        title = re.match(r"`([^`]+)`|([^\n]+)", section)
+        if not title:
+            continue
+        cells = re.findall(r"^\| ([^|]+) \|", section, flags=re.M)
+        found[title.group(1) or title.group(2).strip()] = {
+            name for cell in cells for name in re.findall(r"`([a-z_]+)`", cell)
+        }
+    return found
+
+
+def test_the_database_reference_matches_a_real_database(server: str, tmp_path: Path) -> None:
+    from crawlrunner.api import run
+    from crawlrunner.spec import load_spec_text
+
+    spec = load_spec_text(
+        f"name: d\nhttp: {{base_url: '{server}'}}\ntargets:\n"
+        "  - {name: items, url: /json/item/1, mode: upsert, key: [id], extract: {fields: {id: id}}}\n"
+    )
+    database = tmp_path / "d.db"
+    run(spec, output=database)
+    documented = _documented_columns((REPO / "docs" / "database.md").read_text(encoding="utf-8"))
+    with closing(sqlite3.connect(database)) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        actual = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
+    for table in ("runs", "fetch_log", "requests", "validators", "bodies"):
+        assert documented[table] == actual[table], table
+    history = {c for c in actual["_items_history"]}
+    assert documented["_<target>_history"] == history
+    provenance = {c for c in actual["items"] if c.startswith("_")}
+    assert provenance <= documented["Target tables"] | {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"}
+    assert {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"} <= provenance
