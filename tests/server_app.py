@@ -181,6 +181,30 @@ async def children(request: web.Request) -> web.Response:
     return web.json_response({"children": [{"n": n, "value": parent * 100 + n} for n in range(10)]})
 
 
+# Catalogue contents per key, changed by tests between runs: {id: (name, price)}.
+catalogues: dict[str, dict[int, tuple[str, float]]] = {}
+VERSIONED_ETAG = '"v1"'
+
+
+async def catalogue(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    hits[f"catalogue:{key}"] += 1
+    items = [{"id": i, "name": n, "price": p} for i, (n, p) in sorted(catalogues[key].items())]
+    return web.json_response({"items": items})
+
+
+async def versioned(request: web.Request) -> web.Response:
+    """Answers 304 when the client already has the current version."""
+    key = request.match_info["key"]
+    hits[f"versioned:{key}"] += 1
+    if request.headers.get("If-None-Match") == VERSIONED_ETAG:
+        return web.Response(status=304, headers={"ETag": VERSIONED_ETAG})
+    return web.json_response(
+        {"id": 1, "title": "stable"},
+        headers={"ETag": VERSIONED_ETAG, "Last-Modified": "Tue, 24 Nov 2026 00:00:00 GMT"},
+    )
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/json/list/{page}", json_list)
@@ -202,4 +226,6 @@ def make_app() -> web.Application:
     app.router.add_get("/robots.txt", robots)
     app.router.add_get("/parents", parents)
     app.router.add_get("/parents/{id}/children", children)
+    app.router.add_get("/catalogue/{key}", catalogue)
+    app.router.add_get("/versioned/{key}", versioned)
     return app

@@ -1,0 +1,216 @@
+"""Run-to-run semantics in a real SQLite file: upsert with history, replace,
+conditional requests, re-extraction, retries of failures, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crawlrunner.api import reextract_async, run_async
+from crawlrunner.cli import main
+from crawlrunner.errors import ResumeError
+from crawlrunner.spec import load_spec
+from crawlrunner.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+from .. import server_app
+from ..conftest import query
+
+Spec = Callable[..., Path]
+
+UPSERT = """
+name: shop
+http: {{base_url: "{base}"}}
+targets:
+  - name: products
+    url: /catalogue/{key}
+    mode: {mode}
+    {key_line}
+    extract:
+      records: items
+      fields:
+        id: {{jmespath: id, type: int}}
+        name: name
+        price: {{jmespath: price, type: float}}
+"""
+
+
+async def test_upsert_keeps_one_row_per_key_and_a_history_of_changes_across_three_runs(
+    server: str, write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    spec = load_spec(write_spec(UPSERT, base=server, key="upsert", mode="upsert", key_line="key: [id]"))
+    server_app.catalogues["upsert"] = {1: ("kettle", 10.0), 2: ("lamp", 20.0)}
+    first = await run_async(spec, output=db_path)
+    server_app.catalogues["upsert"] = {1: ("kettle", 10.0), 2: ("lamp", 25.0), 3: ("mug", 5.0)}
+    second = await run_async(spec, output=db_path)
+    server_app.catalogues["upsert"] = {1: ("kettle XL", 12.0), 3: ("mug", 5.0)}
+    third = await run_async(spec, output=db_path)
+
+    rows = query(db_path, "SELECT id, name, price, _first_seen_run, _run_id, _changed_run FROM products ORDER BY id")
+    assert rows == [
+        (1, "kettle XL", 12.0, first.run_id, third.run_id, third.run_id),
+        (2, "lamp", 25.0, first.run_id, second.run_id, second.run_id),  # not seen in run 3
+        (3, "mug", 5.0, second.run_id, third.run_id, second.run_id),
+    ]
+    history = query(db_path, "SELECT run_id, key, change, old, new FROM _products_history ORDER BY id")
+    assert history == [
+        (first.run_id, "[1]", "added", None, '{"name":"kettle","price":10.0}'),
+        (first.run_id, "[2]", "added", None, '{"name":"lamp","price":20.0}'),
+        (second.run_id, "[3]", "added", None, '{"name":"mug","price":5.0}'),
+        (second.run_id, "[2]", "changed", '{"name":"lamp","price":20.0}', '{"name":"lamp","price":25.0}'),
+        (third.run_id, "[1]", "changed", '{"name":"kettle","price":10.0}', '{"name":"kettle XL","price":12.0}'),
+    ]
+    # "What changed in the last run" is one command.
+    result = cli.invoke(main, ["changes", str(db_path), "products", "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        f'{third.run_id},changed,[1],"{{""name"":""kettle"",""price"":10.0}}","{{""name"":""kettle XL"",""price"":12.0}}",'
+        + query(db_path, "SELECT at FROM _products_history WHERE run_id = ?", third.run_id)[0][0]  # type: ignore[operator]
+    ]
+
+
+async def test_replace_keeps_only_the_latest_completed_run(server: str, write_spec: Spec, db_path: Path) -> None:
+    spec = load_spec(write_spec(UPSERT, base=server, key="replace", mode="replace", key_line=""))
+    server_app.catalogues["replace"] = {1: ("a", 1.0), 2: ("b", 2.0)}
+    await run_async(spec, output=db_path)
+    server_app.catalogues["replace"] = {3: ("c", 3.0)}
+    latest = await run_async(spec, output=db_path)
+
+    assert query(db_path, "SELECT id, _run_id FROM products") == [(3, latest.run_id)]
+
+
+async def test_append_keeps_every_run(server: str, write_spec: Spec, db_path: Path) -> None:
+    spec = load_spec(write_spec(UPSERT, base=server, key="append", mode="append", key_line=""))
+    server_app.catalogues["append"] = {1: ("a", 1.0)}
+    await run_async(spec, output=db_path)
+    await run_async(spec, output=db_path)
+
+    assert query(db_path, "SELECT count(*), count(DISTINCT _run_id) FROM products") == [(2, 2)]
+
+
+@pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+async def test_a_304_keeps_the_stored_rows_and_adds_none(
+    mode: str, server: str, write_spec: Spec, db_path: Path
+) -> None:
+    key = f"etag-{mode}"
+    spec = load_spec(
+        write_spec(
+            f"""
+name: cond
+http: {{base_url: "{server}"}}
+targets:
+  - name: page
+    url: /versioned/{key}
+    conditional: true
+    mode: {mode}
+    {"key: [id]" if mode == "upsert" else ""}
+    extract: {{fields: {{id: {{jmespath: id, type: int}}, title: title}}}}
+"""
+        )
+    )
+    await run_async(spec, output=db_path)
+    second = await run_async(spec, output=db_path)
+
+    assert second.ok
+    assert server_app.hits[f"versioned:{key}"] == 2
+    assert query(db_path, "SELECT status, records FROM fetch_log ORDER BY id") == [(200, 1), (304, 0)]
+    assert query(db_path, "SELECT unchanged FROM runs ORDER BY id") == [(0,), (1,)]
+    assert query(db_path, "SELECT count(*), max(title) FROM page") == [(1, "stable")]
+    if mode != "append":  # the kept row now belongs to the latest run
+        assert query(db_path, "SELECT _run_id FROM page") == [(second.run_id,)]
+
+
+async def test_reextract_rebuilds_a_table_from_stored_bodies_without_a_request(
+    server: str, write_spec: Spec, db_path: Path
+) -> None:
+    text = """
+name: bodies
+http: {{base_url: "{base}"}}
+targets:
+  - name: products
+    url: /catalogue/bodies
+    store_bodies: true
+    mode: replace
+    extract:
+      records: items
+      fields: {{{fields}}}
+"""
+    server_app.catalogues["bodies"] = {1: ("kettle", 10.0), 2: ("lamp", 20.5)}
+    await run_async(load_spec(write_spec(text, base=server, fields="id: id")), output=db_path)
+    hits = server_app.hits["catalogue:bodies"]
+
+    changed = load_spec(write_spec(text, base=server, fields="id: id, label: name, price: {jmespath: price, type: float}"))
+    result = await reextract_async(changed, output=db_path)
+
+    assert server_app.hits["catalogue:bodies"] == hits  # not a single request
+    assert result.status == "reextracted" and result.totals.records == 2
+    assert query(db_path, "SELECT id, label, price, _run_id FROM products ORDER BY id") == [
+        (1, "kettle", 10.0, result.run_id),
+        (2, "lamp", 20.5, result.run_id),
+    ]
+    assert query(db_path, "SELECT attempts FROM fetch_log WHERE run_id = ?", result.run_id) == [(0,)]
+
+
+async def test_retry_failed_fetches_only_what_failed(server: str, write_spec: Spec, db_path: Path) -> None:
+    server_app.catalogues["retry-ok"] = {1: ("a", 1.0)}
+    text = """
+name: retry
+http: {{base_url: "{base}", retry: null}}
+targets:
+  - name: items
+    urls: [/catalogue/retry-ok, /catalogue/{missing}]
+    extract: {{records: items, fields: {{id: id}}}}
+"""
+    spec = load_spec(write_spec(text, base=server, missing="retry-later"))
+    first = await run_async(spec, output=db_path)  # the second URL fails: no such catalogue yet
+    assert first.totals.failed == 1
+    server_app.catalogues["retry-later"] = {7: ("late", 7.0)}
+    ok_hits = server_app.hits["catalogue:retry-ok"]
+
+    retried = await run_async(spec, output=db_path, retry_failed=True)
+
+    assert retried.ok and retried.totals.requests == 1
+    assert server_app.hits["catalogue:retry-ok"] == ok_hits  # the one that worked is left alone
+    assert query(db_path, "SELECT id FROM items WHERE _run_id = ?", retried.run_id) == [(7,)]
+
+
+async def test_resume_refuses_a_changed_spec_and_needs_an_unfinished_run(
+    server: str, write_spec: Spec, db_path: Path
+) -> None:
+    server_app.catalogues["resume-guard"] = {1: ("a", 1.0)}
+    spec = load_spec(write_spec(UPSERT, base=server, key="resume-guard", mode="append", key_line=""))
+    with pytest.raises(ResumeError, match="no unfinished run of 'shop' to resume"):
+        await run_async(spec, output=db_path, resume=True)
+    await run_async(spec, output=db_path)
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute("UPDATE runs SET status = 'interrupted'")
+    changed = load_spec(write_spec(UPSERT.replace("price", "cost"), base=server, key="resume-guard", mode="append", key_line=""))
+    with pytest.raises(ResumeError, match="the spec \\(or a seed file\\) changed since run 1 started"):
+        await run_async(changed, output=db_path, resume=True)
+
+
+async def test_a_database_made_by_the_first_layout_is_upgraded_in_place(
+    server: str, write_spec: Spec, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.executescript(MIGRATIONS[0])
+        conn.execute(
+            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, status) VALUES ('old', 'o.yaml', 'h', 't', 'completed')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    server_app.catalogues["migrate"] = {1: ("a", 1.0)}
+
+    result = await run_async(load_spec(write_spec(UPSERT, base=server, key="migrate", mode="append", key_line="")), output=db_path)
+
+    assert result.ok and result.run_id == 2
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert query(db_path, "SELECT spec_name, status, unchanged FROM runs ORDER BY id") == [
+        ("old", "completed", 0),
+        ("shop", "completed", 0),
+    ]
+    assert "upgrading the database layout from version 1 to 2" in caplog.text

@@ -1,0 +1,90 @@
+"""Crash-safety: a real `crawlrunner run` killed with SIGKILL at random moments,
+resumed until it completes, stores every expected record exactly once."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from .conftest import query
+
+ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+
+SPEC = """
+name: killable
+http: {{base_url: "{base}", limits: {{connections: 8}}, retry: null}}
+targets:
+  - name: items
+    url: /json/item/{{id}}
+    vars: {{id: {{from: 1, to: 2000}}}}
+    extract: {{fields: {{id: {{jmespath: id, type: int}}, name: name}}}}
+  - name: parents
+    url: /parents
+    paginate: {{type: page_number}}
+    extract:
+      records: parents
+      fields: {{id: {{jmespath: id, type: int}}}}
+  - name: children
+    parent: parents
+    url: /parents/{{id}}/children
+    extract:
+      records: children
+      fields: {{parent_id: {{parent: id}}, n: {{jmespath: n, type: int}}}}
+"""
+
+
+def _start(spec: Path, db: Path, resume: bool) -> subprocess.Popen[str]:
+    command = [str(ENTRY_POINT), "run", str(spec), "-o", str(db), "-q"] + (["--resume"] if resume else [])
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.subprocess
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_runs_resume_without_losing_or_repeating_a_record(
+    seed: int, server: str, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    rng = random.Random(seed)
+    spec = write_spec(SPEC, base=server)
+    db = tmp_path / "killed.db"
+    kills = 0
+    resume = False
+    for _ in range(12):
+        child = _start(spec, db, resume)
+        time.sleep(rng.uniform(0.05, 0.8))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        _, stderr = child.communicate(timeout=60)
+        if child.returncode == 0:
+            break
+        # Killed before the run was even recorded: there is nothing to resume yet.
+        resume = "no unfinished run" not in stderr if resume else db.exists()
+    else:
+        child = _start(spec, db, resume=True)
+        _, stderr = child.communicate(timeout=120)
+        assert child.returncode == 0, stderr
+
+    assert kills >= 1
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    runs = query(db, "SELECT id, status, resumed FROM runs")
+    assert runs[-1][1] == "completed"
+    last = runs[-1][0]
+    # One run, resumed after each kill (a kill before the run was recorded aside).
+    assert len(runs) == 1 and runs[0][2] >= 1, (runs, kills)
+    assert query(db, "SELECT count(*), count(DISTINCT id) FROM items WHERE _run_id = ?", last) == [(2000, 2000)]
+    assert query(db, "SELECT count(*), count(DISTINCT id) FROM parents WHERE _run_id = ?", last) == [(100, 100)]
+    assert query(
+        db, "SELECT count(*), count(DISTINCT parent_id || '.' || n) FROM children WHERE _run_id = ?", last
+    ) == [(1000, 1000)]
+    assert query(db, "SELECT count(*) FROM requests WHERE run_id = ? AND state = 'pending'", last) == [(0,)]
