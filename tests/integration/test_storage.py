@@ -214,3 +214,37 @@ async def test_a_database_made_by_the_first_layout_is_upgraded_in_place(
         ("shop", "completed", 0),
     ]
     assert "upgrading the database layout from version 1 to 2" in caplog.text
+
+
+def test_a_locked_database_fails_clearly_and_keeps_what_was_committed(
+    server: str, write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    server_app.catalogues["locked"] = {1: ("a", 1.0)}
+    spec = write_spec(UPSERT, base=server, key="locked", mode="append", key_line="")
+    assert cli.invoke(main, ["run", str(spec), "-o", str(db_path)]).exit_code == 0
+
+    with closing(sqlite3.connect(db_path)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        result = cli.invoke(main, ["run", str(spec), "-o", str(db_path)])
+        other.rollback()
+
+    assert result.exit_code == 1
+    assert f"crawlrunner: {db_path}: cannot record the run: database is locked" in result.stderr
+    assert "Traceback" not in result.output
+    assert query(db_path, "SELECT count(*) FROM products") == [(1,)]
+    assert query(db_path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_fresh_run_says_when_an_unfinished_one_exists(
+    server: str, write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    server_app.catalogues["unfinished"] = {1: ("a", 1.0)}
+    spec = write_spec(UPSERT, base=server, key="unfinished", mode="append", key_line="")
+    assert cli.invoke(main, ["run", str(spec), "-o", str(db_path)]).exit_code == 0
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute("UPDATE runs SET status = 'interrupted'")
+
+    result = cli.invoke(main, ["run", str(spec), "-o", str(db_path)])
+
+    assert result.exit_code == 0
+    assert "run 1 of 'shop' did not finish (interrupted); `crawlrunner run --resume` continues it" in result.stderr
