@@ -9,16 +9,27 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CrawlRunnerError, ResumeError
 
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
 
+if TYPE_CHECKING:
+    from .progress import Reporter
+
 log = logging.getLogger(__name__)
+
+
+def with_concurrency(spec: Spec, connections: int) -> Spec:
+    """``spec`` with another connection pool size (a command-line override)."""
+    limits = replace(spec.http.limits, connections=connections)
+    return replace(spec, http=replace(spec.http, limits=limits))
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,9 @@ async def run_async(
     stop: asyncio.Event | None = None,
     resume: bool = False,
     retry_failed: bool = False,
+    reporter: Reporter | None = None,
+    max_requests: int | None = None,
+    max_records: int | None = None,
 ) -> RunResult:
     """Run ``spec`` and write everything to ``output`` (default: the spec's).
 
@@ -77,7 +91,48 @@ async def run_async(
     ``resume`` continues the spec's last unfinished run in the same database
     (refused if the spec or its seed files changed); ``retry_failed`` starts
     a new run that fetches only the requests the last run failed.
+    ``reporter`` shows progress; ``max_requests`` and ``max_records`` stop
+    the run early, for trying a spec. While the run goes, every log line of
+    crawlrunner's passes through the spec's redactor.
     """
+    with redacted_logs(spec):
+        return await _run(spec, output, only, stop, resume, retry_failed, reporter, max_requests, max_records)
+
+
+@contextmanager
+def redacted_logs(spec: Spec) -> Iterator[None]:
+    """Mask the spec's secrets in every crawlrunner log record while the block runs."""
+    logger = logging.getLogger("crawlrunner")
+    redact = spec.redactor
+
+    def mask(record: logging.LogRecord) -> bool:
+        if redact:
+            record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+    logger.addFilter(mask)
+    handlers = list(logger.handlers)
+    for handler in handlers:  # filters on a logger do not see its children's records
+        handler.addFilter(mask)
+    try:
+        yield
+    finally:
+        logger.removeFilter(mask)
+        for handler in handlers:
+            handler.removeFilter(mask)
+
+
+async def _run(
+    spec: Spec,
+    output: str | Path | None,
+    only: Iterable[str] | None,
+    stop: asyncio.Event | None,
+    resume: bool,
+    retry_failed: bool,
+    reporter: Reporter | None,
+    max_requests: int | None,
+    max_records: int | None,
+) -> RunResult:
     # Imported here so that loading and validating a spec stays light.
     from .engine import CrawlState, crawl
     from .expectations import unmet
@@ -94,7 +149,12 @@ async def run_async(
         await store.prepare_targets(t for t in targets if t.extract is not None)
         unfinished = await store.unfinished_run(spec)
         next_fetch_id, next_request_id = await store.next_ids()
-        state = CrawlState(itertools.count(next_request_id), validators=await store.validators(targets))
+        state = CrawlState(
+            itertools.count(next_request_id),
+            validators=await store.validators(targets),
+            max_requests=max_requests,
+            max_records=max_records,
+        )
         if resume:
             if unfinished is None:
                 raise ResumeError(f"{database}: no unfinished run of {spec.name!r} to resume")
@@ -134,7 +194,7 @@ async def run_async(
         try:
             async with open_session(spec.http) as session:
                 writer = BatchWriter(store, run_id, spec, next_fetch_id=next_fetch_id)
-                stats = await crawl(spec, session, writer, only=wanted, stop=stop, state=state)
+                stats = await crawl(spec, session, writer, only=wanted, stop=stop, state=state, reporter=reporter)
             status = "interrupted" if stop is not None and stop.is_set() else "completed"
         except asyncio.CancelledError:
             status = "interrupted"

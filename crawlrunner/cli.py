@@ -13,18 +13,21 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
+from ._resources import bundled_path
 from .errors import CrawlRunnerError, OutputPathError, ResumeError, SpecError
 
 if TYPE_CHECKING:
@@ -69,14 +72,39 @@ def _user_errors() -> Iterator[None]:
         _fail("interrupted; everything fetched so far was committed", EXIT_INTERRUPTED)
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
-    if quiet:
+class _JSONFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (times in UTC)."""
+
+    converter = time.gmtime  # type: ignore[assignment]
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _configure_logging(verbose: int | None = None, quiet: bool | None = None, fmt: str | None = None) -> None:
+    """Set up crawlrunner's logger; arguments left None keep what was set before."""
+    root = logging.getLogger("crawlrunner")
+    settings = root.__dict__.setdefault("_crawlrunner_cli", {"verbose": 0, "quiet": False, "fmt": "text"})
+    for key, value in (("verbose", verbose), ("quiet", quiet), ("fmt", fmt)):
+        if value is not None:
+            settings[key] = value
+    if settings["quiet"]:
         level = logging.ERROR
     else:
-        level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+        level = {0: logging.WARNING, 1: logging.INFO}.get(settings["verbose"], logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
-    root = logging.getLogger("crawlrunner")
+    if settings["fmt"] == "json":
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
@@ -97,12 +125,12 @@ def _ms(seconds: float | None) -> str:
 
 def format_summary(result: RunResult) -> str:
     """The end-of-run table: one row per target and a total."""
-    header = ("target", "requests", "ok", "failed", "records", "bytes", "p50 ms", "p95 ms", "max ms")
+    header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
     rows = [header]
     for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
         rows.append(
             (
-                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.records),
+                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
                 _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
                 _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
             )
@@ -119,6 +147,11 @@ def format_summary(result: RunResult) -> str:
     if totals.failures:
         kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
         notes.append(f"failed requests: {kinds} (see the fetch_log table)")
+        if len(result.stats.targets) > 1:
+            for name, stats in result.stats.targets.items():
+                if stats.failures:
+                    by_kind = ", ".join(f"{kind} {count}" for kind, count in stats.failures.most_common())
+                    notes.append(f"  - {name}: {by_kind}")
     if totals.dropped:
         notes.append(f"{totals.dropped} records dropped for a missing required field")
     if totals.field_errors:
@@ -131,7 +164,18 @@ def format_summary(result: RunResult) -> str:
     if result.unmet:
         notes.append("expectations not met:")
         notes += [f"  - {problem}" for problem in result.unmet]
+    notes.append(_exit_meaning(result))
     return "\n".join(lines + [""] + notes)
+
+
+def _exit_meaning(result: RunResult) -> str:
+    if result.status == "interrupted":
+        return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
+    if result.unmet:
+        return "exit status 3: the spec's expectations were not met"
+    if not result.ok:
+        return "exit status 1: some requests failed"
+    return "exit status 0: everything succeeded"
 
 
 class _Signals:
@@ -160,7 +204,7 @@ class _Signals:
 
 
 def _run_with_signals(
-    spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: bool
+    spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: Any
 ) -> tuple[RunResult, _Signals]:
     from .api import run_async
 
@@ -185,7 +229,7 @@ def _check_targets(spec: Spec, only: tuple[str, ...]) -> None:
         _fail(f"no target named {', '.join(map(repr, unknown))} in the spec (targets: {known})", EXIT_USAGE)
 
 
-def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: bool) -> RunResult:
+def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:
     _check_targets(spec, only)
     result, signals = _run_with_signals(spec, output, only or None, **options)
     if signals.received is not None:
@@ -215,12 +259,22 @@ def _verbosity(command: Callable[..., None]) -> Callable[..., None]:
     def set_verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
         if value:
             ctx.ensure_object(dict)["verbose"] = value
-            _configure_logging(value, False)
+            _configure_logging(verbose=value)
 
     def set_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
         if value:
             ctx.ensure_object(dict)["quiet"] = True
-            _configure_logging(0, True)
+            _configure_logging(quiet=True)
+
+    def set_format(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.ensure_object(dict)["log_format"] = value
+            _configure_logging(fmt=value)
+
+    command = click.option(
+        "--log-format", type=click.Choice(["text", "json"]), expose_value=False, callback=set_format,
+        help="Log lines as text (default) or one JSON object per line.",
+    )(command)  # fmt: skip
 
     command = click.option(
         "-v", "--verbose", count=True, expose_value=False, callback=set_verbose,
@@ -253,8 +307,8 @@ def main() -> None:
 
     The spec language: docs/spec.md, or the JSON Schema in schemas/.
     """
-    if not click.get_current_context().obj:  # neither -v nor -q came before the command
-        _configure_logging(0, False)
+    if not click.get_current_context().obj:  # no -v, -q or --log-format before the command
+        _configure_logging(verbose=0, quiet=False, fmt="text")
 
 
 @main.command(epilog=EXIT_CODES_HELP, short_help="Run a spec: fetch, extract, store.")
@@ -267,9 +321,24 @@ def main() -> None:
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url (e.g. a staging host).")
 @click.option("--resume", is_flag=True, help="Continue the spec's last unfinished run in DB, where it stopped.")
 @click.option("--retry-failed", is_flag=True, help="A new run fetching only the requests the last run failed.")
+@click.option("-c", "--concurrency", type=click.IntRange(1), metavar="N", help="Requests at once (overrides http.limits.connections).")
+@click.option("--max-requests", type=click.IntRange(1), metavar="N", help="Stop after N requests: for trying a spec.")
+@click.option("--max-records", type=click.IntRange(1), metavar="N", help="Stop once N records are stored.")
+@click.option("--dry-run", is_flag=True, help="Show what would be fetched (like `crawlrunner plan`) and stop.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Live progress on a terminal, else a line every 10 s.")
 @_verbosity
 def run(
-    spec_file: Path, output: str | None, only: tuple[str, ...], base_url: str | None, resume: bool, retry_failed: bool
+    spec_file: Path,
+    output: str | None,
+    only: tuple[str, ...],
+    base_url: str | None,
+    resume: bool,
+    retry_failed: bool,
+    concurrency: int | None,
+    max_requests: int | None,
+    max_records: int | None,
+    dry_run: bool,
+    progress: bool,
 ) -> None:
     """Validate SPEC, fetch every request it plans, and store the records.
 
@@ -294,7 +363,23 @@ def run(
         _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
     with _user_errors():
         spec = load_spec(spec_file, base_url=base_url)
-        result = _run_spec(spec, output, only, resume=resume, retry_failed=retry_failed)
+        if dry_run:
+            _check_targets(spec, only)
+            _print_plan(spec, only, 5)
+            return
+        if concurrency is not None:
+            from .api import with_concurrency
+
+            spec = with_concurrency(spec, concurrency)
+        reporter = None
+        if progress and not _quiet():
+            from .progress import reporter_for
+
+            reporter = reporter_for(sys.stderr)
+        result = _run_spec(
+            spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
+            max_requests=max_requests, max_records=max_records,
+        )  # fmt: skip
     if not _quiet():
         click.echo(format_summary(result))
     elif result.unmet:
@@ -513,3 +598,108 @@ def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> Non
     if not _quiet():
         click.echo(format_summary(result))
     _exit_for(result)
+
+
+def _print_plan(spec: Spec, only: tuple[str, ...], count: int) -> None:
+    from .http.auth import credentials
+    from .plan import count_requests, plan_target
+
+    redact = spec.redactor
+    for target in spec.targets:
+        if only and target.name not in only:
+            continue
+        total = count_requests(target)
+        sources = []
+        if target.paginate:
+            sources.append(f"{target.paginate.type} pagination")
+        if target.follow:
+            sources.append(f"links to depth {target.follow.max_depth}")
+        more = f"; more from {' and '.join(sources)}" if sources else ""
+        if total is None:
+            source = f"its field {target.url_field!r}" if target.url_field else repr(target.request.urls[0].source)
+            click.echo(f"{target.name}: one request per record of {target.parent!r}, to {source}")
+            continue
+        click.echo(f"{target.name}: {total} start request{'s' if total != 1 else ''}{more}")
+        auth = credentials(target.fetch.auth)
+        for plan in itertools.islice(plan_target(target), count):
+            shown = plan.url if target.fetch.gateway is None else f"{plan.url} (through {target.fetch.gateway.endpoint})"
+            click.echo(f"  {plan.method} {redact(shown)}" + (f"  [invalid: {plan.invalid}]" if plan.invalid else ""))
+            for name, value in {**plan.headers, **auth.headers}.items():
+                shown_value = "***" if name in auth.headers else redact(value)
+                click.echo(f"      {name}: {shown_value}")
+        if total > count:
+            click.echo(f"  ... {total - count} more")
+
+
+PLAN_EXIT_HELP = """\b
+Exit status:
+  0    the spec is valid; nothing was fetched
+  2    bad spec or usage"""
+
+
+@main.command(epilog=PLAN_EXIT_HELP, short_help="Show what a spec would fetch, without fetching.")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-n", "--first", "count", type=click.IntRange(0), default=5, show_default=True, help="Requests shown per target.")
+@click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Only this target (repeatable).")
+@click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url.")
+@_verbosity
+def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | None) -> None:
+    """Show the requests SPEC would make: the first N per target, and how many.
+
+    Method, URL and headers of each, with secrets masked. No network traffic.
+
+    \b
+    Example:
+      crawlrunner plan examples/demo.yaml -n 3
+    """
+    from .spec import load_spec
+
+    with _user_errors():
+        spec = load_spec(spec_file, base_url=base_url)
+        _check_targets(spec, only)
+        _print_plan(spec, only, count)
+
+
+@main.command(epilog=PLAN_EXIT_HELP.replace("the spec is valid; nothing was fetched", "the starter spec was written"),
+              short_help="Write a commented starter spec.")  # fmt: skip
+@click.argument("path", metavar="[FILE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--kind", type=click.Choice(["json-api", "html", "gateway"]), default="json-api", show_default=True,
+              help="json-api: a paginated JSON API; html: a catalogue and a docs crawl; gateway: a rendering API.")  # fmt: skip
+@click.option("--name", help="The crawl's name (default: from FILE).")
+@_verbosity
+def init(path: Path | None, kind: str, name: str | None) -> None:
+    """Write a commented starter spec to FILE (default: crawl.yaml); it validates as written.
+
+    \b
+    Example:
+      crawlrunner init shop.yaml --kind html
+      crawlrunner validate shop.yaml && crawlrunner plan shop.yaml
+    """
+    from .starters import STARTERS
+
+    target = path or Path("crawl.yaml")
+    if target.exists():
+        _fail(f"{target} exists; not overwriting it (choose another name)", EXIT_USAGE)
+    crawl_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", target.stem) or "crawl"
+    schema = bundled_path("schemas", "crawlspec.schema.json")
+    text = STARTERS[kind].format(name=crawl_name, file=target, schema=schema)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{target}: cannot write: {exc.strerror}", EXIT_USAGE)
+    click.echo(f"wrote {target} ({kind}); next: crawlrunner validate {target}")
+
+
+@main.command(epilog="\b\nExit status:\n  0    printed", short_help="Print the spec's JSON Schema.")
+@_verbosity
+def schema() -> None:
+    """Print the JSON Schema (Draft 2020-12) that specs are checked against.
+
+    Editors with the YAML language server check and complete a spec whose
+    first line is:  # yaml-language-server: $schema=<path or URL of the schema>
+
+    \b
+    Example:
+      crawlrunner schema > crawlspec.schema.json
+    """
+    click.echo(bundled_path("schemas", "crawlspec.schema.json").read_text(encoding="utf-8"), nl=False)

@@ -44,7 +44,8 @@ from .http.robots import RobotsPolicy
 from .http.session import client_timeout
 from .http.tls import ssl_argument
 from .paginate import next_page
-from .plan import RequestPlan, plan_requests
+from .plan import RequestPlan, count_requests, plan_requests
+from .progress import LiveView, Reporter
 from .results import FetchResult, Outcome, utc_now
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
@@ -60,6 +61,13 @@ def _paginate(plan: RequestPlan, page: Page, outcome: Outcome) -> list[RequestPl
     # is not the end of the chain.
     follow_up = next_page(plan, page, outcome.items)
     return [follow_up] if follow_up is not None else []
+
+
+def _known_total(target: Target) -> int | None:
+    """Requests the target will make, when that is known before crawling."""
+    if target.paginate or target.follow or target.parent:
+        return None
+    return count_requests(target)
 
 
 def _client(spec: Spec, target: Target) -> TargetClient:
@@ -87,6 +95,8 @@ class CrawlState:
     seen: list[tuple[str, str]] = field(default_factory=list)  # (target, url) already requested
     plan_start: bool = True  # False: only ``pending`` (retrying failures)
     validators: Mapping[tuple[str, str], tuple[str | None, str | None]] = field(default_factory=dict)
+    max_requests: int | None = None  # for trying a spec: stop after this many
+    max_records: int | None = None
 
 
 def _conditional(plan: RequestPlan, spec: Spec, state: CrawlState) -> RequestPlan:
@@ -112,6 +122,7 @@ async def crawl(
     stop: asyncio.Event | None = None,
     grace: float = GRACE_SECONDS,
     state: CrawlState | None = None,
+    reporter: Reporter | None = None,
 ) -> RunStats:
     """Fetch every planned and derived request, extract, and hand outcomes to ``writer``."""
     state = state or CrawlState(itertools.count(1))
@@ -132,6 +143,9 @@ async def crawl(
         (p for p in start if wanted is None or p.target.name in wanted), admit=follower.admit_start
     )
     await frontier.done(state.pending, taken=False)
+    view = LiveView(stats, {t.name: _known_total(t) for t in selected})
+    handed_out = 0
+    records = 0
 
     async def handle(plan: RequestPlan) -> list[RequestPlan]:
         target = plan.target
@@ -157,6 +171,11 @@ async def crawl(
         # pending and later mark them done.
         outcome.derived = [replace(d, request_id=next(state.request_ids), seq=None) for d in outcome.derived]
         stats.add(outcome)
+        nonlocal records
+        records += len(outcome.records)
+        if state.max_records is not None and records >= state.max_records:
+            await frontier.close()
+        view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "%s %s %s → %s (%.0f ms, %d bytes, %d records%s)%s",
@@ -169,7 +188,11 @@ async def crawl(
         return outcome.derived
 
     async def work() -> None:
+        nonlocal handed_out
         while (plan := await frontier.get()) is not None:
+            handed_out += 1
+            if state.max_requests is not None and handed_out >= state.max_requests:
+                await frontier.close()
             derived: list[RequestPlan] = []
             try:
                 derived = await handle(plan)
@@ -192,8 +215,12 @@ async def crawl(
                 workers = [pool.create_task(work(), name=f"crawlrunner-worker-{n}") for n in range(spec.http.limits.workers)]
                 if stop is not None:
                     watcher = run_group.create_task(stop_when_asked(workers), name="crawlrunner-stop")
+                if reporter is not None:
+                    showing = run_group.create_task(reporter.run(view), name="crawlrunner-progress")
             if stop is not None:
                 watcher.cancel()
+            if reporter is not None:
+                showing.cancel()
             await writer.close()
     except BaseExceptionGroup as group:
         raise _most_telling(group) from None

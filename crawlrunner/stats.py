@@ -57,6 +57,7 @@ class TargetStats:
     dropped: int = 0
     field_errors: int = 0
     robots_denied: int = 0
+    retries: int = 0
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     field_error_examples: dict[str, str] = field(default_factory=dict)
@@ -65,6 +66,7 @@ class TargetStats:
     def add(self, outcome: Outcome) -> None:
         fetch = outcome.fetch
         self.requests += 1
+        self.retries += max(fetch.attempts - 1, 0)
         self.bytes += fetch.size
         self.latency.add(fetch.elapsed)
         if fetch.ok:
@@ -79,7 +81,7 @@ class TargetStats:
             self.field_error_examples.setdefault(name, message)
 
     def merge(self, other: TargetStats) -> None:
-        for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "robots_denied", "bytes"):
+        for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "robots_denied", "retries", "bytes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
         for name, message in other.field_error_examples.items():

@@ -199,3 +199,29 @@ def test_the_readme_spec_example_validates() -> None:
     example = next(block for block in re.findall(r"```yaml\n(.*?)```", _readme(), re.S) if "targets:" in block)
     spec = load_spec_text(example, "README.md", environ={"SHOP_TOKEN": "t0ken-value"})
     assert [t.name for t in spec.targets] == ["products", "product_pages", "docs"]
+
+
+OFFLINE_EXAMPLES = {
+    "demo.yaml": {"products": 30, "product_details": 30, "catalogue": 30, "product_pages": 30, "site_map": 31},
+    "json-api-bearer.yaml": {"products": 30, "product_details": 30},
+    "html-catalogue.yaml": {"listing": 30, "product": 30},
+    "docs-crawl.yaml": {"pages": 6},  # /docs/ and /docs/index.html are two URLs
+    "search-post.yaml": {"results": 9},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFLINE_EXAMPLES))
+def test_offline_examples_run_against_the_demo_shop(name: str, demo_server: str, tmp_path: Path) -> None:
+    from crawlrunner.api import run
+
+    result = run(load_spec(REPO / "examples" / name, base_url=demo_server), output=tmp_path / "x.db")
+
+    assert result.ok, (result.unmet, result.totals.failures)
+    counts = {target: stats.records for target, stats in result.stats.targets.items()}
+    assert counts == OFFLINE_EXAMPLES[name]
+
+
+def test_every_example_is_documented_in_the_readme() -> None:
+    readme = _readme()
+    for path in sorted(REPO.glob("examples/*.yaml")):
+        assert f"examples/{path.name}" in readme, path.name

@@ -3,9 +3,12 @@
 JSON API:
     GET /api/products?page=N         a page of 10 products, with "next"
     GET /api/products/{id}           one product in detail (404 if unknown)
+    POST /api/search                 {"query": "...", "page": N}: matching products, 5 a page
 HTML:
     GET /shop/                       the catalogue: a list of linked products
     GET /shop/products/{id}.html     a product page: title, price, SKU, links
+    GET /docs/                       a small documentation site (pages link each other)
+    GET /robots.txt                  disallows /docs/drafts/
 
 Data is generated from the product id alone, so every run sees the same shop.
 """
@@ -131,8 +134,46 @@ async def product_page(request: web.Request) -> web.Response:
     return _page(p.name, body)
 
 
+async def search(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+        query = str(body.get("query", "")).lower()
+        page = max(1, int(body.get("page", 1)))
+    except (ValueError, TypeError, AttributeError):
+        raise web.HTTPBadRequest(text="expected a JSON body with query and page") from None
+    matches = [p for p in map(Product, range(1, PRODUCT_COUNT + 1)) if query in p.name.lower()]
+    window = matches[(page - 1) * 5 : page * 5]
+    return web.json_response({"query": query, "page": page, "total": len(matches), "results": [p.summary() for p in window]})
+
+
+DOCS = {
+    "index": ("Documentation", ["getting-started", "specs", "storage"]),
+    "getting-started": ("Getting started", ["index", "specs", "drafts/next-release"]),
+    "specs": ("Writing specs", ["index", "pagination", "storage"]),
+    "pagination": ("Pagination", ["specs", "index"]),
+    "storage": ("Storage", ["index", "getting-started"]),
+}
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    slug = request.match_info.get("slug") or "index"
+    if slug not in DOCS:
+        raise web.HTTPNotFound()
+    title, links = DOCS[slug]
+    anchors = "".join(f"<li><a href='/docs/{target}.html'>{target}</a></li>" for target in links)
+    return _page(title, f"<h1>{html.escape(title)}</h1><nav><ul>{anchors}</ul></nav><a href='/shop/'>Shop</a>")
+
+
+async def robots(request: web.Request) -> web.Response:
+    return web.Response(text="User-agent: *\nDisallow: /docs/drafts/\n")
+
+
 def make_app() -> web.Application:
     app = web.Application()
+    app.router.add_post("/api/search", search)
+    app.router.add_get("/docs/", docs_page)
+    app.router.add_get("/docs/{slug}.html", docs_page)
+    app.router.add_get("/robots.txt", robots)
     app.router.add_get("/api/products", list_products)
     app.router.add_get("/api/products/{id}", product_detail)
     app.router.add_get("/shop/", catalogue)

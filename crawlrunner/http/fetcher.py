@@ -142,6 +142,7 @@ class Fetcher:
     def __init__(self, session: aiohttp.ClientSession, slots: HostSlots) -> None:
         self.session = session
         self.slots = slots
+        self.retrying = 0  # requests waiting out a backoff, for the progress display
 
     async def fetch(self, plan: RequestPlan, client: TargetClient) -> FetchResult:
         """Make the request, retrying as the policy says; failures come back in the result."""
@@ -167,7 +168,11 @@ class Fetcher:
                     result.error = f"{result.error} ({decision.reason})"
                 break
             log.debug("%s: retrying %s in %.2f s after %s", plan.target.name, plan.method, decision.delay, result.error_kind)
-            await asyncio.sleep(decision.delay or 0)
+            self.retrying += 1
+            try:
+                await asyncio.sleep(decision.delay or 0)
+            finally:
+                self.retrying -= 1
         result.elapsed = time.perf_counter() - started
         return result
 

@@ -105,8 +105,11 @@ def test_run_writes_the_database_and_a_summary(
     assert result.exit_code == 0, result.output
     assert query(db_path, "SELECT id, name FROM item ORDER BY id") == [(1, "item 1"), (2, "item 2")]
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["target", "requests", "ok", "failed", "records", "bytes", "p50", "ms", "p95", "ms", "max", "ms"]
-    assert lines[2].split()[:5] == ["item", "2", "2", "0", "2"]
+    assert lines[0].split() == [
+        "target", "requests", "ok", "failed", "retries", "records", "bytes", "p50", "ms", "p95", "ms", "max", "ms"
+    ]  # fmt: skip
+    assert lines[2].split()[:6] == ["item", "2", "2", "0", "0", "2"]
+    assert lines[-1] == "exit status 0: everything succeeded"
     assert f"database: {db_path}" in result.stdout
 
 
