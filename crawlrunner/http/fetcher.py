@@ -151,7 +151,6 @@ class Fetcher:
             result.error_kind, result.error = InvalidRequest.kind, plan.invalid
             return result
         policy = client.settings.retry
-        started = time.perf_counter()
         for attempt in range(1, policy.attempts + 1):
             result.attempts = attempt
             result.error_kind = result.error = None
@@ -171,9 +170,9 @@ class Fetcher:
             self.retrying += 1
             try:
                 await asyncio.sleep(decision.delay or 0)
+                result.elapsed += decision.delay or 0
             finally:
                 self.retrying -= 1
-        result.elapsed = time.perf_counter() - started
         return result
 
     @staticmethod
@@ -192,27 +191,33 @@ class Fetcher:
             for _ in range(settings.max_redirects + 1):
                 send_url = self._send_url(with_query(url, creds.query), client)
                 async with self.slots.hold(send_url, settings.rate_limit):
-                    async with self.session.request(
-                        method,
-                        send_url,
-                        headers=headers,
-                        data=data,
-                        json=json_body,
-                        timeout=client.timeout,
-                        allow_redirects=False,
-                        ssl=client.ssl,
-                        proxy=settings.proxy,
-                        middlewares=creds.middlewares,
-                    ) as response:
-                        location = response.headers.get("Location")
-                        if response.status in REDIRECT_STATUSES and location and not settings.gateway:
-                            url, method, data, json_body, headers, creds = self._redirect(
-                                url, location, response.status, method, data, json_body, headers, client
-                            )
-                            continue
-                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                        await self._read(response, plan, client, result)
-                        return retry_after
+                    # Latency counts from when the host's slot is ours: waiting
+                    # for politeness is not the server's slowness.
+                    sent = time.perf_counter()
+                    try:
+                        async with self.session.request(
+                            method,
+                            send_url,
+                            headers=headers,
+                            data=data,
+                            json=json_body,
+                            timeout=client.timeout,
+                            allow_redirects=False,
+                            ssl=client.ssl,
+                            proxy=settings.proxy,
+                            middlewares=creds.middlewares,
+                        ) as response:
+                            location = response.headers.get("Location")
+                            if response.status in REDIRECT_STATUSES and location and not settings.gateway:
+                                url, method, data, json_body, headers, creds = self._redirect(
+                                    url, location, response.status, method, data, json_body, headers, client
+                                )
+                                continue
+                            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                            await self._read(response, plan, client, result)
+                            return retry_after
+                    finally:
+                        result.elapsed += time.perf_counter() - sent
             raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
         except asyncio.CancelledError:
             raise
