@@ -49,6 +49,7 @@ class Document:
     text: str
     value_positions: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[SpecPath, tuple[int, int]] = field(default_factory=dict)
+    plain_scalars: dict[SpecPath, str] = field(default_factory=dict)  # unquoted values as written
 
     def locate(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
         """1-based (line, column) of ``path``, or of its nearest located ancestor.
@@ -79,6 +80,7 @@ class _Walker:
         self.problems: list[SpecProblem] = []
         self.value_positions: dict[SpecPath, tuple[int, int]] = {}
         self.key_positions: dict[SpecPath, tuple[int, int]] = {}
+        self.plain_scalars: dict[SpecPath, str] = {}
 
     def _problem(self, node: yaml.Node, path: SpecPath, message: str) -> None:
         mark = node.start_mark
@@ -100,6 +102,8 @@ class _Walker:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.ScalarNode) and node.style is None:
+            self.plain_scalars[path] = node.value
         return self._scalar(node, path)
 
     def _scalar(self, node: yaml.Node, path: SpecPath) -> Any:
@@ -202,7 +206,7 @@ def load_text(text: str, file: str = "<spec>") -> Document:
         loader.dispose()
     if walker.problems:
         raise SpecError(walker.problems)
-    return Document(file, data, text, walker.value_positions, walker.key_positions)
+    return Document(file, data, text, walker.value_positions, walker.key_positions, walker.plain_scalars)
 
 
 def load_file(path: str | Path) -> Document:

@@ -63,6 +63,9 @@ def check(document: Document) -> list[SpecProblem]:
     problems: dict[tuple[int, int, str, str], SpecProblem] = {}
     for error in sorted(_validator().iter_errors(document.data), key=relevance):
         for path, message, at_key in _explain(error):
+            written = document.plain_scalars.get(path)
+            if written is not None and message.startswith("expected") and "a string" in message:
+                message += _quote_hint(written, error.instance)
             problem = document.problem(path, message, key=at_key)
             problems.setdefault((problem.line, problem.column, problem.path, message), problem)
     return sorted(problems.values(), key=lambda p: (p.line, p.column, p.path))
@@ -89,6 +92,17 @@ def _type_of(value: Any) -> str:
         if isinstance(value, python_type):
             return _TYPE_NAMES[name]
     return "null" if value is None else type(value).__name__
+
+
+def _quote_hint(written: str, value: Any) -> str:
+    """YAML 1.1 reads unquoted no, on, 1.10 and 017 as booleans and numbers: say so."""
+    if isinstance(value, bool):
+        kind = f"the boolean {'true' if value else 'false'}"
+    elif isinstance(value, (int, float)):
+        kind = f"the number {value!r}"
+    else:
+        return ""
+    return f' (YAML reads an unquoted {written} as {kind}: write "{written}" to keep it text)'
 
 
 def _expected_types(types: str | Iterable[str]) -> str:
