@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +43,7 @@ class RunResult:
     duration: float
     unmet: list[str] = field(default_factory=list)
     tolerated: frozenset[str] = frozenset()  # targets whose failures are within max_failed_ratio
+    failed_by_target: Mapping[str, int] | None = None  # from the database (a resumed run's too)
 
     @property
     def totals(self) -> TargetStats:
@@ -51,9 +52,12 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Completed, expectations met, and no failed request beyond a declared tolerance."""
-        if self.status not in ("completed", "reextracted") or self.unmet:
+        if self.status not in ("completed", "reextracted", "limited") or self.unmet:
             return False
-        return all(s.failed == 0 or name in self.tolerated for name, s in self.stats.targets.items())
+        failed = self.failed_by_target
+        if failed is None:
+            failed = {name: s.failed for name, s in self.stats.targets.items()}
+        return all(count == 0 or name in self.tolerated for name, count in failed.items())
 
 
 def selected_targets(spec: Spec, only: Iterable[str] | None) -> list[str] | None:
@@ -148,9 +152,8 @@ async def _run(
     async with Store.open(database) as store:
         await store.prepare_targets(t for t in targets if t.extract is not None)
         unfinished = await store.unfinished_run(spec)
-        next_fetch_id, next_request_id = await store.next_ids()
         state = CrawlState(
-            itertools.count(next_request_id),
+            iter(()),
             validators=await store.validators(targets),
             max_requests=max_requests,
             max_records=max_records,
@@ -164,10 +167,12 @@ async def _run(
                     f"{database}: the spec (or a seed file) changed since run {run_id} started; "
                     "resuming would fetch a different crawl. Run without --resume to start afresh."
                 )
-            saved = await store.resume_state(run_id)
+            saved = await store.resume_state(run_id, [t.name for t in spec.targets if t.follow is not None])
             state.skip_below, state.skip, state.seen = saved.low_water, saved.done_above, saved.seen
-            state.pending = [p for p in (restore_plan(spec, row) for row in saved.pending) if p is not None]
+            restored = (restore_plan(spec, row) for row in saved.pending)
+            state.pending = [p for p in restored if p is not None and (wanted is None or p.target.name in wanted)]
             await store.reopen_run(run_id)
+            state.request_ids = itertools.count(await store.next_request_id(run_id))
             log.info("resuming run %d: %d start requests done, %d saved requests pending",
                      run_id, saved.low_water + len(saved.done_above), len(state.pending))  # fmt: skip
         else:
@@ -177,10 +182,11 @@ async def _run(
                     unfinished[0], spec.name, unfinished[1],
                 )  # fmt: skip
             previous = await store.latest_run(spec) if retry_failed else None
+            if retry_failed and previous is None:
+                raise ResumeError(f"{database}: no earlier run of {spec.name!r} to retry")
             run_id = await store.begin_run(spec)
-            if retry_failed:
-                if previous is None:
-                    raise ResumeError(f"{database}: no earlier run of {spec.name!r} to retry")
+            state.request_ids = itertools.count(await store.next_request_id(run_id))
+            if previous is not None:
                 failed = [restore_plan(spec, row) for row in await store.failed_requests(previous)]
                 # Fresh ids: these are this run's requests now, saved for a resume.
                 state.pending = [
@@ -193,14 +199,19 @@ async def _run(
         status = "failed"
         try:
             async with open_session(spec.http) as session:
-                writer = BatchWriter(store, run_id, spec, next_fetch_id=next_fetch_id)
+                writer = BatchWriter(store, run_id, spec)
                 stats = await crawl(spec, session, writer, only=wanted, stop=stop, state=state, reporter=reporter)
-            status = "interrupted" if stop is not None and stop.is_set() else "completed"
+            if stop is not None and stop.is_set():
+                status = "interrupted"
+            else:
+                status = "limited" if state.limited else "completed"
         except asyncio.CancelledError:
             status = "interrupted"
             raise
         finally:
-            await store.finish_run(run_id, status, targets)
+            # Only a whole crawl may empty a replace table of older rows: not a
+            # retry of a few failures, nor a run cut short by --max-requests.
+            await store.finish_run(run_id, status, targets, whole_crawl=not retry_failed)
         problems: list[str] = []
         tolerated = set()
         for target in targets:
@@ -209,7 +220,14 @@ async def _run(
             problems += unmet(target, await store.target_facts(run_id, target))
             if target.expect.max_failed_ratio is not None:
                 tolerated.add(target.name)
-    return RunResult(run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated))
+        # From the database, so failures before a resume count too.
+        failures = dict(await store.rows(
+            "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
+            (run_id,),
+        ))  # fmt: skip
+    return RunResult(
+        run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures
+    )
 
 
 async def reextract_async(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
@@ -221,7 +239,7 @@ async def reextract_async(spec: Spec, *, output: str | Path | None = None, only:
     import zlib
 
     from .extract import process
-    from .frontier import restore_plan
+    from .frontier import redacted_url, restore_plan
     from .plan import RequestPlan
     from .results import FetchResult
     from .store.sqlite import Store
@@ -234,12 +252,10 @@ async def reextract_async(spec: Spec, *, output: str | Path | None = None, only:
         raise CrawlRunnerError(f"{spec.source}: no target keeps bodies (store_bodies: true) to re-extract")
     started = time.perf_counter()
     stats = RunStats({t.name: TargetStats() for t in targets})
-    detokenize = spec.redactor.detokenize
     async with Store.open(database) as store:
         await store.prepare_targets(targets)
-        next_fetch_id, _ = await store.next_ids()
         run_id = await store.begin_run(spec)
-        writer = BatchWriter(store, run_id, spec, next_fetch_id=next_fetch_id)
+        writer = BatchWriter(store, run_id, spec)
         status = "failed"
         try:
             batch = []
@@ -247,9 +263,12 @@ async def reextract_async(spec: Spec, *, output: str | Path | None = None, only:
                 name, url, final_url, code, content_type, charset, fetched_at, body = row[:8]
                 target = spec.target(name)
                 saved = restore_plan(spec, row[8:]) if row[8] is not None else None
-                plan = saved if saved is not None and saved.invalid is None else RequestPlan(target, detokenize(url))
+                if saved is not None and saved.invalid is None:
+                    plan = saved
+                else:  # re-extraction needs no secret: a masked URL will do
+                    plan = RequestPlan(target, redacted_url(url))
                 fetch = FetchResult(
-                    name, plan.method, plan.url, fetched_at, final_url=detokenize(final_url) if final_url else None,
+                    name, plan.method, plan.url, fetched_at, final_url=redacted_url(final_url) if final_url else None,
                     status=code, content_type=content_type, charset=charset, body=zlib.decompress(body), attempts=0,
                 )  # fmt: skip
                 outcome = process(plan, fetch)

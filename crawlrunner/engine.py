@@ -97,6 +97,7 @@ class CrawlState:
     validators: Mapping[tuple[str, str], tuple[str | None, str | None]] = field(default_factory=dict)
     max_requests: int | None = None  # for trying a spec: stop after this many
     max_records: int | None = None
+    limited: bool = False  # set when one of those limits stopped the run
 
 
 def _conditional(plan: RequestPlan, spec: Spec, state: CrawlState) -> RequestPlan:
@@ -133,7 +134,7 @@ async def crawl(
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
     clients = {t.name: _client(spec, t) for t in selected}
     redact = spec.redactor
-    fetcher = Fetcher(session, HostSlots(spec.http.limits.per_host))
+    fetcher = Fetcher(session, HostSlots(spec.http.limits.per_host), block_private=spec.http.block_private_addresses)
     follower = LinkFollower()
     for target_name, url in state.seen:
         follower.remember(spec, target_name, spec.redactor.detokenize(url))
@@ -174,6 +175,7 @@ async def crawl(
         nonlocal records
         records += len(outcome.records)
         if state.max_records is not None and records >= state.max_records:
+            state.limited = True
             await frontier.close()
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
         if log.isEnabledFor(logging.INFO):
@@ -192,6 +194,7 @@ async def crawl(
         while (plan := await frontier.get()) is not None:
             handed_out += 1
             if state.max_requests is not None and handed_out >= state.max_requests:
+                state.limited = True
                 await frontier.close()
             derived: list[RequestPlan] = []
             try:

@@ -9,6 +9,7 @@ messages), because crawlrunner cannot tell a harmless base URL from a key.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -20,14 +21,17 @@ MASK = "***"
 ENV_REFERENCE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-# How a secret may be spelled inside stored text: as is, or percent-encoded.
+# How a secret may be spelled inside stored text: as is, percent-encoded, or
+# escaped inside a JSON string.
 _SPELLINGS: dict[str, Callable[[str], str]] = {
     "raw": lambda s: s,
     "q": lambda s: quote(s, safe=""),
     "qp": quote_plus,
     "qs": quote,
+    "j": lambda s: json.dumps(s)[1:-1],
+    "ju": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
 }
-_TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|q|qp|qs)\}")
+_TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|qp|qs|q|ju|j)\}")
 
 
 class MissingSecret(LookupError):
@@ -74,27 +78,38 @@ class Redactor:
         # A secret also travels percent-encoded inside URLs, so those
         # spellings are masked too.
         self.values = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
-        unique = {form for s in self.values for form in (s, quote(s, safe=""), quote_plus(s), quote(s))}
-        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+        spellings = {spell(s): (s, name) for s in self.values for name, spell in _SPELLINGS.items()}
+        self._secrets = tuple(sorted(spellings, key=len, reverse=True))
+        self._spelled = spellings
+        # One pass over the text: a replacement is never scanned again.
+        self._pattern = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
     def __call__(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def bytes(self, data: bytes) -> bytes:
+        """``data`` with every secret (as UTF-8, raw or percent-encoded) masked."""
         for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+            encoded = secret.encode("utf-8")
+            if encoded in data:
+                data = data.replace(encoded, MASK.encode())
+        return data
 
     def tokenize(self, text: str) -> str:
         """``text`` with each secret replaced by a reference to it (for stored requests)."""
-        for value in self.values:
-            digest = hashlib.sha256(value.encode()).hexdigest()[:16]
-            for name, spell in _SPELLINGS.items():
-                spelled = spell(value)
-                if spelled in text:
-                    text = text.replace(spelled, f"${{secret:{digest}:{name}}}")
-        return text
+        if self._pattern is None:
+            return text
+
+        def reference(match: re.Match[str]) -> str:
+            value, spelling = self._spelled[match.group(0)]
+            return f"${{secret:{hashlib.sha256(value.encode()).hexdigest()[:16]}:{spelling}}}"
+
+        return self._pattern.sub(reference, text)
 
     def detokenize(self, text: str) -> str:
         """The inverse of ``tokenize``, with the secrets known now."""

@@ -65,6 +65,7 @@ class HttpSettings:
     cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
     trust_env: bool = False
     download_dir: str = "downloads"
+    block_private_addresses: bool = False
 
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -147,3 +148,4 @@ class FetchSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_redirects: int = 10
     download: bool = False
+    max_download_bytes: int | None = None  # None: no limit on a file's size

@@ -12,9 +12,16 @@ from typing import Any
 from parsel import Selector as Node
 
 
+def decode(body: bytes, charset: str | None) -> str:
+    """The body as text: its declared charset if Python knows it, else UTF-8; never fails."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset nobody has heard of
+        return body.decode("utf-8", errors="replace")
+
+
 def parse(body: bytes, charset: str | None) -> Node:
-    text = body.decode(charset or "utf-8", errors="replace") if body else "<html></html>"
-    return Node(text=text, type="html")
+    return Node(text=decode(body, charset) if body else "<html></html>", type="html")
 
 
 # Elements that start a new line when rendered: their text is kept apart from

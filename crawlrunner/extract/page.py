@@ -58,6 +58,6 @@ class Page:
     def text(self, node: Any = None) -> str:
         """The text a lone regex searches: the whole body, or the record's markup/JSON."""
         if node is None:
-            return self.fetch.body.decode(self.fetch.charset or "utf-8", errors="replace")
+            return html.decode(self.fetch.body, self.fetch.charset)
         text: str = self._module.text_of(node)
         return text

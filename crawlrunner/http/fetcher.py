@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
 from .auth import Credentials, credentials, same_origin, strip_credentials, with_query
+from .guard import BlockedAddress, blocked_cause, check_url
 from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
 from .tls import SSLArgument, ssl_argument
@@ -65,6 +67,9 @@ def translate(exc: BaseException) -> FetchError:
     if isinstance(exc, FetchError):
         return exc
     reason = str(exc) or type(exc).__name__
+    blocked = blocked_cause(exc)
+    if blocked is not None:
+        return BlockedAddress(str(blocked))
     # Timeouts first: aiohttp's ServerTimeoutError is also a connection error.
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return FetchTimeout(f"timed out ({type(exc).__name__})")
@@ -120,18 +125,23 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(buffer)
 
 
-async def _download(response: aiohttp.ClientResponse, directory: Path, url: str) -> tuple[str, int]:
-    """Stream the body into a file named after the URL; (path, bytes written)."""
+async def _download(response: aiohttp.ClientResponse, directory: Path, url: str, limit: int | None) -> tuple[str, int]:
+    """Stream the body into a file named after the URL; (path, bytes written).
+
+    ``limit`` (``max_download_bytes``) bounds the file as ``max_body_bytes`` bounds memory.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     name = os.path.basename(urlsplit(url).path) or "index"
     path = directory / f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{name[:100]}"
-    partial = path.with_name(path.name + ".part")
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")
     written = 0
     try:
         with partial.open("wb") as fh:
             async for chunk in response.content.iter_chunked(CHUNK_BYTES):
                 fh.write(chunk)
                 written += len(chunk)
+                if limit is not None and written > limit:
+                    raise BodyTooLarge(f"download exceeds the limit of {limit} bytes (max_download_bytes)")
         partial.replace(path)  # a file under its final name is always complete
     finally:
         partial.unlink(missing_ok=True)
@@ -139,9 +149,10 @@ async def _download(response: aiohttp.ClientResponse, directory: Path, url: str)
 
 
 class Fetcher:
-    def __init__(self, session: aiohttp.ClientSession, slots: HostSlots) -> None:
+    def __init__(self, session: aiohttp.ClientSession, slots: HostSlots, *, block_private: bool = False) -> None:
         self.session = session
         self.slots = slots
+        self.block_private = block_private
         self.retrying = 0  # requests waiting out a backoff, for the progress display
 
     async def fetch(self, plan: RequestPlan, client: TargetClient) -> FetchResult:
@@ -152,13 +163,18 @@ class Fetcher:
             return result
         policy = client.settings.retry
         for attempt in range(1, policy.attempts + 1):
+            # Each attempt starts clean: the log row describes the last one.
             result.attempts = attempt
-            result.error_kind = result.error = None
+            result.error_kind = result.error = result.status = result.content_type = result.charset = None
+            result.body, result.headers, result.final_url = b"", {}, None
             retry_after = await self._attempt(plan, client, result)
             if result.ok:
                 break
             if result.status in COOLDOWN_STATUSES:
-                self.slots.cool_down(self._send_url(plan.url, client), max(client.settings.rate_limit.cooldown, retry_after or 0))
+                # Never longer than max_retry_after: a Retry-After of an hour
+                # must not park every other request to the host for an hour.
+                wait = min(retry_after or 0, policy.max_retry_after)
+                self.slots.cool_down(self._send_url(plan.url, client), max(client.settings.rate_limit.cooldown, wait))
             decision = decide(policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after)
             if not decision.retry:
                 if "max_retry_after" in decision.reason:
@@ -190,6 +206,8 @@ class Fetcher:
         try:
             for _ in range(settings.max_redirects + 1):
                 send_url = self._send_url(with_query(url, creds.query), client)
+                if self.block_private:
+                    check_url(send_url)
                 async with self.slots.hold(send_url, settings.rate_limit):
                     # Latency counts from when the host's slot is ours: waiting
                     # for politeness is not the server's slowness.
@@ -269,6 +287,8 @@ class Fetcher:
         if plan.method == "HEAD":
             return
         if client.settings.download:
-            result.body_path, result.body_bytes = await _download(response, client.download_dir, plan.url)
+            result.body_path, result.body_bytes = await _download(
+                response, client.download_dir, plan.url, client.settings.max_download_bytes
+            )
             return
         result.body = await _read_body(response, client.settings.max_body_bytes)

@@ -10,6 +10,7 @@ import aiohttp
 from yarl import URL
 
 from ..settings import HttpSettings, Timeouts
+from .guard import GuardedResolver
 
 # aiohttp needs its own clean-up of closed TLS transports only on Pythons
 # without cpython#118960 (fixed in 3.12.8 and 3.13.1); asking for it on a
@@ -30,6 +31,7 @@ async def open_session(http: HttpSettings) -> AsyncIterator[aiohttp.ClientSessio
     """A pooled session honouring the run's limits; closed on every path out."""
     limits = http.limits
     connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver() if http.block_private_addresses else None,
         limit=limits.connections,
         limit_per_host=limits.per_host,
         use_dns_cache=limits.dns_cache != 0,

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,10 @@ _DEFAULT_LINKS = "a::attr(href)"
 
 # Settings whose values are credentials whether or not they come from ${env.X}.
 _SECRET_KEYS = {"auth": ("username", "password", "token", "value"), "gateway": ("api_key",), "proxy": ()}
-_FETCH_KEYS = ("retry", "rate_limit", "auth", "tls", "proxy", "gateway", "max_body_bytes", "max_redirects", "download")
+_FETCH_KEYS = (
+    "retry", "rate_limit", "auth", "tls", "proxy", "gateway", "max_body_bytes", "max_redirects", "download",
+    "max_download_bytes",
+)  # fmt: skip
 
 # (template variables used, where) for each template of a target.
 _Uses = list[tuple[set[str], SpecPath]]
@@ -106,12 +110,19 @@ class _Builder:
     # where it is used; every substituted value is remembered for redaction.
     # In templates, a value from the environment is literal text: its braces
     # are escaped so a token like "ab{c}" is sent as written.
-    def resolve(self, value: Any, path: SpecPath, *, template: bool = False) -> Any:
+    def resolve(self, value: Any, path: SpecPath, *, template: bool = False, url: bool = False) -> Any:
         if isinstance(value, str):
             if "${" not in value:
                 return value
+
+            def literal(found: str) -> str:
+                # In a URL, a value is percent-encoded where it could be misread
+                # ("+" as a space, a space, non-ASCII); its URL syntax is kept.
+                text = quote(found, safe=":/?#[]@!$&'()*,;=%~") if url else found
+                return escape(text) if template else text
+
             try:
-                text, found = interpolate(value, self.environ, escape=escape if template else None)
+                text, found = interpolate(value, self.environ, escape=literal)
             except MissingEnvironmentVariable as exc:
                 self.problem(
                     path,
@@ -154,6 +165,13 @@ class _Builder:
         }
         self.check_parents(raw_targets)
         targets = [self.target(raw, index, http, defaults, fields_of) for index, raw in raw_targets]
+        parents = {t.parent for t in targets}
+        for (index, _), target in zip(raw_targets, targets):
+            if target.conditional and target.name in parents:
+                self.problem(("targets", index, "conditional"),
+                             "conditional requests cannot be used by a parent target: a 304 has no records for its children")  # fmt: skip
+        if http.cookies and http.base_url is None:
+            self.problem(("http", "cookies"), "cookies need http.base_url: they are sent to its host only")
         output = self.resolve(data["output"], ("output",)) if "output" in data else None
         redact = Redactor(self.secrets)
         if self.problems:
@@ -215,6 +233,7 @@ class _Builder:
             ),
             cookies=self.resolve(raw.get("cookies") or {}, path + ("cookies",)),
             trust_env=raw.get("trust_env", False),
+            block_private_addresses=raw.get("block_private_addresses", False),
             download_dir=raw.get("download_dir", defaults.download_dir),
         )
 
@@ -285,6 +304,7 @@ class _Builder:
             max_body_bytes=merged.get("max_body_bytes", base.max_body_bytes),
             max_redirects=merged.get("max_redirects", base.max_redirects),
             download=merged.get("download", False),
+            max_download_bytes=merged.get("max_download_bytes"),
         )
 
     def spec_file(self, name: str | None, path: SpecPath) -> str | None:
@@ -423,7 +443,7 @@ class _Builder:
             pairs = [("{url}", path)] if "seeds" in raw or "url_field" in raw else []
         compiled = []
         for written, url_path in pairs:
-            text = self.resolve(written, url_path, template=True)
+            text = self.resolve(written, url_path, template=True, url=True)
             if url_path in self.unresolved:
                 continue
             if any(c in text for c in "\r\n\t"):
@@ -487,6 +507,10 @@ class _Builder:
                 self.problem(path + ("key", i), f"no field named {name!r} in this target")
         if target.mode != "append" and target.extract is None:
             self.problem(path + ("mode",), f"mode {target.mode} needs extract: there is no table without fields")
+        if target.conditional and (target.paginate or target.follow):
+            # A 304 has no body to find the next page or the links in.
+            what = "paginate" if target.paginate else "follow"
+            self.problem(path + ("conditional",), f"conditional requests cannot be combined with {what}: a 304 has no body to continue from")
 
     def vars(self, raw: dict[str, Any], path: SpecPath) -> tuple[tuple[str, tuple[Any, ...] | IntRange], ...]:
         result: list[tuple[str, tuple[Any, ...] | IntRange]] = []

@@ -159,7 +159,7 @@ def create_target_table(target: Target) -> list[str]:
     if target.mode == "upsert":
         keys = ", ".join(quote_identifier(k) for k in target.key)
         statements += [
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_key')} ON {table} ({keys})",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier(key_index(target))} ON {table} ({keys})",
             f"CREATE TABLE IF NOT EXISTS {quote_identifier(history_table(target))} (\n"
             "    id INTEGER PRIMARY KEY,\n    run_id INTEGER NOT NULL REFERENCES runs(id),\n"
             "    key TEXT NOT NULL,\n    change TEXT NOT NULL,\n    old TEXT,\n    new TEXT,\n    at TEXT NOT NULL\n)",
@@ -167,6 +167,11 @@ def create_target_table(target: Target) -> list[str]:
             f"ON {quote_identifier(history_table(target))} (run_id)",
         ]
     return statements
+
+
+def key_index(target: Target) -> str:
+    """The upsert key's index, named after its columns: a changed key gets a new one."""
+    return f"_{target.name}_key_" + "_".join(target.key)
 
 
 def field_names(target: Target) -> list[str]:

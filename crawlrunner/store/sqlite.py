@@ -30,6 +30,7 @@ from .schema import (
     REQUEST_INSERT,
     SCHEMA_VERSION,
     create_target_table,
+    key_index,
     quote_identifier,
     target_columns,
 )
@@ -127,6 +128,7 @@ class Store:
         """Create each target's table, adding columns for fields new to the spec."""
         try:
             for target in targets:
+                await self._drop_stale_key_index(target)
                 for statement in create_target_table(target):
                     await self.conn.execute(statement)
                 async with self.conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})") as cursor:
@@ -141,6 +143,19 @@ class Store:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot create tables: {exc}") from None
 
+    async def _drop_stale_key_index(self, target: Target) -> None:
+        """An upsert key that changed (or a mode that did) leaves an index on the old key."""
+        current = key_index(target) if target.mode == "upsert" else None
+        prefix = f"_{target.name}_key"
+        async with self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (target.name,)
+        ) as cursor:
+            names = [row[0] for row in await cursor.fetchall()]
+        stale = [n for n in names if (n == prefix or n.startswith(prefix + "_")) and n != current]
+        for name in stale:
+            log.warning("%s: the upsert key changed; replacing index %s", target.name, name)
+            await self.conn.execute(f"DROP INDEX {quote_identifier(name)}")
+
     async def begin_run(self, spec: Spec) -> int:
         try:
             cursor = await self.conn.execute(
@@ -152,11 +167,12 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target] = ()) -> None:
+    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target] = (), *, whole_crawl: bool = True) -> None:
         """Close the run's row (its counts come from the fetch log itself).
 
-        A completed run also empties its ``replace`` targets of older runs'
-        rows, in the same transaction: a failed or interrupted run never does.
+        A completed whole crawl also empties its ``replace`` targets of older
+        runs' rows, in the same transaction: a failed, interrupted or limited
+        run, or a retry of failures, never does.
         """
         try:
             await self.conn.execute("BEGIN IMMEDIATE")
@@ -178,7 +194,7 @@ class Store:
                 """,
                 (status, utc_now(), run_id, run_id),
             )
-            if status in ("completed", "reextracted"):
+            if whole_crawl and status in ("completed", "reextracted"):
                 for target in targets:
                     if target.mode == "replace":
                         await self.conn.execute(
@@ -235,14 +251,17 @@ class Store:
 
 
 
-    async def next_ids(self) -> tuple[int, int]:
-        """The next free fetch_log id and requests id (the writer assigns them itself)."""
-        (fetch_max, request_max), = await self.rows(
-            "SELECT (SELECT coalesce(max(id), 0) FROM fetch_log), (SELECT coalesce(max(id), 0) FROM requests)"
-        )
-        return int(fetch_max) + 1, int(request_max) + 1
+    async def next_request_id(self, run_id: int) -> int:
+        """The first free request id of a run.
 
-    async def resume_state(self, run_id: int) -> ResumeRows:
+        Each run owns the id range starting at run_id << 32, so runs writing
+        to one database at once never collide, and a resume continues its own.
+        """
+        base = run_id << 32
+        (highest,), = await self.rows("SELECT max(id) FROM requests WHERE id > ? AND id < ?", (base, base + (1 << 32)))
+        return int(highest or base) + 1
+
+    async def resume_state(self, run_id: int, following: list[str]) -> ResumeRows:
         """What a resumed run needs: which start requests are done, what is pending."""
         done = sorted(seq for (seq,) in await self.rows(
             "SELECT seq FROM requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'", (run_id,)
@@ -257,7 +276,11 @@ class Store:
             " FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id",
             (run_id,),
         )
-        followed = await self.rows("SELECT target, url FROM requests WHERE run_id = ?", (run_id,))
+        # URLs already requested, for the link-following targets' de-duplication only.
+        marks = ", ".join("?" for _ in following)
+        followed = await self.rows(
+            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
+        ) if following else []  # fmt: skip
         return ResumeRows(low, set(done[low:]), pending, followed)
 
     async def save_pending(self, run_id: int, spec: Spec, plans: Iterable[RequestPlan]) -> None:

@@ -59,7 +59,7 @@ class BatchWriter:
 
     _STOP: Any = object()
 
-    def __init__(self, store: Store, run_id: int, spec: Spec, *, next_fetch_id: int = 1) -> None:
+    def __init__(self, store: Store, run_id: int, spec: Spec) -> None:
         self.store = store
         self.run_id = run_id
         self.spec = spec
@@ -67,7 +67,6 @@ class BatchWriter:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
-        self.next_fetch_id = next_fetch_id
 
     async def put(self, outcome: Outcome) -> None:
         await self.queue.put(outcome)
@@ -128,10 +127,15 @@ class BatchWriter:
         unchanged: dict[str, list[str]] = {}
         validators: list[tuple[Any, ...]] = []
         bodies: list[tuple[Any, ...]] = []
+        # Ids are taken inside the write transaction, so another run writing
+        # to the same file at the same time cannot take them too.
+        async with conn.execute("SELECT coalesce(max(id), 0) FROM fetch_log") as cursor:
+            row = await cursor.fetchone()
+        next_id = int(row[0]) + 1 if row else 1
         for outcome in batch:
             fetch, plan = outcome.fetch, outcome.plan
-            fetch_id = self.next_fetch_id
-            self.next_fetch_id += 1
+            fetch_id = next_id
+            next_id += 1
             url = redact(fetch.url)
             etag = fetch.headers.get("ETag") if fetch.ok else None
             modified = fetch.headers.get("Last-Modified") if fetch.ok else None
@@ -162,7 +166,9 @@ class BatchWriter:
                     (
                         fetch_id, self.run_id, target.name, tokenize(fetch.url),
                         tokenize(fetch.final_url) if fetch.final_url else None, fetch.status,
-                        fetch.content_type, fetch.charset, fetch.fetched_at, zlib.compress(fetch.body, 6),
+                        fetch.content_type, fetch.charset, fetch.fetched_at,
+                        # A body can echo a credential back; it is not kept either.
+                        zlib.compress(redact.bytes(fetch.body) if redact else fetch.body, 6),
                     )
                 )  # fmt: skip
             if outcome.records:
@@ -198,6 +204,10 @@ class BatchWriter:
         """Upsert ``rows``, writing 'added' and 'changed' history rows first."""
         conn = self.store.conn
         names = ["_run_id", "_url", "_fetched_at", *field_names(target)]
+        # The same key twice in one batch: the last record wins, and history
+        # compares it with the table as it was.
+        positions = [names.index(k) for k in target.key]
+        rows = list({tuple(row[i] for i in positions): row for row in rows}.values())
         stage = quote_identifier(f"_stage_{target.name}")
         cols = ", ".join(quote_identifier(n) for n in names)
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols})")

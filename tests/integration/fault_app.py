@@ -188,6 +188,27 @@ async def proxied(request: web.Request) -> web.Response:
     return web.json_response({"via": "proxy", "path": request.path})
 
 
+async def huge_header(request: web.Request) -> web.Response:
+    return web.Response(text="{}", headers={"X-Huge": "a" * 200_000}, content_type="application/json")
+
+
+async def odd_charset(request: web.Request) -> web.Response:
+    body = "<html><h1>Caf\u00e9 \u2615</h1></html>".encode("utf-8")
+    return web.Response(body=body, headers={"Content-Type": "text/html; charset=no-such-charset"})
+
+
+async def latin1_json(request: web.Request) -> web.Response:
+    return web.Response(body='{"name": "Caf\u00e9"}'.encode("latin-1"), headers={"Content-Type": "application/json; charset=iso-8859-1"})
+
+
+async def empty(request: web.Request) -> web.Response:
+    return web.Response(body=b"", content_type="application/json")
+
+
+async def nan_json(request: web.Request) -> web.Response:
+    return web.Response(text='{"price": NaN}', content_type="application/json")
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/flaky/{key}/{n}", flaky)
@@ -207,4 +228,9 @@ def make_app() -> web.Application:
     app.router.add_get("/digest", digest)
     app.router.add_get("/gateway", gateway)
     app.router.add_get("/proxied/{tail:.*}", proxied)
+    app.router.add_get("/huge-header", huge_header)
+    app.router.add_get("/odd-charset", odd_charset)
+    app.router.add_get("/latin1-json", latin1_json)
+    app.router.add_get("/empty", empty)
+    app.router.add_get("/nan-json", nan_json)
     return app

@@ -1,0 +1,103 @@
+"""Unique canary secrets go through success, HTTP errors, timeouts, redirects,
+spec errors, plans, logs and progress; then every byte crawlrunner wrote or
+printed is searched for them, raw and percent-encoded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+
+CANARIES = {
+    "CR_CANARY_HEADER": "cnry-hdr-5a7e1c93",
+    "CR_CANARY_QUERY": "cnry-qry/6b+8f 2d",  # needs percent-encoding in a URL
+    "CR_CANARY_TOKEN": "cnry-tok-9c4d2e71",
+    "CR_CANARY_GATEWAY": "cnry-gw-3f1a0b58",
+    "CR_CANARY_PATH": "cnry-path-7e2c91",
+}
+
+SPEC = """
+name: canaries
+http:
+  base_url: "{base}"
+  timeout: {{total: 0.5}}
+  retry: {{attempts: 2, backoff: 0.01}}
+  rate_limit: {{cooldown: 0}}
+  headers: {{X-Canary: "${{env.CR_CANARY_HEADER}}"}}
+  auth: {{type: bearer, token: "${{env.CR_CANARY_TOKEN}}"}}
+targets:
+  - name: mixed
+    urls:
+      - "/echo/canary-ok?key=${{env.CR_CANARY_QUERY}}"
+      - "/flaky/canary-500/99?key=${{env.CR_CANARY_QUERY}}"
+      - "/hang?key=${{env.CR_CANARY_QUERY}}"
+      - "/redirect-to?to={other}/echo/canary-elsewhere&key=${{env.CR_CANARY_QUERY}}"
+      - "/redirect-to?to=/echo/canary-same&key=${{env.CR_CANARY_QUERY}}"
+      - "/empty?key=${{env.CR_CANARY_QUERY}}"
+    store_bodies: true
+    extract: {{fields: {{headers: {{jmespath: headers, type: json}}, url: {{meta: final_url}}}}}}
+  - name: by_path
+    url: "/echo/${{env.CR_CANARY_PATH}}"
+    extract: {{fields: {{seen: {{jmespath: headers, type: json}}}}}}
+  - name: through_gateway
+    url: "https://real.example/page?x=1"
+    gateway: {{endpoint: "{base}/gateway", api_key: "${{env.CR_CANARY_GATEWAY}}"}}
+    extract: {{fields: {{fetched: fetched}}}}
+"""
+
+
+def _forms(secret: str) -> list[bytes]:
+    return [form.encode() for form in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}]
+
+
+@pytest.mark.subprocess
+def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_path: Path) -> None:
+    spec = tmp_path / "canaries.yaml"
+    spec.write_text(SPEC.format(base=faults, other=other_origin))
+    db = tmp_path / "out.db"
+    env = {**os.environ, **CANARIES, "PYTHONWARNINGS": "error"}
+    outputs: list[bytes] = []
+
+    def crawlrunner(*args: str) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run([str(ENTRY_POINT), *args], capture_output=True, env=env, cwd=tmp_path, timeout=60)
+        outputs.extend([done.stdout, done.stderr])
+        assert b"Traceback" not in done.stderr, done.stderr.decode()
+        return done
+
+    run = crawlrunner("-vv", "run", str(spec), "-o", str(db))
+    assert run.returncode == 1  # the 500, the hang and the empty body fail
+    crawlrunner("--log-format", "json", "-v", "run", str(spec), "-o", str(db), "--max-requests", "3")
+    crawlrunner("plan", str(spec), "-n", "10")
+    crawlrunner("run", str(spec), "--dry-run")
+    crawlrunner("validate", str(spec))
+    crawlrunner("reextract", str(spec), "-o", str(db))
+    crawlrunner("run", str(spec), "-o", str(db), "--retry-failed", "-v")
+    for table in ("mixed", "by_path", "through_gateway", "fetch_log", "requests", "bodies"):
+        crawlrunner("export", str(db), table, "-f", "jsonl") if table in ("mixed", "by_path", "through_gateway") else crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
+    # A spec error whose message would quote a value from the environment.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('name: b\ntargets:\n  - {name: t, url: "relative/${env.CR_CANARY_PATH}"}\n')
+    assert crawlrunner("validate", str(broken)).returncode == 2
+
+    files = [p for p in tmp_path.iterdir() if p.is_file() and p.name.startswith("out.db")]
+    assert any(p.name.endswith("-wal") for p in files) or len(files) >= 1
+    written = [p.read_bytes() for p in files]
+    for name, secret in CANARIES.items():
+        for form in _forms(secret):
+            for blob in outputs + written:
+                assert form not in blob, f"{name} leaked as {form!r}"
+
+    # The requests really carried the secrets (the test would pass vacuously otherwise).
+    from ..integration import fault_app
+
+    assert fault_app.seen["canary-ok"][0]["headers"]["X-Canary"] == CANARIES["CR_CANARY_HEADER"]  # type: ignore[index]
+    assert fault_app.seen["canary-ok"][0]["query"]["key"] == CANARIES["CR_CANARY_QUERY"]
+    assert fault_app.seen["gateway"][-1]["query"]["api_key"] == CANARIES["CR_CANARY_GATEWAY"]
+    elsewhere = {k.lower() for k in fault_app.seen["canary-elsewhere"][0]["headers"]}  # type: ignore[union-attr]
+    assert "x-canary" not in elsewhere and "authorization" not in elsewhere
