@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CrawlRunnerError, ResumeError
+from .errors import ResumeError, UsageError
 
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
@@ -44,6 +44,7 @@ class RunResult:
     unmet: list[str] = field(default_factory=list)
     tolerated: frozenset[str] = frozenset()  # targets whose failures are within max_failed_ratio
     failed_by_target: Mapping[str, int] | None = None  # from the database (a resumed run's too)
+    run_totals: tuple[int, int] | None = None  # (requests, records) of the whole run, every session
 
     @property
     def totals(self) -> TargetStats:
@@ -225,9 +226,11 @@ async def _run(
             "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
             (run_id,),
         ))  # fmt: skip
+        (requests_done, records_done), = await store.rows("SELECT requests, records FROM runs WHERE id = ?", (run_id,))
     return RunResult(
-        run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures
-    )
+        run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures,
+        (int(requests_done), int(records_done)),
+    )  # fmt: skip
 
 
 async def reextract_async(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
@@ -249,7 +252,9 @@ async def reextract_async(spec: Spec, *, output: str | Path | None = None, only:
     wanted = selected_targets(spec, only)
     targets = [t for t in spec.targets if t.store_bodies and t.extract is not None and (wanted is None or t.name in wanted)]
     if not targets:
-        raise CrawlRunnerError(f"{spec.source}: no target keeps bodies (store_bodies: true) to re-extract")
+        raise UsageError(f"{spec.source}: no target keeps bodies (store_bodies: true) to re-extract")
+    if not database.is_file():
+        raise UsageError(f"{database}: no such database: re-extraction reads the bodies an earlier run stored")
     started = time.perf_counter()
     stats = RunStats({t.name: TargetStats() for t in targets})
     async with Store.open(database) as store:

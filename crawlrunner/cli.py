@@ -28,7 +28,7 @@ import click
 
 from . import __version__
 from ._resources import bundled_path
-from .errors import CrawlRunnerError, OutputPathError, ResumeError, SpecError
+from .errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
 
 if TYPE_CHECKING:
     from .api import RunResult
@@ -49,8 +49,20 @@ Exit status:
   130  interrupted by Ctrl-C (143: by SIGTERM); everything fetched so far is committed"""
 
 
+def _say(message: str, level: str = "error") -> None:
+    """A message of the command itself on stderr: text, or a JSON line with --log-format json."""
+    settings = logging.getLogger("crawlrunner").__dict__.get("_crawlrunner_cli", {})
+    if settings.get("fmt") == "json":
+        import json
+
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level, "logger": "crawlrunner.cli", "message": message}
+        click.echo(json.dumps(entry, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"crawlrunner: {message}", err=True)
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"crawlrunner: {message}", err=True)
+    _say(message)
     sys.exit(code)
 
 
@@ -64,7 +76,7 @@ def _user_errors() -> Iterator[None]:
             click.echo(str(problem), err=True)
         count = len(exc.problems)
         _fail(f"{count} problem{'s' if count != 1 else ''} in the spec; nothing was fetched", EXIT_USAGE)
-    except (OutputPathError, ResumeError) as exc:
+    except (OutputPathError, UsageError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except CrawlRunnerError as exc:
         _fail(str(exc), EXIT_FAILED)
@@ -144,6 +156,11 @@ def format_summary(result: RunResult) -> str:
     lines.insert(-1, lines[1])
     totals = result.totals
     notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
+    if result.run_totals and result.run_totals[0] != totals.requests:
+        requests, records = result.run_totals
+        notes.append(
+            f"this session only; with the earlier sessions of this resumed run: {requests} requests, {records} records"
+        )
     if totals.failures:
         kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
         notes.append(f"failed requests: {kinds} (see the fetch_log table)")
@@ -169,6 +186,8 @@ def format_summary(result: RunResult) -> str:
 
 
 def _exit_meaning(result: RunResult) -> str:
+    if result.status == "limited" and result.ok:
+        return "exit status 0: stopped early by --max-requests / --max-records; `run --resume` continues"
     if result.status == "interrupted":
         return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
     if result.unmet:
@@ -195,7 +214,7 @@ class _Signals:
             task.cancel()
             return
         self.received = signum
-        click.echo("\ncrawlrunner: stopping; finishing requests in flight (Ctrl-C again to stop at once)", err=True)
+        _say("stopping; finishing requests in flight (Ctrl-C again to stop at once)", "warning")
         self.stop.set()
 
     @property
@@ -233,7 +252,8 @@ def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **op
     _check_targets(spec, only)
     result, signals = _run_with_signals(spec, output, only or None, **options)
     if signals.received is not None:
-        click.echo(format_summary(result))
+        if not _quiet():
+            click.echo(format_summary(result))
         _fail(f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code)
     return result
 
@@ -569,7 +589,9 @@ def changes(database: Path, target: str, since: int | None, fmt: str) -> None:
     from .store.query import read_only
 
     with _user_errors(), read_only(database) as conn:
-        _emit(*list_changes(conn, target, since), fmt, None)
+        count = _emit(*list_changes(conn, target, since), fmt, None)
+    if not count and not _quiet():
+        click.echo(f"no changes in {target}" + (f" after run {since}" if since is not None else " in its latest run"), err=True)
 
 
 @main.command(epilog=EXIT_CODES_HELP, short_help="Rebuild tables from stored bodies, no requests.")

@@ -15,7 +15,8 @@ The tree::
     │   ├── BodyTooLarge
     │   ├── PayloadError                truncated or undecodable body
     │   └── HTTPStatusError             a status that counts as a failure
-    ├── ResumeError                     nothing to resume, or the spec changed; exit status 2
+    ├── UsageError                      a request the command cannot honour; exit status 2
+    │   └── ResumeError                 nothing to resume, or the spec changed
     ├── ExtractError (ValueError)       a document that extraction cannot read
     └── StorageError                    the SQLite output cannot be opened or written
         └── OutputPathError             the output path is unusable; exit status 2
@@ -103,7 +104,11 @@ class HTTPStatusError(FetchError):
     kind = "http_status"
 
 
-class ResumeError(CrawlRunnerError):
+class UsageError(CrawlRunnerError):
+    """The command cannot do what was asked (nothing to resume, no stored bodies)."""
+
+
+class ResumeError(UsageError):
     """A run cannot be resumed (nothing unfinished, or the spec changed) or retried."""
 
 

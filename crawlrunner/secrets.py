@@ -39,9 +39,10 @@ class MissingSecret(LookupError):
 
 
 class MissingEnvironmentVariable(LookupError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+        self.name = names[0]
 
 
 def interpolate(
@@ -54,18 +55,23 @@ def interpolate(
     """
     env = os.environ if environ is None else environ
     found: list[str] = []
+    missing: list[str] = []
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         value = env.get(name)
         if value is None:
             if default is None:
-                raise MissingEnvironmentVariable(name)
+                missing.append(name)
+                return ""
             value = default
         found.append(value)
         return escape(value) if escape else value
 
-    return ENV_REFERENCE.sub(substitute, text), found
+    result = ENV_REFERENCE.sub(substitute, text)
+    if missing:
+        raise MissingEnvironmentVariable(missing)
+    return result, found
 
 
 class Redactor:

@@ -169,6 +169,24 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_a_consistent_database(
 
 
 @pytest.mark.subprocess
+def test_quiet_interrupt_prints_no_summary(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
+    child = subprocess.Popen(
+        [ENTRY_POINT, "-q", "run", str(_slow_spec(write_spec, server, "quiet-stop", 0.5, 20)), "-o", str(db_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        child.send_signal(signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=20)
+    finally:
+        child.kill()
+
+    assert child.returncode == 130
+    assert stdout == ""
+    assert "interrupted; everything fetched so far is in" in stderr
+
+
+@pytest.mark.subprocess
 def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
     child = _start_run(_slow_spec(write_spec, server, "terminated", 0.2, 40), db_path)
     try:

@@ -212,6 +212,8 @@ class Fetcher:
                     # Latency counts from when the host's slot is ours: waiting
                     # for politeness is not the server's slowness.
                     sent = time.perf_counter()
+                    if url == plan.url:
+                        result.fetched_at = utc_now()
                     try:
                         async with self.session.request(
                             method,

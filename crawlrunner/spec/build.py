@@ -124,10 +124,13 @@ class _Builder:
             try:
                 text, found = interpolate(value, self.environ, escape=literal)
             except MissingEnvironmentVariable as exc:
+                names = ", ".join(exc.names)
+                plural = "s" if len(exc.names) > 1 else ""
+                verb = "are" if plural else "is"
                 self.problem(
                     path,
-                    f"environment variable {exc.name} is not set "
-                    f"(set it, or give a default: ${{env.{exc.name}:-value}})",
+                    f"environment variable{plural} {names} {verb} not set "
+                    f"(set {'them' if plural else 'it'}, or give a default: ${{env.{exc.name}:-value}})",
                 )
                 self.unresolved.add(path)
                 return value
@@ -258,6 +261,12 @@ class _Builder:
                 continue
             value = raw[key]
             layer[key] = self.secret(value, path + (key,), _SECRET_KEYS.get(key, ())) if key in _SECRET_KEYS else value
+            if key == "tls" and isinstance(value, dict):
+                # Files are checked (and made absolute) where they are written.
+                layer[key] = {
+                    k: self.spec_file(v, path + (key, k)) if k in ("ca_bundle", "client_cert", "client_key") else v
+                    for k, v in value.items()
+                }
         return layer
 
     def fetch_settings(self, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:
@@ -294,9 +303,9 @@ class _Builder:
             auth=self.auth(merged.get("auth"), path),
             tls=TLS(
                 verify=tls.get("verify", True),
-                ca_bundle=self.spec_file(tls.get("ca_bundle"), path + ("tls", "ca_bundle")),
-                client_cert=self.spec_file(tls.get("client_cert"), path + ("tls", "client_cert")),
-                client_key=self.spec_file(tls.get("client_key"), path + ("tls", "client_key")),
+                ca_bundle=tls.get("ca_bundle"),
+                client_cert=tls.get("client_cert"),
+                client_key=tls.get("client_key"),
                 fingerprint=tls["fingerprint"].replace(":", "").lower() if tls.get("fingerprint") else None,
             ),
             proxy=merged.get("proxy"),

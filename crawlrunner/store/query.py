@@ -79,8 +79,9 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
     if not exists:
         raise OutputPathError(f"{table!r} keeps no history: changes are recorded for targets with mode: upsert")
     if since is None:
-        since_row = conn.execute(f"SELECT max(run_id) - 1 FROM {quote_identifier(history)}").fetchone()
-        since = int(since_row[0]) if since_row and since_row[0] is not None else 0
+        # The latest run that stored this target's records, changed or not.
+        latest = conn.execute(f"SELECT max(_run_id) FROM {quote_identifier(table)}").fetchone()
+        since = int(latest[0]) - 1 if latest and latest[0] is not None else 0
     return execute(
         conn,
         f"SELECT run_id, change, key, old, new, at FROM {quote_identifier(history)} WHERE run_id > ? ORDER BY id",

@@ -212,7 +212,7 @@ class Store:
             "SELECT id, status, spec_hash FROM runs WHERE spec_name = ? ORDER BY id DESC LIMIT 1", (spec.name,)
         ) as cursor:
             row = await cursor.fetchone()
-        if row is None or row[1] not in ("running", "interrupted", "failed"):
+        if row is None or row[1] not in ("running", "interrupted", "failed", "limited"):
             return None
         return int(row[0]), str(row[1]), str(row[2])
 

@@ -248,3 +248,52 @@ def test_a_fresh_run_says_when_an_unfinished_one_exists(
 
     assert result.exit_code == 0
     assert "run 1 of 'shop' did not finish (interrupted); `crawlrunner run --resume` continues it" in result.stderr
+
+
+def test_changes_defaults_to_the_latest_run_and_says_when_nothing_changed(
+    server: str, write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    server_app.catalogues["no-change"] = {1: ("a", 1.0)}
+    spec = write_spec(UPSERT, base=server, key="no-change", mode="upsert", key_line="key: [id]")
+    for _ in range(2):
+        assert cli.invoke(main, ["run", str(spec), "-o", str(db_path)]).exit_code == 0
+
+    result = cli.invoke(main, ["changes", str(db_path), "products"])
+
+    assert result.exit_code == 0
+    assert "no changes in products in its latest run" in result.stderr
+    assert len(result.stdout.splitlines()) == 2  # the header and its rule only
+
+
+def test_reextract_needs_an_existing_database_and_stored_bodies(
+    server: str, write_spec: Spec, tmp_path: Path, cli: CliRunner
+) -> None:
+    spec = write_spec(UPSERT, base=server, key="x", mode="append", key_line="")
+    result = cli.invoke(main, ["reextract", str(spec), "-o", str(tmp_path / "none.db")])
+    assert result.exit_code == 2 and "no target keeps bodies" in result.stderr
+
+    kept = write_spec(UPSERT.replace("mode: {mode}", "mode: {mode}\n    store_bodies: true"), name="kept.yaml",
+                      base=server, key="x", mode="append", key_line="")  # fmt: skip
+    missing = tmp_path / "missing.db"
+    result = cli.invoke(main, ["reextract", str(kept), "-o", str(missing)])
+    assert result.exit_code == 2 and "no such database" in result.stderr
+    assert not missing.exists()
+
+
+async def test_fetched_at_is_when_the_request_was_sent(server: str, write_spec: Spec, db_path: Path) -> None:
+    await run_async(
+        load_spec(
+            write_spec(
+                "name: t\nhttp: {{base_url: '{base}', rate_limit: {{per_second: 10}}, limits: {{connections: 4}}}}\n"
+                "targets:\n  - {{name: t, url: '/json/item/{{id}}', vars: {{id: {{from: 1, to: 4}}}}}}\n",
+                base=server,
+            )
+        ),
+        output=db_path,
+    )
+
+    from datetime import datetime
+
+    times = sorted(datetime.fromisoformat(str(t)) for (t,) in query(db_path, "SELECT fetched_at FROM fetch_log"))
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    assert min(gaps) >= 0.08, gaps  # paced 0.1 s apart, and recorded so

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from crawlrunner.errors import SpecError
 from crawlrunner.plan import RequestPlan, plan_target
 from crawlrunner.secrets import MASK, MissingEnvironmentVariable, Redactor, interpolate
-from crawlrunner.spec import Spec, load_spec_text
+from crawlrunner.spec import Spec, load_spec, load_spec_text
 
 TOKEN = "s3cr3t-T0ken/with+odd chars&more"
 
@@ -280,3 +281,20 @@ def test_target_level_secret_header_is_not_in_repr() -> None:
     assert request.headers["X-Api-Key"] == "target-level-secret"
     assert "target-level-secret" not in repr(spec)
     assert "target-level-secret" not in repr(request)
+
+
+def test_every_unset_variable_of_one_value_is_named() -> None:
+    text = 'name: x\nhttp: {proxy: "http://${env.PU}:${env.PP}@proxy:3128"}\ntargets:\n  - {name: a, url: "https://h/"}\n'
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, "s.yaml", environ={})
+    assert [p.message for p in info.value.problems] == [
+        "environment variables PU, PP are not set (set them, or give a default: ${env.PU:-value})"
+    ]
+
+
+def test_an_inherited_file_setting_is_reported_where_it_is_written(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\nhttp:\n  tls: {ca_bundle: nope.pem}\ntargets:\n  - {name: a, url: 'https://h/'}\n  - {name: b, url: 'https://h/'}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, environ={})
+    assert [(p.line, p.path) for p in info.value.problems] == [(3, "http.tls.ca_bundle")]
