@@ -151,7 +151,7 @@ async def crawl(
     async def handle(plan: RequestPlan) -> list[RequestPlan]:
         target = plan.target
         if plan.request_id is None:
-            plan = replace(plan, request_id=next(state.request_ids))
+            plan.request_id = next(state.request_ids)  # set once, before the plan is shared
         verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
         if verdict == "disallowed":
             stats.targets[target.name].robots_denied += 1
@@ -170,7 +170,8 @@ async def crawl(
         outcome = process(plan, result, children=children[target.name], derivers=tuple(derivers))
         # Derived requests get their ids now, so the writer can save them as
         # pending and later mark them done.
-        outcome.derived = [replace(d, request_id=next(state.request_ids), seq=None) for d in outcome.derived]
+        for derived in outcome.derived:
+            derived.request_id, derived.seq = next(state.request_ids), None
         stats.add(outcome)
         nonlocal records
         records += len(outcome.records)

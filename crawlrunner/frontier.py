@@ -29,6 +29,7 @@ class Frontier:
         self._derived: deque[RequestPlan] = deque()
         self._in_flight = 0
         self._closed = False
+        self._waiting = 0
         self._changed = asyncio.Condition()
 
     @property
@@ -46,18 +47,34 @@ class Frontier:
 
     async def get(self) -> RequestPlan | None:
         """The next request to fetch, or None once the crawl is over."""
-        async with self._changed:
-            while True:
-                if self._closed:
-                    return None
-                plan = self._derived.popleft() if self._derived else self._next_start()
-                if plan is not None:
-                    self._in_flight += 1
-                    return plan
-                if self._in_flight == 0:
-                    self._changed.notify_all()
-                    return None
-                await self._changed.wait()
+        # No await between looking and taking: on one event loop that is atomic,
+        # so the lock is needed only to wait.
+        while True:
+            if self._closed:
+                return None
+            plan = self._derived.popleft() if self._derived else self._next_start()
+            if plan is not None:
+                self._in_flight += 1
+                return plan
+            if self._in_flight == 0:
+                await self._wake_all()
+                return None
+            async with self._changed:
+                self._waiting += 1
+                try:
+                    # Checked again under the lock: a request may have finished
+                    # while this one was getting it, with nobody to notify yet.
+                    await self._changed.wait_for(self._may_change)
+                finally:
+                    self._waiting -= 1
+
+    def _may_change(self) -> bool:
+        return self._closed or bool(self._derived) or self._start is not None or self._in_flight == 0
+
+    async def _wake_all(self) -> None:
+        if self._waiting:
+            async with self._changed:
+                self._changed.notify_all()
 
     async def done(self, derived: Iterable[RequestPlan] = (), *, taken: bool = True) -> None:
         """A request taken with ``get`` is finished; queue what it led to.
@@ -65,11 +82,13 @@ class Frontier:
         ``taken=False`` queues requests without finishing one (a resume's
         saved requests).
         """
+        before = len(self._derived)
+        self._derived.extend(derived)
+        if taken:
+            self._in_flight -= 1
+        if not self._waiting:
+            return
         async with self._changed:
-            before = len(self._derived)
-            self._derived.extend(derived)
-            if taken:
-                self._in_flight -= 1
             if self._in_flight == 0:
                 self._changed.notify_all()  # maybe the end: every waiter must see it
             elif len(self._derived) > before:
@@ -128,4 +147,5 @@ def numbered(plans: Iterator[RequestPlan], *, skip_below: int = 0, skip: set[int
     for seq, plan in enumerate(plans):
         if seq < skip_below or (skip and seq in skip):
             continue
-        yield replace(plan, seq=seq)
+        plan.seq = seq  # a fresh plan, not yet shared
+        yield plan

@@ -13,6 +13,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -29,9 +30,14 @@ class PageChain:
     seen: set[str] = field(default_factory=set)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestPlan:
-    """One request to make for a target, and where it sits in the crawl."""
+    """One request to make for a target, and where it sits in the crawl.
+
+    Treated as immutable (changes make a copy with ``with_url``), except
+    ``seq`` and ``request_id``, which the engine fills in once, before the
+    plan is shared: a copy per request would cost more than the request.
+    """
 
     target: Target = field(repr=False)
     url: str = field(repr=False)
@@ -59,14 +65,30 @@ def with_query_param(url: str, name: str, value: Any) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+@lru_cache(maxsize=64)
+def _origin_of_root(base: str) -> str | None:
+    """``base`` without its trailing "/" if it is just an origin; else None."""
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}" if parts.path in ("", "/") and not parts.query else None
+
+
+def _join(base: str, url: str) -> str:
+    # The common case, "/path" on an origin, without urljoin's full parse.
+    if url.startswith("/") and not url.startswith("//"):
+        origin = _origin_of_root(base)
+        if origin is not None:
+            return origin + url
+    return urljoin(base, url)
+
+
 def render(target: Target, values: Mapping[str, Any], url_index: int, *, base: str | None = None) -> RequestPlan:
     """The request for one combination of variable values."""
     request = target.request
     try:
         url = request.urls[url_index].render(values, url=True)
         joined_base = base or request.base_url
-        if joined_base:
-            url = urljoin(joined_base, url)
+        if joined_base and not url.startswith(("http://", "https://")):
+            url = _join(joined_base, url)
         if request.params:
             query = urlencode({k: t.render(values) for k, t in request.params.items()})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
@@ -79,8 +101,7 @@ def render(target: Target, values: Mapping[str, Any], url_index: int, *, base: s
         json_body = render_tree(request.json_body, values) if request.has_json_body else None
     except TemplateError as exc:
         return RequestPlan(target, request.urls[url_index].source, request.method, invalid=str(exc))
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
+    if not url.startswith(("http://", "https://")) and urlsplit(url).scheme.lower() not in ("http", "https"):
         return RequestPlan(target, url, request.method, invalid=f"not an http(s) URL: {url[:200]}")
     plan = RequestPlan(target, url, request.method, headers, json_body, data)
     return _first_page(plan)

@@ -42,6 +42,16 @@ targets:
 """
 
 
+def _last_status(db: Path) -> str | None:
+    if not db.exists():
+        return None
+    try:
+        rows = query(db, "SELECT status FROM runs ORDER BY id DESC LIMIT 1")
+    except sqlite3.OperationalError:
+        return None  # killed before the tables were made
+    return str(rows[0][0]) if rows else None
+
+
 def _start(spec: Path, db: Path, resume: bool) -> subprocess.Popen[str]:
     command = [str(ENTRY_POINT), "run", str(spec), "-o", str(db), "-q"] + (["--resume"] if resume else [])
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -65,10 +75,10 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
             child.send_signal(signal.SIGKILL)
             kills += 1
         _, stderr = child.communicate(timeout=60)
-        if child.returncode == 0:
-            break
+        if child.returncode == 0 or _last_status(db) == "completed":
+            break  # finished (perhaps killed between its last commit and its exit)
         # Killed before the run was even recorded: there is nothing to resume yet.
-        resume = "no unfinished run" not in stderr if resume else db.exists()
+        resume = _last_status(db) is not None
     else:
         child = _start(spec, db, resume=True)
         _, stderr = child.communicate(timeout=120)

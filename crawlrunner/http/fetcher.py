@@ -157,8 +157,9 @@ class Fetcher:
 
     async def fetch(self, plan: RequestPlan, client: TargetClient) -> FetchResult:
         """Make the request, retrying as the policy says; failures come back in the result."""
-        result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at=utc_now())
+        result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at="")
         if plan.invalid is not None:
+            result.fetched_at = utc_now()
             result.error_kind, result.error = InvalidRequest.kind, plan.invalid
             return result
         policy = client.settings.retry

@@ -32,7 +32,9 @@ class HostSlots:
         self._hosts: dict[str, _Host] = {}
 
     def _host(self, url: str) -> _Host:
-        key = urlsplit(url).netloc.lower()
+        # "scheme://netloc/..." without a full parse: this runs for every request.
+        parts = url.split("/", 3)
+        key = parts[2].lower() if len(parts) > 2 and url.startswith(("http://", "https://")) else urlsplit(url).netloc.lower()
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = _Host(self._per_host)
@@ -45,7 +47,9 @@ class HostSlots:
         if host.semaphore is not None:
             await host.semaphore.acquire()
         try:
-            await self._wait_turn(host, rate)
+            # Most hosts have no pacing and no cooldown: skip the lock then.
+            if rate.interval or host.cooldown_until:
+                await self._wait_turn(host, rate)
             yield
         finally:
             if host.semaphore is not None:

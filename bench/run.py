@@ -1,0 +1,151 @@
+"""The benchmark: crawlrunner vs a careful aiohttp script vs Scrapy, on a local nginx.
+
+    python bench/run.py [--reps 3] [--concurrency 64 16] [--kinds json-detail json-list html] [--no-scrapy]
+
+Generates the site (bench/site/, not committed) if missing, serves it with
+nginx on 127.0.0.1 (keep-alive on, access log off), measures nginx's own
+ceiling with wrk, then runs every contender on the same URLs at the same
+concurrency, checks the exact row count, and prints medians: requests/s,
+records/s, peak RSS, CPU seconds, and the ratio to the aiohttp script.
+Writes the table to bench/RESULTS.md (with the machine's description).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PORT = 8088
+BASE = f"http://127.0.0.1:{PORT}"
+REQUESTS = {"json-detail": 20_000, "json-list": 2_000, "html": 20_000}
+ROWS = {"json-detail": 20_000, "json-list": 100_000, "html": 20_000}
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Measure:
+    seconds: float
+    cpu: float
+    rss_mb: float
+
+
+def contender_command(name: str, kind: str, concurrency: int, db: Path) -> tuple[list[str], Path]:
+    if name == "aiohttp":
+        return [sys.executable, str(HERE / "baseline_aiohttp.py"), kind, BASE, str(concurrency), str(db)], HERE
+    if name == "scrapy":
+        return [sys.executable, str(HERE / "scrapy_bench.py"), kind, BASE, str(concurrency), str(db)], HERE
+    spec = REPO / "specs" / f"bench-{kind}.yaml"
+    return [str(BIN / "crawlrunner"), "run", str(spec), "-o", str(db), "--base-url", BASE,
+            "-c", str(concurrency), "-q", "--no-progress"], REPO  # fmt: skip
+
+
+def measure(command: list[str], cwd: Path) -> Measure:
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{child.stderr.read().decode() if child.stderr else ''}")
+    return Measure(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def count_rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM rows").fetchone()[0])
+
+
+def start_nginx(site: Path, tmp: Path) -> subprocess.Popen[bytes]:
+    conf = (HERE / "nginx.conf.template").read_text().format(tmp=tmp, port=PORT, site=site)
+    (tmp / "nginx.conf").write_text(conf)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    process = subprocess.Popen([nginx, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        try:
+            subprocess.run(["curl", "-sf", f"{BASE}/json/item/1.json"], check=True, capture_output=True)
+            return process
+        except subprocess.CalledProcessError:
+            time.sleep(0.1)
+    raise SystemExit("nginx did not start (run bench/setup.sh first)")
+
+
+def ceiling() -> str:
+    wrk = shutil.which("wrk")
+    if not wrk:
+        return "wrk not installed"
+    out = subprocess.run([wrk, "-t2", "-c64", "-d5s", f"{BASE}/json/item/1.json"], capture_output=True, text=True).stdout
+    line = next((l for l in out.splitlines() if l.startswith("Requests/sec")), "Requests/sec: ?")
+    return line.split(":", 1)[1].strip()
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    import aiohttp
+
+    return (f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"aiohttp {aiohttp.__version__}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 16])
+    parser.add_argument("--kinds", nargs="+", default=list(REQUESTS))
+    parser.add_argument("--no-scrapy", action="store_true")
+    args = parser.parse_args()
+    site = HERE / "site"
+    if not (site / "big.bin").exists():
+        subprocess.run([sys.executable, str(HERE / "site.py"), str(site)], check=True)
+    contenders = ["aiohttp", "crawlrunner"] + ([] if args.no_scrapy else ["scrapy"])
+    rows_out: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        nginx = start_nginx(site, tmp)
+        try:
+            server_ceiling = ceiling()
+            for kind in args.kinds:
+                for concurrency in args.concurrency:
+                    results: dict[str, Measure] = {}
+                    for name in contenders:
+                        runs = []
+                        for rep in range(args.reps):
+                            db = tmp / f"{name}-{kind}-{concurrency}-{rep}.db"
+                            command, cwd = contender_command(name, kind, concurrency, db)
+                            runs.append(measure(command, cwd))
+                            got = count_rows(db)
+                            if got != ROWS[kind]:
+                                raise SystemExit(f"{name} {kind}: {got} rows, expected {ROWS[kind]}")
+                        results[name] = Measure(*(statistics.median(getattr(r, f) for r in runs) for f in ("seconds", "cpu", "rss_mb")))
+                    base = results["aiohttp"]
+                    for name, m in results.items():
+                        rps = REQUESTS[kind] / m.seconds
+                        rows_out.append([
+                            kind, str(concurrency), name, f"{rps:,.0f}", f"{ROWS[kind] / m.seconds:,.0f}",
+                            f"{m.rss_mb:.0f}", f"{m.cpu:.1f}", f"{base.seconds / m.seconds:.2f}x",
+                        ])  # fmt: skip
+                        print(" | ".join(rows_out[-1]), flush=True)
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+    header = ["site", "concurrency", "contender", "requests/s", "records/s", "peak RSS MB", "CPU s", "vs aiohttp"]
+    table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows_out])
+    report = (f"# Benchmark results\n\nMachine: {machine()}.\nnginx ceiling (wrk -t2 -c64, one JSON document): "
+              f"{server_ceiling} requests/s.\nMedians of {args.reps} runs; every run's row count checked.\n"
+              f"Reproduce: `bash bench/setup.sh && python bench/run.py`.\n\n{table}\n")  # fmt: skip
+    (HERE / "RESULTS.md").write_text(report)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
