@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ResumeError, UsageError
 
@@ -106,25 +106,29 @@ async def run_async(
 
 @contextmanager
 def redacted_logs(spec: Spec) -> Iterator[None]:
-    """Mask the spec's secrets in every crawlrunner log record while the block runs."""
-    logger = logging.getLogger("crawlrunner")
+    """Mask the spec's secrets in every crawlrunner log record while the block runs.
+
+    Done where records are made (the record factory), so it holds however
+    the application configured logging: handlers, propagation, caplog.
+    """
     redact = spec.redactor
+    if not redact:
+        yield
+        return
+    previous = logging.getLogRecordFactory()
 
-    def mask(record: logging.LogRecord) -> bool:
-        if redact:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name == "crawlrunner" or record.name.startswith("crawlrunner."):
             record.msg, record.args = redact(record.getMessage()), None
-        return True
+        return record
 
-    logger.addFilter(mask)
-    handlers = list(logger.handlers)
-    for handler in handlers:  # filters on a logger do not see its children's records
-        handler.addFilter(mask)
+    logging.setLogRecordFactory(make)
     try:
         yield
     finally:
-        logger.removeFilter(mask)
-        for handler in handlers:
-            handler.removeFilter(mask)
+        if logging.getLogRecordFactory() is make:
+            logging.setLogRecordFactory(previous)
 
 
 async def _run(

@@ -473,13 +473,11 @@ def demo(output: str, serve: bool, port: int | None) -> None:
     from .demo import run_demo, serve_forever
 
     if serve:
-        try:
-            with _user_errors():
+        with _user_errors():
+            try:
                 asyncio.run(serve_forever(8765 if port is None else port, click.echo))
-        except SystemExit as exc:
-            if exc.code != EXIT_INTERRUPTED:
-                raise
-            click.echo("demo shop stopped", err=True)
+            except KeyboardInterrupt:
+                click.echo("demo shop stopped", err=True)
         return
     with _user_errors():
         result = asyncio.run(run_demo(output, port or 0))
@@ -639,7 +637,7 @@ def _print_plan(spec: Spec, only: tuple[str, ...], count: int) -> None:
         more = f"; more from {' and '.join(sources)}" if sources else ""
         if total is None:
             source = f"its field {target.url_field!r}" if target.url_field else repr(target.request.urls[0].source)
-            click.echo(f"{target.name}: one request per record of {target.parent!r}, to {source}")
+            click.echo(redact(f"{target.name}: one request per record of {target.parent!r}, to {source}"))
             continue
         click.echo(f"{target.name}: {total} start request{'s' if total != 1 else ''}{more}")
         auth = credentials(target.fetch.auth)
@@ -702,6 +700,8 @@ def init(path: Path | None, kind: str, name: str | None) -> None:
     target = path or Path("crawl.yaml")
     if target.exists():
         _fail(f"{target} exists; not overwriting it (choose another name)", EXIT_USAGE)
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        _fail(f"--name: letters, digits, '_', '.' and '-' only (it also names the database file), got {name!r}", EXIT_USAGE)
     crawl_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", target.stem) or "crawl"
     schema = bundled_path("schemas", "crawlspec.schema.json")
     text = STARTERS[kind].format(name=crawl_name, file=target, schema=schema)

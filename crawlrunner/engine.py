@@ -39,6 +39,7 @@ from .follow import LinkFollower
 from .frontier import Frontier, numbered
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
+from .http.guard import BlockedAddress, check_url
 from .http.ratelimit import HostSlots
 from .http.robots import RobotsPolicy
 from .http.session import client_timeout
@@ -152,6 +153,16 @@ async def crawl(
         target = plan.target
         if plan.request_id is None:
             plan.request_id = next(state.request_ids)  # set once, before the plan is shared
+        if spec.http.block_private_addresses:
+            try:
+                check_url(plan.url)  # before robots.txt is fetched from that host, too
+            except BlockedAddress as exc:
+                result = FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
+                outcome = Outcome(result, plan)
+                stats.add(outcome)
+                await writer.put(outcome)
+                return []
+        view.in_flight = frontier.in_flight
         verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
         if verdict == "disallowed":
             stats.targets[target.name].robots_denied += 1

@@ -82,8 +82,10 @@ class LinkFollower:
         if plan.target.follow is None:
             return True
         normal = normalize_url(plan.url)
+        if normal is None:
+            return True  # not a URL we can follow from: let the fetch record why
         scope = self._scope(plan.target, plan.url)
-        if normal is None or normal in scope.seen:
+        if normal in scope.seen:
             return False
         scope.seen.add(normal)
         return True

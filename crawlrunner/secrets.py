@@ -23,15 +23,19 @@ ENV_REFERENCE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 # How a secret may be spelled inside stored text: as is, percent-encoded, or
 # escaped inside a JSON string.
+# Characters kept as they are when a value from the environment begins a URL.
+URL_SYNTAX = ":/?#[]@!$&'()*,;=%~"
+
 _SPELLINGS: dict[str, Callable[[str], str]] = {
     "raw": lambda s: s,
+    "qu": lambda s: quote(s, safe=URL_SYNTAX),
     "q": lambda s: quote(s, safe=""),
     "qp": quote_plus,
     "qs": quote,
     "j": lambda s: json.dumps(s)[1:-1],
     "ju": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
 }
-_TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|qp|qs|q|ju|j)\}")
+_TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|qp|qs|qu|q|ju|j)\}")
 
 
 class MissingSecret(LookupError):

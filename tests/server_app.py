@@ -166,6 +166,7 @@ async def site_private(request: web.Request) -> web.Response:
 
 
 async def robots(request: web.Request) -> web.Response:
+    hits["robots.txt"] += 1
     return web.Response(text="User-agent: *\nDisallow: /site/*/private/\n")
 
 

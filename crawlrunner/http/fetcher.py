@@ -235,7 +235,7 @@ class Fetcher:
                                 )
                                 continue
                             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                            await self._read(response, plan, client, result)
+                            await self._read(response, plan, client, result, url)
                             return retry_after
                     finally:
                         result.elapsed += time.perf_counter() - sent
@@ -271,12 +271,14 @@ class Fetcher:
         return target, method, data, json_body, headers, creds
 
     async def _read(
-        self, response: aiohttp.ClientResponse, plan: RequestPlan, client: TargetClient, result: FetchResult
+        self, response: aiohttp.ClientResponse, plan: RequestPlan, client: TargetClient, result: FetchResult, url: str
     ) -> None:
         result.status = response.status
         gateway_final = response.headers.get("sa-final-url") if client.settings.gateway else None
-        # Through a gateway, the response URL carries the key: keep the real one.
-        result.final_url = gateway_final or (plan.url if client.settings.gateway else str(response.url))
+        # The URL after our own redirects, in our own spelling (yarl may
+        # re-encode it, and the redactor must recognise a secret in it);
+        # through a gateway, the real URL, never the gateway's with its key.
+        result.final_url = gateway_final or (plan.url if client.settings.gateway else url)
         result.content_type = response.content_type
         result.charset = response.charset
         result.headers = response.headers

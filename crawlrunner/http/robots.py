@@ -47,10 +47,12 @@ class RobotsPolicy:
     async def _fetch(self, origin: str) -> Protego | str | None:
         robots_url = f"{origin}/robots.txt"
         try:
+            # No redirects: a robots.txt that moves (maybe inside the network)
+            # is treated as missing.
             async with self._session.get(
-                robots_url, headers={"User-Agent": self._user_agent}, timeout=self._timeout
+                robots_url, headers={"User-Agent": self._user_agent}, timeout=self._timeout, allow_redirects=False
             ) as response:
-                if 400 <= response.status < 500:
+                if 300 <= response.status < 500:
                     return None
                 if response.status >= 500:
                     raise aiohttp.ClientResponseError(

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..coercion import CoercionError, coerce
 from ..errors import SpecError, SpecProblem
-from ..secrets import MissingEnvironmentVariable, Redactor, interpolate
+from ..secrets import URL_SYNTAX, MissingEnvironmentVariable, Redactor, interpolate
 from ..selectors import LANGUAGES, Language, Selector, SelectorSyntaxError, compile_selector
 from ..settings import (
     GATEWAY_TIMEOUT,
@@ -115,10 +115,18 @@ class _Builder:
             if "${" not in value:
                 return value
 
+            leading = [url and value.startswith("${env.")]
+
             def literal(found: str) -> str:
-                # In a URL, a value is percent-encoded where it could be misread
-                # ("+" as a space, a space, non-ASCII); its URL syntax is kept.
-                text = quote(found, safe=":/?#[]@!$&'()*,;=%~") if url else found
+                # Inside a URL a value is data: every reserved character is
+                # percent-encoded, so "#", "&" or "+" cannot change the request.
+                # A URL that starts with the reference (a base from the
+                # environment) keeps that value's URL syntax.
+                if url:
+                    text = quote(found, safe=URL_SYNTAX) if leading[0] else quote(found, safe="")
+                    leading[0] = False
+                else:
+                    text = found
                 return escape(text) if template else text
 
             try:
@@ -173,6 +181,9 @@ class _Builder:
             if target.conditional and target.name in parents:
                 self.problem(("targets", index, "conditional"),
                              "conditional requests cannot be used by a parent target: a 304 has no records for its children")  # fmt: skip
+        if http.block_private_addresses and (http.trust_env or any(t.fetch.proxy for t in targets)):
+            self.problem(("http", "block_private_addresses"),
+                         "cannot be checked through a proxy (proxy or trust_env): the proxy resolves the hosts")  # fmt: skip
         if http.cookies and http.base_url is None:
             self.problem(("http", "cookies"), "cookies need http.base_url: they are sent to its host only")
         output = self.resolve(data["output"], ("output",)) if "output" in data else None

@@ -112,6 +112,9 @@ class _Walker:
         except yaml.constructor.ConstructorError as exc:
             self._problem(node, path, f"cannot load this value: {exc.problem}")
             return None
+        except ValueError as exc:  # a date like 2024-13-45, an integer of 5,000 digits
+            self._problem(node, path, f"cannot read {node.value[:40]!r}: {exc}; quote it to keep it text")
+            return None
         if isinstance(value, float) and not math.isfinite(value):
             # .nan passes every numeric bound (each comparison is false) and .inf
             # means "never"; neither is a sensible setting.
@@ -183,7 +186,10 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
         raise SpecError([SpecProblem(file, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
     _check_nesting(text, file)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # a control character the reader refuses
+        raise SpecError([SpecProblem(file, 0, 0, "", f"YAML error: {exc}")]) from None
     try:
         try:
             root = loader.get_single_node()
