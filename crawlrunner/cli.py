@@ -238,7 +238,8 @@ def _run_with_signals(
     try:
         return asyncio.run(main()), signals
     except asyncio.CancelledError:
-        raise KeyboardInterrupt from None
+        # A second signal stopped the run at once; everything received was committed.
+        _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
 
 
 def _check_targets(spec: Spec, only: tuple[str, ...]) -> None:

@@ -187,6 +187,23 @@ def test_quiet_interrupt_prints_no_summary(server: str, write_spec: Callable[...
 
 
 @pytest.mark.subprocess
+def test_two_sigterms_stop_at_once_and_exit_143(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
+    child = _start_run(_slow_spec(write_spec, server, "term-twice", 30, 4), db_path)
+    try:
+        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        child.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=10)
+    finally:
+        child.kill()
+
+    assert child.returncode == 143, stderr
+    assert "stopped at once; everything fetched so far was committed" in stderr
+    assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
+
+
+@pytest.mark.subprocess
 def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
     child = _start_run(_slow_spec(write_spec, server, "terminated", 0.2, 40), db_path)
     try:
