@@ -68,6 +68,24 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def faults() -> Iterator[str]:
+    """Base URL of the misbehaving server (tests/integration/fault_app.py)."""
+    from .integration import fault_app
+
+    with ThreadedServer(fault_app.make_app()) as running:
+        yield running.url
+
+
+@pytest.fixture(scope="session")
+def other_origin() -> Iterator[str]:
+    """The same misbehaving app on another port: another origin."""
+    from .integration import fault_app
+
+    with ThreadedServer(fault_app.make_app()) as running:
+        yield running.url
+
+
+@pytest.fixture(scope="session")
 def demo_server() -> Iterator[str]:
     """Base URL of the bundled demo shop."""
     with ThreadedServer(make_demo_app()) as running:

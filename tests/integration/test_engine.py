@@ -24,19 +24,6 @@ from . import fault_app
 Spec = Callable[..., Path]
 
 
-@pytest.fixture(scope="module")
-def faults() -> Iterator[str]:
-    with ThreadedServer(fault_app.make_app()) as running:
-        yield running.url
-
-
-@pytest.fixture(scope="module")
-def other_origin() -> Iterator[str]:
-    """The same app on another port: another origin."""
-    with ThreadedServer(fault_app.make_app()) as running:
-        yield running.url
-
-
 async def _run(write_spec: Spec, db_path: Path, text: str, **values: object) -> RunResult:
     return await run_async(load_spec(write_spec(text, **values)), output=db_path)
 
