@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import re
 import signal
@@ -53,8 +54,6 @@ def _say(message: str, level: str = "error") -> None:
     """A message of the command itself on stderr: text, or a JSON line with --log-format json."""
     settings = logging.getLogger("crawlrunner").__dict__.get("_crawlrunner_cli", {})
     if settings.get("fmt") == "json":
-        import json
-
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level, "logger": "crawlrunner.cli", "message": message}
         click.echo(json.dumps(entry, ensure_ascii=False), err=True)
     else:
@@ -90,8 +89,6 @@ class _JSONFormatter(logging.Formatter):
     converter = time.gmtime  # type: ignore[assignment]
 
     def format(self, record: logging.LogRecord) -> str:
-        import json
-
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),

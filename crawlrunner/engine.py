@@ -39,7 +39,8 @@ from .follow import LinkFollower
 from .frontier import Frontier, numbered
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
-from .http.guard import BlockedAddress, check_url
+from .errors import BlockedAddress
+from .http.guard import check_url
 from .http.ratelimit import HostSlots
 from .http.robots import RobotsPolicy
 from .http.session import client_timeout

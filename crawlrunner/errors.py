@@ -9,6 +9,9 @@ The tree::
     │   ├── FetchTimeout (TimeoutError)
     │   ├── ConnectError (ConnectionError)
     │   ├── TooManyRedirects
+    │   ├── RedirectRefused             a redirect to anything but http(s)
+    │   ├── RetryAfterTooLong           a Retry-After beyond max_retry_after
+    │   ├── BlockedAddress              a private address, with block_private_addresses
     │   ├── InvalidURL (ValueError)
     │   ├── InvalidRequest (ValueError)  a request the spec could not render
     │   ├── BadResponse                 not valid HTTP (bad status line, huge headers)
@@ -78,6 +81,18 @@ class ConnectError(FetchError, ConnectionError):
 
 class TooManyRedirects(FetchError):
     kind = "too_many_redirects"
+
+
+class RedirectRefused(FetchError):
+    kind = "redirect_refused"
+
+
+class RetryAfterTooLong(FetchError):
+    kind = "retry_after_too_long"
+
+
+class BlockedAddress(FetchError):
+    kind = "blocked_address"
 
 
 class InvalidURL(FetchError, ValueError):

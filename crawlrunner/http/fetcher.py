@@ -27,6 +27,7 @@ import aiohttp
 
 from ..errors import (
     BadResponse,
+    BlockedAddress,
     BodyTooLarge,
     ConnectError,
     FetchError,
@@ -35,13 +36,15 @@ from ..errors import (
     InvalidRequest,
     InvalidURL,
     PayloadError,
+    RedirectRefused,
+    RetryAfterTooLong,
     TooManyRedirects,
 )
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
 from .auth import Credentials, credentials, same_origin, strip_credentials, with_query
-from .guard import BlockedAddress, blocked_cause, check_url
+from .guard import blocked_cause, check_url
 from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
 from .tls import SSLArgument, ssl_argument
@@ -52,14 +55,6 @@ CHUNK_BYTES = 64 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 COOLDOWN_STATUSES = frozenset({429, 503})
-
-
-class RedirectRefused(FetchError):
-    kind = "redirect_refused"
-
-
-class RetryAfterTooLong(FetchError):
-    kind = "retry_after_too_long"
 
 
 def translate(exc: BaseException) -> FetchError:

@@ -17,12 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from ..errors import FetchError
-
-
-class BlockedAddress(FetchError):
-    kind = "blocked_address"
-
+from ..errors import BlockedAddress
 
 class BlockedAddressOSError(OSError):
     """Raised inside the resolver, where aiohttp expects an OSError."""

@@ -121,9 +121,6 @@ REQUEST_INSERT = (
     " chain_pages, chain_items, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
-RUN_STATUSES = ("running", "completed", "failed", "interrupted", "reextracted")
-
-
 def quote_identifier(name: str) -> str:
     """``name`` as a safely quoted SQLite identifier."""
     if "\x00" in name:

@@ -94,7 +94,8 @@ def test_which_addresses_the_guard_refuses() -> None:
     # Every redirect hop goes through check_url and the guarded resolver, the
     # same as the first request; a public start that redirects inside cannot
     # be staged on loopback alone, so the rule itself is checked here.
-    from crawlrunner.http.guard import BlockedAddress, check_url, is_blocked
+    from crawlrunner.errors import BlockedAddress
+    from crawlrunner.http.guard import check_url, is_blocked
 
     for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0"):
         assert is_blocked(address), address

@@ -1,0 +1,1 @@
+"""SQLite output: the schema, the one writer, and read-back queries."""
