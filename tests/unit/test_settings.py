@@ -32,7 +32,7 @@ def headers_of(spec: Spec, target: str) -> dict[str, str]:
 
 
 def test_defaults() -> None:
-    assert Timeouts() == Timeouts(total=60.0, connect=None, sock_connect=10.0, sock_read=30.0)
+    assert Timeouts() == Timeouts(total=60.0, connect=None, sock_connect=10.0, sock_read=None)
     assert Limits() == Limits(connections=16, per_host=8)
     http = HttpSettings()
     assert http.user_agent == DEFAULT_USER_AGENT
@@ -54,17 +54,17 @@ def test_merged_with_nothing_is_unchanged(overrides: dict[str, float] | None) ->
 
 def test_merged_present_key_overrides_absent_key_keeps() -> None:
     merged = Timeouts().merged({"total": 12.5, "connect": 3})
-    assert merged == Timeouts(total=12.5, connect=3, sock_connect=10.0, sock_read=30.0)
+    assert merged == Timeouts(total=12.5, connect=3, sock_connect=10.0, sock_read=None)
 
 
 def test_merged_present_null_switches_a_timeout_off() -> None:
-    merged = Timeouts().merged({"total": None, "sock_read": None})
-    assert merged == Timeouts(total=None, connect=None, sock_connect=10.0, sock_read=None)
+    merged = Timeouts().merged({"total": None, "sock_connect": None})
+    assert merged == Timeouts(total=None, connect=None, sock_connect=None, sock_read=None)
 
 
 def test_merged_null_can_be_switched_back_on() -> None:
-    off = Timeouts().merged({"sock_read": None})
-    assert off.merged({"sock_read": 4}).sock_read == 4
+    off = Timeouts().merged({"sock_connect": None})
+    assert off.merged({"sock_connect": 4}).sock_connect == 4
 
 
 def test_merged_ignores_unknown_keys_and_does_not_mutate() -> None:
