@@ -1,5 +1,5 @@
 """``python -m crawlrunner``: the same command as ``crawlrunner``."""
 
-from .cli import main
+from .cli import entry_point
 
-main(prog_name="crawlrunner")
+entry_point()

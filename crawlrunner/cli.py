@@ -13,6 +13,7 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import logging
@@ -40,6 +41,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_EXPECTATIONS = 3
 EXIT_INTERRUPTED = 130
+
+_owns_process = False  # set by entry_point: the command runs as its own process
 
 EXIT_CODES_HELP = """\b
 Exit status:
@@ -223,7 +226,15 @@ def _run_with_signals(
     spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: Any
 ) -> tuple[RunResult, _Signals]:
     from .api import run_async
+    from .engine import crawl  # noqa: F401 - loaded before the heap is frozen
 
+    if _owns_process:
+        # Everything built so far (modules, the spec) lives as long as the
+        # process: out of the garbage collector's sight, it is not scanned
+        # again and again while the crawl allocates (about a tenth of a
+        # small-page crawl's CPU). Only when the command is the process: a
+        # caller's heap (a test runner's, an application's) is not ours to freeze.
+        gc.freeze()
     signals = _Signals()
 
     async def main() -> RunResult:
@@ -723,3 +734,10 @@ def schema() -> None:
       crawlrunner schema > crawlspec.schema.json
     """
     click.echo(bundled_path("schemas", "crawlspec.schema.json").read_text(encoding="utf-8"), nl=False)
+
+
+def entry_point() -> None:
+    """The ``crawlrunner`` executable and ``python -m crawlrunner``: the command is the whole process."""
+    global _owns_process
+    _owns_process = True
+    main(prog_name="crawlrunner")

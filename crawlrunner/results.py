@@ -5,6 +5,7 @@ Plain dataclasses with no I/O, so every stage can be tested on its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,9 +15,22 @@ if TYPE_CHECKING:
     from .plan import RequestPlan
 
 
+_second_text: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    """The current time as an ISO 8601 UTC string, as stored in the database."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    """The current time as an ISO 8601 UTC string, as stored in the database.
+
+    ``2026-01-02T03:04:05.678+00:00``, as ``isoformat(timespec="milliseconds")``
+    writes it; the text up to the second is made once per second, since this
+    runs several times per request.
+    """
+    global _second_text
+    now = time.time()
+    second = int(now)
+    if _second_text[0] != second:
+        _second_text = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second_text[1]}.{int((now - second) * 1000):03d}+00:00"
 
 
 @dataclass(slots=True)

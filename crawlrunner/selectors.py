@@ -8,6 +8,7 @@ at extraction time every HTML selector is a plain XPath query.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,12 +46,59 @@ def compile_selector(language: Language, source: str) -> Selector:
     raise SelectorSyntaxError(f"unknown selector language {language!r}")
 
 
-def _compile_jmespath(source: str) -> Any:
+# Field names joined by dots: most JSON selectors in practice.
+_KEY_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+
+
+class KeyPath:
+    """A JMESPath expression made only of field names (``a.b.c``), as dict lookups.
+
+    The same answers as jmespath's interpreter (a missing key, or a step into
+    something that is not an object, gives None) at a fraction of the cost:
+    jmespath builds an interpreter and walks the syntax tree on every search,
+    which was the largest part of extracting a record.
+    """
+
+    __slots__ = ("expression", "keys")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self.keys = tuple(expression.split("."))
+
+    def search(self, value: Any) -> Any:
+        for key in self.keys:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+
+class JMESPath:
+    """Any other JMESPath expression, searched with one shared interpreter."""
+
+    __slots__ = ("expression", "parsed")
+    _interpreter: Any = None
+
+    def __init__(self, expression: str, parsed: Any) -> None:
+        self.expression = expression
+        self.parsed = parsed
+
+    def search(self, value: Any) -> Any:
+        interpreter = JMESPath._interpreter
+        if interpreter is None:
+            from jmespath.visitor import TreeInterpreter
+
+            interpreter = JMESPath._interpreter = TreeInterpreter()
+        return interpreter.visit(self.parsed, value)
+
+
+def _compile_jmespath(source: str) -> KeyPath | JMESPath:
     import jmespath
     from jmespath.exceptions import JMESPathError, ParseError
 
     try:
-        return jmespath.compile(source)
+        parsed = jmespath.compile(source)
+        return KeyPath(source) if _KEY_PATH.match(source) else JMESPath(source, parsed.parsed)
     except ParseError as exc:
         raise SelectorSyntaxError(
             f"invalid JMESPath {source!r}: {exc.msg} at position {exc.lex_position}"

@@ -78,12 +78,18 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     validator = extraction.record_validator
     nodes = page.records(extraction.records)
     outcome.items = len(nodes)
+    first = page.first_match
     for node in nodes:
         record: dict[str, Any] = {}
         missing: list[str] = []
         for field in extraction.fields:
             try:
-                raw = _raw_value(field, page, node, plan)
+                if field.direct:
+                    raw = first(field.selector, node)  # type: ignore[arg-type]
+                    if raw == "":
+                        raw = None
+                else:
+                    raw = _raw_value(field, page, node, plan)
                 if raw is None:
                     raw = field.default
                 if field.many and isinstance(raw, list):

@@ -24,6 +24,10 @@ def _finite(text: str) -> float:
     return number
 
 
+# One decoder for every document: ``json.loads`` with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite)
+
+
 def parse(body: bytes, charset: str | None) -> Any:
     if not body.strip():
         raise ExtractError("empty body where JSON was expected")
@@ -32,7 +36,7 @@ def parse(body: bytes, charset: str | None) -> Any:
     except (UnicodeDecodeError, LookupError) as exc:
         raise ExtractError(f"cannot decode the body as {charset or 'UTF-8'}: {exc}") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
+        return _DECODER.decode(text)
     except ValueError as exc:
         raise ExtractError(f"not valid JSON: {exc}") from None
 

@@ -22,6 +22,7 @@ class Page:
         self.format = fmt
         self._module: Any = json if fmt == "json" else html
         self.document: Any = self._module.parse(fetch.body, fetch.charset)
+        self._select_first = self._module.select_first
 
     @property
     def url(self) -> str:
@@ -47,7 +48,11 @@ class Page:
     def first(self, selector: Selector, node: Any = None) -> Any:
         if selector.language == "header":
             return self.fetch.headers.get(selector.query)
-        return self._module.select_first(self.document if node is None else node, selector.query)
+        return self.first_match(selector, node)
+
+    def first_match(self, selector: Selector, node: Any = None) -> Any:
+        """``first`` for a JMESPath, CSS or XPath selector (not a header): the per-record path."""
+        return self._select_first(self.document if node is None else node, selector.query)
 
     def all(self, selector: Selector, node: Any = None) -> list[Any]:
         if selector.language == "header":

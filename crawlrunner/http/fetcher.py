@@ -159,10 +159,11 @@ class Fetcher:
             return result
         policy = client.settings.retry
         for attempt in range(1, policy.attempts + 1):
-            # Each attempt starts clean: the log row describes the last one.
-            result.attempts = attempt
-            result.error_kind = result.error = result.status = result.content_type = result.charset = None
-            result.body, result.headers, result.final_url = b"", {}, None
+            if attempt > 1:
+                # Each attempt starts clean: the log row describes the last one.
+                result.attempts = attempt
+                result.error_kind = result.error = result.status = result.content_type = result.charset = None
+                result.body, result.headers, result.final_url = b"", {}, None
             retry_after = await self._attempt(plan, client, result)
             if result.ok:
                 break
@@ -195,9 +196,9 @@ class Fetcher:
         """One attempt, redirects included; returns the Retry-After seconds, if any."""
         settings = client.settings
         url, method = plan.url, plan.method
-        headers: Mapping[str, str] = {**plan.headers, **client.creds.headers}
-        data, json_body = plan.data, plan.json_body
         creds = client.creds
+        headers: Mapping[str, str] = {**plan.headers, **creds.headers} if creds.headers else plan.headers
+        data, json_body = plan.data, plan.json_body
         retry_after: float | None = None
         try:
             for _ in range(settings.max_redirects + 1):

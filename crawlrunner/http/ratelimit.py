@@ -11,8 +11,6 @@ it is sent, so its timeout never ticks while it waits for the host.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from ..settings import RateLimit
@@ -24,6 +22,31 @@ class _Host:
         self.cooldown_until = 0.0
         self.next_at: dict[RateLimit, float] = {}
         self.lock = asyncio.Lock()
+
+
+class _Turn:
+    __slots__ = ("host", "rate")
+
+    def __init__(self, host: _Host, rate: RateLimit) -> None:
+        self.host = host
+        self.rate = rate
+
+    async def __aenter__(self) -> None:
+        host, rate = self.host, self.rate
+        if host.semaphore is not None:
+            await host.semaphore.acquire()
+        # Most hosts have no pacing and no cooldown: skip the lock then.
+        if rate.interval or host.cooldown_until:
+            try:
+                await HostSlots._wait_turn(host, rate)
+            except BaseException:
+                if host.semaphore is not None:
+                    host.semaphore.release()
+                raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.host.semaphore is not None:
+            self.host.semaphore.release()
 
 
 class HostSlots:
@@ -40,20 +63,13 @@ class HostSlots:
             host = self._hosts[key] = _Host(self._per_host)
         return host
 
-    @asynccontextmanager
-    async def hold(self, url: str, rate: RateLimit) -> AsyncIterator[None]:
-        """A turn to send one request to ``url``'s host, paced and outside any cooldown."""
-        host = self._host(url)
-        if host.semaphore is not None:
-            await host.semaphore.acquire()
-        try:
-            # Most hosts have no pacing and no cooldown: skip the lock then.
-            if rate.interval or host.cooldown_until:
-                await self._wait_turn(host, rate)
-            yield
-        finally:
-            if host.semaphore is not None:
-                host.semaphore.release()
+    def hold(self, url: str, rate: RateLimit) -> _Turn:
+        """A turn to send one request to ``url``'s host, paced and outside any cooldown.
+
+        Use as ``async with slots.hold(url, rate):``. A plain class rather
+        than a generator-based context manager: this runs for every request.
+        """
+        return _Turn(self._host(url), rate)
 
     @staticmethod
     async def _wait_turn(host: _Host, rate: RateLimit) -> None:

@@ -48,6 +48,16 @@ class Field:
     join: str | None = None
     default: Any = None
     required: bool = False
+    # The value is the selector's first match as it is (no regex, many or
+    # join): extraction takes a short path for these, the usual case.
+    direct: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        direct = (
+            self.selector is not None and self.selector.language != "header"
+            and self.regex is None and not self.many and self.join is None
+        )  # fmt: skip
+        object.__setattr__(self, "direct", direct)
 
 
 @dataclass(frozen=True, slots=True)
