@@ -302,5 +302,7 @@ def run(
     resume: bool = False,
     retry_failed: bool = False,
 ) -> RunResult:
-    """Blocking form of ``run_async``, for scripts."""
-    return asyncio.run(run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed))
+    """Blocking form of ``run_async``, for scripts (on uvloop's loop when it is installed)."""
+    from . import runtime
+
+    return runtime.run(run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed))

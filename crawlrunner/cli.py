@@ -13,7 +13,6 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import json
 import logging
@@ -225,16 +224,12 @@ class _Signals:
 def _run_with_signals(
     spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: Any
 ) -> tuple[RunResult, _Signals]:
+    from . import runtime
     from .api import run_async
-    from .engine import crawl  # noqa: F401 - loaded before the heap is frozen
+    from .engine import crawl  # noqa: F401 - loaded before the process settles
 
     if _owns_process:
-        # Everything built so far (modules, the spec) lives as long as the
-        # process: out of the garbage collector's sight, it is not scanned
-        # again and again while the crawl allocates (about a tenth of a
-        # small-page crawl's CPU). Only when the command is the process: a
-        # caller's heap (a test runner's, an application's) is not ours to freeze.
-        gc.freeze()
+        runtime.settle_process()
     signals = _Signals()
 
     async def main() -> RunResult:
@@ -244,7 +239,7 @@ def _run_with_signals(
         return await run_async(spec, output=output, only=only, stop=signals.stop, **options)
 
     try:
-        return asyncio.run(main()), signals
+        return runtime.run(main()), signals
     except asyncio.CancelledError:
         # A second signal stopped the run at once; everything received was committed.
         _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
@@ -479,6 +474,7 @@ def demo(output: str, serve: bool, port: int | None) -> None:
       crawlrunner demo --serve      # then, elsewhere:
       crawlrunner run examples/demo.yaml -o mine.db
     """
+    from . import runtime
     from .demo import run_demo, serve_forever
 
     if serve:
@@ -489,7 +485,7 @@ def demo(output: str, serve: bool, port: int | None) -> None:
                 click.echo("demo shop stopped", err=True)
         return
     with _user_errors():
-        result = asyncio.run(run_demo(output, port or 0))
+        result = runtime.run(run_demo(output, port or 0))
     if not _quiet():
         click.echo(format_summary(result))
         click.echo(
@@ -617,13 +613,14 @@ def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> Non
     Example:
       crawlrunner reextract shop.yaml -o shop.db
     """
+    from . import runtime
     from .api import reextract_async
     from .spec import load_spec
 
     with _user_errors():
         spec = load_spec(spec_file)
         _check_targets(spec, only)
-        result = asyncio.run(reextract_async(spec, output=output, only=only or None))
+        result = runtime.run(reextract_async(spec, output=output, only=only or None))
     if not _quiet():
         click.echo(format_summary(result))
     _exit_for(result)

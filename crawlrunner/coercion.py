@@ -29,6 +29,7 @@ SQL_TYPES: dict[FieldType | None, str] = {
 
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class CoercionError(ValueError):
@@ -62,11 +63,17 @@ def coerce(value: Any, type_: FieldType | None, date_format: str | None = None) 
 
 
 def sql_value(value: Any) -> Any:
-    """A record value as SQLite stores it: JSON text for lists and objects, 0/1 for booleans."""
+    """A record value as SQLite stores it.
+
+    JSON text for lists and objects, 0/1 for booleans, and text for integers
+    past 64 bits (SQLite's INTEGER cannot hold them; text keeps every digit).
+    """
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -100,6 +107,14 @@ def _to_bool(value: Any) -> bool:
 
 
 def _to_int(value: Any) -> int:
+    number = _read_int(value)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        # An INTEGER column would turn it into an approximate REAL.
+        raise CoercionError(f"integer out of SQLite's 64-bit range: {_short(value)}")
+    return number
+
+
+def _read_int(value: Any) -> int:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):

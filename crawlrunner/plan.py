@@ -92,7 +92,9 @@ def render(target: Target, values: Mapping[str, Any], url_index: int, *, base: s
         if request.params:
             query = urlencode({k: t.render(values) for k, t in request.params.items()})
             url = f"{url}{'&' if '?' in url else '?'}{query}"
-        headers = {k: t.render(values) for k, t in request.headers.items()}
+        headers = request.static_headers
+        if headers is None:
+            headers = {k: t.render(values) for k, t in request.headers.items()}
         data: Any = None
         if request.form is not None:
             data = {k: t.render(values) for k, t in request.form.items()}

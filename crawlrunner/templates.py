@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +41,14 @@ class Template:
 
     source: str
     parts: tuple[str, ...]  # even indexes: literal text; odd: variable names
+    # Worked out once: rendering runs for every request.
+    is_static: bool = field(init=False, repr=False, compare=False)
+    is_single_placeholder: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = self.parts
+        object.__setattr__(self, "is_static", len(parts) == 1)
+        object.__setattr__(self, "is_single_placeholder", len(parts) == 3 and parts[0] == "" and parts[2] == "")
 
     @classmethod
     def compile(cls, source: str) -> Template:
@@ -62,14 +70,6 @@ class Template:
     @property
     def names(self) -> tuple[str, ...]:
         return self.parts[1::2]
-
-    @property
-    def is_static(self) -> bool:
-        return len(self.parts) == 1
-
-    @property
-    def is_single_placeholder(self) -> bool:
-        return len(self.parts) == 3 and self.parts[0] == "" and self.parts[2] == ""
 
     def render(self, values: Mapping[str, Any], *, url: bool = False) -> str:
         """The text with every placeholder filled.

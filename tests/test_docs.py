@@ -84,3 +84,10 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
     provenance = {c for c in actual["items"] if c.startswith("_")}
     assert provenance <= documented["Target tables"] | {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"}
     assert {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"} <= provenance
+
+
+def test_the_shipped_schema_is_a_valid_draft_2020_12_schema() -> None:
+    # Checked here rather than on every run, where it cost 50 ms of start-up.
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(spec_schema())

@@ -19,13 +19,16 @@ from .conftest import query
 
 ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
 
+# Long enough (several seconds) that the random kills land mid-run, however
+# fast the engine gets.
+ITEMS = 8000
 SPEC = """
 name: killable
-http: {{base_url: "{base}", limits: {{connections: 8}}, retry: null}}
+http: {{base_url: "{base}", limits: {{connections: 4}}, retry: null}}
 targets:
   - name: items
     url: /json/item/{{id}}
-    vars: {{id: {{from: 1, to: 2000}}}}
+    vars: {{id: {{from: 1, to: %d}}}}
     extract: {{fields: {{id: {{jmespath: id, type: int}}, name: name}}}}
   - name: parents
     url: /parents
@@ -39,7 +42,7 @@ targets:
     extract:
       records: children
       fields: {{parent_id: {{parent: id}}, n: {{jmespath: n, type: int}}}}
-"""
+""" % ITEMS
 
 
 def _last_status(db: Path) -> str | None:
@@ -73,10 +76,10 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
         time.sleep(rng.uniform(0.05, 0.8))
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
-            kills += 1
         _, stderr = child.communicate(timeout=60)
         if child.returncode == 0 or _last_status(db) == "completed":
             break  # finished (perhaps killed between its last commit and its exit)
+        kills += 1  # killed mid-run
         # Killed before the run was even recorded: there is nothing to resume yet.
         resume = _last_status(db) is not None
     else:
@@ -92,7 +95,7 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
     last = runs[-1][0]
     # One run, resumed after each kill (a kill before the run was recorded aside).
     assert len(runs) == 1 and runs[0][2] >= 1, (runs, kills)
-    assert query(db, "SELECT count(*), count(DISTINCT id) FROM items WHERE _run_id = ?", last) == [(2000, 2000)]
+    assert query(db, "SELECT count(*), count(DISTINCT id) FROM items WHERE _run_id = ?", last) == [(ITEMS, ITEMS)]
     assert query(db, "SELECT count(*), count(DISTINCT id) FROM parents WHERE _run_id = ?", last) == [(100, 100)]
     assert query(
         db, "SELECT count(*), count(DISTINCT parent_id || '.' || n) FROM children WHERE _run_id = ?", last

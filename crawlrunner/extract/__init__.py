@@ -79,13 +79,15 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     nodes = page.records(extraction.records)
     outcome.items = len(nodes)
     first = page.first_match
+    json_nodes = page.format == "json"
     for node in nodes:
         record: dict[str, Any] = {}
         missing: list[str] = []
         for field in extraction.fields:
             try:
                 if field.direct:
-                    raw = first(field.selector, node)  # type: ignore[arg-type]
+                    # A JSON record is searched straight with the compiled query.
+                    raw = field.selector.query.search(node) if json_nodes else first(field.selector, node)  # type: ignore[union-attr, arg-type]
                     if raw == "":
                         raw = None
                 else:

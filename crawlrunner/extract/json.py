@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from typing import Any
 
-import math
-
 from ..errors import ExtractError
+from ..runtime import SPEEDUPS
 from ..selectors import Selector
 
 
@@ -28,9 +29,37 @@ def _finite(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite)
 
 
+def _fast_loads() -> Callable[[bytes], Any] | None:
+    if not SPEEDUPS:
+        return None
+    try:
+        import orjson
+    except ImportError:
+        return None
+    loads: Callable[[bytes], Any] = orjson.loads
+    return loads
+
+
+_orjson_loads = _fast_loads()
+_UTF8 = frozenset({None, "utf-8", "utf8"})
+# orjson reads integers past 64 bits as floats, losing digits the standard
+# decoder keeps: a document with a run of 19 digits takes the standard path.
+# Found by mapping every digit to "0" and searching: ten times faster than a
+# regular expression, which pays for every position of the body.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19
+
+
 def parse(body: bytes, charset: str | None) -> Any:
     if not body.strip():
         raise ExtractError("empty body where JSON was expected")
+    if _orjson_loads is not None and (charset is None or charset.lower() in _UTF8) and _LONG_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+        try:
+            return _orjson_loads(body)
+        except ValueError:
+            # The standard decoder says what is wrong, or reads what orjson
+            # refuses but the standard path accepts (a BOM, a lone surrogate).
+            pass
     try:
         text = body.decode(charset or "utf-8-sig")
     except (UnicodeDecodeError, LookupError) as exc:

@@ -7,7 +7,14 @@ from typing import Any
 from ..results import FetchResult
 from ..selectors import Selector
 from ..spec.model import Format
-from . import html, json
+from . import json
+
+
+def _html() -> Any:
+    # parsel and lxml load only for a crawl that reads HTML.
+    from . import html
+
+    return html
 
 
 class Page:
@@ -20,7 +27,7 @@ class Page:
     def __init__(self, fetch: FetchResult, fmt: Format) -> None:
         self.fetch = fetch
         self.format = fmt
-        self._module: Any = json if fmt == "json" else html
+        self._module: Any = json if fmt == "json" else _html()
         self.document: Any = self._module.parse(fetch.body, fetch.charset)
         self._select_first = self._module.select_first
 
@@ -33,7 +40,8 @@ class Page:
         if selector is None:
             return [self.document]
         if self.format == "html":
-            return html.select_nodes(self.document, selector.query)
+            nodes: list[Any] = _html().select_nodes(self.document, selector.query)
+            return nodes
         return json.select_records(self.document, selector)
 
     def header_values(self, name: str) -> list[str]:
@@ -63,6 +71,7 @@ class Page:
     def text(self, node: Any = None) -> str:
         """The text a lone regex searches: the whole body, or the record's markup/JSON."""
         if node is None:
-            return html.decode(self.fetch.body, self.fetch.charset)
+            body: str = _html().decode(self.fetch.body, self.fetch.charset)
+            return body
         text: str = self._module.text_of(node)
         return text

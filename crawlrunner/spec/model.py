@@ -140,6 +140,14 @@ class RequestTemplate:
     form: Mapping[str, Template] | None = field(default=None, repr=False)
     body: Template | None = field(default=None, repr=False)
     base_url: str | None = None
+    # Headers without variables (the usual case), rendered once and shared by
+    # every request of the target; None when some header has a variable.
+    static_headers: Mapping[str, str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        static = all(t.is_static for t in self.headers.values())
+        rendered = {k: t.parts[0] for k, t in self.headers.items()} if static else None
+        object.__setattr__(self, "static_headers", rendered)
 
     @property
     def names(self) -> set[str]:

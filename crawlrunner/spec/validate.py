@@ -49,8 +49,9 @@ def _is_integer(checker: Any, instance: Any) -> bool:
 
 @cache
 def _validator() -> Any:
+    # The shipped schema is checked against the metaschema by the tests, not
+    # on every run: that check alone took longer than loading a spec.
     schema = spec_schema()
-    Draft202012Validator.check_schema(schema)
     strict = validators.extend(  # type: ignore[no-untyped-call]
         Draft202012Validator,
         type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),

@@ -13,10 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from itertools import chain
 from typing import Any
+
+import aiosqlite
 
 from ..coercion import sql_value
 from ..errors import StorageError
@@ -49,6 +54,40 @@ _INSERT_BODY = (
 )
 
 
+# Values SQLite stores as they are; others (integers too: past 64 bits they
+# are stored as text) go through sql_value.
+_STORED_AS_IS = frozenset({str, type(None)})
+_ROWS_PER_STATEMENT = 64
+_VALUES_GROUP = re.compile(r"VALUES (\((?:\?, )*\?\))")
+
+
+@lru_cache(maxsize=64)
+def _rows_statement(sql: str) -> str:
+    """``sql`` (an INSERT with one ``VALUES (?, ...)`` group) for ``_ROWS_PER_STATEMENT`` rows at once."""
+    match = _VALUES_GROUP.search(sql)
+    assert match is not None, sql
+    groups = ", ".join([match.group(1)] * _ROWS_PER_STATEMENT)
+    return f"{sql[: match.start(1)]}{groups}{sql[match.end(1):]}"
+
+
+async def insert_rows(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``executemany(sql, rows)``, mostly as multi-row statements.
+
+    executemany steps SQLite once per row, taking Python's lock back each
+    time: with the event loop busy on the other side of that lock, the
+    hand-overs cost more than the inserts. Full chunks of rows go in one
+    statement each (one size, so SQLite prepares it once); the rest row by row.
+    """
+    whole = len(rows) - len(rows) % _ROWS_PER_STATEMENT
+    if whole:
+        statement = _rows_statement(sql)
+        for start in range(0, whole, _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            await conn.execute(statement, list(chain.from_iterable(chunk)))
+    if whole < len(rows):
+        await conn.executemany(sql, rows[whole:])
+
+
 class BatchWriter:
     """The one writer of a run.
 
@@ -67,6 +106,7 @@ class BatchWriter:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
+        self._last_headers: tuple[object, str] = (None, "")
 
     async def put(self, outcome: Outcome) -> None:
         await self.queue.put(outcome)
@@ -174,14 +214,13 @@ class BatchWriter:
             if outcome.records:
                 rows = records.setdefault(target.name, [])
                 for record in outcome.records:
-                    values = [sql_value(v) for v in record.values()]
+                    values = [v if type(v) in _STORED_AS_IS else sql_value(v) for v in record.values()]
                     if redact:
                         # A record can quote a secret (a {meta: url}, an echoing API).
                         values = [redact(v) if isinstance(v, str) else v for v in values]
                     rows.append((self.run_id, url, fetch.fetched_at, *values))
-        await conn.executemany(_INSERT_FETCH, fetch_rows)
-        if new_requests:
-            await conn.executemany(REQUEST_INSERT, new_requests)
+        await insert_rows(conn, _INSERT_FETCH, fetch_rows)
+        await insert_rows(conn, REQUEST_INSERT, new_requests)
         if marks:
             await conn.executemany(_MARK_REQUEST, marks)
         for name, rows in records.items():
@@ -189,16 +228,20 @@ class BatchWriter:
             if target.mode == "upsert":
                 await self._upsert(target, rows)
             else:
-                await conn.executemany(self.inserts[name], rows)
+                await insert_rows(conn, self.inserts[name], rows)
         for name, urls in unchanged.items():
             await self._keep_unchanged(self.targets[name], urls)
         if validators:
             await conn.executemany(_UPSERT_VALIDATOR, validators)
-        if bodies:
-            await conn.executemany(_INSERT_BODY, bodies)
+        await insert_rows(conn, _INSERT_BODY, bodies)
 
     def _request_row(self, plan: RequestPlan, state: str) -> tuple[Any, ...]:
-        return request_row(plan, self.run_id, self.redact, state)
+        # A target's requests usually share one headers mapping (static
+        # headers are rendered once): serialise it once, not per request.
+        headers = plan.headers
+        if headers is not self._last_headers[0]:
+            self._last_headers = (headers, self.redact.tokenize(json.dumps(dict(headers))))
+        return request_row(plan, self.run_id, self.redact, state, headers_text=self._last_headers[1])
 
     async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``rows``, writing 'added' and 'changed' history rows first."""
@@ -212,7 +255,7 @@ class BatchWriter:
         cols = ", ".join(quote_identifier(n) for n in names)
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols})")
         await conn.execute(f"DELETE FROM {stage}")
-        await conn.executemany(f"INSERT INTO {stage} VALUES ({', '.join('?' for _ in names)})", rows)
+        await insert_rows(conn, f"INSERT INTO {stage} VALUES ({', '.join('?' for _ in names)})", rows)
         table, history = quote_identifier(target.name), quote_identifier(history_table(target))
         match = " AND ".join(f"t.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in target.key)
         key = "json_array(" + ", ".join(f"s.{quote_identifier(k)}" for k in target.key) + ")"
@@ -233,10 +276,7 @@ class BatchWriter:
             f" SELECT s._run_id, {key}, 'changed', {as_json('t')}, {as_json('s')}, s._fetched_at"
             f" FROM {stage} AS s JOIN {table} AS t ON {match} WHERE {differs}"
         )
-        await conn.executemany(
-            self.inserts[target.name],
-            [(*row, row[0], row[2], row[0], row[2]) for row in rows],
-        )
+        await insert_rows(conn, self.inserts[target.name], [(*row, row[0], row[2], row[0], row[2]) for row in rows])
 
     async def _keep_unchanged(self, target: Target, urls: Iterable[str]) -> None:
         """A 304 keeps the rows already stored for that URL, as this run's."""
@@ -248,9 +288,16 @@ class BatchWriter:
         )
 
 
-def request_row(plan: RequestPlan, run_id: int, redactor: Redactor, state: str) -> tuple[Any, ...]:
-    """A request as the requests table keeps it: secrets stored as references."""
+def request_row(
+    plan: RequestPlan, run_id: int, redactor: Redactor, state: str, *, headers_text: str | None = None
+) -> tuple[Any, ...]:
+    """A request as the requests table keeps it: secrets stored as references.
+
+    ``headers_text`` is the headers already serialised and tokenized, if known.
+    """
     tokenize = redactor.tokenize
+    if headers_text is None:
+        headers_text = tokenize(json.dumps(dict(plan.headers)))
     body: dict[str, Any] | None = None
     if plan.json_body is not None:
         body = {"json": plan.json_body}
@@ -259,7 +306,7 @@ def request_row(plan: RequestPlan, run_id: int, redactor: Redactor, state: str) 
     chain = plan.chain
     return (
         plan.request_id, run_id, plan.target.name, state, plan.seq, plan.method, tokenize(plan.url),
-        tokenize(json.dumps(dict(plan.headers))), tokenize(json.dumps(body)) if body is not None else None,
+        headers_text, tokenize(json.dumps(body)) if body is not None else None,
         plan.depth, plan.page, chain.pages if chain else None, chain.items if chain else None,
         tokenize(json.dumps(dict(plan.parent), default=str)) if plan.parent is not None else None,
     )  # fmt: skip

@@ -92,6 +92,31 @@ async def test_append_keeps_every_run(server: str, write_spec: Spec, db_path: Pa
     assert query(db_path, "SELECT count(*), count(DISTINCT _run_id) FROM products") == [(2, 2)]
 
 
+async def test_integers_past_64_bits_are_kept_as_text_or_refused_by_an_int_field(
+    server: str, write_spec: Spec, db_path: Path
+) -> None:
+    # SQLite's INTEGER stops at 64 bits; such a value once failed the whole batch.
+    spec = load_spec(write_spec("""
+name: big
+http: {{base_url: "{base}"}}
+targets:
+  - name: products
+    url: /catalogue/big
+    extract:
+      records: items
+      fields: {{raw: id, typed: {{jmespath: id, type: int}}, name: name}}
+""", base=server))  # fmt: skip
+    server_app.catalogues["big"] = {2**64 + 1: ("huge", 1.0), 7: ("small", 2.0)}
+    result = await run_async(spec, output=db_path)
+
+    assert result.status == "completed"
+    assert query(db_path, "SELECT raw, typeof(raw), typed FROM products ORDER BY name") == [
+        ("18446744073709551617", "text", None),  # every digit kept; an INTEGER column cannot hold it
+        (7, "integer", 7),
+    ]
+    assert result.stats.totals.field_errors == 1
+
+
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
 async def test_a_304_keeps_the_stored_rows_and_adds_none(
     mode: str, server: str, write_spec: Spec, db_path: Path

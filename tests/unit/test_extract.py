@@ -187,6 +187,10 @@ def test_json_type_coercion(document: dict[str, Any], expected: dict[str, Any]) 
         ([3, 1], "[3, 1]"),
         ("text", "text"),
         (7, 7),
+        (2**63 - 1, 2**63 - 1),
+        (-(2**63), -(2**63)),
+        (2**63, "9223372036854775808"),
+        (-(2**63) - 1, "-9223372036854775809"),
         (2.5, 2.5),
         (None, None),
         (float("inf"), None),
@@ -494,3 +498,45 @@ def test_html_undecodable_bytes_are_replaced_not_fatal() -> None:
 def test_html_whitespace_only_text_counts_as_empty() -> None:
     rules = extraction("format: html\nfields:\n  t: {css: 'p::text', default: blank, required: true}\n")
     assert run(rules, "<p>   \n </p>").records == [{"t": "blank"}]
+
+
+DECODER_CORPUS = [
+    b'{"a": 1, "b": [1.5, -0.0, 1e-400, 1.7976931348623157e308], "c": null, "d": true}',
+    b'{"id": 18446744073709551615, "neg": -9223372036854775809, "big": 123456789012345678901234567890}',
+    b'{"s": "\\ud800 lone", "z": "\\u0000", "e": "caf\\u00e9"}',
+    b'\xef\xbb\xbf{"bom": 1}',
+    b'{"a": 1, "a": 2}',
+    b'  [1, 2]  ',
+    b'{"a": 1} trailing',
+    b'{"n": NaN}',
+    b'{"n": 1e400}',
+    b'{"bad": "\xff"}',
+    b'[01]',
+    b'"unterminated',
+]
+
+
+def _decode(body: bytes, charset: str | None) -> Any:
+    from crawlrunner.errors import ExtractError
+    from crawlrunner.extract import json as json_documents
+
+    try:
+        return json_documents.parse(body, charset)
+    except ExtractError as exc:
+        return ("error", str(exc))
+
+
+@pytest.mark.parametrize("body", DECODER_CORPUS)
+@pytest.mark.parametrize("charset", [None, "utf-8", "latin-1"])
+def test_orjson_and_the_standard_decoder_read_documents_alike(
+    body: bytes, charset: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The speed-up must be invisible: same values (big integers exact), same errors.
+    from crawlrunner.extract import json as json_documents
+
+    pytest.importorskip("orjson")
+    assert json_documents._orjson_loads is not None
+    fast = _decode(body, charset)
+    monkeypatch.setattr(json_documents, "_orjson_loads", None)
+    assert _decode(body, charset) == fast
+    assert repr(_decode(body, charset)) == repr(fast)  # -0.0 and int vs float too
