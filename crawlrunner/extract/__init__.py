@@ -15,13 +15,15 @@ from typing import Any
 from ..errors import ExtractError
 from ..plan import RequestPlan, child_requests
 from ..results import FetchResult, Outcome
-from ..spec.model import Extraction, Field, Format, Target
+from ..spec.model import Extraction, Field, FieldType, Format, Target
 from ..coercion import CoercionError, coerce
 from .page import Page
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Page", "extract_records", "page_format", "process"]
+
+KeyPaths = tuple[tuple[str, tuple[str, ...], FieldType | None, str | None], ...]
 
 # Derivers get the request, its page and what extraction made of it, and
 # return new requests.
@@ -78,10 +80,16 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     validator = extraction.record_validator
     nodes = page.records(extraction.records)
     outcome.items = len(nodes)
+    key_paths = extraction.key_paths
     first = page.first_match
     json_nodes = page.format == "json"
     for node in nodes:
-        record: dict[str, Any] = {}
+        if key_paths is not None:
+            record = _key_path_record(key_paths, node, plan, outcome)
+            if validator is None or _fits(validator, record, plan, outcome):
+                outcome.records.append(record)
+            continue
+        record = {}
         missing: list[str] = []
         for field in extraction.fields:
             try:
@@ -99,9 +107,7 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
                 else:
                     value = coerce(raw, field.type, field.date_format)
             except CoercionError as exc:
-                outcome.field_errors += 1
-                outcome.field_error_examples.setdefault(field.name, str(exc))
-                log.debug("%s: %s: %s", plan.target.name, field.name, exc)
+                _field_error(field.name, exc, plan, outcome)
                 value = None
             if value is None and field.required:
                 missing.append(field.name)
@@ -110,14 +116,48 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
             outcome.dropped += 1
             log.info("%s: record dropped, required field(s) empty: %s", plan.target.name, ", ".join(missing))
             continue
-        if validator is not None:
-            error = next(iter(validator.iter_errors(record)), None)
-            if error is not None:
-                outcome.dropped += 1
-                where = "/".join(str(p) for p in error.absolute_path) or "record"
-                log.info("%s: record dropped by its schema at %s: %s", plan.target.name, where, error.message)
-                continue
-        outcome.records.append(record)
+        if validator is None or _fits(validator, record, plan, outcome):
+            outcome.records.append(record)
+
+
+def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome: Outcome) -> dict[str, Any]:
+    """A record whose fields are all plain key paths: the same values as the general path, with less work."""
+    record: dict[str, Any] = {}
+    is_object = isinstance(node, dict)
+    for name, keys, type_, date_format in key_paths:
+        if len(keys) == 1:  # most fields: one lookup
+            value = node.get(keys[0]) if is_object else None
+        else:
+            value = node
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
+        if value == "":
+            value = None
+        elif type_ is not None and value is not None:
+            try:
+                value = coerce(value, type_, date_format)
+            except CoercionError as exc:
+                _field_error(name, exc, plan, outcome)
+                value = None
+        record[name] = value
+    return record
+
+
+def _field_error(name: str, exc: CoercionError, plan: RequestPlan, outcome: Outcome) -> None:
+    outcome.field_errors += 1
+    outcome.field_error_examples.setdefault(name, str(exc))
+    log.debug("%s: %s: %s", plan.target.name, name, exc)
+
+
+def _fits(validator: Any, record: dict[str, Any], plan: RequestPlan, outcome: Outcome) -> bool:
+    """Whether the record passes the target's record schema; a record that does not is dropped and counted."""
+    error = next(iter(validator.iter_errors(record)), None)
+    if error is None:
+        return True
+    outcome.dropped += 1
+    where = "/".join(str(p) for p in error.absolute_path) or "record"
+    log.info("%s: record dropped by its schema at %s: %s", plan.target.name, where, error.message)
+    return False
 
 
 def _meta(field: Field, page: Page, plan: RequestPlan) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..secrets import Redactor
-from ..selectors import Selector
+from ..selectors import KeyPath, Selector
 from ..settings import FetchSettings, HttpSettings, Timeouts
 from ..templates import Template
 
@@ -66,6 +66,20 @@ class Extraction:
     fields: tuple[Field, ...]
     records: Selector | None = None
     record_validator: Any = field(default=None, repr=False)  # a jsonschema validator
+    # When every field is a plain JSON key path (``a.b``, perhaps typed, with
+    # no default, required or regex): (name, keys, type, date_format) per
+    # field, for extraction's shortest path. None otherwise.
+    key_paths: tuple[tuple[str, tuple[str, ...], FieldType | None, str | None], ...] | None = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        plain = self.format == "json" and all(
+            f.direct and isinstance(f.selector.query, KeyPath) and f.default is None and not f.required  # type: ignore[union-attr]
+            for f in self.fields
+        )
+        key_paths = tuple((f.name, f.selector.query.keys, f.type, f.date_format) for f in self.fields) if plain else None  # type: ignore[union-attr]
+        object.__setattr__(self, "key_paths", key_paths)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
+from math import isfinite
 from typing import Any
 
 import aiosqlite
@@ -54,9 +55,27 @@ _INSERT_BODY = (
 )
 
 
-# Values SQLite stores as they are; others (integers too: past 64 bits they
-# are stored as text) go through sql_value.
+# Values SQLite stores as they are, whatever they hold.
 _STORED_AS_IS = frozenset({str, type(None)})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _sql_row(record: dict[str, Any], redact: Redactor | None) -> list[Any]:
+    """A record's values as SQLite stores them, secrets masked when ``redact`` is given."""
+    # The common types are checked inline (this runs for every value stored);
+    # the rest, and the edge cases of these, go through sql_value.
+    values = [
+        v if type(v) in _STORED_AS_IS
+        or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
+        or (type(v) is float and isfinite(v))
+        else sql_value(v)
+        for v in record.values()
+    ]
+    if redact is not None:
+        values = [redact(v) if isinstance(v, str) else v for v in values]
+    return values
+
+
 _ROWS_PER_STATEMENT = 64
 _VALUES_GROUP = re.compile(r"VALUES (\((?:\?, )*\?\))")
 
@@ -160,6 +179,7 @@ class BatchWriter:
     async def _write(self, batch: list[Outcome]) -> None:
         conn = self.store.conn
         redact, tokenize = self.redact, self.redact.tokenize
+        has_secrets = bool(redact)
         fetch_rows: list[tuple[Any, ...]] = []
         new_requests: list[tuple[Any, ...]] = []
         marks: list[tuple[str, int | None]] = []
@@ -213,12 +233,9 @@ class BatchWriter:
                 )  # fmt: skip
             if outcome.records:
                 rows = records.setdefault(target.name, [])
-                for record in outcome.records:
-                    values = [v if type(v) in _STORED_AS_IS else sql_value(v) for v in record.values()]
-                    if redact:
-                        # A record can quote a secret (a {meta: url}, an echoing API).
-                        values = [redact(v) if isinstance(v, str) else v for v in values]
-                    rows.append((self.run_id, url, fetch.fetched_at, *values))
+                provenance = (self.run_id, url, fetch.fetched_at)
+                # A record can quote a secret (a {meta: url}, an echoing API).
+                rows.extend((*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records)
         await insert_rows(conn, _INSERT_FETCH, fetch_rows)
         await insert_rows(conn, REQUEST_INSERT, new_requests)
         if marks:

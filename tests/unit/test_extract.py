@@ -6,11 +6,14 @@ Records hold Python values (booleans stay booleans, lists stay lists);
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crawlrunner.extract import process
 from crawlrunner.coercion import sql_value
@@ -540,3 +543,38 @@ def test_orjson_and_the_standard_decoder_read_documents_alike(
     monkeypatch.setattr(json_documents, "_orjson_loads", None)
     assert _decode(body, charset) == fast
     assert repr(_decode(body, charset)) == repr(fast)  # -0.0 and int vs float too
+
+
+_json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4)
+_json_docs = st.recursive(
+    _json_leaves,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3),
+    max_leaves=10,
+)
+KEY_PATHS = extraction(
+    """
+records: items
+fields:
+  a: a
+  ab: a.b
+  n: {jmespath: b, type: int}
+  f: {jmespath: c.a, type: float}
+  s: {jmespath: c, type: str}
+  flag: {jmespath: a, type: bool}
+"""
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(items=st.lists(_json_docs, max_size=4))
+def test_the_key_path_shortcut_extracts_exactly_what_the_general_path_does(items: list[Any]) -> None:
+    assert KEY_PATHS.extract is not None and KEY_PATHS.extract.key_paths is not None
+    general = dataclasses.replace(KEY_PATHS.extract)
+    object.__setattr__(general, "key_paths", None)  # the same rules, taken the long way
+    body = json.dumps({"items": items})
+    short = run(KEY_PATHS, body)
+    long = run(dataclasses.replace(KEY_PATHS, extract=general), body)
+    assert repr(short.records) == repr(long.records)
+    assert (short.items, short.dropped, short.field_errors, short.field_error_examples) == (
+        long.items, long.dropped, long.field_errors, long.field_error_examples,
+    )  # fmt: skip
