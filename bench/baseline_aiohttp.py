@@ -3,7 +3,10 @@
 One session, a bounded worker pool fed by a queue, the same fields
 extracted, rows written to SQLite with batched executemany.
 
-    python bench/baseline_aiohttp.py KIND BASE_URL CONCURRENCY DB
+    python bench/baseline_aiohttp.py KIND BASE_URL CONCURRENCY DB [uvloop]
+
+With ``uvloop`` it runs on uvloop's event loop: the reference for
+crawlrunner with its speed-ups installed.
 """
 
 from __future__ import annotations
@@ -71,4 +74,10 @@ async def main(kind: str, base: str, concurrency: int, db: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+    run = main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if sys.argv[5:] == ["uvloop"]:
+        import uvloop
+
+        uvloop.run(run)
+    else:
+        asyncio.run(run)

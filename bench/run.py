@@ -32,6 +32,7 @@ BASE = f"http://127.0.0.1:{PORT}"
 REQUESTS = {"json-detail": 20_000, "json-list": 2_000, "html": 20_000}
 ROWS = {"json-detail": 20_000, "json-list": 100_000, "html": 20_000}
 BIN = Path(sys.executable).parent
+KEPT_FROM = "## Memory"
 
 
 @dataclass
@@ -41,19 +42,31 @@ class Measure:
     rss_mb: float
 
 
-def contender_command(name: str, kind: str, concurrency: int, db: Path) -> tuple[list[str], Path]:
+# The contenders, in table order. "aiohttp" is the reference every ratio is
+# taken against; "aiohttp+uvloop" is the same script on uvloop's loop, the
+# fair match for crawlrunner with its speed-ups; "crawlrunner" has the
+# speedups extra installed (bench/setup.sh), "crawlrunner-plain" runs with
+# CRAWLRUNNER_NO_SPEEDUPS=1, as without it.
+CONTENDERS = ["aiohttp", "aiohttp+uvloop", "crawlrunner", "crawlrunner-plain", "scrapy"]
+
+
+def contender_command(name: str, kind: str, concurrency: int, db: Path) -> tuple[list[str], Path, dict[str, str]]:
+    env = {**os.environ, "CRAWLRUNNER_NO_SPEEDUPS": "1" if name == "crawlrunner-plain" else ""}
+    script = [sys.executable, str(HERE / "baseline_aiohttp.py"), kind, BASE, str(concurrency), str(db)]
     if name == "aiohttp":
-        return [sys.executable, str(HERE / "baseline_aiohttp.py"), kind, BASE, str(concurrency), str(db)], HERE
+        return script, HERE, env
+    if name == "aiohttp+uvloop":
+        return [*script, "uvloop"], HERE, env
     if name == "scrapy":
-        return [sys.executable, str(HERE / "scrapy_bench.py"), kind, BASE, str(concurrency), str(db)], HERE
+        return [sys.executable, str(HERE / "scrapy_bench.py"), kind, BASE, str(concurrency), str(db)], HERE, env
     spec = REPO / "specs" / f"bench-{kind}.yaml"
     return [str(BIN / "crawlrunner"), "run", str(spec), "-o", str(db), "--base-url", BASE,
-            "-c", str(concurrency), "-q", "--no-progress"], REPO  # fmt: skip
+            "-c", str(concurrency), "-q", "--no-progress"], REPO, env  # fmt: skip
 
 
-def measure(command: list[str], cwd: Path) -> Measure:
+def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measure:
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -107,7 +120,10 @@ def main() -> None:
     site = HERE / "site"
     if not (site / "big.bin").exists():
         subprocess.run([sys.executable, str(HERE / "site.py"), str(site)], check=True)
-    contenders = ["aiohttp", "crawlrunner"] + ([] if args.no_scrapy else ["scrapy"])
+    contenders = [c for c in CONTENDERS if not (args.no_scrapy and c == "scrapy")]
+    # As an installed wheel would be: compiled once, not on every start
+    # (PYTHONDONTWRITEBYTECODE may be set, and the package is an editable install).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "crawlrunner")], check=True)
     rows_out: list[list[str]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -117,33 +133,44 @@ def main() -> None:
             for kind in args.kinds:
                 for concurrency in args.concurrency:
                     results: dict[str, Measure] = {}
-                    for name in contenders:
-                        runs = []
-                        for rep in range(args.reps):
+                    runs: dict[str, list[Measure]] = {name: [] for name in contenders}
+                    # Repetitions interleave the contenders, so a slow patch of
+                    # the machine falls on all of them alike.
+                    for rep in range(args.reps):
+                        for name in contenders:
                             db = tmp / f"{name}-{kind}-{concurrency}-{rep}.db"
-                            command, cwd = contender_command(name, kind, concurrency, db)
-                            runs.append(measure(command, cwd))
+                            command, cwd, env = contender_command(name, kind, concurrency, db)
+                            runs[name].append(measure(command, cwd, env))
                             got = count_rows(db)
                             if got != ROWS[kind]:
                                 raise SystemExit(f"{name} {kind}: {got} rows, expected {ROWS[kind]}")
-                        results[name] = Measure(*(statistics.median(getattr(r, f) for r in runs) for f in ("seconds", "cpu", "rss_mb")))
-                    base = results["aiohttp"]
+                    for name in contenders:
+                        results[name] = Measure(*(statistics.median(getattr(r, f) for r in runs[name]) for f in ("seconds", "cpu", "rss_mb")))
+                    base, scrapy = results["aiohttp"], results.get("scrapy")
                     for name, m in results.items():
                         rps = REQUESTS[kind] / m.seconds
                         rows_out.append([
                             kind, str(concurrency), name, f"{rps:,.0f}", f"{ROWS[kind] / m.seconds:,.0f}",
                             f"{m.rss_mb:.0f}", f"{m.cpu:.1f}", f"{base.seconds / m.seconds:.2f}x",
+                            f"{scrapy.seconds / m.seconds:.1f}x" if scrapy else "-",
                         ])  # fmt: skip
                         print(" | ".join(rows_out[-1]), flush=True)
         finally:
             nginx.terminate()
             nginx.wait(10)
-    header = ["site", "concurrency", "contender", "requests/s", "records/s", "peak RSS MB", "CPU s", "vs aiohttp"]
+    header = ["site", "concurrency", "contender", "requests/s", "records/s", "peak RSS MB", "CPU s", "vs aiohttp", "vs scrapy"]
     table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows_out])
     report = (f"# Benchmark results\n\nMachine: {machine()}.\nnginx ceiling (wrk -t2 -c64, one JSON document): "
-              f"{server_ceiling} requests/s.\nMedians of {args.reps} runs; every run's row count checked.\n"
+              f"{server_ceiling} requests/s.\nMedians of {args.reps} runs, the contenders interleaved; every run's row count checked.\n"
+              "Wall time of the whole command, start-up included. `aiohttp` is the hand-written script every ratio is\n"
+              "taken against; `aiohttp+uvloop` is the same script on uvloop; `crawlrunner` has the speedups extra\n"
+              "installed (uvloop, orjson, aiodns, Brotli); `crawlrunner-plain` runs with CRAWLRUNNER_NO_SPEEDUPS=1.\n"
               f"Reproduce: `bash bench/setup.sh && python bench/run.py`.\n\n{table}\n")  # fmt: skip
-    (HERE / "RESULTS.md").write_text(report)
+    # The hand-written sections (memory, where the time goes) follow the table: kept.
+    results_file = HERE / "RESULTS.md"
+    previous = results_file.read_text() if results_file.exists() else ""
+    kept = previous[previous.index(KEPT_FROM):] if KEPT_FROM in previous else ""
+    results_file.write_text(report + ("\n" + kept if kept else ""))
     print(table)
 
 
