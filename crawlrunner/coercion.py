@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import date, datetime
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # spec.build imports this module: no import cycle at run time
@@ -60,6 +61,26 @@ def coerce(value: Any, type_: FieldType | None, date_format: str | None = None) 
     if type_ == "float":
         return _to_float(value)
     return _to_date(value, type_, date_format)
+
+
+# Values SQLite stores as they are, whatever they hold.
+_STORED_AS_IS = frozenset({str, type(None)})
+
+
+def sql_values(values: Iterable[Any]) -> list[Any]:
+    """``sql_value`` of each value, with the common types checked inline.
+
+    This runs for every value stored: a call per value was a large part of
+    writing a record. The rest, and the edge cases of these, go through
+    ``sql_value``.
+    """
+    return [
+        v if type(v) in _STORED_AS_IS
+        or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
+        or (type(v) is float and math.isfinite(v))
+        else sql_value(v)
+        for v in values
+    ]
 
 
 def sql_value(value: Any) -> Any:

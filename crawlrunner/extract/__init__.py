@@ -15,15 +15,13 @@ from typing import Any
 from ..errors import ExtractError
 from ..plan import RequestPlan, child_requests
 from ..results import FetchResult, Outcome
-from ..spec.model import Extraction, Field, FieldType, Format, Target
+from ..spec.model import Extraction, Field, Format, KeyPaths, Target
 from ..coercion import CoercionError, coerce
 from .page import Page
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Page", "extract_records", "page_format", "process"]
-
-KeyPaths = tuple[tuple[str, tuple[str, ...], FieldType | None, str | None], ...]
 
 # Derivers get the request, its page and what extraction made of it, and
 # return new requests.
@@ -81,8 +79,6 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     nodes = page.records(extraction.records)
     outcome.items = len(nodes)
     key_paths = extraction.key_paths
-    first = page.first_match
-    json_nodes = page.format == "json"
     for node in nodes:
         if key_paths is not None:
             record = _key_path_record(key_paths, node, plan, outcome)
@@ -93,13 +89,7 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
         missing: list[str] = []
         for field in extraction.fields:
             try:
-                if field.direct:
-                    # A JSON record is searched straight with the compiled query.
-                    raw = field.selector.query.search(node) if json_nodes else first(field.selector, node)  # type: ignore[union-attr, arg-type]
-                    if raw == "":
-                        raw = None
-                else:
-                    raw = _raw_value(field, page, node, plan)
+                raw = _raw_value(field, page, node, plan)
                 if raw is None:
                     raw = field.default
                 if field.many and isinstance(raw, list):
@@ -124,13 +114,11 @@ def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome:
     """A record whose fields are all plain key paths: the same values as the general path, with less work."""
     record: dict[str, Any] = {}
     is_object = isinstance(node, dict)
-    for name, keys, type_, date_format in key_paths:
-        if len(keys) == 1:  # most fields: one lookup
-            value = node.get(keys[0]) if is_object else None
+    for name, path, type_, date_format in key_paths:
+        if len(path.keys) == 1:  # most fields: one lookup, without a call
+            value = node.get(path.keys[0]) if is_object else None
         else:
-            value = node
-            for key in keys:
-                value = value.get(key) if isinstance(value, dict) else None
+            value = path.search(node)
         if value == "":
             value = None
         elif type_ is not None and value is not None:
@@ -175,6 +163,9 @@ def _meta(field: Field, page: Page, plan: RequestPlan) -> Any:
 
 def _raw_value(field: Field, page: Page, node: Any, plan: RequestPlan) -> Any:
     """The field's value before type conversion; None when nothing was found."""
+    if field.direct:  # the selector's first match as it is: the usual case, taken first
+        found = page.first_match(field.selector, node)  # type: ignore[arg-type]
+        return None if found == "" else found
     if field.has_const:
         return field.const
     if field.meta is not None:

@@ -41,7 +41,7 @@ def _fast_loads() -> Callable[[bytes], Any] | None:
 
 
 _orjson_loads = _fast_loads()
-_UTF8 = frozenset({None, "utf-8", "utf8"})
+_UTF8 = frozenset({"utf-8", "utf8"})
 # orjson reads integers past 64 bits as floats, losing digits the standard
 # decoder keeps: a document with a run of 19 digits takes the standard path.
 # Found by mapping every digit to "0" and searching: ten times faster than a
@@ -53,7 +53,8 @@ _LONG_DIGITS = b"0" * 19
 def parse(body: bytes, charset: str | None) -> Any:
     if not body.strip():
         raise ExtractError("empty body where JSON was expected")
-    if _orjson_loads is not None and (charset is None or charset.lower() in _UTF8) and _LONG_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+    utf8 = charset is None or charset.lower() in _UTF8
+    if _orjson_loads is not None and utf8 and _LONG_DIGITS not in body.translate(_DIGITS_AS_ZERO):
         try:
             return _orjson_loads(body)
         except ValueError:

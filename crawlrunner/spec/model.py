@@ -23,6 +23,7 @@ SeedFormat = Literal["csv", "jsonl", "text"]
 PaginationType = Literal["next_url", "link_header", "page_number", "offset", "cursor"]
 Meta = Literal["url", "final_url", "status", "content_type", "fetched_at", "depth"]
 Mode = Literal["append", "replace", "upsert"]
+KeyPaths = tuple[tuple[str, KeyPath, FieldType | None, str | None], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +68,16 @@ class Extraction:
     records: Selector | None = None
     record_validator: Any = field(default=None, repr=False)  # a jsonschema validator
     # When every field is a plain JSON key path (``a.b``, perhaps typed, with
-    # no default, required or regex): (name, keys, type, date_format) per
+    # no default, required or regex): (name, path, type, date_format) per
     # field, for extraction's shortest path. None otherwise.
-    key_paths: tuple[tuple[str, tuple[str, ...], FieldType | None, str | None], ...] | None = field(
-        init=False, repr=False, compare=False
-    )
+    key_paths: KeyPaths | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         plain = self.format == "json" and all(
             f.direct and isinstance(f.selector.query, KeyPath) and f.default is None and not f.required  # type: ignore[union-attr]
             for f in self.fields
         )
-        key_paths = tuple((f.name, f.selector.query.keys, f.type, f.date_format) for f in self.fields) if plain else None  # type: ignore[union-attr]
+        key_paths = tuple((f.name, f.selector.query, f.type, f.date_format) for f in self.fields) if plain else None  # type: ignore[union-attr]
         object.__setattr__(self, "key_paths", key_paths)
 
 

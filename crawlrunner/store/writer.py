@@ -19,12 +19,11 @@ import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
-from math import isfinite
 from typing import Any
 
 import aiosqlite
 
-from ..coercion import sql_value
+from ..coercion import sql_values
 from ..errors import StorageError
 from ..plan import RequestPlan
 from ..results import Outcome
@@ -55,22 +54,9 @@ _INSERT_BODY = (
 )
 
 
-# Values SQLite stores as they are, whatever they hold.
-_STORED_AS_IS = frozenset({str, type(None)})
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
 def _sql_row(record: dict[str, Any], redact: Redactor | None) -> list[Any]:
     """A record's values as SQLite stores them, secrets masked when ``redact`` is given."""
-    # The common types are checked inline (this runs for every value stored);
-    # the rest, and the edge cases of these, go through sql_value.
-    values = [
-        v if type(v) in _STORED_AS_IS
-        or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
-        or (type(v) is float and isfinite(v))
-        else sql_value(v)
-        for v in record.values()
-    ]
+    values = sql_values(record.values())
     if redact is not None:
         values = [redact(v) if isinstance(v, str) else v for v in values]
     return values
