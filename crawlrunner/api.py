@@ -147,8 +147,8 @@ async def _run(
     from .expectations import unmet
     from .frontier import restore_plan
     from .http.session import open_session
-    from .store.sqlite import Store
-    from .store.writer import BatchWriter
+    from .backends.sqlite.store import Store
+    from .backends.sqlite.writer import BatchWriter
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)
@@ -249,8 +249,8 @@ async def reextract_async(spec: Spec, *, output: str | Path | None = None, only:
     from .frontier import redacted_url, restore_plan
     from .plan import RequestPlan
     from .results import FetchResult
-    from .store.sqlite import Store
-    from .store.writer import BATCH_SIZE, BatchWriter
+    from .backends.sqlite.store import Store
+    from .backends.sqlite.writer import BATCH_SIZE, BatchWriter
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)

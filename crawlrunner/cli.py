@@ -506,7 +506,7 @@ FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 
 def _emit(columns: list[str], rows: Iterator[Sequence[object]], fmt: str, output: Path | None) -> int:
-    from .store.query import WRITERS
+    from .backends.sqlite.query import WRITERS
 
     if output is None:
         return WRITERS[fmt](sys.stdout, columns, rows)
@@ -527,7 +527,7 @@ def query(database: Path, sql: str, fmt: str) -> None:
       crawlrunner query demo.db "SELECT name, price FROM products ORDER BY price DESC LIMIT 5"
       crawlrunner query demo.db "SELECT * FROM fetch_log WHERE error_kind IS NOT NULL" -f csv
     """
-    from .store.query import execute, read_only
+    from .backends.sqlite.query import execute, read_only
 
     with _user_errors(), read_only(database) as conn:
         _emit(*execute(conn, sql), fmt, None)
@@ -548,7 +548,7 @@ def export(database: Path, target: str, fmt: str, output: Path | None, run_id: i
       crawlrunner export demo.db products -o products.jsonl
       crawlrunner export demo.db products -f csv --run 3 > products.csv
     """
-    from .store.query import export_rows, read_only
+    from .backends.sqlite.query import export_rows, read_only
 
     with _user_errors(), read_only(database) as conn:
         count = _emit(*export_rows(conn, target, run_id), fmt, output)
@@ -567,8 +567,8 @@ def runs(database: Path, fmt: str) -> None:
     Example:
       crawlrunner runs demo.db
     """
-    from .store.query import read_only
-    from .store.query import runs as list_runs
+    from .backends.sqlite.query import read_only
+    from .backends.sqlite.query import runs as list_runs
 
     with _user_errors(), read_only(database) as conn:
         _emit(*list_runs(conn), fmt, None)
@@ -588,8 +588,8 @@ def changes(database: Path, target: str, since: int | None, fmt: str) -> None:
       crawlrunner changes shop.db products              # in the latest run
       crawlrunner changes shop.db products --since 12   # in every run after 12
     """
-    from .store.query import changes as list_changes
-    from .store.query import read_only
+    from .backends.sqlite.query import changes as list_changes
+    from .backends.sqlite.query import read_only
 
     with _user_errors(), read_only(database) as conn:
         count = _emit(*list_changes(conn, target, since), fmt, None)

@@ -51,7 +51,7 @@ from .progress import LiveView, Reporter
 from .results import FetchResult, Outcome, utc_now
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
-from .store.writer import BatchWriter
+from .backends.sqlite.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import pytest
 from crawlrunner.api import run_async
 from crawlrunner.errors import StorageError
 from crawlrunner.spec import load_spec
-from crawlrunner.store.schema import SCHEMA_VERSION
+from crawlrunner.backends.sqlite.schema import SCHEMA_VERSION
 
 from .. import server_app
 from ..conftest import query

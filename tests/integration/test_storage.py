@@ -15,7 +15,7 @@ from crawlrunner.api import reextract_async, run_async
 from crawlrunner.cli import main
 from crawlrunner.errors import ResumeError
 from crawlrunner.spec import load_spec
-from crawlrunner.store.schema import MIGRATIONS, SCHEMA_VERSION
+from crawlrunner.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
 from .. import server_app
 from ..conftest import query

@@ -9,7 +9,7 @@ import pytest
 
 from crawlrunner.errors import SpecError
 from crawlrunner.spec import Spec, load_spec_text
-from crawlrunner.store.schema import MIGRATIONS, create_target_table, insert_record
+from crawlrunner.backends.sqlite.schema import MIGRATIONS, create_target_table, insert_record
 
 CLASHING = """\
 name: clash

@@ -10,8 +10,8 @@ release opens in this one (a new file runs them all).
 
 from __future__ import annotations
 
-from ..coercion import SQL_TYPES
-from ..spec.model import Target
+from ...coercion import SQL_TYPES
+from ...spec.model import Target
 
 # Columns every target table carries besides its fields. Field names cannot
 # start with "_" (the spec's identifier pattern), so these never collide.

@@ -20,11 +20,11 @@ from typing import Any
 
 import aiosqlite
 
-from ..errors import OutputPathError, StorageError
-from ..expectations import TargetFacts
-from ..results import utc_now
-from ..plan import RequestPlan
-from ..spec.model import Spec, Target
+from ...errors import OutputPathError, StorageError
+from ...expectations import TargetFacts
+from ...results import utc_now
+from ...plan import RequestPlan
+from ...spec.model import Spec, Target
 from .schema import (
     MIGRATIONS,
     REQUEST_INSERT,

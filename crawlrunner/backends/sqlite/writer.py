@@ -23,14 +23,14 @@ from typing import Any
 
 import aiosqlite
 
-from ..coercion import sql_values
-from ..errors import StorageError
-from ..plan import RequestPlan
-from ..results import Outcome
-from ..spec.model import Spec, Target
-from ..secrets import Redactor
+from ...coercion import sql_values
+from ...errors import StorageError
+from ...plan import RequestPlan
+from ...results import Outcome
+from ...spec.model import Spec, Target
+from ...secrets import Redactor
 from .schema import REQUEST_INSERT, field_names, history_table, insert_record, quote_identifier
-from .sqlite import Store
+from .store import Store
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import OutputPathError, StorageError
+from ...errors import OutputPathError, StorageError
 from .schema import quote_identifier
 
 Rows = tuple[list[str], Iterator[Sequence[Any]]]

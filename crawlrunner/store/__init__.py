@@ -1,1 +1,0 @@
-"""SQLite output: the schema, the one writer, and read-back queries."""
