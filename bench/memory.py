@@ -64,10 +64,23 @@ def main() -> None:
         tmp = Path(tmp_name)
         nginx = start_nginx(HERE / "site", tmp)
         try:
-            small = peak_rss_mb([str(BIN / "crawlrunner"), "run", str(download_spec(tmp, "/json/item/1.json")), "-o", str(tmp / "a.db"), "-q"])
-            big = peak_rss_mb([str(BIN / "crawlrunner"), "run", str(download_spec(tmp, "/big.bin")), "-o", str(tmp / "b.db"), "-q"])
+            small = peak_rss_mb(
+                [
+                    str(BIN / "crawlrunner"),
+                    "run",
+                    str(download_spec(tmp, "/json/item/1.json")),
+                    "-o",
+                    str(tmp / "a.db"),
+                    "-q",
+                ]
+            )
+            big = peak_rss_mb(
+                [str(BIN / "crawlrunner"), "run", str(download_spec(tmp, "/big.bin")), "-o", str(tmp / "b.db"), "-q"]
+            )
             size = (tmp / "files").stat().st_size and sum(p.stat().st_size for p in (tmp / "files").iterdir())
-            print(f"download 1 KB: peak RSS {small:.0f} MB; 1 GB: {big:.0f} MB (growth {big - small:.0f} MB); bytes on disk {size:,}")
+            print(
+                f"download 1 KB: peak RSS {small:.0f} MB; 1 GB: {big:.0f} MB (growth {big - small:.0f} MB); bytes on disk {size:,}"
+            )
         finally:
             nginx.terminate()
             nginx.wait(10)

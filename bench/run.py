@@ -97,13 +97,22 @@ def ceiling() -> str:
     wrk = shutil.which("wrk")
     if not wrk:
         return "wrk not installed"
-    out = subprocess.run([wrk, "-t2", "-c64", "-d5s", f"{BASE}/json/item/1.json"], capture_output=True, text=True).stdout
-    line = next((l for l in out.splitlines() if l.startswith("Requests/sec")), "Requests/sec: ?")
+    out = subprocess.run(
+        [wrk, "-t2", "-c64", "-d5s", f"{BASE}/json/item/1.json"], capture_output=True, text=True
+    ).stdout
+    line = next((row for row in out.splitlines() if row.startswith("Requests/sec")), "Requests/sec: ?")
     return line.split(":", 1)[1].strip()
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    cpu = next(
+        (
+            row.split(":", 1)[1].strip()
+            for row in Path("/proc/cpuinfo").read_text().splitlines()
+            if row.startswith("model name")
+        ),
+        "?",
+    )
     import aiohttp
 
     return (f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}, "
@@ -145,7 +154,12 @@ def main() -> None:
                             if got != ROWS[kind]:
                                 raise SystemExit(f"{name} {kind}: {got} rows, expected {ROWS[kind]}")
                     for name in contenders:
-                        results[name] = Measure(*(statistics.median(getattr(r, f) for r in runs[name]) for f in ("seconds", "cpu", "rss_mb")))
+                        results[name] = Measure(
+                            *(
+                                statistics.median(getattr(r, f) for r in runs[name])
+                                for f in ("seconds", "cpu", "rss_mb")
+                            )
+                        )
                     base, scrapy = results["aiohttp"], results.get("scrapy")
                     for name, m in results.items():
                         rps = REQUESTS[kind] / m.seconds
@@ -158,8 +172,20 @@ def main() -> None:
         finally:
             nginx.terminate()
             nginx.wait(10)
-    header = ["site", "concurrency", "contender", "requests/s", "records/s", "peak RSS MB", "CPU s", "vs aiohttp", "vs scrapy"]
-    table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows_out])
+    header = [
+        "site",
+        "concurrency",
+        "contender",
+        "requests/s",
+        "records/s",
+        "peak RSS MB",
+        "CPU s",
+        "vs aiohttp",
+        "vs scrapy",
+    ]
+    table = "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows_out]
+    )
     report = (f"# Benchmark results\n\nMachine: {machine()}.\nnginx ceiling (wrk -t2 -c64, one JSON document): "
               f"{server_ceiling} requests/s.\nMedians of {args.reps} runs, the contenders interleaved; every run's row count checked.\n"
               "Wall time of the whole command, start-up included. `aiohttp` is the hand-written script every ratio is\n"
@@ -169,7 +195,7 @@ def main() -> None:
     # The hand-written sections (memory, where the time goes) follow the table: kept.
     results_file = HERE / "RESULTS.md"
     previous = results_file.read_text() if results_file.exists() else ""
-    kept = previous[previous.index(KEPT_FROM):] if KEPT_FROM in previous else ""
+    kept = previous[previous.index(KEPT_FROM) :] if KEPT_FROM in previous else ""
     results_file.write_text(report + ("\n" + kept if kept else ""))
     print(table)
 

@@ -1,6 +1,6 @@
 """The same crawl as a Scrapy spider with an SQLite pipeline (bench extra only).
 
-    python bench/scrapy_bench.py KIND BASE_URL CONCURRENCY DB
+python bench/scrapy_bench.py KIND BASE_URL CONCURRENCY DB
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import sys
 from typing import Any
 
 import scrapy
-from scrapy.crawler import CrawlerProcess
-
 from baseline_aiohttp import COUNTS, urls
+from scrapy.crawler import CrawlerProcess
 
 BATCH = 500
 
@@ -77,10 +76,17 @@ if __name__ == "__main__":
     kind, base, concurrency, db = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     process = CrawlerProcess(
         settings={
-            "CONCURRENT_REQUESTS": concurrency, "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
-            "DOWNLOAD_DELAY": 0, "ROBOTSTXT_OBEY": False, "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "ERROR",
-            "TELNETCONSOLE_ENABLED": False, "COOKIES_ENABLED": False, "RETRY_ENABLED": False,
-            "ITEM_PIPELINES": {"scrapy_bench.SQLitePipeline": 100}, "REACTOR_THREADPOOL_MAXSIZE": 4,
+            "CONCURRENT_REQUESTS": concurrency,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+            "DOWNLOAD_DELAY": 0,
+            "ROBOTSTXT_OBEY": False,
+            "AUTOTHROTTLE_ENABLED": False,
+            "LOG_LEVEL": "ERROR",
+            "TELNETCONSOLE_ENABLED": False,
+            "COOKIES_ENABLED": False,
+            "RETRY_ENABLED": False,
+            "ITEM_PIPELINES": {"scrapy_bench.SQLitePipeline": 100},
+            "REACTOR_THREADPOOL_MAXSIZE": 4,
         }  # fmt: skip
     )
     process.crawl(BenchSpider, kind=kind, base=base, db=db)

@@ -1,9 +1,9 @@
 """Generate the benchmark's local site (not committed; see bench/README.md).
 
-    json/item/{n}.json     20,000 detail documents, ~1 KB each
-    html/p/{n}.html        20,000 product pages, ~6 KB, title, price, description, ~20 links
-    json/list/{n}.json      2,000 list pages of 50 records each
-    big.bin                 1 GB, sparse (no disk used until read)
+json/item/{n}.json     20,000 detail documents, ~1 KB each
+html/p/{n}.html        20,000 product pages, ~6 KB, title, price, description, ~20 links
+json/list/{n}.json      2,000 list pages of 50 records each
+big.bin                 1 GB, sparse (no disk used until read)
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def generate(root: Path) -> None:
         (root / "json" / "item" / f"{n}.json").write_text(json.dumps(doc))
     for n in range(1, LISTS + 1):
         first = (n - 1) * PER_LIST + 1
-        items = [{"id": i, "name": f"item {i}", "price": round(i * 0.37 % 500, 2)} for i in range(first, first + PER_LIST)]
+        items = [
+            {"id": i, "name": f"item {i}", "price": round(i * 0.37 % 500, 2)} for i in range(first, first + PER_LIST)
+        ]
         (root / "json" / "list" / f"{n}.json").write_text(json.dumps({"page": n, "items": items}))
     for n in range(1, PAGES + 1):
         links = "".join(f"<li><a href='/html/p/{(n * 7 + k) % PAGES + 1}.html'>Related {k}</a></li>" for k in range(20))

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ResumeError, UsageError
-
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
 
@@ -143,12 +142,12 @@ async def _run(
     max_records: int | None,
 ) -> RunResult:
     # Imported here so that loading and validating a spec stays light.
+    from .backends.sqlite.store import Store
+    from .backends.sqlite.writer import BatchWriter
     from .engine import CrawlState, crawl
     from .expectations import unmet
     from .frontier import restore_plan
     from .http.session import open_session
-    from .backends.sqlite.store import Store
-    from .backends.sqlite.writer import BatchWriter
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)
@@ -230,14 +229,18 @@ async def _run(
             "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
             (run_id,),
         ))  # fmt: skip
-        (requests_done, records_done), = await store.rows("SELECT requests, records FROM runs WHERE id = ?", (run_id,))
+        ((requests_done, records_done),) = await store.rows(
+            "SELECT requests, records FROM runs WHERE id = ?", (run_id,)
+        )
     return RunResult(
         run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures,
         (int(requests_done), int(records_done)),
     )  # fmt: skip
 
 
-async def reextract_async(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
+async def reextract_async(
+    spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None
+) -> RunResult:
     """Rebuild target tables from stored bodies (``store_bodies: true``), without a request.
 
     The result is a run with status "reextracted"; its fetch-log rows have
@@ -245,16 +248,18 @@ async def reextract_async(spec: Spec, *, output: str | Path | None = None, only:
     """
     import zlib
 
+    from .backends.sqlite.store import Store
+    from .backends.sqlite.writer import BATCH_SIZE, BatchWriter
     from .extract import process
     from .frontier import redacted_url, restore_plan
     from .plan import RequestPlan
     from .results import FetchResult
-    from .backends.sqlite.store import Store
-    from .backends.sqlite.writer import BATCH_SIZE, BatchWriter
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)
-    targets = [t for t in spec.targets if t.store_bodies and t.extract is not None and (wanted is None or t.name in wanted)]
+    targets = [
+        t for t in spec.targets if t.store_bodies and t.extract is not None and (wanted is None or t.name in wanted)
+    ]
     if not targets:
         raise UsageError(f"{spec.source}: no target keeps bodies (store_bodies: true) to re-extract")
     if not database.is_file():

@@ -56,7 +56,12 @@ def _say(message: str, level: str = "error") -> None:
     """A message of the command itself on stderr: text, or a JSON line with --log-format json."""
     settings = logging.getLogger("crawlrunner").__dict__.get("_crawlrunner_cli", {})
     if settings.get("fmt") == "json":
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "level": level, "logger": "crawlrunner.cli", "message": message}
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "level": level,
+            "logger": "crawlrunner.cli",
+            "message": message,
+        }
         click.echo(json.dumps(entry, ensure_ascii=False), err=True)
     else:
         click.echo(f"crawlrunner: {message}", err=True)
@@ -148,7 +153,9 @@ def format_summary(result: RunResult) -> str:
         )  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        )
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -258,7 +265,9 @@ def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **op
     if signals.received is not None:
         if not _quiet():
             click.echo(format_summary(result))
-        _fail(f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code)
+        _fail(
+            f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code
+        )
     return result
 
 
@@ -267,7 +276,7 @@ def _planned(spec: Spec) -> str:
 
     counts = [count_requests(t) for t in spec.targets]
     start = sum(c for c in counts if c is not None)
-    dynamic = any(c is None or t.paginate or t.follow for c, t in zip(counts, spec.targets))
+    dynamic = any(c is None or t.paginate or t.follow for c, t in zip(counts, spec.targets, strict=False))
     return f"{start} start request{'s' if start != 1 else ''}{', more from pages' if dynamic else ''}"
 
 
@@ -345,11 +354,22 @@ def main() -> None:
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url (e.g. a staging host).")
 @click.option("--resume", is_flag=True, help="Continue the spec's last unfinished run in DB, where it stopped.")
 @click.option("--retry-failed", is_flag=True, help="A new run fetching only the requests the last run failed.")
-@click.option("-c", "--concurrency", type=click.IntRange(1), metavar="N", help="Requests at once (overrides http.limits.connections).")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Requests at once (overrides http.limits.connections).",
+)
 @click.option("--max-requests", type=click.IntRange(1), metavar="N", help="Stop after N requests: for trying a spec.")
 @click.option("--max-records", type=click.IntRange(1), metavar="N", help="Stop once N records are stored.")
 @click.option("--dry-run", is_flag=True, help="Show what would be fetched (like `crawlrunner plan`) and stop.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Live progress on a terminal, else a line every 10 s.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Live progress on a terminal, else a line every 10 s.",
+)
 @_verbosity
 def run(
     spec_file: Path,
@@ -459,7 +479,12 @@ Exit status:
 @main.command(epilog=DEMO_EXIT_HELP, short_help="Crawl the bundled shop offline.")
 @click.option("-o", "--output", default="demo.db", show_default=True, metavar="DB", help="SQLite file to write.")
 @click.option("--serve", is_flag=True, help="Only serve the demo shop (until Ctrl-C), to run specs against it.")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port for the shop [default: any free port; 8765 with --serve].")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port for the shop [default: any free port; 8765 with --serve].",
+)
 @_verbosity
 def demo(output: str, serve: bool, port: int | None) -> None:
     """Crawl a small shop served on 127.0.0.1: no network needed.
@@ -537,7 +562,9 @@ def query(database: Path, sql: str, fmt: str) -> None:
 @click.argument("database", metavar="DB", type=click.Path(path_type=Path))
 @click.argument("target")
 @click.option("-f", "--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default="jsonl", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
 @click.option("--run", "run_id", type=int, help="Only the rows of this run.")
 @_verbosity
 def export(database: Path, target: str, fmt: str, output: Path | None, run_id: int | None) -> None:
@@ -594,7 +621,9 @@ def changes(database: Path, target: str, since: int | None, fmt: str) -> None:
     with _user_errors(), read_only(database) as conn:
         count = _emit(*list_changes(conn, target, since), fmt, None)
     if not count and not _quiet():
-        click.echo(f"no changes in {target}" + (f" after run {since}" if since is not None else " in its latest run"), err=True)
+        click.echo(
+            f"no changes in {target}" + (f" after run {since}" if since is not None else " in its latest run"), err=True
+        )
 
 
 @main.command(epilog=EXIT_CODES_HELP, short_help="Rebuild tables from stored bodies, no requests.")
@@ -648,7 +677,9 @@ def _print_plan(spec: Spec, only: tuple[str, ...], count: int) -> None:
         click.echo(f"{target.name}: {total} start request{'s' if total != 1 else ''}{more}")
         auth = credentials(target.fetch.auth)
         for plan in itertools.islice(plan_target(target), count):
-            shown = plan.url if target.fetch.gateway is None else f"{plan.url} (through {target.fetch.gateway.endpoint})"
+            shown = (
+                plan.url if target.fetch.gateway is None else f"{plan.url} (through {target.fetch.gateway.endpoint})"
+            )
             click.echo(f"  {plan.method} {redact(shown)}" + (f"  [invalid: {plan.invalid}]" if plan.invalid else ""))
             for name, value in {**plan.headers, **auth.headers}.items():
                 shown_value = "***" if name in auth.headers else redact(value)
@@ -665,7 +696,9 @@ Exit status:
 
 @main.command(epilog=PLAN_EXIT_HELP, short_help="Show what a spec would fetch, without fetching.")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--first", "count", type=click.IntRange(0), default=5, show_default=True, help="Requests shown per target.")
+@click.option(
+    "-n", "--first", "count", type=click.IntRange(0), default=5, show_default=True, help="Requests shown per target."
+)
 @click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Only this target (repeatable).")
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url.")
 @_verbosity
@@ -707,7 +740,10 @@ def init(path: Path | None, kind: str, name: str | None) -> None:
     if target.exists():
         _fail(f"{target} exists; not overwriting it (choose another name)", EXIT_USAGE)
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        _fail(f"--name: letters, digits, '_', '.' and '-' only (it also names the database file), got {name!r}", EXIT_USAGE)
+        _fail(
+            f"--name: letters, digits, '_', '.' and '-' only (it also names the database file), got {name!r}",
+            EXIT_USAGE,
+        )
     crawl_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", target.stem) or "crawl"
     schema = bundled_path("schemas", "crawlspec.schema.json")
     text = STARTERS[kind].format(name=crawl_name, file=target, schema=schema)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime
 from collections.abc import Iterable
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # spec.build imports this module: no import cycle at run time
@@ -75,7 +75,8 @@ def sql_values(values: Iterable[Any]) -> list[Any]:
     ``sql_value``.
     """
     return [
-        v if type(v) in _STORED_AS_IS
+        v
+        if type(v) in _STORED_AS_IS
         or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
         or (type(v) is float and math.isfinite(v))
         else sql_value(v)

@@ -23,23 +23,22 @@ writer still commits what it had.
 from __future__ import annotations
 
 import asyncio
-import logging
 import itertools
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
-from .errors import CrawlRunnerError
+from .backends.sqlite.writer import BatchWriter
+from .errors import BlockedAddress, CrawlRunnerError
 from .extract import process
 from .extract.page import Page
 from .follow import LinkFollower
 from .frontier import Frontier, numbered
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
-from .errors import BlockedAddress
 from .http.guard import check_url
 from .http.ratelimit import HostSlots
 from .http.robots import RobotsPolicy
@@ -51,7 +50,6 @@ from .progress import LiveView, Reporter
 from .results import FetchResult, Outcome, utc_now
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
-from .backends.sqlite.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +139,10 @@ async def crawl(
     for target_name, url in state.seen:
         follower.remember(spec, target_name, spec.redactor.detokenize(url))
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
-    start = numbered(plan_requests(spec), skip_below=state.skip_below, skip=state.skip) if state.plan_start else iter(())
-    frontier = Frontier(
-        (p for p in start if wanted is None or p.target.name in wanted), admit=follower.admit_start
+    start = (
+        numbered(plan_requests(spec), skip_below=state.skip_below, skip=state.skip) if state.plan_start else iter(())
     )
+    frontier = Frontier((p for p in start if wanted is None or p.target.name in wanted), admit=follower.admit_start)
     await frontier.done(state.pending, taken=False)
     view = LiveView(stats, {t.name: _known_total(t) for t in selected})
     handed_out = 0
@@ -170,7 +168,9 @@ async def crawl(
             log.info("%s %s skipped: disallowed by robots.txt", target.name, redact(plan.url))
             return []
         if verdict is not None:
-            result = FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind="robots_unreachable", error=verdict)
+            result = FetchResult(
+                target.name, plan.method, plan.url, utc_now(), error_kind="robots_unreachable", error=verdict
+            )
         else:
             sent = _conditional(plan, spec, state) if target.conditional else plan
             result = await fetcher.fetch(sent, clients[target.name])
@@ -228,7 +228,9 @@ async def crawl(
         async with asyncio.TaskGroup() as run_group:
             run_group.create_task(writer.run(), name="crawlrunner-writer")
             async with asyncio.TaskGroup() as pool:
-                workers = [pool.create_task(work(), name=f"crawlrunner-worker-{n}") for n in range(spec.http.limits.workers)]
+                workers = [
+                    pool.create_task(work(), name=f"crawlrunner-worker-{n}") for n in range(spec.http.limits.workers)
+                ]
                 if stop is not None:
                     watcher = run_group.create_task(stop_when_asked(workers), name="crawlrunner-stop")
                 if reporter is not None:

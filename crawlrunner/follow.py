@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .extract.page import Page
-from .results import Outcome
 from .plan import RequestPlan
+from .results import Outcome
 from .spec.model import Follow, Spec, Target
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -61,9 +60,7 @@ class LinkFollower:
         scope = self._scopes.get(target.name)
         if scope is None:
             assert target.follow is not None
-            domains = target.follow.domains or tuple(
-                h for h in [(urlsplit(url).hostname or "").lower()] if h
-            )
+            domains = target.follow.domains or tuple(h for h in [(urlsplit(url).hostname or "").lower()] if h)
             scope = self._scopes[target.name] = _TargetScope(domains)
         return scope
 

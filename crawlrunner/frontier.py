@@ -14,7 +14,6 @@ import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from .plan import PageChain, RequestPlan
@@ -142,7 +141,9 @@ def redacted_url(url: str) -> str:
     return re.sub(r"\$\{secret:[^}]*\}", "***", url)
 
 
-def numbered(plans: Iterator[RequestPlan], *, skip_below: int = 0, skip: set[int] | None = None) -> Iterator[RequestPlan]:
+def numbered(
+    plans: Iterator[RequestPlan], *, skip_below: int = 0, skip: set[int] | None = None
+) -> Iterator[RequestPlan]:
     """Start requests numbered in plan order, without those already done."""
     for seq, plan in enumerate(plans):
         if seq < skip_below or (skip and seq in skip):

@@ -71,7 +71,11 @@ def next_page(plan: RequestPlan, page: Page, records: int) -> RequestPlan | None
     follow_up = _MACHINES[paginate.type](plan, page, paginate, chain, records)
     if follow_up is None:
         return None
-    key = follow_up.url + "\x00" + str(follow_up.headers.get(paginate.param, "")) if paginate.type == "cursor" else follow_up.url
+    key = (
+        follow_up.url + "\x00" + str(follow_up.headers.get(paginate.param, ""))
+        if paginate.type == "cursor"
+        else follow_up.url
+    )
     if key in chain.seen:
         log.warning("%s: pagination loop at %s (next page already seen); chain stopped", plan.target.name, page.url)
         return None
@@ -88,7 +92,9 @@ def _next_url(plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChai
     return plan.with_url(urljoin(page.url, target.strip()), chain=chain)
 
 
-def _link_header(plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChain, records: int) -> RequestPlan | None:
+def _link_header(
+    plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChain, records: int
+) -> RequestPlan | None:
     target = next_link(page.header_values("Link"))
     return plan.with_url(urljoin(page.url, target), chain=chain) if target else None
 

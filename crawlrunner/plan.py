@@ -207,4 +207,3 @@ def child_requests(child: Target, record: Mapping[str, Any], page_url: str) -> I
     for index in range(len(child.request.urls)):
         plan = render(child, values, index, base=base)
         yield replace(plan, parent=record)
-

@@ -100,9 +100,7 @@ def _compile_jmespath(source: str) -> KeyPath | JMESPath:
         parsed = jmespath.compile(source)
         return KeyPath(source) if _KEY_PATH.match(source) else JMESPath(source, parsed.parsed)
     except ParseError as exc:
-        raise SelectorSyntaxError(
-            f"invalid JMESPath {source!r}: {exc.msg} at position {exc.lex_position}"
-        ) from None
+        raise SelectorSyntaxError(f"invalid JMESPath {source!r}: {exc.msg} at position {exc.lex_position}") from None
     except JMESPathError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SelectorSyntaxError(f"invalid JMESPath {source!r}: {first_line}") from None

@@ -43,7 +43,7 @@ class LatencyHistogram:
         return self.maximum
 
     def merge(self, other: LatencyHistogram) -> None:
-        self.counts = [a + b for a, b in zip(self.counts, other.counts)]
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=False)]
         self.total += other.total
         self.maximum = max(self.maximum, other.maximum)
 
@@ -81,7 +81,17 @@ class TargetStats:
             self.field_error_examples.setdefault(name, message)
 
     def merge(self, other: TargetStats) -> None:
-        for name in ("requests", "ok", "failed", "records", "dropped", "field_errors", "robots_denied", "retries", "bytes"):
+        for name in (
+            "requests",
+            "ok",
+            "failed",
+            "records",
+            "dropped",
+            "field_errors",
+            "robots_denied",
+            "retries",
+            "bytes",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
         for name, message in other.field_error_examples.items():

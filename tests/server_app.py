@@ -22,7 +22,9 @@ async def json_list(request: web.Request) -> web.Response:
     page = int(request.match_info["page"])
     size = int(request.query.get("size", "10"))
     start = (page - 1) * size + 1
-    items = [{"id": i, "name": f"item {i}", "price": f"{i}.50", "tags": ["t", str(i)]} for i in range(start, start + size)]
+    items = [
+        {"id": i, "name": f"item {i}", "price": f"{i}.50", "tags": ["t", str(i)]} for i in range(start, start + size)
+    ]
     return web.json_response({"page": page, "items": items})
 
 
@@ -154,10 +156,19 @@ async def site_page(request: web.Request) -> web.Response:
     key, n = request.match_info["key"], int(request.match_info["n"])
     hits[f"site:{key}:{n}"] += 1
     links = [f"{c}.html" for c in (2 * n + 1, 2 * n + 2) if c < SITE_NODES]
-    links += [f"{(n - 1) // 2}.html" if n else "0.html", "0.html", f"{n}.html#top", "mailto:x@example.com",
-              "javascript:void(0)", "http://elsewhere.invalid/page.html", "private/secret.html"]
+    links += [
+        f"{(n - 1) // 2}.html" if n else "0.html",
+        "0.html",
+        f"{n}.html#top",
+        "mailto:x@example.com",
+        "javascript:void(0)",
+        "http://elsewhere.invalid/page.html",
+        "private/secret.html",
+    ]
     anchors = "".join(f"<a href='{href}'>link</a>" for href in links)
-    return web.Response(text=f"<html><title>node {n}</title><body><h1>{n}</h1>{anchors}</body></html>", content_type="text/html")
+    return web.Response(
+        text=f"<html><title>node {n}</title><body><h1>{n}</h1>{anchors}</body></html>", content_type="text/html"
+    )
 
 
 async def site_private(request: web.Request) -> web.Response:

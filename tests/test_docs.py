@@ -79,10 +79,15 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
         actual = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
     for table in ("runs", "fetch_log", "requests", "validators", "bodies"):
         assert documented[table] == actual[table], table
-    history = {c for c in actual["_items_history"]}
+    history = set(actual["_items_history"])
     assert documented["_<target>_history"] == history
     provenance = {c for c in actual["items"] if c.startswith("_")}
-    assert provenance <= documented["Target tables"] | {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"}
+    assert provenance <= documented["Target tables"] | {
+        "_first_seen_run",
+        "_first_seen_at",
+        "_changed_run",
+        "_changed_at",
+    }
     assert {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"} <= provenance
 
 

@@ -139,7 +139,9 @@ def test_ctrl_c_lets_requests_in_flight_finish_commits_them_and_exits_130(
     assert "Traceback" not in stderr and "Unclosed" not in stderr
     with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
-        slow_rows = conn.execute("SELECT count(*), count(status = 200 OR NULL) FROM fetch_log WHERE target = 'slow'").fetchone()
+        slow_rows = conn.execute(
+            "SELECT count(*), count(status = 200 OR NULL) FROM fetch_log WHERE target = 'slow'"
+        ).fetchone()
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     # Every request the server saw finished and is recorded; the rest never started.
     assert slow_rows[0] == slow_rows[1] == server_app.hits["graceful"]
@@ -220,7 +222,7 @@ def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callabl
 def test_every_readme_spec_fragment_validates() -> None:
     from crawlrunner.spec import load_spec_text
 
-    environ = {name: "value-1234" for name in ("SHOP_TOKEN", "API_TOKEN", "PROXY_USER", "PROXY_PASS", "SCRAPERAPI_KEY")}
+    environ = dict.fromkeys(("SHOP_TOKEN", "API_TOKEN", "PROXY_USER", "PROXY_PASS", "SCRAPERAPI_KEY"), "value-1234")
     for block in re.findall(r"```yaml\n(.*?)```", _readme(), re.S):
         if "targets:" not in block:
             block = "name: fragment\n" + block + "targets:\n  - {name: t, url: 'https://example.com/'}\n"

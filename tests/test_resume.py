@@ -28,7 +28,7 @@ http: {{base_url: "{base}", limits: {{connections: 4}}, retry: null}}
 targets:
   - name: items
     url: /json/item/{{id}}
-    vars: {{id: {{from: 1, to: %d}}}}
+    vars: {{id: {{from: 1, to: ITEMS}}}}
     extract: {{fields: {{id: {{jmespath: id, type: int}}, name: name}}}}
   - name: parents
     url: /parents
@@ -42,7 +42,7 @@ targets:
     extract:
       records: children
       fields: {{parent_id: {{parent: id}}, n: {{jmespath: n, type: int}}}}
-""" % ITEMS
+""".replace("ITEMS", str(ITEMS))
 
 
 def _last_status(db: Path) -> str | None:

@@ -119,7 +119,9 @@ async def catalogue(request: web.Request) -> web.Response:
 async def product_page(request: web.Request) -> web.Response:
     p = _product(request)
     neighbours = [Product(i) for i in (p.id - 1, p.id + 1) if 1 <= i <= PRODUCT_COUNT]
-    links = " ".join(f"<a class='related' href='/shop/products/{n.id}.html'>{html.escape(n.name)}</a>" for n in neighbours)
+    links = " ".join(
+        f"<a class='related' href='/shop/products/{n.id}.html'>{html.escape(n.name)}</a>" for n in neighbours
+    )
     stock = "In stock" if p.in_stock else "Sold out"
     body = (
         f"<nav><a href='/shop/'>Catalogue</a></nav>\n"
@@ -143,7 +145,9 @@ async def search(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="expected a JSON body with query and page") from None
     matches = [p for p in map(Product, range(1, PRODUCT_COUNT + 1)) if query in p.name.lower()]
     window = matches[(page - 1) * 5 : page * 5]
-    return web.json_response({"query": query, "page": page, "total": len(matches), "results": [p.summary() for p in window]})
+    return web.json_response(
+        {"query": query, "page": page, "total": len(matches), "results": [p.summary() for p in window]}
+    )
 
 
 DOCS = {

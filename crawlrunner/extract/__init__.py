@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..coercion import CoercionError, coerce
 from ..errors import ExtractError
 from ..plan import RequestPlan, child_requests
 from ..results import FetchResult, Outcome
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
-from ..coercion import CoercionError, coerce
 from .page import Page
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,11 @@ def _raw_value(field: Field, page: Page, node: Any, plan: RequestPlan) -> Any:
     elif field.parent is not None:
         values = [(plan.parent or {}).get(field.parent)]
     elif field.selector is not None:
-        values = page.all(field.selector, node) if (field.many or field.join is not None) else [page.first(field.selector, node)]
+        values = (
+            page.all(field.selector, node)
+            if (field.many or field.join is not None)
+            else [page.first(field.selector, node)]
+        )
     else:
         values = [page.text(node)]
     if field.regex is not None:

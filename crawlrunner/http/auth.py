@@ -73,9 +73,7 @@ def strip_credentials(
     def carries_secret(value: str) -> bool:
         return any(s in value for s in secret_values)
 
-    kept = {
-        k: v for k, v in headers.items() if k.lower() not in creds.sensitive_headers and not carries_secret(v)
-    }
+    kept = {k: v for k, v in headers.items() if k.lower() not in creds.sensitive_headers and not carries_secret(v)}
     parts = urlsplit(url)
     query = [
         (k, v)

@@ -43,11 +43,11 @@ from ..errors import (
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
-from .auth import Credentials, credentials, same_origin, strip_credentials, with_query
+from .auth import Credentials, same_origin, strip_credentials, with_query
 from .guard import blocked_cause, check_url
 from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
-from .tls import SSLArgument, ssl_argument
+from .tls import SSLArgument
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +172,18 @@ class Fetcher:
                 # must not park every other request to the host for an hour.
                 wait = min(retry_after or 0, policy.max_retry_after)
                 self.slots.cool_down(self._send_url(plan.url, client), max(client.settings.rate_limit.cooldown, wait))
-            decision = decide(policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after)
+            decision = decide(
+                policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after
+            )
             if not decision.retry:
                 if "max_retry_after" in decision.reason:
                     result.error_kind, result.error = RetryAfterTooLong.kind, f"{result.error}; {decision.reason}"
                 elif attempt > 1:
                     result.error = f"{result.error} ({decision.reason})"
                 break
-            log.debug("%s: retrying %s in %.2f s after %s", plan.target.name, plan.method, decision.delay, result.error_kind)
+            log.debug(
+                "%s: retrying %s in %.2f s after %s", plan.target.name, plan.method, decision.delay, result.error_kind
+            )
             self.retrying += 1
             try:
                 await asyncio.sleep(decision.delay or 0)
@@ -238,7 +242,7 @@ class Fetcher:
             raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - translate() re-raises what it does not know
+        except Exception as exc:
             error = translate(exc)
             result.error_kind, result.error = error.kind, str(error)
         return retry_after

@@ -19,6 +19,7 @@ from aiohttp.resolver import DefaultResolver
 
 from ..errors import BlockedAddress
 
+
 class BlockedAddressOSError(OSError):
     """Raised inside the resolver, where aiohttp expects an OSError."""
 
@@ -64,12 +65,16 @@ class GuardedResolver(AbstractResolver):
     def __init__(self) -> None:
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
         allowed = [a for a in answers if not is_blocked(a["host"])]
         if not allowed:
             shown = ", ".join(sorted({a["host"] for a in answers}))
-            raise BlockedAddressOSError(f"{host} resolves to {shown}: private, loopback or reserved (block_private_addresses)")
+            raise BlockedAddressOSError(
+                f"{host} resolves to {shown}: private, loopback or reserved (block_private_addresses)"
+            )
         return allowed
 
     async def close(self) -> None:

@@ -57,7 +57,11 @@ class HostSlots:
     def _host(self, url: str) -> _Host:
         # "scheme://netloc/..." without a full parse: this runs for every request.
         parts = url.split("/", 3)
-        key = parts[2].lower() if len(parts) > 2 and url.startswith(("http://", "https://")) else urlsplit(url).netloc.lower()
+        key = (
+            parts[2].lower()
+            if len(parts) > 2 and url.startswith(("http://", "https://"))
+            else urlsplit(url).netloc.lower()
+        )
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = _Host(self._per_host)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from ..settings import RETRYABLE_ERRORS, RetryPolicy
@@ -42,8 +42,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def backoff(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> float:
@@ -71,6 +71,8 @@ def decide(
         return Decision(None, f"gave up after {attempt} attempt{'s' if attempt != 1 else ''}")
     if retry_after is not None:
         if retry_after > policy.max_retry_after:
-            return Decision(None, f"Retry-After of {retry_after:.0f} s exceeds max_retry_after ({policy.max_retry_after:.0f} s)")
+            return Decision(
+                None, f"Retry-After of {retry_after:.0f} s exceeds max_retry_after ({policy.max_retry_after:.0f} s)"
+            )
         return Decision(retry_after)
     return Decision(backoff(policy, attempt, rng))

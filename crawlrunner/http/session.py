@@ -17,6 +17,7 @@ from .guard import GuardedResolver
 # fixed Python is a DeprecationWarning.
 _NEEDS_CLEANUP_CLOSED = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
 
+
 def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=timeouts.total,

@@ -6,17 +6,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import SpecError
-from .loader import Document, format_path, load_file, load_text
 from .build import build_spec
+from .loader import Document, format_path, load_file, load_text
 from .model import Spec
 from .validate import check, spec_schema
 
 __all__ = ["Document", "Spec", "format_path", "load_spec", "load_spec_text", "spec_schema"]
 
 
-def load_spec(
-    path: str | Path, environ: Mapping[str, str] | None = None, *, base_url: str | None = None
-) -> Spec:
+def load_spec(path: str | Path, environ: Mapping[str, str] | None = None, *, base_url: str | None = None) -> Spec:
     """Load, validate and build the spec at ``path``.
 
     Raises SpecError listing every problem, each with file, line and column.

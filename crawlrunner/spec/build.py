@@ -18,9 +18,9 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..coercion import CoercionError, coerce
 from ..errors import SpecError, SpecProblem
@@ -36,7 +36,6 @@ from ..settings import (
     Limits,
     RateLimit,
     RetryPolicy,
-    Timeouts,
 )
 from ..templates import Template, compile_tree, escape, tree_names
 from .loader import Document, SpecPath
@@ -69,9 +68,7 @@ _Uses = list[tuple[set[str], SpecPath]]
 _SOURCE_KEYS = ("jmespath", "css", "xpath", "header", "regex", "const", "meta", "parent")
 
 
-def build_spec(
-    document: Document, environ: Mapping[str, str] | None = None, *, base_url: str | None = None
-) -> Spec:
+def build_spec(document: Document, environ: Mapping[str, str] | None = None, *, base_url: str | None = None) -> Spec:
     """Build a Spec from a schema-valid document; raise SpecError on any problem.
 
     ``base_url`` (from the command line) replaces the spec's ``http.base_url``.
@@ -167,17 +164,17 @@ class _Builder:
             if name.lower() in seen:
                 first, spelled = seen[name.lower()]
                 note = f", {spelled!r}: table names ignore case" if spelled != name else ""
-                self.problem(("targets", index, "name"), f"duplicate target name {name!r} (also targets[{first}]{note})")
+                self.problem(
+                    ("targets", index, "name"), f"duplicate target name {name!r} (also targets[{first}]{note})"
+                )
                 continue
             seen[name.lower()] = (index, name)
             raw_targets.append((index, raw))
-        fields_of = {
-            raw["name"]: set((raw.get("extract") or {}).get("fields", {})) for _, raw in raw_targets
-        }
+        fields_of = {raw["name"]: set((raw.get("extract") or {}).get("fields", {})) for _, raw in raw_targets}
         self.check_parents(raw_targets)
         targets = [self.target(raw, index, http, defaults, fields_of) for index, raw in raw_targets]
         parents = {t.parent for t in targets}
-        for (index, _), target in zip(raw_targets, targets):
+        for (index, _), target in zip(raw_targets, targets, strict=False):
             if target.conditional and target.name in parents:
                 self.problem(("targets", index, "conditional"),
                              "conditional requests cannot be used by a parent target: a 304 has no records for its children")  # fmt: skip
@@ -357,7 +354,9 @@ class _Builder:
     def gateway(raw: dict[str, Any] | None) -> Gateway | None:
         if not raw:
             return None
-        options: dict[str, str] = {k: _scalar_text(raw[k]) for k in ("render", "country_code", "device_type", "premium") if k in raw}
+        options: dict[str, str] = {
+            k: _scalar_text(raw[k]) for k in ("render", "country_code", "device_type", "premium") if k in raw
+        }
         options.update({k: _scalar_text(v) for k, v in (raw.get("options") or {}).items()})
         return Gateway(
             endpoint=raw["endpoint"],
@@ -413,7 +412,9 @@ class _Builder:
         request = RequestTemplate(
             urls=self.urls(raw, path, http.base_url if own.get("parent") is None else "", uses),
             method=raw.get("method", "GET"),
-            headers=self.templates(layered("headers", {"User-Agent": http.user_agent, **http.headers}), path + ("headers",), uses),
+            headers=self.templates(
+                layered("headers", {"User-Agent": http.user_agent, **http.headers}), path + ("headers",), uses
+            ),
             params=self.templates(layered("params", {}), path + ("params",), uses),
             json_body=json_body,
             has_json_body="json" in raw,
@@ -476,7 +477,9 @@ class _Builder:
             template = Template.compile(text)
             if any("{" in part or "}" in part for part in template.parts[::2]):
                 # Braces are not valid in URLs: a lone one is a broken placeholder.
-                self.problem(url_path, f"stray brace in {written!r}: placeholders are {{name}}; write {{{{ or }}}} for a brace")
+                self.problem(
+                    url_path, f"stray brace in {written!r}: placeholders are {{name}}; write {{{{ or }}}} for a brace"
+                )
                 continue
             if base_url is None and not scheme and not template.is_single_placeholder:
                 self.problem(url_path, f"relative URL {written!r} needs http.base_url")
@@ -507,7 +510,9 @@ class _Builder:
             parent_fields = set(fields_of.get(target.parent, ()))
             available = parent_fields | {"url"} if "url_field" in own else parent_fields
             if target.url_field and target.url_field not in parent_fields:
-                self.problem(path + ("url_field",), f"the parent target {target.parent!r} has no field {target.url_field!r}")
+                self.problem(
+                    path + ("url_field",), f"the parent target {target.parent!r} has no field {target.url_field!r}"
+                )
             origin = f"fields of {target.parent!r}"
         if "seeds" in own and target.seeds is None:
             return  # the seed file could not be read: its columns are unknown
@@ -530,7 +535,10 @@ class _Builder:
         if target.conditional and (target.paginate or target.follow):
             # A 304 has no body to find the next page or the links in.
             what = "paginate" if target.paginate else "follow"
-            self.problem(path + ("conditional",), f"conditional requests cannot be combined with {what}: a 304 has no body to continue from")
+            self.problem(
+                path + ("conditional",),
+                f"conditional requests cannot be combined with {what}: a 304 has no body to continue from",
+            )
 
     def vars(self, raw: dict[str, Any], path: SpecPath) -> tuple[tuple[str, tuple[Any, ...] | IntRange], ...]:
         result: list[tuple[str, tuple[Any, ...] | IntRange]] = []
@@ -549,7 +557,9 @@ class _Builder:
         where = path if isinstance(raw, str) else path + ("file",)
         seed_path = (self.spec_dir / file).resolve()
         fmt: SeedFormat = (raw.get("format") if isinstance(raw, dict) else None) or {  # type: ignore[assignment]
-            ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"
+            ".csv": "csv",
+            ".jsonl": "jsonl",
+            ".ndjson": "jsonl",
         }.get(seed_path.suffix.lower(), "text")
         try:
             with seed_path.open(encoding="utf-8", newline="") as fh:
@@ -610,14 +620,19 @@ class _Builder:
             return None
         return Draft202012Validator(schema)
 
-    def field(self, name: str, spec: str | dict[str, Any], fmt: Format, path: SpecPath, parent: str | None) -> Field | None:
+    def field(
+        self, name: str, spec: str | dict[str, Any], fmt: Format, path: SpecPath, parent: str | None
+    ) -> Field | None:
         if isinstance(spec, str):
             selector = self.selector(spec, fmt, path)
             return Field(name, selector=selector, type="str" if fmt == "html" else None) if selector else None
         sources = [k for k in _SOURCE_KEYS if k in spec and not (k == "regex" and _has_selector(spec))]
         if len(sources) != 1:
             found = " and ".join(sources) if sources else "none"
-            self.problem(path, f"give exactly one source: jmespath, css, xpath, header, regex, const, meta or parent (found {found})")
+            self.problem(
+                path,
+                f"give exactly one source: jmespath, css, xpath, header, regex, const, meta or parent (found {found})",
+            )
             return None
         source = sources[0]
         selector = None

@@ -84,9 +84,7 @@ class _Walker:
 
     def _problem(self, node: yaml.Node, path: SpecPath, message: str) -> None:
         mark = node.start_mark
-        self.problems.append(
-            SpecProblem(self.file, mark.line + 1, mark.column + 1, format_path(path), message)
-        )
+        self.problems.append(SpecProblem(self.file, mark.line + 1, mark.column + 1, format_path(path), message))
 
     def build(self, node: yaml.Node, path: SpecPath) -> Any:
         self.nodes += 1
@@ -231,7 +229,5 @@ def load_file(path: str | Path) -> Document:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(
-            [SpecProblem(name, 0, 0, "", f"not UTF-8 text (bad byte at offset {exc.start})")]
-        ) from None
+        raise SpecError([SpecProblem(name, 0, 0, "", f"not UTF-8 text (bad byte at offset {exc.start})")]) from None
     return load_text(text, name)

@@ -275,7 +275,9 @@ def test_every_invalid_selector_exits_2_with_its_location(
 def test_unmet_expectations_exit_3_and_are_listed(
     cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path
 ) -> None:
-    text = GOOD.replace("fields: {{id: id, name: name}}", "fields: {{id: id, name: name}}\n    expect: {{min_records: 3}}")
+    text = GOOD.replace(
+        "fields: {{id: id, name: name}}", "fields: {{id: id, name: name}}\n    expect: {{min_records: 3}}"
+    )
     result = cli.invoke(main, ["run", str(write_spec(text, base=server)), "-o", str(db_path)])
 
     assert result.exit_code == 3, result.output

@@ -126,7 +126,9 @@ def test_json_logs_are_one_object_per_line_with_secrets_masked(
     cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, token: str
 ) -> None:
     text = SPEC.replace("/json/item/{{id}}", "/json/item/{{id}}?t=${{env.CR_CMD_TOKEN}}")
-    result = cli.invoke(main, ["run", str(write_spec(text, base=server)), "-o", str(db_path), "-v", "--log-format", "json"])
+    result = cli.invoke(
+        main, ["run", str(write_spec(text, base=server)), "-o", str(db_path), "-v", "--log-format", "json"]
+    )
 
     entries = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert len(entries) == 12
@@ -138,7 +140,9 @@ def test_json_logs_are_one_object_per_line_with_secrets_masked(
 async def test_progress_off_a_terminal_is_plain_periodic_lines(
     server: str, write_spec: Callable[..., Path], db_path: Path, token: str
 ) -> None:
-    text = SPEC.replace("/json/item/{{id}}", "/slow/progress/0.05?n={{id}}").replace("extract: {{fields: {{id: {{jmespath: id, type: int}}, name: name}}}}", "")
+    text = SPEC.replace("/json/item/{{id}}", "/slow/progress/0.05?n={{id}}").replace(
+        "extract: {{fields: {{id: {{jmespath: id, type: int}}, name: name}}}}", ""
+    )
     text = text.replace('http: {{base_url: "{base}"', 'http: {{base_url: "{base}", limits: {{connections: 2}}')
     out = io.StringIO()
     await run_async(load_spec(write_spec(text, base=server)), output=db_path, reporter=PlainReporter(out, interval=0.1))

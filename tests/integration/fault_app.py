@@ -123,7 +123,10 @@ def _bomb(encoding: str) -> bytes:
 async def bomb(request: web.Request) -> web.Response:
     encoding = request.match_info["encoding"]
     body = _bomb(encoding)
-    return web.Response(body=body, headers={"Content-Encoding": "gzip" if encoding == "gzip" else "br", "Content-Type": "application/json"})
+    return web.Response(
+        body=body,
+        headers={"Content-Encoding": "gzip" if encoding == "gzip" else "br", "Content-Type": "application/json"},
+    )
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -155,12 +158,14 @@ async def basic(request: web.Request) -> web.Response:
 
 
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - RFC 7616 MD5, test only
+    return hashlib.md5(text.encode()).hexdigest()
 
 
 async def digest(request: web.Request) -> web.Response:
     header = request.headers.get("Authorization", "")
-    challenge = {"WWW-Authenticate": f'Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}", qop="auth", algorithm=MD5'}
+    challenge = {
+        "WWW-Authenticate": f'Digest realm="{DIGEST_REALM}", nonce="{DIGEST_NONCE}", qop="auth", algorithm=MD5'
+    }
     if not header.startswith("Digest "):
         return web.json_response({"ok": False}, status=401, headers=challenge)
     parts = dict(re.findall(r'(\w+)="?([^",]+)"?', header[7:]))
@@ -198,7 +203,9 @@ async def odd_charset(request: web.Request) -> web.Response:
 
 
 async def latin1_json(request: web.Request) -> web.Response:
-    return web.Response(body='{"name": "Caf\u00e9"}'.encode("latin-1"), headers={"Content-Type": "application/json; charset=iso-8859-1"})
+    return web.Response(
+        body='{"name": "Caf\u00e9"}'.encode("latin-1"), headers={"Content-Type": "application/json; charset=iso-8859-1"}
+    )
 
 
 async def empty(request: web.Request) -> web.Response:

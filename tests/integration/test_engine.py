@@ -193,7 +193,7 @@ async def test_rate_limits_space_requests_to_a_host(
     )  # fmt: skip
 
     times = sorted(fault_app.stamps[key])
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert len(times) == 6
     assert min(gaps) >= spacing * 0.9, gaps
 
@@ -307,7 +307,9 @@ def _max_rss_mb() -> float:
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "brotli"])
-async def test_decompression_bombs_stop_at_the_limit(encoding: str, faults: str, write_spec: Spec, db_path: Path) -> None:
+async def test_decompression_bombs_stop_at_the_limit(
+    encoding: str, faults: str, write_spec: Spec, db_path: Path
+) -> None:
     fault_app._bomb(encoding)  # build the bomb before measuring
     before = _max_rss_mb()
     await _run(
@@ -353,7 +355,7 @@ async def test_downloads_stream_to_files_with_flat_memory(
     )  # fmt: skip
 
     assert result.ok
-    (path, size_logged), = query(db_path, "SELECT body_path, bytes FROM fetch_log")
+    ((path, size_logged),) = query(db_path, "SELECT body_path, bytes FROM fetch_log")
     assert size_logged == size and Path(str(path)).stat().st_size == size
     assert Path(str(path)).parent == Path("files").resolve() or Path(str(path)).parent.name == "files"
     assert not list((tmp_path / "files").glob("*.part"))
@@ -390,7 +392,12 @@ def tls_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     ids=["verified-by-default", "ca-bundle", "pinned", "wrong-pin", "verify-off"],
 )
 async def test_tls_verification_bundles_and_pinning(
-    tls: str, ok: bool, tls_site: tuple[str, Path, str], write_spec: Spec, db_path: Path, caplog: pytest.LogCaptureFixture
+    tls: str,
+    ok: bool,
+    tls_site: tuple[str, Path, str],
+    write_spec: Spec,
+    db_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     url, ca_file, fingerprint = tls_site
     tls = tls.replace("CA", str(ca_file)).replace("FP", ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)))
@@ -436,7 +443,16 @@ async def test_the_gateway_gets_the_real_url_and_key_and_rows_keep_the_real_url(
     ]
     for path in db_path.parent.glob("out.db*"):
         assert b"gw-key-5e1f0a" not in path.read_bytes()
-    assert load_spec(write_spec("name: g\ntargets:\n  - {name: t, url: 'https://x/', gateway: {endpoint: 'https://g/', api_key: k-123}}\n")).targets[0].timeout.total == 70
+    assert (
+        load_spec(
+            write_spec(
+                "name: g\ntargets:\n  - {name: t, url: 'https://x/', gateway: {endpoint: 'https://g/', api_key: k-123}}\n"
+            )
+        )
+        .targets[0]
+        .timeout.total
+        == 70
+    )
 
 
 async def test_requests_go_through_a_proxy_with_credentials(faults: str, write_spec: Spec, db_path: Path) -> None:

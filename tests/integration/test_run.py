@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from crawlrunner.api import run_async
+from crawlrunner.backends.sqlite.schema import SCHEMA_VERSION
 from crawlrunner.errors import StorageError
 from crawlrunner.spec import load_spec
-from crawlrunner.backends.sqlite.schema import SCHEMA_VERSION
 
 from .. import server_app
 from ..conftest import query
@@ -65,9 +65,7 @@ async def test_provenance_runs_row_and_fetch_log(server: str, write_spec: Callab
     run = query(db_path, "SELECT spec_name, status, requests, ok, failed, records, finished_at IS NOT NULL FROM runs")
     assert run == [("items", "completed", 4, 4, 0, 12, 1)]
     log = query(db_path, "SELECT target, method, status, records, attempts, error_kind FROM fetch_log ORDER BY id")
-    assert sorted(log) == sorted(
-        [("listing", "GET", 200, 5, 1, None)] * 2 + [("item", "GET", 200, 1, 1, None)] * 2
-    )
+    assert sorted(log) == sorted([("listing", "GET", 200, 5, 1, None)] * 2 + [("item", "GET", 200, 1, 1, None)] * 2)
     assert all(b > 0 and ms >= 0 for b, ms in query(db_path, "SELECT bytes, elapsed_ms FROM fetch_log"))
 
 

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from crawlrunner.api import reextract_async, run_async
+from crawlrunner.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from crawlrunner.cli import main
 from crawlrunner.errors import ResumeError
 from crawlrunner.spec import load_spec
-from crawlrunner.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
 from .. import server_app
 from ..conftest import query
@@ -168,7 +168,9 @@ targets:
     await run_async(load_spec(write_spec(text, base=server, fields="id: id")), output=db_path)
     hits = server_app.hits["catalogue:bodies"]
 
-    changed = load_spec(write_spec(text, base=server, fields="id: id, label: name, price: {jmespath: price, type: float}"))
+    changed = load_spec(
+        write_spec(text, base=server, fields="id: id, label: name, price: {jmespath: price, type: float}")
+    )
     result = await reextract_async(changed, output=db_path)
 
     assert server_app.hits["catalogue:bodies"] == hits  # not a single request
@@ -213,7 +215,9 @@ async def test_resume_refuses_a_changed_spec_and_needs_an_unfinished_run(
     await run_async(spec, output=db_path)
     with closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("UPDATE runs SET status = 'interrupted'")
-    changed = load_spec(write_spec(UPSERT.replace("price", "cost"), base=server, key="resume-guard", mode="append", key_line=""))
+    changed = load_spec(
+        write_spec(UPSERT.replace("price", "cost"), base=server, key="resume-guard", mode="append", key_line="")
+    )
     with pytest.raises(ResumeError, match="the spec \\(or a seed file\\) changed since run 1 started"):
         await run_async(changed, output=db_path, resume=True)
 
@@ -230,7 +234,9 @@ async def test_a_database_made_by_the_first_layout_is_upgraded_in_place(
         conn.commit()
     server_app.catalogues["migrate"] = {1: ("a", 1.0)}
 
-    result = await run_async(load_spec(write_spec(UPSERT, base=server, key="migrate", mode="append", key_line="")), output=db_path)
+    result = await run_async(
+        load_spec(write_spec(UPSERT, base=server, key="migrate", mode="append", key_line="")), output=db_path
+    )
 
     assert result.ok and result.run_id == 2
     assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
@@ -320,5 +326,5 @@ async def test_fetched_at_is_when_the_request_was_sent(server: str, write_spec: 
     from datetime import datetime
 
     times = sorted(datetime.fromisoformat(str(t)) for (t,) in query(db_path, "SELECT fetched_at FROM fetch_log"))
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
     assert min(gaps) >= 0.08, gaps  # paced 0.1 s apart, and recorded so

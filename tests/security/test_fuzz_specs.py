@@ -28,7 +28,11 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
     st.text(max_size=30), st.sampled_from(["GET", "json", "html", "{id}", "${env.NOPE}", "a[", "items[", "//a[", "http://x/"]),
 )  # fmt: skip
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -62,7 +66,9 @@ def _mutate(spec: Any, path: tuple[Any, ...], action: str, value: Any, name: str
 
 
 @pytest.mark.fuzz
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_validate_never_crashes_on_a_mutated_spec(data: st.DataObject, tmp_path: Path) -> None:
     spec = data.draw(st.sampled_from(SEEDS))

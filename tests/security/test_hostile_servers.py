@@ -34,7 +34,10 @@ async def test_each_hostile_answer_is_a_recorded_failure(
                 "name: h\nhttp: {{base_url: '{base}', retry: null}}\ntargets:\n"
                 "  - {{name: bad, url: '{route}', extract: {{format: {fmt}, fields: {{x: {sel}}}}}}}\n"
                 "  - {{name: good, url: /echo/after-hostile, extract: {{fields: {{x: query}}}}}}\n",
-                base=faults, route=route, fmt=fmt, sel="x" if fmt == "json" else "h1",
+                base=faults,
+                route=route,
+                fmt=fmt,
+                sel="x" if fmt == "json" else "h1",
             )  # fmt: skip
         ),
         output=db_path,
@@ -86,7 +89,7 @@ async def test_the_private_address_guard_refuses_internal_targets(
         output=db_path,
     )
 
-    (kind, error), = query(db_path, "SELECT error_kind, error FROM fetch_log")
+    ((kind, error),) = query(db_path, "SELECT error_kind, error FROM fetch_log")
     assert kind == "blocked_address" and expected in str(error)
 
 
@@ -97,7 +100,16 @@ def test_which_addresses_the_guard_refuses() -> None:
     from crawlrunner.errors import BlockedAddress
     from crawlrunner.http.guard import check_url, is_blocked
 
-    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0"):
+    for address in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "169.254.169.254",
+        "::1",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "0.0.0.0",
+    ):
         assert is_blocked(address), address
     for address in ("93.184.216.34", "2606:4700:4700::1111"):
         assert not is_blocked(address), address

@@ -26,9 +26,21 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         ("name: x\ntargets: !!python/object:object {}\n", "YAML tags are not allowed here"),
         ("name: x\n" + "# padding\n" * 300_000, "larger than 2000000 bytes"),
         ("name: x\nhttp: {user_agent: no}\ntargets:\n  - {name: t, url: 'http://h/'}\n", 'write "no" to keep it text'),
-        ("name: x\ntargets:\n  - {name: t, url: 'http://h/', headers: {X-A: \"a\\r\\nX-Injected: 1\"}}\n", "must not contain line breaks"),
+        (
+            "name: x\ntargets:\n  - {name: t, url: 'http://h/', headers: {X-A: \"a\\r\\nX-Injected: 1\"}}\n",
+            "must not contain line breaks",
+        ),
     ],
-    ids=["alias-bomb", "deep-nesting", "python-apply-tag", "python-name-tag", "tag-on-collection", "huge-file", "yaml-1.1-no", "crlf-header"],
+    ids=[
+        "alias-bomb",
+        "deep-nesting",
+        "python-apply-tag",
+        "python-name-tag",
+        "tag-on-collection",
+        "huge-file",
+        "yaml-1.1-no",
+        "crlf-header",
+    ],
 )
 def test_hostile_specs_are_refused_quickly(text: str, message: str, tmp_path: Path) -> None:
     path = tmp_path / "hostile.yaml"

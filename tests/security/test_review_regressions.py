@@ -40,12 +40,16 @@ async def test_a_secret_with_url_syntax_in_it_is_sent_as_data_and_never_stored(
     assert result.ok
     stored = query(db_path, "SELECT query, url FROM t")[0]
     assert stored[0] == '{"key": "***", "page": "2"}'  # the server got one key and the page, intact
-    assert "hunter" not in str(stored[1]) and "hunter" not in str(query(db_path, "SELECT url, final_url FROM fetch_log"))
+    assert "hunter" not in str(stored[1]) and "hunter" not in str(
+        query(db_path, "SELECT url, final_url FROM fetch_log")
+    )
     for path in db_path.parent.glob("out.db*"):
         assert b"hunter" not in path.read_bytes()
 
 
-def test_plan_masks_a_child_targets_url_template(cli: CliRunner, write_spec: Spec, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_masks_a_child_targets_url_template(
+    cli: CliRunner, write_spec: Spec, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CR_CHILD_KEY", "child-key-77a1")
     spec = write_spec(
         "name: p\nhttp: {base_url: 'http://127.0.0.1:9'}\ntargets:\n"
@@ -147,7 +151,9 @@ def test_values_python_cannot_build_are_spec_errors(text: str, message: str, tmp
     assert message in result.stderr and "Traceback" not in result.output
 
 
-def test_init_refuses_a_name_that_is_not_a_plain_name(cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_refuses_a_name_that_is_not_a_plain_name(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("my: crawl", "#x", "../../tmp/evil"):
         result = cli.invoke(main, ["init", "a.yaml", "--name", name])

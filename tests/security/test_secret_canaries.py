@@ -79,7 +79,11 @@ def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_pat
     crawlrunner("reextract", str(spec), "-o", str(db))
     crawlrunner("run", str(spec), "-o", str(db), "--retry-failed", "-v")
     for table in ("mixed", "by_path", "through_gateway", "fetch_log", "requests", "bodies"):
-        crawlrunner("export", str(db), table, "-f", "jsonl") if table in ("mixed", "by_path", "through_gateway") else crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
+        crawlrunner("export", str(db), table, "-f", "jsonl") if table in (
+            "mixed",
+            "by_path",
+            "through_gateway",
+        ) else crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
     # A spec error whose message would quote a value from the environment.
     broken = tmp_path / "broken.yaml"
     broken.write_text('name: b\ntargets:\n  - {name: t, url: "relative/${env.CR_CANARY_PATH}"}\n')

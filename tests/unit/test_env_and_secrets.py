@@ -284,7 +284,9 @@ def test_target_level_secret_header_is_not_in_repr() -> None:
 
 
 def test_every_unset_variable_of_one_value_is_named() -> None:
-    text = 'name: x\nhttp: {proxy: "http://${env.PU}:${env.PP}@proxy:3128"}\ntargets:\n  - {name: a, url: "https://h/"}\n'
+    text = (
+        'name: x\nhttp: {proxy: "http://${env.PU}:${env.PP}@proxy:3128"}\ntargets:\n  - {name: a, url: "https://h/"}\n'
+    )
     with pytest.raises(SpecError) as info:
         load_spec_text(text, "s.yaml", environ={})
     assert [p.message for p in info.value.problems] == [
@@ -294,7 +296,9 @@ def test_every_unset_variable_of_one_value_is_named() -> None:
 
 def test_an_inherited_file_setting_is_reported_where_it_is_written(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("name: x\nhttp:\n  tls: {ca_bundle: nope.pem}\ntargets:\n  - {name: a, url: 'https://h/'}\n  - {name: b, url: 'https://h/'}\n")
+    spec.write_text(
+        "name: x\nhttp:\n  tls: {ca_bundle: nope.pem}\ntargets:\n  - {name: a, url: 'https://h/'}\n  - {name: b, url: 'https://h/'}\n"
+    )
     with pytest.raises(SpecError) as info:
         load_spec(spec, environ={})
     assert [(p.line, p.path) for p in info.value.problems] == [(3, "http.tls.ca_bundle")]

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawlrunner.extract import process
 from crawlrunner.coercion import sql_value, sql_values
 from crawlrunner.errors import SpecError
+from crawlrunner.extract import process
 from crawlrunner.plan import RequestPlan
 from crawlrunner.results import FetchResult, Outcome
 from crawlrunner.spec import load_spec_text
@@ -165,9 +165,14 @@ fields:
     [
         ({"i": 5, "f": 5, "b": True, "j": 1, "s": "x"}, {"i": 5, "f": 5.0, "b": True, "j": 1, "s": "x"}),
         ({"i": "12", "f": "2.5", "b": "yes", "j": "a", "s": 3}, {"i": 12, "f": 2.5, "b": True, "j": "a", "s": "3"}),
-        ({"i": " 7 ", "f": " 1e3 ", "b": "Off", "j": None, "s": [1]}, {"i": 7, "f": 1000.0, "b": False, "j": None, "s": "[1]"}),
-        ({"i": 3.0, "f": -0.5, "b": 0, "j": {"b": 2, "a": [1]}, "s": {"k": "é"}},
-         {"i": 3, "f": -0.5, "b": False, "j": {"b": 2, "a": [1]}, "s": '{"k": "é"}'}),
+        (
+            {"i": " 7 ", "f": " 1e3 ", "b": "Off", "j": None, "s": [1]},
+            {"i": 7, "f": 1000.0, "b": False, "j": None, "s": "[1]"},
+        ),
+        (
+            {"i": 3.0, "f": -0.5, "b": 0, "j": {"b": 2, "a": [1]}, "s": {"k": "é"}},
+            {"i": 3, "f": -0.5, "b": False, "j": {"b": 2, "a": [1]}, "s": '{"k": "é"}'},
+        ),
         ({"i": "4.0", "f": 1, "b": "1", "j": True, "s": False}, {"i": 4, "f": 1.0, "b": True, "j": True, "s": "false"}),
         ({"i": False, "f": 0, "b": "N", "j": [], "s": 1.5}, {"i": 0, "f": 0.0, "b": False, "j": [], "s": "1.5"}),
     ],
@@ -270,7 +275,9 @@ def test_required_that_fails_coercion_is_dropped_and_counted_as_a_field_error() 
 
 
 def test_default_is_used_when_the_value_is_missing_null_or_empty() -> None:
-    outcome = run(REQUIRED, {"items": [{"id": 1}, {"id": 2, "name": None, "rank": ""}, {"id": 3, "name": "x", "rank": 5}]})
+    outcome = run(
+        REQUIRED, {"items": [{"id": 1}, {"id": 2, "name": None, "rank": ""}, {"id": 3, "name": "x", "rank": 5}]}
+    )
     assert outcome.records == [
         {"id": 1, "name": "unnamed", "rank": 0, "note": None},
         {"id": 2, "name": "unnamed", "rank": 0, "note": None},
@@ -296,11 +303,23 @@ def test_default_is_coerced_like_a_found_value() -> None:
 @pytest.mark.parametrize(
     ("field", "message"),
     [
-        ("{jmespath: n, type: int, default: '1.5'}", "the default does not fit type int: expected an integer, got '1.5'"),
+        (
+            "{jmespath: n, type: int, default: '1.5'}",
+            "the default does not fit type int: expected an integer, got '1.5'",
+        ),
         ("{jmespath: n, type: int, default: 2.5}", "the default does not fit type int: expected an integer, got 2.5"),
-        ("{jmespath: n, type: bool, default: maybe}", "the default does not fit type bool: expected a boolean, got 'maybe'"),
-        ("{jmespath: n, type: float, default: 'inf'}", "the default does not fit type float: expected a finite number, got 'inf'"),
-        ("{jmespath: n, type: date, default: tomorrow}", "the default does not fit type date: expected a date (ISO 8601), got 'tomorrow'"),
+        (
+            "{jmespath: n, type: bool, default: maybe}",
+            "the default does not fit type bool: expected a boolean, got 'maybe'",
+        ),
+        (
+            "{jmespath: n, type: float, default: 'inf'}",
+            "the default does not fit type float: expected a finite number, got 'inf'",
+        ),
+        (
+            "{jmespath: n, type: date, default: tomorrow}",
+            "the default does not fit type date: expected a date (ISO 8601), got 'tomorrow'",
+        ),
     ],
 )
 def test_default_that_does_not_fit_the_type_is_a_located_spec_error(field: str, message: str) -> None:
@@ -308,7 +327,9 @@ def test_default_that_does_not_fit_the_type_is_a_located_spec_error(field: str, 
     with pytest.raises(SpecError) as info:
         load_spec_text(text, "s.yaml", environ={})
     column = 12 + field.index("default: ") + len("default: ")
-    assert [str(p) for p in info.value.problems] == [f"s.yaml:7:{column}: targets[0].extract.fields.n.default: {message}"]
+    assert [str(p) for p in info.value.problems] == [
+        f"s.yaml:7:{column}: targets[0].extract.fields.n.default: {message}"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -513,12 +534,12 @@ DECODER_CORPUS = [
     b'{"s": "\\ud800 lone", "z": "\\u0000", "e": "caf\\u00e9"}',
     b'\xef\xbb\xbf{"bom": 1}',
     b'{"a": 1, "a": 2}',
-    b'  [1, 2]  ',
+    b"  [1, 2]  ",
     b'{"a": 1} trailing',
     b'{"n": NaN}',
     b'{"n": 1e400}',
     b'{"bad": "\xff"}',
-    b'[01]',
+    b"[01]",
     b'"unterminated',
 ]
 
@@ -549,10 +570,14 @@ def test_orjson_and_the_standard_decoder_read_documents_alike(
     assert repr(_decode(body, charset)) == repr(fast)  # -0.0 and int vs float too
 
 
-_json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4)
+_json_leaves = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4)
+)
 _json_docs = st.recursive(
     _json_leaves,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3)
+    ),
     max_leaves=10,
 )
 KEY_PATHS = extraction(

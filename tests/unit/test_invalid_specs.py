@@ -49,9 +49,9 @@ def read_case(path: Path) -> Case:
     reasons: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith(_EXPECT):
-            expected.append(line[len(_EXPECT):])
+            expected.append(line[len(_EXPECT) :])
         elif line.startswith(_XFAIL):
-            reasons.append(line[len(_XFAIL):])
+            reasons.append(line[len(_XFAIL) :])
         elif not line.startswith("#"):
             break
     return Case(path, frozenset(expected), " ".join(reasons) or None)

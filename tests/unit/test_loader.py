@@ -48,9 +48,7 @@ def test_data_is_plain_python(document: Document) -> None:
     assert document.data == {
         "name": "positions",
         "http": {"base_url": "https://example.com"},
-        "targets": [
-            {"name": "items", "urls": ["/a", "/b"], "extract": {"records": "items", "fields": {"id": "id"}}}
-        ],
+        "targets": [{"name": "items", "urls": ["/a", "/b"], "extract": {"records": "items", "fields": {"id": "id"}}}],
     }
     assert document.file == "s.yaml"
     assert document.text == SPEC
@@ -149,9 +147,7 @@ def test_duplicate_key_names_both_lines() -> None:
 
 
 def test_duplicate_key_nested_and_in_flow_style() -> None:
-    problems = problems_of(
-        "name: a\ntargets:\n  - name: t\n    url: /x\n    json: {k: 1, k: 2}\n    url: /y\n"
-    )
+    problems = problems_of("name: a\ntargets:\n  - name: t\n    url: /x\n    json: {k: 1, k: 2}\n    url: /y\n")
     assert [str(p) for p in problems] == [
         "s.yaml:5:18: targets[0].json.k: duplicate key 'k' (first defined on line 5)",
         "s.yaml:6:5: targets[0].url: duplicate key 'url' (first defined on line 4)",
@@ -312,7 +308,9 @@ def test_standard_tags_are_allowed() -> None:
     assert document.data == {"a": "123", "b": 7, "c": {"k": "v"}, "d": [1]}
 
 
-@pytest.mark.parametrize(("written", "shown"), [(".nan", "nan"), (".inf", "inf"), ("-.Inf", "-inf"), ("!!float .NaN", "nan")])
+@pytest.mark.parametrize(
+    ("written", "shown"), [(".nan", "nan"), (".inf", "inf"), ("-.Inf", "-inf"), ("!!float .NaN", "nan")]
+)
 def test_non_finite_numbers_are_refused_with_a_location(written: str, shown: str) -> None:
     problem = only_problem(f"name: x\nhttp:\n  timeout: {{total: {written}}}\n")
     assert str(problem) == f"s.yaml:3:20: http.timeout.total: expected a finite number, got {shown}"

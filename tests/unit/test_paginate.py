@@ -32,7 +32,9 @@ targets:
 
 def _page(plan: RequestPlan, body: Any, headers: dict[str, str] | None = None, fmt: str = "json") -> Page:
     raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-    fetch = FetchResult("t", "GET", plan.url, "now", final_url=plan.url, status=200, headers=CIMultiDict(headers or {}), body=raw)
+    fetch = FetchResult(
+        "t", "GET", plan.url, "now", final_url=plan.url, status=200, headers=CIMultiDict(headers or {}), body=raw
+    )
     return Page(fetch, fmt)  # type: ignore[arg-type]
 
 
@@ -65,7 +67,10 @@ def test_a_next_url_already_seen_in_the_chain_stops_it() -> None:
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        ('<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"', "https://api.test/items?page=2"),
+        (
+            '<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"',
+            "https://api.test/items?page=2",
+        ),
         ('<https://api.test/items?page=9>; rel="last", </items?page=3>; rel=next', "/items?page=3"),
         ('<https://api.test/a>; rel="prev next"', "https://api.test/a"),
         ('<https://api.test/items?page=9>; rel="last"', None),

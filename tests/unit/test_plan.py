@@ -113,7 +113,10 @@ def test_a_seed_value_with_a_line_break_makes_an_invalid_request_not_a_header(tm
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("  - {name: t, url: '/x/{nope}'}", "s.yaml:4:20: targets[0].url: template variable {nope} is not defined (known: none; from vars or seeds)"),
+        (
+            "  - {name: t, url: '/x/{nope}'}",
+            "s.yaml:4:20: targets[0].url: template variable {nope} is not defined (known: none; from vars or seeds)",
+        ),
         ("  - {name: c, parent: ghost, url: '/x'}", "targets[0].parent: no target named 'ghost' (targets: c)"),
         (
             "  - {name: a, parent: b, url: '/{id}'}\n  - {name: b, parent: a, url: '/{id}'}",
@@ -121,9 +124,18 @@ def test_a_seed_value_with_a_line_break_makes_an_invalid_request_not_a_header(tm
         ),
         ("  - {name: t, url: /x, seeds: missing.csv}", "targets[0].seeds: seed file 'missing.csv' not found"),
         ("  - {name: t, url: /x, paginate: {type: offset}}", "targets[0].paginate: offset pagination needs 'limit'"),
-        ("  - {name: t, url: /x, paginate: {type: link_header, param: p}}", "targets[0].paginate.param: 'param' does not apply to link_header pagination"),
-        ("  - {name: t, url: /x, follow: {allow: ['(']}}", "targets[0].follow.allow[0]: invalid regular expression '('"),
-        ("  - {name: t, url: /x, extract: {fields: {a: {regex: '(x'}}}}", "targets[0].extract.fields.a.regex: invalid regular expression '(x'"),
+        (
+            "  - {name: t, url: /x, paginate: {type: link_header, param: p}}",
+            "targets[0].paginate.param: 'param' does not apply to link_header pagination",
+        ),
+        (
+            "  - {name: t, url: /x, follow: {allow: ['(']}}",
+            "targets[0].follow.allow[0]: invalid regular expression '('",
+        ),
+        (
+            "  - {name: t, url: /x, extract: {fields: {a: {regex: '(x'}}}}",
+            "targets[0].extract.fields.a.regex: invalid regular expression '(x'",
+        ),
         ("  - {name: t, url: /x, vars: {i: {from: 5, to: 1}}}", "targets[0].vars.i.to: 'to' (1) is below 'from' (5)"),
     ],
 )

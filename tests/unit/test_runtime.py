@@ -38,7 +38,9 @@ def test_no_speedups_means_asyncio_own_loop(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_environment_switch(value: str, on: bool) -> None:
     code = "from crawlrunner import runtime; from crawlrunner.extract import json; print(runtime.SPEEDUPS, json._orjson_loads is not None)"
     env = {**os.environ, "CRAWLRUNNER_NO_SPEEDUPS": value}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     speedups, orjson_used = out.split()
     assert speedups == str(on)
     try:
@@ -62,10 +64,24 @@ def test_a_crawl_stores_the_same_records_with_and_without_speedups(demo_server: 
     for switch in ("", "1"):
         db = tmp_path / f"demo-{switch or 'fast'}.db"
         env = {**os.environ, "CRAWLRUNNER_NO_SPEEDUPS": switch}
-        command = [str(ENTRY_POINT), "run", str(REPO / "examples" / "demo.yaml"), "--base-url", demo_server, "-o", str(db), "-q"]
+        command = [
+            str(ENTRY_POINT),
+            "run",
+            str(REPO / "examples" / "demo.yaml"),
+            "--base-url",
+            demo_server,
+            "-o",
+            str(db),
+            "-q",
+        ]
         subprocess.run(command, env=env, check=True, timeout=120, capture_output=True)
         with closing(sqlite3.connect(db)) as conn:
-            names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'")]
+            names = [
+                n
+                for (n,) in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'"
+                )
+            ]
             found = {}
             for name in names:
                 if name in ("runs", "fetch_log", "requests", "validators", "bodies"):

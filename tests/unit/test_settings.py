@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from crawlrunner import __version__
+from crawlrunner.errors import SpecError
+from crawlrunner.plan import plan_target
 from crawlrunner.settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_USER_AGENT,
@@ -14,8 +16,6 @@ from crawlrunner.settings import (
     Limits,
     Timeouts,
 )
-from crawlrunner.errors import SpecError
-from crawlrunner.plan import plan_target
 from crawlrunner.spec import Spec, load_spec_text
 
 

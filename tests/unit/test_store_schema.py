@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from crawlrunner.backends.sqlite.schema import MIGRATIONS, create_target_table, insert_record
 from crawlrunner.errors import SpecError
 from crawlrunner.spec import Spec, load_spec_text
-from crawlrunner.backends.sqlite.schema import MIGRATIONS, create_target_table, insert_record
 
 CLASHING = """\
 name: clash
@@ -40,9 +40,7 @@ def create_all(conn: sqlite3.Connection, spec: Spec) -> None:
 
 def objects(conn: sqlite3.Connection, kind: str) -> dict[str, str]:
     """name → table of every ``kind`` object the spec's targets made."""
-    rows = conn.execute(
-        "SELECT name, tbl_name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'", (kind,)
-    )
+    rows = conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'", (kind,))
     own = ("runs", "fetch_log", "requests", "validators", "bodies")
     return {name: table for name, table in rows if table not in own}
 

@@ -102,10 +102,10 @@ def write_table(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]],
     materialised = [[_text(v) for v in row] for row in rows]
     clipped = [[v if len(v) <= limit_width else v[: limit_width - 1] + "…" for v in row] for row in materialised]
     widths = [max([len(c), *(len(r[i]) for r in clipped)]) for i, c in enumerate(columns)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip() + "\n")
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for row in clipped:
-        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() + "\n")
     return len(materialised)
 
 
@@ -122,13 +122,13 @@ def write_csv(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]]) -
 def write_jsonl(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]]) -> int:
     count = 0
     for row in rows:
-        out.write(json.dumps(dict(zip(columns, (_jsonable(v) for v in row))), ensure_ascii=False) + "\n")
+        out.write(json.dumps(dict(zip(columns, (_jsonable(v) for v in row), strict=False)), ensure_ascii=False) + "\n")
         count += 1
     return count
 
 
 def write_json(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]]) -> int:
-    records = [dict(zip(columns, (_jsonable(v) for v in row))) for row in rows]
+    records = [dict(zip(columns, (_jsonable(v) for v in row), strict=False)) for row in rows]
     json.dump(records, out, ensure_ascii=False, indent=2)
     out.write("\n")
     return len(records)

@@ -121,6 +121,7 @@ REQUEST_INSERT = (
     " chain_pages, chain_items, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
+
 def quote_identifier(name: str) -> str:
     """``name`` as a safely quoted SQLite identifier."""
     if "\x00" in name:
@@ -185,11 +186,14 @@ def insert_record(target: Target) -> str:
         return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
     keys = ", ".join(quote_identifier(k) for k in target.key)
     updates = [f"{quote_identifier(n)} = excluded.{quote_identifier(n)}" for n in names if n not in target.key]
-    changed = " OR ".join(
-        f"{table}.{quote_identifier(n)} IS NOT excluded.{quote_identifier(n)}"
-        for n in field_names(target)
-        if n not in target.key
-    ) or "0"
+    changed = (
+        " OR ".join(
+            f"{table}.{quote_identifier(n)} IS NOT excluded.{quote_identifier(n)}"
+            for n in field_names(target)
+            if n not in target.key
+        )
+        or "0"
+    )
     updates += [
         f"_changed_run = CASE WHEN {changed} THEN excluded._run_id ELSE {table}._changed_run END",
         f"_changed_at = CASE WHEN {changed} THEN excluded._fetched_at ELSE {table}._changed_at END",

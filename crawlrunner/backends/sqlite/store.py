@@ -22,8 +22,8 @@ import aiosqlite
 
 from ...errors import OutputPathError, StorageError
 from ...expectations import TargetFacts
-from ...results import utc_now
 from ...plan import RequestPlan
+from ...results import utc_now
 from ...spec.model import Spec, Target
 from .schema import (
     MIGRATIONS,
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
+
+
 def _check_is_sqlite(path: Path) -> None:
     try:
         with path.open("rb") as fh:
@@ -167,7 +169,9 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target] = (), *, whole_crawl: bool = True) -> None:
+    async def finish_run(
+        self, run_id: int, status: str, targets: Iterable[Target] = (), *, whole_crawl: bool = True
+    ) -> None:
         """Close the run's row (its counts come from the fetch log itself).
 
         A completed whole crawl also empties its ``replace`` targets of older
@@ -244,12 +248,10 @@ class Store:
                     f"SELECT count(*){null_sums} FROM {quote_identifier(target.name)} WHERE _run_id = ?", (run_id,)
                 ) as cursor:
                     row = await cursor.fetchone() or (0,)
-                records, nulls = row[0], dict(zip(fields, row[1:]))
+                records, nulls = row[0], dict(zip(fields, row[1:], strict=False))
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot read back the run: {exc}") from None
         return TargetFacts(records=records, requests=requests, failed=failed, nulls=nulls)
-
-
 
     async def next_request_id(self, run_id: int) -> int:
         """The first free request id of a run.
@@ -258,7 +260,9 @@ class Store:
         to one database at once never collide, and a resume continues its own.
         """
         base = run_id << 32
-        (highest,), = await self.rows("SELECT max(id) FROM requests WHERE id > ? AND id < ?", (base, base + (1 << 32)))
+        ((highest,),) = await self.rows(
+            "SELECT max(id) FROM requests WHERE id > ? AND id < ?", (base, base + (1 << 32))
+        )
         return int(highest or base) + 1
 
     async def resume_state(self, run_id: int, following: list[str]) -> ResumeRows:
@@ -330,7 +334,9 @@ class Store:
         if not names:
             return {}
         marks = ", ".join("?" for _ in names)
-        rows = await self.rows(f"SELECT target, url, etag, last_modified FROM validators WHERE target IN ({marks})", tuple(names))
+        rows = await self.rows(
+            f"SELECT target, url, etag, last_modified FROM validators WHERE target IN ({marks})", tuple(names)
+        )
         return {(t, u): (e, m) for t, u, e, m in rows}
 
 

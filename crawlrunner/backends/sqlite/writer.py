@@ -27,8 +27,8 @@ from ...coercion import sql_values
 from ...errors import StorageError
 from ...plan import RequestPlan
 from ...results import Outcome
-from ...spec.model import Spec, Target
 from ...secrets import Redactor
+from ...spec.model import Spec, Target
 from .schema import REQUEST_INSERT, field_names, history_table, insert_record, quote_identifier
 from .store import Store
 
@@ -72,7 +72,7 @@ def _rows_statement(sql: str) -> str:
     match = _VALUES_GROUP.search(sql)
     assert match is not None, sql
     groups = ", ".join([match.group(1)] * _ROWS_PER_STATEMENT)
-    return f"{sql[: match.start(1)]}{groups}{sql[match.end(1):]}"
+    return f"{sql[: match.start(1)]}{groups}{sql[match.end(1) :]}"
 
 
 async def insert_rows(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -221,7 +221,9 @@ class BatchWriter:
                 rows = records.setdefault(target.name, [])
                 provenance = (self.run_id, url, fetch.fetched_at)
                 # A record can quote a secret (a {meta: url}, an echoing API).
-                rows.extend((*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records)
+                rows.extend(
+                    (*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records
+                )
         await insert_rows(conn, _INSERT_FETCH, fetch_rows)
         await insert_rows(conn, REQUEST_INSERT, new_requests)
         if marks:
