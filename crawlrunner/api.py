@@ -64,7 +64,9 @@ def selected_targets(spec: Spec, only: Iterable[str] | None) -> list[str] | None
     """``only`` plus the parents its targets need, in spec order (None: all)."""
     if only is None:
         return None
-    wanted = set(only)
+    names = list(only)
+    spec.check_targets(names)
+    wanted = set(names)
     for name in list(wanted):
         parent = spec.target(name).parent
         while parent is not None and parent not in wanted:

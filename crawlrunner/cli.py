@@ -253,10 +253,8 @@ def _run_with_signals(
 
 
 def _check_targets(spec: Spec, only: tuple[str, ...]) -> None:
-    unknown = [name for name in only if name not in {t.name for t in spec.targets}]
-    if unknown:
-        known = ", ".join(t.name for t in spec.targets)
-        _fail(f"no target named {', '.join(map(repr, unknown))} in the spec (targets: {known})", EXIT_USAGE)
+    with _user_errors():
+        spec.check_targets(only)
 
 
 def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:

@@ -19,7 +19,8 @@ The tree::
     │   ├── PayloadError                truncated or undecodable body
     │   └── HTTPStatusError             a status that counts as a failure
     ├── UsageError                      a request the command cannot honour; exit status 2
-    │   └── ResumeError                 nothing to resume, or the spec changed
+    │   ├── ResumeError                 nothing to resume, or the spec changed
+    │   └── UnknownTargetError (KeyError)  a target name the spec does not have
     ├── ExtractError (ValueError)       a document that extraction cannot read
     └── StorageError                    the SQLite output cannot be opened or written
         └── OutputPathError             the output path is unusable; exit status 2
@@ -125,6 +126,18 @@ class UsageError(CrawlRunnerError):
 
 class ResumeError(UsageError):
     """A run cannot be resumed (nothing unfinished, or the spec changed) or retried."""
+
+
+class UnknownTargetError(UsageError, KeyError):
+    """A target name the spec does not have (``only=[...]``, ``-t NAME``); names the known ones."""
+
+    def __init__(self, unknown: list[str], known: list[str]) -> None:
+        self.unknown, self.known = list(unknown), list(known)
+        names = ", ".join(map(repr, self.unknown))
+        super().__init__(f"no target named {names} in the spec (targets: {', '.join(self.known)})")
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class ExtractError(CrawlRunnerError, ValueError):

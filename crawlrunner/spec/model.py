@@ -7,11 +7,12 @@ template in here is already compiled.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import UnknownTargetError
 from ..secrets import Redactor
 from ..selectors import KeyPath, Selector
 from ..settings import FetchSettings, HttpSettings, Timeouts
@@ -215,7 +216,14 @@ class Spec:
         for target in self.targets:
             if target.name == name:
                 return target
-        raise KeyError(name)
+        raise UnknownTargetError([name], [t.name for t in self.targets])
+
+    def check_targets(self, names: Iterable[str]) -> None:
+        """Raise ``UnknownTargetError`` naming every one of ``names`` the spec lacks."""
+        known = [t.name for t in self.targets]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UnknownTargetError(unknown, known)
 
     def children(self, name: str) -> tuple[Target, ...]:
         """Targets whose requests come from ``name``'s records."""
