@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from .errors import CoercionError
+
 if TYPE_CHECKING:  # spec.build imports this module: no import cycle at run time
     from .spec.model import FieldType
 
@@ -31,10 +33,6 @@ SQL_TYPES: dict[FieldType | None, str] = {
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-class CoercionError(ValueError):
-    """A value that cannot be read as the field's type."""
 
 
 def _short(value: Any) -> str:

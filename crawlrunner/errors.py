@@ -12,6 +12,8 @@ The tree::
     │   ├── RedirectRefused             a redirect to anything but http(s)
     │   ├── RetryAfterTooLong           a Retry-After beyond max_retry_after
     │   ├── BlockedAddress              a private address, with block_private_addresses
+    │   │   └── BlockedAddressOSError (OSError)  the same, raised inside the resolver,
+    │   │                               where aiohttp expects an OSError
     │   ├── InvalidURL (ValueError)
     │   ├── InvalidRequest (ValueError)  a request the spec could not render
     │   ├── BadResponse                 not valid HTTP (bad status line, huge headers)
@@ -22,16 +24,62 @@ The tree::
     │   ├── ResumeError                 nothing to resume, or the spec changed
     │   └── UnknownTargetError (KeyError)  a target name the spec does not have
     ├── ExtractError (ValueError)       a document that extraction cannot read
-    └── StorageError                    the SQLite output cannot be opened or written
-        └── OutputPathError             the output path is unusable; exit status 2
+    ├── StorageError                    the SQLite output cannot be opened or written
+    │   └── OutputPathError             the output path is unusable; exit status 2
+    ├── MissingSecret (LookupError)     a stored request needs a secret the environment lacks
+    ├── MissingEnvironmentVariable (LookupError)  ┐ raised while a spec is built or a
+    ├── SelectorSyntaxError (ValueError)          │ request is rendered; the caller
+    ├── TemplateError (ValueError)                │ turns each into a SpecProblem, a
+    └── CoercionError (ValueError)                ┘ field error or an invalid_request
 
 Builtins are mixed in where their meaning matches, so ``except TimeoutError``
 keeps working for callers who never heard of crawlrunner.
+
+The last four rarely reach a user, since their callers catch them and report
+a located problem instead. They sit under the root all the same: a caller who
+uses ``compile_selector`` or ``coerce`` directly, or a code path that forgets
+to catch one, then gets a ``CrawlRunnerError`` (a message and an exit status
+from the CLI) rather than a traceback. ``MissingSecret`` can escape (a resumed
+run whose environment lost a secret), so it belongs under the root anyway.
+
+``ErrorKind`` names every value ``fetch_log.error_kind`` holds. Each
+``FetchError`` class carries its kind; code that records a failure without an
+exception (robots.txt unreachable, a request the spec could not render) uses
+the constant, never a string of its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed: the text stored in ``fetch_log.error_kind``.
+
+    A ``StrEnum``, so a kind is stored as plain text and compares equal to it
+    (``ErrorKind.TIMEOUT == "timeout"``). docs/database.md lists them; a drift
+    test holds the two together.
+    """
+
+    FETCH_ERROR = "fetch_error"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    REDIRECT_REFUSED = "redirect_refused"
+    RETRY_AFTER_TOO_LONG = "retry_after_too_long"
+    BLOCKED_ADDRESS = "blocked_address"
+    INVALID_URL = "invalid_url"
+    INVALID_REQUEST = "invalid_request"
+    BAD_RESPONSE = "bad_response"
+    BODY_TOO_LARGE = "body_too_large"
+    PAYLOAD_ERROR = "payload_error"
+    HTTP_STATUS = "http_status"
+    EXTRACT_ERROR = "extract_error"
+    # No exception of its own: robots.txt answered 5xx or not at all, and
+    # RFC 9309 says to fetch nothing from that origin.
+    ROBOTS_UNREACHABLE = "robots_unreachable"
 
 
 class CrawlRunnerError(Exception):
@@ -69,55 +117,62 @@ class SpecError(CrawlRunnerError, ValueError):
 class FetchError(CrawlRunnerError):
     """A request that failed for good. ``kind`` is what the fetch log stores."""
 
-    kind = "fetch_error"
+    kind: ClassVar[ErrorKind] = ErrorKind.FETCH_ERROR
 
 
 class FetchTimeout(FetchError, TimeoutError):
-    kind = "timeout"
+    kind = ErrorKind.TIMEOUT
 
 
 class ConnectError(FetchError, ConnectionError):
-    kind = "connect_error"
+    kind = ErrorKind.CONNECT_ERROR
 
 
 class TooManyRedirects(FetchError):
-    kind = "too_many_redirects"
+    kind = ErrorKind.TOO_MANY_REDIRECTS
 
 
 class RedirectRefused(FetchError):
-    kind = "redirect_refused"
+    kind = ErrorKind.REDIRECT_REFUSED
 
 
 class RetryAfterTooLong(FetchError):
-    kind = "retry_after_too_long"
+    kind = ErrorKind.RETRY_AFTER_TOO_LONG
 
 
 class BlockedAddress(FetchError):
-    kind = "blocked_address"
+    kind = ErrorKind.BLOCKED_ADDRESS
+
+
+class BlockedAddressOSError(BlockedAddress, OSError):
+    """The guard's refusal raised inside the resolver, where aiohttp expects an OSError.
+
+    aiohttp wraps it in a connection error; ``translate`` unwraps it again.
+    """
 
 
 class InvalidURL(FetchError, ValueError):
-    kind = "invalid_url"
+    kind = ErrorKind.INVALID_URL
 
 
 class InvalidRequest(FetchError, ValueError):
-    kind = "invalid_request"
+    kind = ErrorKind.INVALID_REQUEST
 
 
 class BadResponse(FetchError):
-    kind = "bad_response"
+    kind = ErrorKind.BAD_RESPONSE
 
 
 class BodyTooLarge(FetchError):
-    kind = "body_too_large"
+    kind = ErrorKind.BODY_TOO_LARGE
 
 
 class PayloadError(FetchError):
-    kind = "payload_error"
+    kind = ErrorKind.PAYLOAD_ERROR
 
 
 class HTTPStatusError(FetchError):
-    kind = "http_status"
+    kind = ErrorKind.HTTP_STATUS
 
 
 class UsageError(CrawlRunnerError):
@@ -143,7 +198,7 @@ class UnknownTargetError(UsageError, KeyError):
 class ExtractError(CrawlRunnerError, ValueError):
     """A fetched document that extraction cannot read (bad JSON, wrong type)."""
 
-    kind = "extract_error"
+    kind: ClassVar[ErrorKind] = ErrorKind.EXTRACT_ERROR
 
 
 class StorageError(CrawlRunnerError):
@@ -152,3 +207,28 @@ class StorageError(CrawlRunnerError):
 
 class OutputPathError(StorageError):
     """The output path cannot be used (a folder, a foreign file): a usage error."""
+
+
+class MissingSecret(CrawlRunnerError, LookupError):
+    """Stored text refers to a secret the current spec and environment do not have."""
+
+
+class MissingEnvironmentVariable(CrawlRunnerError, LookupError):
+    """``${env.NAME}`` without a default, and NAME is unset; ``names`` lists every one missing."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+        self.name = names[0]
+
+
+class SelectorSyntaxError(CrawlRunnerError, ValueError):
+    """An expression that does not compile; the message says why."""
+
+
+class TemplateError(CrawlRunnerError, ValueError):
+    """A template that cannot be rendered (a missing value, a line break)."""
+
+
+class CoercionError(CrawlRunnerError, ValueError):
+    """A value that cannot be read as the field's type."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .errors import ErrorKind
+
 if TYPE_CHECKING:
     from .plan import RequestPlan
 
@@ -51,7 +53,7 @@ class FetchResult:
     body_bytes: int = 0  # its size
     elapsed: float = 0.0
     attempts: int = 1
-    error_kind: str | None = None
+    error_kind: ErrorKind | None = None  # a constant, never a string of its own
     error: str | None = None
 
     @property

@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
+from .errors import MissingEnvironmentVariable, MissingSecret
+
 MASK = "***"
 
 # ${env.NAME} or ${env.NAME:-default}; NAME follows POSIX shell rules.
@@ -36,17 +38,6 @@ _SPELLINGS: dict[str, Callable[[str], str]] = {
     "ju": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
 }
 _TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|qp|qs|qu|q|ju|j)\}")
-
-
-class MissingSecret(LookupError):
-    """Stored text refers to a secret the current spec and environment do not have."""
-
-
-class MissingEnvironmentVariable(LookupError):
-    def __init__(self, names: list[str]) -> None:
-        super().__init__(", ".join(names))
-        self.names = names
-        self.name = names[0]
 
 
 def interpolate(
@@ -134,3 +125,8 @@ class Redactor:
             return _SPELLINGS[match.group(2)](value)
 
         return _TOKEN.sub(restore, text)
+
+
+def mask_references(text: str) -> str:
+    """Stored text with its secret references (``tokenize``'s) masked: for showing, never for sending."""
+    return _TOKEN.sub(MASK, text)

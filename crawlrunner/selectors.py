@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .errors import SelectorSyntaxError
+
 Language = Literal["jmespath", "css", "xpath", "header"]
 LANGUAGES: tuple[Language, ...] = ("jmespath", "css", "xpath", "header")
-
-
-class SelectorSyntaxError(ValueError):
-    """An expression that does not compile; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

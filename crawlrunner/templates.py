@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from .errors import TemplateError
+
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class TemplateError(ValueError):
-    """A template that cannot be rendered (a missing value, a line break)."""
 
 
 def escape(text: str) -> str:

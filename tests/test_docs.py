@@ -9,6 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from crawlrunner.errors import ErrorKind
 from crawlrunner.spec import spec_schema
 
 from .conftest import REPO
@@ -89,6 +90,13 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
         "_changed_at",
     }
     assert {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"} <= provenance
+
+
+def test_the_database_reference_lists_every_error_kind() -> None:
+    doc = (REPO / "docs" / "database.md").read_text(encoding="utf-8")
+    (row,) = [line for line in doc.splitlines() if line.startswith("| `error_kind` |")]
+    documented = set(re.findall(r"`([a-z_]+)`", row.split("|")[2]))
+    assert documented == {kind.value for kind in ErrorKind}
 
 
 def test_the_shipped_schema_is_a_valid_draft_2020_12_schema() -> None:

@@ -65,6 +65,25 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert test_command in (REPO / ".ci" / "run").read_text(encoding="utf-8")
 
 
+def test_ci_runs_the_checks_after_the_tests() -> None:
+    lines = [line.strip() for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    checks = ["ruff check .", "ruff format --check .", "mypy", "lint-imports --no-cache"]
+    assert [line for line in lines if line in checks] == checks
+
+
+# STYLE.md, habit 1: a module owns one concept; past this, split it.
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    lengths = {
+        str(path.relative_to(REPO)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted((REPO / "crawlrunner").rglob("*.py"))
+    }
+    too_long = {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES}
+    assert too_long == {}, f"over {MAX_MODULE_LINES} lines, split them: {too_long}"
+
+
 @pytest.mark.subprocess
 def test_installed_entry_point_and_module_run(tmp_path: Path) -> None:
     assert ENTRY_POINT.exists(), "install the package first: pip install -e '.[test]'"

@@ -5,8 +5,8 @@ cooldown), sends the request, follows redirects itself (so credentials never
 cross to another origin and only http(s) targets are followed), and reads the
 body within its limit, into memory or, for downloads, into a file. A failed
 attempt is retried as the retry policy decides; a 429 or 503 also cools the
-whole host down. ``translate`` is the one place aiohttp's exceptions become
-crawlrunner's; ``asyncio.CancelledError`` is never caught.
+whole host down. Exceptions become crawlrunner's in ``http.translate``, the
+one place that maps aiohttp's; ``asyncio.CancelledError`` is never caught.
 """
 
 from __future__ import annotations
@@ -25,29 +25,16 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
-from ..errors import (
-    BadResponse,
-    BlockedAddress,
-    BodyTooLarge,
-    ConnectError,
-    FetchError,
-    FetchTimeout,
-    HTTPStatusError,
-    InvalidRequest,
-    InvalidURL,
-    PayloadError,
-    RedirectRefused,
-    RetryAfterTooLong,
-    TooManyRedirects,
-)
+from ..errors import BodyTooLarge, ErrorKind, HTTPStatusError, RedirectRefused, TooManyRedirects
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
 from .auth import Credentials, same_origin, strip_credentials, with_query
-from .guard import blocked_cause, check_url
+from .guard import check_url
 from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
 from .tls import SSLArgument
+from .translate import translate
 
 log = logging.getLogger(__name__)
 
@@ -55,32 +42,6 @@ CHUNK_BYTES = 64 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 COOLDOWN_STATUSES = frozenset({429, 503})
-
-
-def translate(exc: BaseException) -> FetchError:
-    """The crawlrunner error for an aiohttp or socket failure."""
-    if isinstance(exc, FetchError):
-        return exc
-    reason = str(exc) or type(exc).__name__
-    blocked = blocked_cause(exc)
-    if blocked is not None:
-        return BlockedAddress(str(blocked))
-    # Timeouts first: aiohttp's ServerTimeoutError is also a connection error.
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return FetchTimeout(f"timed out ({type(exc).__name__})")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return PayloadError(f"incomplete or corrupt body: {reason}")
-    if isinstance(exc, aiohttp.InvalidURL):
-        return InvalidURL(f"invalid URL: {reason}")
-    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
-        return ConnectError("the server's certificate does not match the pinned fingerprint")
-    if isinstance(exc, (aiohttp.ClientConnectionError, ConnectionError)):
-        return ConnectError(reason)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return BadResponse(f"{exc.status}: {exc.message}" if exc.status else exc.message)
-    if isinstance(exc, (aiohttp.ClientError, OSError, ValueError)):
-        return FetchError(f"{type(exc).__name__}: {reason}")
-    raise exc
 
 
 @dataclass(frozen=True)
@@ -155,7 +116,7 @@ class Fetcher:
         result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at="")
         if plan.invalid is not None:
             result.fetched_at = utc_now()
-            result.error_kind, result.error = InvalidRequest.kind, plan.invalid
+            result.error_kind, result.error = ErrorKind.INVALID_REQUEST, plan.invalid
             return result
         policy = client.settings.retry
         for attempt in range(1, policy.attempts + 1):
@@ -176,8 +137,10 @@ class Fetcher:
                 policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after
             )
             if not decision.retry:
-                if "max_retry_after" in decision.reason:
-                    result.error_kind, result.error = RetryAfterTooLong.kind, f"{result.error}; {decision.reason}"
+                if decision.kind is not None:
+                    # The policy gave up for a reason of its own (a Retry-After
+                    # beyond max_retry_after): that, not the status, is the kind.
+                    result.error_kind, result.error = decision.kind, f"{result.error}; {decision.reason}"
                 elif attempt > 1:
                     result.error = f"{result.error} ({decision.reason})"
                 break

@@ -4,24 +4,21 @@ With ``http.block_private_addresses: true``, a request whose host is, or
 resolves to, a loopback, private, link-local, multicast, reserved or
 unspecified address is refused (``blocked_address``). The check runs on the
 addresses actually connected to, so it also holds after redirects and
-against DNS answers that change between lookups.
+against DNS answers that change between lookups. The resolver's refusal is
+an OSError (what aiohttp expects from a resolver); ``http.translate`` turns
+the connection error aiohttp wraps it in back into ``blocked_address``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from ..errors import BlockedAddress
-
-
-class BlockedAddressOSError(OSError):
-    """Raised inside the resolver, where aiohttp expects an OSError."""
+from ..errors import BlockedAddress, BlockedAddressOSError
 
 
 def is_blocked(address: str) -> bool:
@@ -79,9 +76,3 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def blocked_cause(exc: BaseException) -> Any:
-    """The guard's refusal inside an aiohttp connection error, if that is what it is."""
-    cause = getattr(exc, "os_error", None) or exc.__cause__
-    return cause if isinstance(cause, BlockedAddressOSError) else None

@@ -15,15 +15,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from ..errors import ErrorKind
 from ..settings import RETRYABLE_ERRORS, RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Wait ``delay`` seconds and try again, or give up (``delay`` None) because of ``reason``."""
+    """Wait ``delay`` seconds and try again, or give up (``delay`` None) because of ``reason``.
+
+    ``kind`` is set when giving up is itself the failure (a Retry-After beyond
+    ``max_retry_after``), so the fetch log records that kind rather than the
+    attempt's.
+    """
 
     delay: float | None
     reason: str = ""
+    kind: ErrorKind | None = None
 
     @property
     def retry(self) -> bool:
@@ -57,13 +64,13 @@ def decide(
     attempt: int,
     *,
     status: int | None,
-    error_kind: str | None,
+    error_kind: ErrorKind | None,
     retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> Decision:
     """What to do after attempt number ``attempt`` (1-based) failed."""
     retryable = (error_kind in RETRYABLE_ERRORS) or (
-        error_kind == "http_status" and status is not None and status in policy.statuses
+        error_kind == ErrorKind.HTTP_STATUS and status is not None and status in policy.statuses
     )
     if not retryable:
         return Decision(None, "not retryable")
@@ -72,7 +79,9 @@ def decide(
     if retry_after is not None:
         if retry_after > policy.max_retry_after:
             return Decision(
-                None, f"Retry-After of {retry_after:.0f} s exceeds max_retry_after ({policy.max_retry_after:.0f} s)"
+                None,
+                f"Retry-After of {retry_after:.0f} s exceeds max_retry_after ({policy.max_retry_after:.0f} s)",
+                ErrorKind.RETRY_AFTER_TOO_LONG,
             )
         return Decision(retry_after)
     return Decision(backoff(policy, attempt, rng))

@@ -4,7 +4,8 @@ Following RFC 9309: a robots.txt that does not exist (4xx) allows everything;
 one that cannot be fetched (5xx, network error) disallows everything for that
 origin. The engine records such requests as failed (``robots_unreachable``),
 since the site is most likely down; requests robots.txt forbids are skipped
-and counted, not failed.
+and counted, not failed. A failure is classified by ``http.translate``, as
+for any other request, and its message becomes the reason.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ from urllib.parse import urlsplit
 import aiohttp
 from protego import Protego
 
+from ..errors import HTTPStatusError
+from .translate import translate
+
 log = logging.getLogger(__name__)
 
 MAX_ROBOTS_BYTES = 512 * 1024
+# The verdict for a URL that robots.txt forbids; any other text is the reason
+# robots.txt could not be fetched.
+DISALLOWED = "disallowed"
 
 
 class RobotsPolicy:
@@ -30,7 +37,7 @@ class RobotsPolicy:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def verdict(self, url: str) -> str | None:
-        """None if ``url`` may be fetched; else "disallowed" or why robots.txt is unreachable."""
+        """None if ``url`` may be fetched; else ``DISALLOWED`` or why robots.txt is unreachable."""
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._parsers:
@@ -42,7 +49,7 @@ class RobotsPolicy:
             return None
         if isinstance(parser, str):
             return parser
-        return None if parser.can_fetch(url, self._user_agent) else "disallowed"
+        return None if parser.can_fetch(url, self._user_agent) else DISALLOWED
 
     async def _fetch(self, origin: str) -> Protego | str | None:
         robots_url = f"{origin}/robots.txt"
@@ -55,14 +62,13 @@ class RobotsPolicy:
                 if 300 <= response.status < 500:
                     return None
                 if response.status >= 500:
-                    raise aiohttp.ClientResponseError(
-                        response.request_info, (), status=response.status, message=response.reason or ""
-                    )
+                    raise HTTPStatusError(f"HTTP {response.status} {response.reason or ''}".rstrip())
                 body = await response.content.read(MAX_ROBOTS_BYTES)
         except asyncio.CancelledError:
             raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = f"{robots_url} is unreachable ({type(exc).__name__}); nothing on {origin} may be fetched"
+        except Exception as exc:
+            error = translate(exc)  # re-raises what is not a network failure (a bug)
+            reason = f"{robots_url} is unreachable ({error.kind}: {error}); nothing on {origin} may be fetched"
             log.warning("%s", reason)
             return reason
         return Protego.parse(body.decode("utf-8", errors="replace"))

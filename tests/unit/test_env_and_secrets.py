@@ -7,9 +7,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from crawlrunner.errors import SpecError
+from crawlrunner.errors import MissingEnvironmentVariable, SpecError
 from crawlrunner.plan import RequestPlan, plan_target
-from crawlrunner.secrets import MASK, MissingEnvironmentVariable, Redactor, interpolate
+from crawlrunner.secrets import MASK, Redactor, interpolate
 from crawlrunner.spec import Spec, load_spec, load_spec_text
 
 TOKEN = "s3cr3t-T0ken/with+odd chars&more"
