@@ -26,14 +26,14 @@ FEED = """
 import asyncio, sys
 from crawlrunner.spec import load_spec_text
 from crawlrunner.plan import plan_requests
-from crawlrunner.frontier import Frontier, numbered
+from crawlrunner.backends.local import LocalFrontier, LocalState, numbered
 spec = load_spec_text("name: m\\nhttp: {base_url: 'http://127.0.0.1:1'}\\ntargets:\\n  - {name: t, url: '/item/{n}', vars: {n: {from: 1, to: %d}}}\\n")
 async def main():
-    frontier = Frontier(numbered(plan_requests(spec)))
+    frontier = LocalFrontier(spec.targets, LocalState(1, start=numbered(plan_requests(spec))))
     taken = 0
-    while (plan := await frontier.get()) is not None:
+    while (plan := await frontier.claim()) is not None:
         taken += 1
-        await frontier.done()
+        await frontier.complete(plan, None)
     assert taken == %d
 asyncio.run(main())
 """

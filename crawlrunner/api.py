@@ -6,7 +6,6 @@ Nothing here parses options or prints; ``cli`` does that.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -15,11 +14,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ResumeError, UsageError
+from .errors import UsageError
+from .expectations import unmet
+from .plan import RequestPlan
+from .results import FetchResult, Outcome
+from .secrets import mask_references
 from .spec.model import Spec
 from .stats import RunStats, TargetStats
 
 if TYPE_CHECKING:
+    from .backends.base import StoredBody
     from .progress import Reporter
 
 log = logging.getLogger(__name__)
@@ -144,99 +148,47 @@ async def _run(
     max_records: int | None,
 ) -> RunResult:
     # Imported here so that loading and validating a spec stays light.
-    from .backends.sqlite.store import Store
-    from .backends.sqlite.writer import BatchWriter
-    from .engine import CrawlState, crawl
-    from .expectations import unmet
-    from .frontier import restore_plan
+    from .backends import open_backend
+    from .backends.base import RunLimits, Start
+    from .engine import crawl
     from .http.session import open_session
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)
     targets = [t for t in spec.targets if wanted is None or t.name in wanted]
+    start = Start.RESUME if resume else Start.RETRY_FAILED if retry_failed else Start.FRESH
     started = time.perf_counter()
-    async with Store.open(database) as store:
-        await store.prepare_targets(t for t in targets if t.extract is not None)
-        unfinished = await store.unfinished_run(spec)
-        state = CrawlState(
-            iter(()),
-            validators=await store.validators(targets),
-            max_requests=max_requests,
-            max_records=max_records,
-        )
-        if resume:
-            if unfinished is None:
-                raise ResumeError(f"{database}: no unfinished run of {spec.name!r} to resume")
-            run_id, _, digest = unfinished
-            if digest != spec.digest:
-                raise ResumeError(
-                    f"{database}: the spec (or a seed file) changed since run {run_id} started; "
-                    "resuming would fetch a different crawl. Run without --resume to start afresh."
-                )
-            saved = await store.resume_state(run_id, [t.name for t in spec.targets if t.follow is not None])
-            state.skip_below, state.skip, state.seen = saved.low_water, saved.done_above, saved.seen
-            restored = (restore_plan(spec, row) for row in saved.pending)
-            state.pending = [p for p in restored if p is not None and (wanted is None or p.target.name in wanted)]
-            await store.reopen_run(run_id)
-            state.request_ids = itertools.count(await store.next_request_id(run_id))
-            log.info("resuming run %d: %d start requests done, %d saved requests pending",
-                     run_id, saved.low_water + len(saved.done_above), len(state.pending))  # fmt: skip
-        else:
-            if unfinished is not None:
-                log.warning(
-                    "run %d of %r did not finish (%s); `crawlrunner run --resume` continues it. Starting a new run.",
-                    unfinished[0], spec.name, unfinished[1],
-                )  # fmt: skip
-            previous = await store.latest_run(spec) if retry_failed else None
-            if retry_failed and previous is None:
-                raise ResumeError(f"{database}: no earlier run of {spec.name!r} to retry")
-            run_id = await store.begin_run(spec)
-            state.request_ids = itertools.count(await store.next_request_id(run_id))
-            if previous is not None:
-                failed = [restore_plan(spec, row) for row in await store.failed_requests(previous)]
-                # Fresh ids: these are this run's requests now, saved for a resume.
-                state.pending = [
-                    replace(p, request_id=next(state.request_ids), seq=None, chain=None)
-                    for p in failed
-                    if p is not None and (wanted is None or p.target.name in wanted)
-                ]
-                state.plan_start = False
-                await store.save_pending(run_id, spec, state.pending)
+    async with open_backend(database) as backend:
+        run = await backend.open_run(spec, targets, start, RunLimits(max_requests, max_records))
         status = "failed"
         try:
             async with open_session(spec.http) as session:
-                writer = BatchWriter(store, run_id, spec)
-                stats = await crawl(spec, session, writer, only=wanted, stop=stop, state=state, reporter=reporter)
+                stats = await crawl(spec, session, run, only=wanted, stop=stop, reporter=reporter)
             if stop is not None and stop.is_set():
                 status = "interrupted"
             else:
-                status = "limited" if state.limited else "completed"
+                status = "limited" if run.frontier.limited else "completed"
         except asyncio.CancelledError:
             status = "interrupted"
             raise
         finally:
             # Only a whole crawl may empty a replace table of older rows: not a
             # retry of a few failures, nor a run cut short by --max-requests.
-            await store.finish_run(run_id, status, targets, whole_crawl=not retry_failed)
+            await backend.finish_run(run.run_id, status, targets, whole_crawl=run.whole_crawl)
         problems: list[str] = []
         tolerated = set()
         for target in targets:
             if target.expect is None:
                 continue
-            problems += unmet(target, await store.target_facts(run_id, target))
+            problems += unmet(target, await backend.target_facts(run.run_id, target))
             if target.expect.max_failed_ratio is not None:
                 tolerated.add(target.name)
         # From the database, so failures before a resume count too.
-        failures = dict(await store.rows(
-            "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
-            (run_id,),
-        ))  # fmt: skip
-        ((requests_done, records_done),) = await store.rows(
-            "SELECT requests, records FROM runs WHERE id = ?", (run_id,)
-        )
+        failures = await backend.failures_by_target(run.run_id)
+        totals = await backend.run_totals(run.run_id)
     return RunResult(
-        run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures,
-        (int(requests_done), int(records_done)),
+        run.run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures,
+        totals,
     )  # fmt: skip
 
 
@@ -248,14 +200,7 @@ async def reextract_async(
     The result is a run with status "reextracted"; its fetch-log rows have
     ``attempts`` 0, since nothing was fetched.
     """
-    import zlib
-
-    from .backends.sqlite.store import Store
-    from .backends.sqlite.writer import BATCH_SIZE, BatchWriter
-    from .extract import process
-    from .frontier import redacted_url, restore_plan
-    from .plan import RequestPlan
-    from .results import FetchResult
+    from .backends import open_backend
 
     database = Path(output if output is not None else spec.default_output)
     wanted = selected_targets(spec, only)
@@ -268,37 +213,38 @@ async def reextract_async(
         raise UsageError(f"{database}: no such database: re-extraction reads the bodies an earlier run stored")
     started = time.perf_counter()
     stats = RunStats({t.name: TargetStats() for t in targets})
-    async with Store.open(database) as store:
-        await store.prepare_targets(targets)
-        run_id = await store.begin_run(spec)
-        writer = BatchWriter(store, run_id, spec)
+    async with open_backend(database) as backend:
+        run_id, sink = await backend.begin_reextraction(spec, targets)
         status = "failed"
         try:
-            batch = []
-            async for row in store.stored_bodies(targets):
-                name, url, final_url, code, content_type, charset, fetched_at, body = row[:8]
-                target = spec.target(name)
-                saved = restore_plan(spec, row[8:]) if row[8] is not None else None
-                if saved is not None and saved.invalid is None:
-                    plan = saved
-                else:  # re-extraction needs no secret: a masked URL will do
-                    plan = RequestPlan(target, redacted_url(url))
-                fetch = FetchResult(
-                    name, plan.method, plan.url, fetched_at, final_url=redacted_url(final_url) if final_url else None,
-                    status=code, content_type=content_type, charset=charset, body=zlib.decompress(body), attempts=0,
-                )  # fmt: skip
-                outcome = process(plan, fetch)
-                outcome.plan, outcome.derived = None, []
-                stats.add(outcome)
-                batch.append(outcome)
-                if len(batch) >= BATCH_SIZE:
-                    await writer.write(batch)
-                    batch = []
-            await writer.write(batch)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(sink.run(), name="crawlrunner-sink")
+                async for stored in backend.stored_bodies(spec, targets):
+                    outcome = _reextracted(spec, stored)
+                    stats.add(outcome)
+                    await sink.write(outcome)
+                await sink.close()
             status = "reextracted"
         finally:
-            await store.finish_run(run_id, status, targets)
+            await backend.finish_run(run_id, status, targets, whole_crawl=True)
     return RunResult(run_id, database, status, stats, time.perf_counter() - started)
+
+
+def _reextracted(spec: Spec, stored: StoredBody) -> Outcome:
+    """What the target's rules make of a stored body now; it leads to no request."""
+    from .extract import process
+
+    plan = stored.plan
+    if plan is None or plan.invalid is not None:  # re-extraction needs no secret: a masked URL will do
+        plan = RequestPlan(spec.target(stored.target), mask_references(stored.url))
+    fetch = FetchResult(
+        stored.target, plan.method, plan.url, stored.fetched_at,
+        final_url=mask_references(stored.final_url) if stored.final_url else None,
+        status=stored.status, content_type=stored.content_type, charset=stored.charset, body=stored.body, attempts=0,
+    )  # fmt: skip
+    outcome = process(plan, fetch, derive=False)
+    outcome.plan = None  # not a request of this run: no done mark to write
+    return outcome
 
 
 def run(
@@ -313,3 +259,10 @@ def run(
     from . import runtime
 
     return runtime.run(run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed))
+
+
+def reextract(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
+    """Blocking form of ``reextract_async``."""
+    from . import runtime
+
+    return runtime.run(reextract_async(spec, output=output, only=only))

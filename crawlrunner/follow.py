@@ -12,10 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .extract.page import Page
+from .document import Page
 from .plan import RequestPlan
-from .results import Outcome
-from .spec.model import Follow, Spec, Target
+from .spec.model import Follow
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -44,75 +43,75 @@ def _host_allowed(host: str, domains: Iterable[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
+def links(plan: RequestPlan, page: Page) -> list[RequestPlan]:
+    """Requests for the links on ``page`` that pass the target's allow/deny rules and depth.
+
+    Whether a link was seen before, is off the target's domains or beyond
+    its ``max_pages`` is the frontier's to say (``FollowScope.admit``): that
+    is run-wide state, and several workers may share it.
+    """
+    rules = plan.target.follow
+    if rules is None or plan.depth >= rules.max_depth:
+        return []
+    found: dict[str, RequestPlan] = {}
+    for href in page.all(rules.links):
+        if not isinstance(href, str):
+            continue
+        url = normalize_url(urljoin(page.url, href))
+        if url is None or url in found or not _rules_allow(url, rules):
+            continue
+        # A followed link is a plain GET with the headers of the page that linked it.
+        found[url] = RequestPlan(plan.target, url, "GET", plan.headers, depth=plan.depth + 1)
+    return list(found.values())
+
+
+def is_link(plan: RequestPlan, source: RequestPlan) -> bool:
+    """Whether ``plan``, derived from ``source``, is a followed link (not a next page or a child request)."""
+    return plan.target.follow is not None and plan.target is source.target and plan.depth > source.depth
+
+
+def _rules_allow(url: str, rules: Follow) -> bool:
+    if any(p.search(url) for p in rules.deny):
+        return False
+    return not rules.allow or any(p.search(url) for p in rules.allow)
+
+
 @dataclass
-class _TargetScope:
-    domains: tuple[str, ...]
+class FollowScope:
+    """One link-following target's run-wide state: the URLs it requested and the hosts it may visit.
+
+    Its hosts are the target's ``domains``, or else the hosts of its start
+    URLs. A frontier keeps one per target.
+    """
+
+    rules: Follow
     seen: set[str] = field(default_factory=set)
+    start_hosts: set[str] = field(default_factory=set)
 
-
-class LinkFollower:
-    """Run-wide state of every link-following target: seen URLs and page counts."""
-
-    def __init__(self) -> None:
-        self._scopes: dict[str, _TargetScope] = {}
-
-    def _scope(self, target: Target, url: str) -> _TargetScope:
-        scope = self._scopes.get(target.name)
-        if scope is None:
-            assert target.follow is not None
-            domains = target.follow.domains or tuple(h for h in [(urlsplit(url).hostname or "").lower()] if h)
-            scope = self._scopes[target.name] = _TargetScope(domains)
-        return scope
-
-    def remember(self, spec: Spec, target_name: str, url: str) -> None:
+    def remember(self, url: str, *, start: bool) -> None:
         """A URL an earlier part of this run already requested (resume)."""
-        try:
-            target = spec.target(target_name)
-        except KeyError:
-            return
         normal = normalize_url(url)
-        if target.follow is not None and normal is not None:
-            self._scope(target, url).seen.add(normal)
+        if normal is not None:
+            self.seen.add(normal)
+            if start:
+                self.start_hosts.add(urlsplit(normal).hostname or "")
 
     def admit_start(self, plan: RequestPlan) -> bool:
         """Register a start URL; False if it was already fetched (or queued) this run."""
-        if plan.target.follow is None:
-            return True
         normal = normalize_url(plan.url)
         if normal is None:
             return True  # not a URL we can follow from: let the fetch record why
-        scope = self._scope(plan.target, plan.url)
-        if normal in scope.seen:
+        if normal in self.seen:
             return False
-        scope.seen.add(normal)
+        self.seen.add(normal)
+        self.start_hosts.add(urlsplit(normal).hostname or "")
         return True
 
-    def __call__(self, plan: RequestPlan, page: Page, outcome: Outcome) -> list[RequestPlan]:
-        """Requests for the links on ``page`` that pass the target's rules."""
-        rules = plan.target.follow
-        if rules is None or plan.depth >= rules.max_depth:
-            return []
-        scope = self._scope(plan.target, plan.url)
-        found: list[RequestPlan] = []
-        for href in page.all(rules.links):
-            if not isinstance(href, str) or len(scope.seen) >= rules.max_pages:
-                continue
-            url = normalize_url(urljoin(page.url, href))
-            if url is None or url in scope.seen or not self._allowed(url, rules, scope):
-                continue
-            scope.seen.add(url)
-            found.append(self._request(plan, url))
-        return found
-
-    @staticmethod
-    def _allowed(url: str, rules: Follow, scope: _TargetScope) -> bool:
-        if not _host_allowed(urlsplit(url).hostname or "", scope.domains):
+    def admit(self, link: RequestPlan) -> bool:
+        """Whether a followed link (already normalised) is new, on the target's hosts and within ``max_pages``."""
+        if link.url in self.seen or len(self.seen) >= self.rules.max_pages:
             return False
-        if any(p.search(url) for p in rules.deny):
+        if not _host_allowed(urlsplit(link.url).hostname or "", self.rules.domains or self.start_hosts):
             return False
-        return not rules.allow or any(p.search(url) for p in rules.allow)
-
-    @staticmethod
-    def _request(plan: RequestPlan, url: str) -> RequestPlan:
-        # A followed link is a plain GET with the headers of the page that linked it.
-        return RequestPlan(plan.target, url, "GET", plan.headers, depth=plan.depth + 1)
+        self.seen.add(link.url)
+        return True

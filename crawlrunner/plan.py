@@ -17,8 +17,9 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from .errors import TemplateError
 from .spec.model import IntRange, SeedFile, Spec, Target
-from .templates import TemplateError, render_tree, value_text
+from .templates import render_tree, value_text
 
 
 @dataclass(slots=True)

@@ -1,31 +1,61 @@
-"""The frontier: what is left to fetch, and how to know the crawl is over.
+"""The in-process frontier: one event loop's queue, seen sets, ids and limits.
 
-Start requests come lazily from the plan; derived requests (next pages,
-followed links, child requests) are queued by workers as pages are processed
-and are served first, so chains keep moving and memory stays small. The crawl
-is over when the plan is exhausted, nothing is queued and no request is in
+Start requests come lazily from the plan, numbered in plan order; derived
+requests (next pages, followed links, child requests) are queued as pages are
+processed and are served first, so chains keep moving and memory stays small
+(a target of a million URLs never becomes a million objects). The crawl is
+over when the plan is exhausted, nothing is queued and no request is in
 flight (an in-flight page may still derive more work).
+
+It keeps nothing on disk itself: what a resume needs (which start requests
+are done, which derived ones are pending, which URLs were followed) is what
+the sink committed, read back by the backend that opens the run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
-from .plan import PageChain, RequestPlan
-from .secrets import MissingSecret
-from .spec.model import Spec
+from ..follow import FollowScope, is_link
+from ..plan import RequestPlan
+from ..results import Outcome
+from ..spec.model import Target
+from .base import Frontier, RunLimits
 
 
-class Frontier:
-    def __init__(self, start: Iterator[RequestPlan], admit: Callable[[RequestPlan], bool] | None = None) -> None:
-        self._start: Iterator[RequestPlan] | None = start
-        self._admit = admit
-        self._derived: deque[RequestPlan] = deque()
+@dataclass
+class LocalState:
+    """Where an in-process frontier starts from: fresh, resumed, or retrying failures.
+
+    A backend fills it from what earlier sessions of the run committed.
+    """
+
+    next_request_id: int
+    start: Iterator[RequestPlan] = field(default_factory=lambda: iter(()))  # numbered (``numbered``)
+    pending: list[RequestPlan] = field(default_factory=list)  # saved derived requests, or failures to retry
+    followed: list[tuple[str, str, int]] = field(default_factory=list)  # (target, url, depth) already requested
+
+
+class LocalFrontier(Frontier):
+    def __init__(self, targets: Iterable[Target], state: LocalState, limits: RunLimits | None = None) -> None:
+        self._ids = iter(range(state.next_request_id, 1 << 62))
+        self._scopes = {t.name: FollowScope(t.follow) for t in targets if t.follow is not None}
+        for target_name, url, depth in state.followed:
+            scope = self._scopes.get(target_name)
+            if scope is not None:
+                scope.remember(url, start=depth == 0)
+        for plan in state.pending:
+            if plan.request_id is None:  # a failure of another run, retried: this run's request now
+                plan.request_id = next(self._ids)
+        self._start: Iterator[RequestPlan] | None = state.start
+        self._derived: deque[RequestPlan] = deque(state.pending)
+        self._limits = limits or RunLimits()
+        self._claimed = 0
+        self._records = 0
+        self._limited = False
         self._in_flight = 0
         self._closed = False
         self._waiting = 0
@@ -35,17 +65,22 @@ class Frontier:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def limited(self) -> bool:
+        return self._limited
+
     def _next_start(self) -> RequestPlan | None:
         while self._start is not None:
             plan = next(self._start, None)
             if plan is None:
                 self._start = None
-            elif self._admit is None or self._admit(plan):
+                continue
+            scope = self._scopes.get(plan.target.name)
+            if scope is None or scope.admit_start(plan):
                 return plan
         return None
 
-    async def get(self) -> RequestPlan | None:
-        """The next request to fetch, or None once the crawl is over."""
+    async def claim(self) -> RequestPlan | None:
         # No await between looking and taking: on one event loop that is atomic,
         # so the lock is needed only to wait.
         while True:
@@ -54,6 +89,12 @@ class Frontier:
             plan = self._derived.popleft() if self._derived else self._next_start()
             if plan is not None:
                 self._in_flight += 1
+                if plan.request_id is None:
+                    plan.request_id = next(self._ids)  # set once, before the plan is shared
+                self._claimed += 1
+                max_requests = self._limits.max_requests
+                if max_requests is not None and self._claimed >= max_requests:
+                    await self._stop_early()
                 return plan
             if self._in_flight == 0:
                 await self._wake_all()
@@ -75,16 +116,33 @@ class Frontier:
             async with self._changed:
                 self._changed.notify_all()
 
-    async def done(self, derived: Iterable[RequestPlan] = (), *, taken: bool = True) -> None:
-        """A request taken with ``get`` is finished; queue what it led to.
+    def admit(self, plan: RequestPlan, derived: Iterable[RequestPlan]) -> list[RequestPlan]:
+        admitted = []
+        for request in derived:
+            if is_link(request, plan) and not self._scopes[request.target.name].admit(request):
+                continue
+            # Ids now, so the sink can save these as pending and later mark them done.
+            request.request_id, request.seq = next(self._ids), None
+            admitted.append(request)
+        return admitted
 
-        ``taken=False`` queues requests without finishing one (a resume's
-        saved requests).
-        """
+    async def complete(self, plan: RequestPlan, outcome: Outcome | None) -> None:
+        if outcome is None:
+            await self._finish(())
+            return
+        self._records += len(outcome.records)
+        max_records = self._limits.max_records
+        if max_records is not None and self._records >= max_records:
+            await self._stop_early()
+        await self._finish(outcome.derived)
+
+    async def release(self, plan: RequestPlan) -> None:
+        await self._finish(())
+
+    async def _finish(self, derived: Iterable[RequestPlan]) -> None:
         before = len(self._derived)
         self._derived.extend(derived)
-        if taken:
-            self._in_flight -= 1
+        self._in_flight -= 1
         if not self._waiting:
             return
         async with self._changed:
@@ -93,52 +151,14 @@ class Frontier:
             elif len(self._derived) > before:
                 self._changed.notify(len(self._derived) - before)
 
+    async def _stop_early(self) -> None:
+        self._limited = True
+        await self.close()
+
     async def close(self) -> None:
-        """Hand out no more work (a graceful stop); requests in flight may finish."""
         async with self._changed:
             self._closed = True
             self._changed.notify_all()
-
-
-def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
-    """A request saved by the writer, back as a plan (None if its target is gone).
-
-    Secrets were stored as references; they are filled in from the spec and
-    environment of this run. A secret that is no longer there makes the
-    request invalid (recorded as failed) rather than sent without it.
-    """
-    request_id, target_name, seq, method, url, headers, body, depth, page, chain_pages, chain_items, parent = row
-    try:
-        target = spec.target(target_name)
-    except KeyError:
-        return None
-    detokenize = spec.redactor.detokenize
-    chain = None
-    if target.paginate is not None:
-        chain = PageChain(pages=chain_pages or 1, items=chain_items or 0)
-    try:
-        payload = json.loads(detokenize(body)) if body else {}
-        plan = RequestPlan(
-            target,
-            detokenize(url),
-            method,
-            json.loads(detokenize(headers)) if headers else {},
-            json_body=payload.get("json"),
-            data=payload.get("data"),
-            depth=depth,
-            page=page,
-            chain=chain,
-            parent=json.loads(detokenize(parent)) if parent else None,
-            seq=seq,
-            request_id=request_id,
-        )
-    except MissingSecret as exc:
-        return RequestPlan(target, redacted_url(url), method, invalid=str(exc), request_id=request_id, seq=seq)
-    return plan
-
-
-def redacted_url(url: str) -> str:
-    return re.sub(r"\$\{secret:[^}]*\}", "***", url)
 
 
 def numbered(

@@ -9,23 +9,21 @@ frontier. It does no I/O.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..coercion import CoercionError, coerce
-from ..errors import ExtractError
+from ..coercion import coerce
+from ..document import Page
+from ..errors import CoercionError, ExtractError
+from ..follow import links
+from ..paginate import next_page
 from ..plan import RequestPlan, child_requests
 from ..results import FetchResult, Outcome
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
-from .page import Page
+from .sources import SOURCES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Page", "extract_records", "page_format", "process"]
-
-# Derivers get the request, its page and what extraction made of it, and
-# return new requests.
-Deriver = Callable[[RequestPlan, Page, Outcome], list[RequestPlan]]
+__all__ = ["Page", "derived_requests", "extract_records", "page_format", "process"]
 
 
 def page_format(target: Target) -> Format:
@@ -39,14 +37,14 @@ def _needs_page(target: Target, children: tuple[Target, ...]) -> bool:
 
 
 def process(
-    plan: RequestPlan,
-    fetch: FetchResult,
-    *,
-    children: tuple[Target, ...] = (),
-    derivers: tuple[Deriver, ...] = (),
+    plan: RequestPlan, fetch: FetchResult, *, children: tuple[Target, ...] = (), derive: bool = True
 ) -> Outcome:
     """Records and derived requests from one response.
 
+    Derived requests, in this order: the next page (pagination), the links
+    to follow, and a request of each child target per record. They are
+    candidates: the frontier decides which the run makes (a link seen
+    before is not). ``derive=False`` extracts records only (re-extraction).
     A body that cannot be parsed marks the fetch failed (``extract_error``)
     and yields nothing; the run goes on.
     """
@@ -65,12 +63,28 @@ def process(
     except ExtractError as exc:
         fetch.error_kind, fetch.error = exc.kind, str(exc)
         return outcome
-    for derive in derivers:
-        outcome.derived.extend(derive(plan, page, outcome))
+    if derive:
+        outcome.derived = derived_requests(plan, page, outcome, children)
+    return outcome
+
+
+def derived_requests(
+    plan: RequestPlan, page: Page, outcome: Outcome, children: tuple[Target, ...]
+) -> list[RequestPlan]:
+    """What one page leads to: its next page, its links, its records' child requests."""
+    derived: list[RequestPlan] = []
+    if plan.target.paginate is not None:
+        # Items found, not records kept: a page whose records were all dropped
+        # is not the end of the chain.
+        follow_up = next_page(plan, page, outcome.items)
+        if follow_up is not None:
+            derived.append(follow_up)
+    if plan.target.follow is not None:
+        derived.extend(links(plan, page))
     for child in children:
         for record in outcome.records:
-            outcome.derived.extend(child_requests(child, record, page.url))
-    return outcome
+            derived.extend(child_requests(child, record, page.url))
+    return derived
 
 
 def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outcome: Outcome) -> None:
@@ -148,49 +162,9 @@ def _fits(validator: Any, record: dict[str, Any], plan: RequestPlan, outcome: Ou
     return False
 
 
-def _meta(field: Field, page: Page, plan: RequestPlan) -> Any:
-    fetch = page.fetch
-    values: Mapping[str, Any] = {
-        "url": fetch.url,
-        "final_url": fetch.final_url,
-        "status": fetch.status,
-        "content_type": fetch.content_type,
-        "fetched_at": fetch.fetched_at,
-        "depth": plan.depth,
-    }
-    return values[field.meta or "url"]
-
-
 def _raw_value(field: Field, page: Page, node: Any, plan: RequestPlan) -> Any:
     """The field's value before type conversion; None when nothing was found."""
     if field.direct:  # the selector's first match as it is: the usual case, taken first
         found = page.first_match(field.selector, node)  # type: ignore[arg-type]
         return None if found == "" else found
-    if field.has_const:
-        return field.const
-    if field.meta is not None:
-        values: list[Any] = [_meta(field, page, plan)]
-    elif field.parent is not None:
-        values = [(plan.parent or {}).get(field.parent)]
-    elif field.selector is not None:
-        values = (
-            page.all(field.selector, node)
-            if (field.many or field.join is not None)
-            else [page.first(field.selector, node)]
-        )
-    else:
-        values = [page.text(node)]
-    if field.regex is not None:
-        values = [_search(field, v) for v in values]
-    values = [v for v in values if v is not None and v != ""]
-    if field.many:
-        return values or None
-    if field.join is not None:
-        return field.join.join(str(v) for v in values) or None
-    return values[0] if values else None
-
-
-def _search(field: Field, value: Any) -> Any:
-    assert field.regex is not None
-    match = field.regex.search(value if isinstance(value, str) else str(value))
-    return match.group(field.group) if match else None
+    return SOURCES[field.source](field, page, node, plan)

@@ -384,3 +384,18 @@ targets:
     with sqlite3.connect(db_path) as conn:  # nothing is left holding a write lock
         conn.execute("BEGIN IMMEDIATE")
         conn.rollback()
+
+
+def test_unknown_target_names_raise_a_crawlrunner_error_naming_the_known_ones(
+    write_spec: Callable[..., Path], db_path: Path
+) -> None:
+    import crawlrunner
+    from crawlrunner.errors import UnknownTargetError, UsageError
+
+    spec = load_spec(write_spec(JSON_SPEC, base="http://127.0.0.1:9"))
+    for call in (crawlrunner.run, crawlrunner.api.reextract):
+        with pytest.raises(UnknownTargetError) as caught:
+            call(spec, output=db_path, only=["listing", "nope", "nada"])
+        assert isinstance(caught.value, UsageError) and isinstance(caught.value, KeyError)
+        assert str(caught.value) == "no target named 'nope', 'nada' in the spec (targets: listing, item)"
+    assert not db_path.exists()  # refused before anything was opened

@@ -545,8 +545,8 @@ DECODER_CORPUS = [
 
 
 def _decode(body: bytes, charset: str | None) -> Any:
+    from crawlrunner.document import json as json_documents
     from crawlrunner.errors import ExtractError
-    from crawlrunner.extract import json as json_documents
 
     try:
         return json_documents.parse(body, charset)
@@ -560,7 +560,7 @@ def test_orjson_and_the_standard_decoder_read_documents_alike(
     body: bytes, charset: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The speed-up must be invisible: same values (big integers exact), same errors.
-    from crawlrunner.extract import json as json_documents
+    from crawlrunner.document import json as json_documents
 
     pytest.importorskip("orjson")
     assert json_documents._orjson_loads is not None

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from crawlrunner.errors import SpecError
+from crawlrunner.errors import SpecError, TemplateError
 from crawlrunner.follow import normalize_url
 from crawlrunner.plan import count_requests, plan_target
 from crawlrunner.spec import load_spec, load_spec_text
-from crawlrunner.templates import Template, TemplateError
+from crawlrunner.templates import Template
 
 
 def test_template_encodes_values_in_urls_but_not_whole_url_values() -> None:

@@ -36,7 +36,7 @@ def test_no_speedups_means_asyncio_own_loop(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize(("value", "on"), [("", True), ("0", True), ("1", False), ("yes", False), ("true", False)])
 def test_the_environment_switch(value: str, on: bool) -> None:
-    code = "from crawlrunner import runtime; from crawlrunner.extract import json; print(runtime.SPEEDUPS, json._orjson_loads is not None)"
+    code = "from crawlrunner import runtime; from crawlrunner.document import json; print(runtime.SPEEDUPS, json._orjson_loads is not None)"
     env = {**os.environ, "CRAWLRUNNER_NO_SPEEDUPS": value}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, check=True

@@ -1,18 +1,18 @@
-"""Reading a crawlrunner database back: ad-hoc SQL, exports, runs and changes.
+"""The read side of the SQLite backend: ad-hoc SQL, exports, runs and changes.
 
-These are the command line's read-only views, so they use the standard
-library's sqlite3 on a read-only connection: nothing here can change a file.
+Read-only views of a crawl database, for ``crawlrunner.read`` and the
+commands built on it. They use the standard library's sqlite3 on a read-only
+connection, so nothing here can change a file; rendering the rows (tables,
+CSV, JSON) is the command line's business (``crawlrunner.console.formats``).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ...errors import OutputPathError, StorageError
 from .schema import quote_identifier
@@ -22,6 +22,11 @@ Rows = tuple[list[str], Iterator[Sequence[Any]]]
 
 @contextmanager
 def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the database at ``path``, closed on leaving the block.
+
+    A missing file is an ``OutputPathError`` (a usage problem); any SQLite
+    error inside the block becomes a ``StorageError`` naming the file.
+    """
     db = Path(path)
     if not db.is_file():
         raise OutputPathError(f"{db}: no such database file")
@@ -38,6 +43,7 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
 
 
 def execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Rows:
+    """The column names and a lazy iterator over the rows of ``sql``."""
     cursor = conn.execute(sql, params)
     columns = [d[0] for d in cursor.description or ()]
     return columns, iter(cursor)
@@ -58,6 +64,7 @@ def target_table(conn: sqlite3.Connection, name: str) -> str:
 
 
 def export_rows(conn: sqlite3.Connection, table: str, run: int | None = None) -> Rows:
+    """Every row of a target's table (or those of one run), in the order they were stored."""
     sql = f"SELECT * FROM {quote_identifier(target_table(conn, table))}"
     if run is not None:
         return execute(conn, sql + " WHERE _run_id = ? ORDER BY rowid", (run,))
@@ -65,6 +72,7 @@ def export_rows(conn: sqlite3.Connection, table: str, run: int | None = None) ->
 
 
 def runs(conn: sqlite3.Connection) -> Rows:
+    """One row per run: its status and counters."""
     return execute(
         conn,
         "SELECT id, spec_name, status, started_at, finished_at, requests, ok, failed, unchanged, records, bytes,"
@@ -87,55 +95,3 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
         f"SELECT run_id, change, key, old, new, at FROM {quote_identifier(history)} WHERE run_id > ? ORDER BY id",
         (since,),
     )
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return str(value)
-
-
-def write_table(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]], *, limit_width: int = 60) -> int:
-    """A plain text table; returns the number of rows."""
-    materialised = [[_text(v) for v in row] for row in rows]
-    clipped = [[v if len(v) <= limit_width else v[: limit_width - 1] + "…" for v in row] for row in materialised]
-    widths = [max([len(c), *(len(r[i]) for r in clipped)]) for i, c in enumerate(columns)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=False)).rstrip() + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in clipped:
-        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() + "\n")
-    return len(materialised)
-
-
-def write_csv(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]]) -> int:
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    count = 0
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-        count += 1
-    return count
-
-
-def write_jsonl(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]]) -> int:
-    count = 0
-    for row in rows:
-        out.write(json.dumps(dict(zip(columns, (_jsonable(v) for v in row), strict=False)), ensure_ascii=False) + "\n")
-        count += 1
-    return count
-
-
-def write_json(out: IO[str], columns: list[str], rows: Iterator[Sequence[Any]]) -> int:
-    records = [dict(zip(columns, (_jsonable(v) for v in row), strict=False)) for row in rows]
-    json.dump(records, out, ensure_ascii=False, indent=2)
-    out.write("\n")
-    return len(records)
-
-
-def _jsonable(value: Any) -> Any:
-    return f"<{len(value)} bytes>" if isinstance(value, bytes) else value
-
-
-WRITERS = {"table": write_table, "csv": write_csv, "jsonl": write_jsonl, "json": write_json}

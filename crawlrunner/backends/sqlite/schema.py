@@ -116,11 +116,6 @@ CREATE INDEX bodies_target_url ON bodies (target, url);
 MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
-REQUEST_INSERT = (
-    "INSERT INTO requests (id, run_id, target, state, seq, method, url, headers, body, depth, page,"
-    " chain_pages, chain_items, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
 
 def quote_identifier(name: str) -> str:
     """``name`` as a safely quoted SQLite identifier."""

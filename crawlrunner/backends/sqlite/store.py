@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import zlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ from ...expectations import TargetFacts
 from ...plan import RequestPlan
 from ...results import utc_now
 from ...spec.model import Spec, Target
+from ..base import StoredBody
+from .rows import INSERT as REQUEST_INSERT
+from .rows import request_row, restore_plan, select_columns
 from .schema import (
     MIGRATIONS,
-    REQUEST_INSERT,
     SCHEMA_VERSION,
     create_target_table,
     key_index,
@@ -265,8 +268,8 @@ class Store:
         )
         return int(highest or base) + 1
 
-    async def resume_state(self, run_id: int, following: list[str]) -> ResumeRows:
-        """What a resumed run needs: which start requests are done, what is pending."""
+    async def resume_state(self, spec: Spec, run_id: int) -> ResumeState:
+        """What a resumed run needs: which start requests are done, what is pending, what was followed."""
         done = sorted(seq for (seq,) in await self.rows(
             "SELECT seq FROM requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'", (run_id,)
         ))  # fmt: skip
@@ -276,21 +279,24 @@ class Store:
         while low < len(done) and done[low] == low:
             low += 1
         pending = await self.rows(
-            "SELECT id, target, seq, method, url, headers, body, depth, page, chain_pages, chain_items, parent"
-            " FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id",
-            (run_id,),
+            f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id", (run_id,)
         )
         # URLs already requested, for the link-following targets' de-duplication only.
+        following = [t.name for t in spec.targets if t.follow is not None]
         marks = ", ".join("?" for _ in following)
         followed = await self.rows(
-            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
+            f"SELECT target, url, depth FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
         ) if following else []  # fmt: skip
-        return ResumeRows(low, set(done[low:]), pending, followed)
+        detokenize = spec.redactor.detokenize
+        return ResumeState(
+            low_water=low,
+            done_above=set(done[low:]),
+            pending=[plan for row in pending if (plan := restore_plan(spec, row)) is not None],
+            followed=[(target, detokenize(url), depth) for target, url, depth in followed],
+        )
 
     async def save_pending(self, run_id: int, spec: Spec, plans: Iterable[RequestPlan]) -> None:
         """Save requests a run starts with (retried failures) as pending, so it can be resumed."""
-        from .writer import request_row
-
         rows = [request_row(plan, run_id, spec.redactor, "pending") for plan in plans]
         try:
             await self.conn.execute("BEGIN IMMEDIATE")
@@ -299,24 +305,24 @@ class Store:
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
 
-    async def failed_requests(self, run_id: int) -> list[tuple[Any, ...]]:
-        return await self.rows(
-            "SELECT id, target, seq, method, url, headers, body, depth, page, NULL, NULL, parent"
-            " FROM requests WHERE run_id = ? AND state = 'failed' ORDER BY id",
-            (run_id,),
+    async def failed_requests(self, spec: Spec, run_id: int) -> list[RequestPlan]:
+        """The requests run ``run_id`` failed, back as plans (their targets still in ``spec``)."""
+        rows = await self.rows(
+            f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'failed' ORDER BY id", (run_id,)
         )
+        return [plan for row in rows if (plan := restore_plan(spec, row)) is not None]
 
     async def latest_run(self, spec: Spec) -> int | None:
         rows = await self.rows("SELECT max(id) FROM runs WHERE spec_name = ?", (spec.name,))
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    async def stored_bodies(self, targets: Iterable[Target]) -> AsyncIterator[tuple[Any, ...]]:
+    async def stored_bodies(self, spec: Spec, targets: Iterable[Target]) -> AsyncIterator[StoredBody]:
         """The latest stored body of every (target, URL), with the request that fetched it."""
         names = [t.name for t in targets]
         marks = ", ".join("?" for _ in names)
         sql = (
             "SELECT b.target, b.url, b.final_url, b.status, b.content_type, b.charset, b.fetched_at, b.body,"
-            " r.id, r.target, r.seq, r.method, r.url, r.headers, r.body, r.depth, r.page, NULL, NULL, r.parent"
+            f" {select_columns('r')}"
             " FROM bodies AS b JOIN fetch_log AS f ON f.id = b.fetch_id LEFT JOIN requests AS r ON r.id = f.request_id"
             f" WHERE b.fetch_id IN (SELECT max(fetch_id) FROM bodies WHERE target IN ({marks}) GROUP BY target, url)"
             " ORDER BY b.fetch_id"
@@ -324,9 +330,25 @@ class Store:
         try:
             async with self.conn.execute(sql, tuple(names)) as cursor:
                 async for row in cursor:
-                    yield tuple(row)
+                    name, url, final_url, status, content_type, charset, fetched_at, body = row[:8]
+                    plan = restore_plan(spec, tuple(row[8:])) if row[8] is not None else None
+                    yield StoredBody(
+                        name, url, final_url, status, content_type, charset, fetched_at, zlib.decompress(body), plan
+                    )
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
+
+    async def failures_by_target(self, run_id: int) -> dict[str, int]:
+        """Failed requests per target in the whole run, every session of it."""
+        return dict(await self.rows(
+            "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
+            (run_id,),
+        ))  # fmt: skip
+
+    async def run_totals(self, run_id: int) -> tuple[int, int]:
+        """(requests, records) of the whole run, as ``finish_run`` counted them."""
+        ((requests, records),) = await self.rows("SELECT requests, records FROM runs WHERE id = ?", (run_id,))
+        return int(requests), int(records)
 
     async def validators(self, targets: Iterable[Target]) -> dict[tuple[str, str], tuple[str | None, str | None]]:
         """Stored ETag / Last-Modified per (target, tokenized URL) for conditional targets."""
@@ -341,8 +363,10 @@ class Store:
 
 
 @dataclass(frozen=True)
-class ResumeRows:
+class ResumeState:
+    """What earlier sessions of a run committed that its resume needs."""
+
     low_water: int  # every start request with a smaller seq is done
     done_above: set[int]  # done start requests at or above it
-    pending: list[tuple[Any, ...]]  # derived requests not yet done
-    seen: list[tuple[str, str]]  # (target, url) of every request recorded, for link de-duplication
+    pending: list[RequestPlan]  # derived (or retried) requests not yet done
+    followed: list[tuple[str, str, int]]  # (target, url, depth) of link-following targets' requests

@@ -1,4 +1,4 @@
-"""The single writer: outcomes in, batched transactions out.
+"""The SQLite sink: the run's single writer, outcomes in, batched transactions out.
 
 One transaction holds, for every outcome in the batch: its fetch-log row,
 its records (appended, or upserted with their history), the request's
@@ -11,7 +11,6 @@ killed at any moment resumes without losing or duplicating a record.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import sqlite3
@@ -29,7 +28,11 @@ from ...plan import RequestPlan
 from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
-from .schema import REQUEST_INSERT, field_names, history_table, insert_record, quote_identifier
+from ..base import Sink
+from .rows import INSERT as REQUEST_INSERT
+from .rows import MARK as MARK_REQUEST
+from .rows import headers_column, request_row
+from .schema import field_names, history_table, insert_record, quote_identifier
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,6 @@ _INSERT_FETCH = (
     " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_MARK_REQUEST = "UPDATE requests SET state = ? WHERE id = ?"
 _UPSERT_VALIDATOR = (
     "INSERT INTO validators (target, url, etag, last_modified, run_id) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (target, url) DO UPDATE SET etag = excluded.etag,"
@@ -93,10 +95,10 @@ async def insert_rows(conn: aiosqlite.Connection, sql: str, rows: Sequence[Seque
         await conn.executemany(sql, rows[whole:])
 
 
-class BatchWriter:
-    """The one writer of a run.
+class SQLiteSink(Sink):
+    """The one writer of a run (see ``Sink`` for the contract it keeps).
 
-    ``put`` waits when the queue is full, which is the engine's backpressure:
+    ``write`` waits when the queue is full, which is the engine's backpressure:
     fetching can never run ahead of the disk by more than ``QUEUE_SIZE``
     documents. ``run`` is a task; cancelling it still commits what was queued.
     """
@@ -113,8 +115,11 @@ class BatchWriter:
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
         self._last_headers: tuple[object, str] = (None, "")
 
-    async def put(self, outcome: Outcome) -> None:
+    async def write(self, outcome: Outcome) -> None:
         await self.queue.put(outcome)
+
+    async def flush(self) -> None:
+        await self.queue.join()
 
     async def close(self) -> None:
         """Ask ``run`` to finish once everything queued so far is written."""
@@ -129,8 +134,10 @@ class BatchWriter:
                     batch.append(self.queue.get_nowait())
                 stop = batch[-1] is self._STOP
                 # Shielded, so a cancel cannot roll back a batch half-way.
-                current = asyncio.ensure_future(self.write([o for o in batch if o is not self._STOP]))
+                current = asyncio.ensure_future(self.commit([o for o in batch if o is not self._STOP]))
                 await asyncio.shield(current)
+                for _ in batch:
+                    self.queue.task_done()
                 if stop:
                     return
         except asyncio.CancelledError:
@@ -143,10 +150,10 @@ class BatchWriter:
                 item = self.queue.get_nowait()
                 if item is not self._STOP:
                     pending.append(item)
-            await self.write(pending)
+            await self.commit(pending)
             raise
 
-    async def write(self, batch: list[Outcome]) -> None:
+    async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
         if not batch:
             return
@@ -227,7 +234,7 @@ class BatchWriter:
         await insert_rows(conn, _INSERT_FETCH, fetch_rows)
         await insert_rows(conn, REQUEST_INSERT, new_requests)
         if marks:
-            await conn.executemany(_MARK_REQUEST, marks)
+            await conn.executemany(MARK_REQUEST, marks)
         for name, rows in records.items():
             target = self.targets[name]
             if target.mode == "upsert":
@@ -245,7 +252,7 @@ class BatchWriter:
         # headers are rendered once): serialise it once, not per request.
         headers = plan.headers
         if headers is not self._last_headers[0]:
-            self._last_headers = (headers, self.redact.tokenize(json.dumps(dict(headers))))
+            self._last_headers = (headers, headers_column(headers, self.redact))
         return request_row(plan, self.run_id, self.redact, state, headers_text=self._last_headers[1])
 
     async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
@@ -291,27 +298,3 @@ class BatchWriter:
             f"UPDATE {quote_identifier(target.name)} SET _run_id = ? WHERE _url = ?",
             [(self.run_id, url) for url in urls],
         )
-
-
-def request_row(
-    plan: RequestPlan, run_id: int, redactor: Redactor, state: str, *, headers_text: str | None = None
-) -> tuple[Any, ...]:
-    """A request as the requests table keeps it: secrets stored as references.
-
-    ``headers_text`` is the headers already serialised and tokenized, if known.
-    """
-    tokenize = redactor.tokenize
-    if headers_text is None:
-        headers_text = tokenize(json.dumps(dict(plan.headers)))
-    body: dict[str, Any] | None = None
-    if plan.json_body is not None:
-        body = {"json": plan.json_body}
-    elif plan.data is not None:
-        body = {"data": plan.data}
-    chain = plan.chain
-    return (
-        plan.request_id, run_id, plan.target.name, state, plan.seq, plan.method, tokenize(plan.url),
-        headers_text, tokenize(json.dumps(body)) if body is not None else None,
-        plan.depth, plan.page, chain.pages if chain else None, chain.items if chain else None,
-        tokenize(json.dumps(dict(plan.parent), default=str)) if plan.parent is not None else None,
-    )  # fmt: skip

@@ -1,0 +1,215 @@
+"""The two interfaces the engine sees: a frontier and a sink, and the backend that supplies both.
+
+::
+
+    engine ──claim / admit / complete / release──▶ Frontier   what is left, what was seen, ids, limits
+       └──────────────write outcomes─────────────▶ Sink       records + request state, one transaction
+
+A backend (``backends/sqlite`` today; PostgreSQL next) opens a run and hands
+the engine one of each. The engine never learns which database is behind
+them: every fact it needs about earlier runs (what to resume, which ETags are
+known) arrives through the ``OpenedRun`` the backend returns.
+
+The lifecycle of one request, as the engine drives it::
+
+    plan = await frontier.claim()              # None: the crawl is over (or stopping)
+    ... fetch, extract ...                     # outcome.derived: next page, links, children
+    outcome.derived = frontier.admit(plan, outcome.derived)   # de-duplicated, numbered
+    await sink.write(outcome)                  # queued; committed with the request's done mark
+    await frontier.complete(plan, outcome)     # its derived requests may now be claimed
+
+or ``await frontier.release(plan)`` when the request was never finished (a
+stop cancelled it): it stays to do, for this run's resume or another worker.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from ..results import Outcome
+from ..spec.model import Spec, Target
+
+if TYPE_CHECKING:
+    from ..expectations import TargetFacts
+    from ..plan import RequestPlan
+
+# (target name, tokenized URL) → (ETag, Last-Modified) seen by an earlier run.
+Validators = Mapping[tuple[str, str], tuple[str | None, str | None]]
+
+
+class Frontier(ABC):
+    """What is left to fetch in one run, and how to know the crawl is over.
+
+    The frontier owns everything about *which* requests a run makes: start
+    requests (numbered in plan order, so a resume can skip the done ones),
+    derived requests (served first, so chains keep moving and memory stays
+    small), de-duplication of followed URLs, request ids, and the early-stop
+    limits (``max_requests``, ``max_records``).
+
+    The crawl is over when ``claim`` returns None: nothing is left to start,
+    nothing is queued and no claimed request is unfinished (a request in
+    flight may still derive more work), or the frontier was closed.
+    """
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int:
+        """Requests claimed and not yet completed or released (by this process)."""
+
+    @property
+    @abstractmethod
+    def limited(self) -> bool:
+        """Whether ``max_requests`` or ``max_records`` ended the run early."""
+
+    @abstractmethod
+    async def claim(self) -> RequestPlan | None:
+        """The next request to fetch, with its request id set; None once the crawl is over."""
+
+    @abstractmethod
+    def admit(self, plan: RequestPlan, derived: Iterable[RequestPlan]) -> list[RequestPlan]:
+        """Which of the requests ``plan`` led to this run will make, each with its id.
+
+        Drops followed links already seen in this run (or beyond the target's
+        ``max_pages`` or its domains). Called before the outcome goes to the
+        sink, which saves the admitted requests together with ``plan``'s done
+        mark.
+        """
+
+    @abstractmethod
+    async def complete(self, plan: RequestPlan, outcome: Outcome | None) -> None:
+        """``plan`` is finished and its outcome handed to the sink: queue what it led to.
+
+        None: finished without an outcome (robots.txt forbids it).
+        """
+
+    @abstractmethod
+    async def release(self, plan: RequestPlan) -> None:
+        """``plan`` was claimed but never finished (a stop): it stays to do."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Hand out no more work (a graceful stop, a limit); requests in flight may finish."""
+
+
+class Sink(ABC):
+    """Where outcomes go: records, the fetch log and the run's request state.
+
+    The contract the engine relies on, and every implementation keeps:
+
+    **A record and its request's done mark commit in one transaction**,
+    together with the request's fetch-log row and the requests it led to.
+    A run killed at any moment therefore resumes without losing or
+    duplicating a record: either everything an outcome wrote is there, or
+    none of it is and the request is still to do.
+
+    ``write`` may queue (and must wait when the queue is full: that is the
+    engine's backpressure); ``run`` is the task that commits, started by the
+    engine next to its workers. Cancelling ``run`` still commits everything
+    already handed to ``write``, then lets the cancellation go on.
+    """
+
+    @abstractmethod
+    async def write(self, outcome: Outcome) -> None:
+        """Hand one outcome over; it is committed by ``run``, in order."""
+
+    @abstractmethod
+    async def run(self) -> None:
+        """Commit outcomes as they arrive, in batches, until ``close``."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Wait until everything written so far is committed."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Ask ``run`` to commit what is queued and return."""
+
+
+class Start(Enum):
+    """How a run begins."""
+
+    FRESH = "fresh"  # a new run of the whole spec
+    RESUME = "resume"  # continue the spec's last unfinished run where it stopped
+    RETRY_FAILED = "retry_failed"  # a new run of only the requests the last run failed
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Early stops, for trying a spec (``--max-requests``, ``--max-records``)."""
+
+    max_requests: int | None = None
+    max_records: int | None = None
+
+
+@dataclass
+class OpenedRun:
+    """A run a backend opened: its id, its frontier and sink, and what earlier runs left."""
+
+    run_id: int
+    frontier: Frontier
+    sink: Sink
+    validators: Validators = field(default_factory=dict)
+    whole_crawl: bool = True  # False: a retry of failures, which may not empty replace tables
+
+
+@dataclass(frozen=True)
+class StoredBody:
+    """A body an earlier run kept (``store_bodies: true``), with the request that fetched it."""
+
+    target: str
+    url: str
+    final_url: str | None
+    status: int | None
+    content_type: str | None
+    charset: str | None
+    fetched_at: str
+    body: bytes
+    plan: RequestPlan | None  # None when the request is gone or its target changed
+
+
+class Backend(ABC):
+    """One output database: opens runs on it and answers what runs ask of it afterwards.
+
+    Used as ``async with open_backend(output) as backend``; every connection
+    it holds is closed when the block ends, however it ends.
+    """
+
+    name: str  # what the user sees: a file path, or a URL without its password
+
+    @abstractmethod
+    async def open_run(
+        self, spec: Spec, targets: list[Target], start: Start, limits: RunLimits | None = None
+    ) -> OpenedRun:
+        """Begin (or resume) a run of ``spec`` restricted to ``targets``.
+
+        Raises ``ResumeError`` when there is nothing to resume or retry, or
+        when the spec changed since the run to resume began.
+        """
+
+    @abstractmethod
+    async def begin_reextraction(self, spec: Spec, targets: list[Target]) -> tuple[int, Sink]:
+        """A new run that rebuilds ``targets`` from stored bodies: its id and its sink."""
+
+    @abstractmethod
+    def stored_bodies(self, spec: Spec, targets: list[Target]) -> AsyncIterator[StoredBody]:
+        """The latest stored body of every (target, URL) of ``targets``."""
+
+    @abstractmethod
+    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target], *, whole_crawl: bool) -> None:
+        """Close the run with ``status``; a completed whole crawl empties its replace tables of older rows."""
+
+    @abstractmethod
+    async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
+        """What the run did for one target (every session of it), for ``expect``."""
+
+    @abstractmethod
+    async def failures_by_target(self, run_id: int) -> dict[str, int]:
+        """Failed requests per target in the whole run (before a resume too)."""
+
+    @abstractmethod
+    async def run_totals(self, run_id: int) -> tuple[int, int]:
+        """(requests, records) of the whole run, every session of it."""

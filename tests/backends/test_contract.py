@@ -1,0 +1,177 @@
+"""The contract every backend keeps, run against each of them (SQLite today).
+
+The engine relies on these and nothing else: a record and its request's done
+mark commit together (so do the requests it led to and its fetch-log row);
+a run opened again resumes from exactly what was committed; a frontier
+never hands out a followed URL twice. A new backend joins ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import pytest
+
+from crawlrunner.backends import open_backend
+from crawlrunner.backends.base import Backend, OpenedRun, Start
+from crawlrunner.errors import ResumeError, StorageError
+from crawlrunner.extract import process
+from crawlrunner.plan import RequestPlan
+from crawlrunner.results import FetchResult, Outcome, utc_now
+from crawlrunner.spec import load_spec_text
+from crawlrunner.spec.model import Spec
+
+from ..conftest import query
+
+SPEC = """
+name: contract
+http: {base_url: "http://shop.test"}
+targets:
+  - name: lists
+    url: /list/{n}
+    vars: {n: {from: 1, to: 3}}
+    extract:
+      records: items
+      fields: {id: {jmespath: id, type: int}}
+  - name: details
+    parent: lists
+    url: /item/{id}
+    extract: {fields: {id: {jmespath: id, type: int}, name: name}}
+"""
+
+
+def _spec() -> Spec:
+    return load_spec_text(SPEC)
+
+
+Opener = Callable[[], AbstractAsyncContextManager[Backend]]
+
+
+@pytest.fixture(params=["sqlite"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    if request.param == "sqlite":
+        return lambda: open_backend(tmp_path / "out.db")
+    raise AssertionError(request.param)
+
+
+def _response(plan: RequestPlan, body: bytes) -> Outcome:
+    fetch = FetchResult(
+        plan.target.name, plan.method, plan.url, utc_now(), status=200, content_type="application/json", body=body
+    )
+    return process(plan, fetch, children=_spec().children(plan.target.name) if plan.target.name == "lists" else ())
+
+
+async def _one(run: OpenedRun, body: bytes) -> tuple[RequestPlan, Outcome]:
+    """Claim the next request and build its outcome as the engine would (admitted derived requests)."""
+    plan = await run.frontier.claim()
+    assert plan is not None
+    outcome = _response(plan, body)
+    outcome.derived = run.frontier.admit(plan, outcome.derived)
+    return plan, outcome
+
+
+async def test_a_record_its_done_mark_and_the_requests_it_led_to_commit_together(opener: Opener) -> None:
+    spec = _spec()
+    async with opener() as backend:
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        writer = asyncio.create_task(run.sink.run())
+        plan, outcome = await _one(run, b'{"items": [{"id": 7}, {"id": 8}]}')
+        assert [p.url for p in outcome.derived] == ["http://shop.test/item/7", "http://shop.test/item/8"]
+        await run.sink.write(outcome)
+        await run.frontier.complete(plan, outcome)
+        await run.sink.flush()
+        # Derived work is served first: a child page, fetched but never handed to the sink.
+        lost, _ = await _one(run, b'{"id": 7, "name": "kettle"}')
+        assert lost.url == "http://shop.test/item/7"
+        writer.cancel()  # cancelling the sink commits what it was handed, and only that
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+        await backend.finish_run(run.run_id, "interrupted", spec.targets, whole_crawl=True)
+
+    async with opener() as backend:
+        resumed = await backend.open_run(spec, list(spec.targets), Start.RESUME)
+        assert resumed.run_id == run.run_id
+        claimed = []
+        while len(claimed) < 4:
+            next_plan = await resumed.frontier.claim()
+            assert next_plan is not None
+            claimed.append(next_plan)
+        # The saved child requests first (the one fetched but not committed is
+        # among them), then the start requests not yet done: list 1 is done.
+        assert [p.url for p in claimed] == [
+            "http://shop.test/item/7",
+            "http://shop.test/item/8",
+            "http://shop.test/list/2",
+            "http://shop.test/list/3",
+        ]
+        assert claimed[0].parent == {"id": 7}
+        assert {p.request_id for p in claimed[:2]} == {p.request_id for p in outcome.derived}
+        for each in claimed:
+            await resumed.frontier.release(each)
+        await backend.finish_run(resumed.run_id, "interrupted", spec.targets, whole_crawl=True)
+    database = Path(backend.name)
+    assert query(database, "SELECT id FROM lists ORDER BY id") == [(7,), (8,)]
+    assert query(database, "SELECT count(*) FROM details") == [(0,)]
+    assert query(database, "SELECT url FROM fetch_log") == [("http://shop.test/list/1",)]
+
+
+async def test_a_batch_that_fails_to_commit_leaves_nothing_of_itself(opener: Opener) -> None:
+    spec = _spec()
+    async with opener() as backend:
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        plan, outcome = await _one(run, b'{"items": [{"id": 1}]}')
+        broken = Outcome(FetchResult("no_such_target", "GET", "http://shop.test/x", utc_now()))
+        writer = asyncio.create_task(run.sink.run())
+        await run.sink.write(outcome)
+        await run.sink.write(broken)  # same batch; its target does not exist, so the batch cannot commit
+        with pytest.raises((KeyError, StorageError)):
+            await writer
+        await backend.finish_run(run.run_id, "failed", spec.targets, whole_crawl=True)
+    database = Path(backend.name)
+    assert query(database, "SELECT count(*) FROM lists") == [(0,)]
+    assert query(database, "SELECT count(*) FROM requests") == [(0,)]
+    assert query(database, "SELECT count(*) FROM fetch_log") == [(0,)]
+
+
+async def test_resume_is_refused_without_an_unfinished_run_or_after_the_spec_changed(opener: Opener) -> None:
+    spec = _spec()
+    async with opener() as backend:
+        with pytest.raises(ResumeError, match="no unfinished run of 'contract' to resume"):
+            await backend.open_run(spec, list(spec.targets), Start.RESUME)
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        await backend.finish_run(run.run_id, "interrupted", spec.targets, whole_crawl=True)
+        changed = load_spec_text(SPEC.replace("to: 3", "to: 4"))
+        with pytest.raises(ResumeError, match="changed since run"):
+            await backend.open_run(changed, list(changed.targets), Start.RESUME)
+
+
+async def test_retrying_failures_starts_a_new_run_with_only_the_failed_requests(opener: Opener) -> None:
+    spec = _spec()
+    async with opener() as backend:
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        writer = asyncio.create_task(run.sink.run())
+        while (plan := await run.frontier.claim()) is not None:
+            fetch = FetchResult(plan.target.name, plan.method, plan.url, utc_now(), status=503)
+            if plan.url.endswith("/2"):
+                fetch.error_kind, fetch.error = "http_status", "503"
+            else:
+                fetch.body, fetch.content_type = b'{"items": []}', "application/json"
+            outcome = process(plan, fetch)
+            await run.sink.write(outcome)
+            await run.frontier.complete(plan, outcome)
+        await run.sink.close()
+        await writer
+        await backend.finish_run(run.run_id, "completed", spec.targets, whole_crawl=True)
+        assert await backend.failures_by_target(run.run_id) == {"lists": 1}
+        assert await backend.run_totals(run.run_id) == (3, 0)
+
+        retry = await backend.open_run(spec, list(spec.targets), Start.RETRY_FAILED)
+        assert retry.run_id != run.run_id and not retry.whole_crawl
+        again = await retry.frontier.claim()
+        assert again is not None and again.url == "http://shop.test/list/2" and again.seq is None
+        await retry.frontier.release(again)
+        assert await retry.frontier.claim() is None
+        await backend.finish_run(retry.run_id, "interrupted", spec.targets, whole_crawl=False)
