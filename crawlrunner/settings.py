@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from . import __version__
+from .errors import ErrorKind
 
 DEFAULT_USER_AGENT = f"crawlrunner/{__version__} (+https://crawlrunner.dev)"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -73,7 +74,7 @@ class HttpSettings:
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Failures that are worth another attempt: the network, not the request.
-RETRYABLE_ERRORS = frozenset({"timeout", "connect_error", "payload_error"})
+RETRYABLE_ERRORS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECT_ERROR, ErrorKind.PAYLOAD_ERROR})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -113,6 +114,17 @@ class Auth:
     name: str | None = None  # api_key: the header or query parameter
     value: str | None = None
     location: str = "header"  # api_key: header or query
+
+
+# The keys each auth type needs, checked when the spec loads; how each type
+# is sent is registered in ``http.auth``. A new type adds a line here, a
+# unit there and its name to the schema's enum (a test holds the three together).
+AUTH_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "basic": ("username", "password"),
+    "bearer": ("token",),
+    "api_key": ("name", "value"),
+    "digest": ("username", "password"),
+}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

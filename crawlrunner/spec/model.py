@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from ..errors import UnknownTargetError
 from ..secrets import Redactor
-from ..selectors import KeyPath, Selector
+from ..selectors import LANGUAGES, KeyPath, Selector
 from ..settings import FetchSettings, HttpSettings, Timeouts
 from ..templates import Template
 
@@ -25,6 +25,11 @@ PaginationType = Literal["next_url", "link_header", "page_number", "offset", "cu
 Meta = Literal["url", "final_url", "status", "content_type", "fetched_at", "depth"]
 Mode = Literal["append", "replace", "upsert"]
 KeyPaths = tuple[tuple[str, KeyPath, FieldType | None, str | None], ...]
+
+# Where a field's value comes from, in the order the spec reference lists
+# them: the selector languages, then the rest. ``extract.sources`` registers
+# how each is read under the same name.
+FIELD_SOURCES: tuple[str, ...] = (*LANGUAGES, "regex", "const", "meta", "parent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,8 @@ class Field:
     # The value is the selector's first match as it is (no regex, many or
     # join): extraction takes a short path for these, the usual case.
     direct: bool = field(init=False, repr=False, compare=False)
+    # The name of the source, one of FIELD_SOURCES: what extraction looks up.
+    source: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         direct = (
@@ -60,6 +67,21 @@ class Field:
             and self.regex is None and not self.many and self.join is None
         )  # fmt: skip
         object.__setattr__(self, "direct", direct)
+        object.__setattr__(self, "source", self._source())
+
+    def _source(self) -> str:
+        # A regex next to a selector refines its value: the selector is the source.
+        if self.has_const:
+            return "const"
+        if self.meta is not None:
+            return "meta"
+        if self.parent is not None:
+            return "parent"
+        return self.selector.language if self.selector is not None else "regex"
+
+
+# How a body is parsed when ``extract`` does not say.
+DEFAULT_FORMAT: Format = "json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +121,10 @@ class Paginate:
     total_pages: Selector | None = None
     stop_on_empty: bool = True
     max_pages: int = 1000
+
+
+# Follow's links when the spec names none: every <a href>.
+DEFAULT_LINKS = "a::attr(href)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
-from crawlrunner.extract.page import Page
+from crawlrunner.document import Page
 from crawlrunner.paginate import next_link, next_page
 from crawlrunner.plan import RequestPlan, plan_target
 from crawlrunner.results import FetchResult

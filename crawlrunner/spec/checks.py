@@ -1,0 +1,132 @@
+"""Checks across keys and targets that a JSON Schema cannot express.
+
+Unique target names, parents that exist and form no cycle, a source for
+every target's requests, template variables that something defines, storage
+modes that fit their keys, and settings that exclude each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..settings import HttpSettings
+from .env import Context
+from .loader import SpecPath
+from .model import Target
+from .requests import Uses
+
+Indexed = list[tuple[int, dict[str, Any]]]  # (position in targets, the target as written)
+
+
+def unique_targets(ctx: Context, targets: Sequence[dict[str, Any]]) -> Indexed:
+    """The targets whose names are not taken (case-insensitively, as table names are)."""
+    kept: Indexed = []
+    seen: dict[str, tuple[int, str]] = {}
+    for index, raw in enumerate(targets):
+        name = raw["name"]
+        if name.lower() in seen:
+            first, spelled = seen[name.lower()]
+            note = f", {spelled!r}: table names ignore case" if spelled != name else ""
+            ctx.problem(("targets", index, "name"), f"duplicate target name {name!r} (also targets[{first}]{note})")
+            continue
+        seen[name.lower()] = (index, name)
+        kept.append((index, raw))
+    return kept
+
+
+def check_parents(ctx: Context, raw_targets: Indexed) -> None:
+    parents = {raw["name"]: raw.get("parent") for _, raw in raw_targets}
+    for index, raw in raw_targets:
+        parent = raw.get("parent")
+        if parent is None:
+            continue
+        path = ("targets", index, "parent")
+        if parent not in parents:
+            ctx.problem(path, f"no target named {parent!r} (targets: {', '.join(parents)})")
+            continue
+        chain, current = [raw["name"]], parent
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = parents.get(current)
+        if current is not None:
+            ctx.problem(path, f"parent targets form a cycle: {' → '.join(chain + [current])}")
+
+
+def check_run(ctx: Context, raw_targets: Indexed, targets: list[Target], http: HttpSettings) -> None:
+    """Settings of one target or of ``http`` that conflict with the rest of the run."""
+    parents = {t.parent for t in targets}
+    for (index, _), target in zip(raw_targets, targets, strict=False):
+        if target.conditional and target.name in parents:
+            ctx.problem(("targets", index, "conditional"),
+                        "conditional requests cannot be used by a parent target: a 304 has no records for its children")  # fmt: skip
+    if http.block_private_addresses and (http.trust_env or any(t.fetch.proxy for t in targets)):
+        ctx.problem(("http", "block_private_addresses"),
+                    "cannot be checked through a proxy (proxy or trust_env): the proxy resolves the hosts")  # fmt: skip
+    if http.cookies and http.base_url is None:
+        ctx.problem(("http", "cookies"), "cookies need http.base_url: they are sent to its host only")
+
+
+def check_sources(
+    ctx: Context, target: Target, own: dict[str, Any], path: SpecPath, fields_of: Mapping[str, set[str]], uses: Uses
+) -> None:
+    """Where the target's requests come from, and whether its templates can be filled."""
+    if target.parent is None:
+        available = _start_sources(ctx, target, own, path)
+        origin = "vars or seeds"
+    else:
+        available = _child_sources(ctx, target, own, path, fields_of)
+        origin = f"fields of {target.parent!r}"
+    if "seeds" in own and target.seeds is None:
+        return  # the seed file could not be read: its columns are unknown
+    known = ", ".join(sorted(available)) or "none"
+    for names, where in uses:
+        for name in sorted(names - available):
+            ctx.problem(where, f"template variable {{{name}}} is not defined (known: {known}; from {origin})")
+
+
+def _start_sources(ctx: Context, target: Target, own: dict[str, Any], path: SpecPath) -> set[str]:
+    """A target with no parent: its URLs, vars and seeds; the variables they define."""
+    if not {"url", "urls", "seeds"} & set(own):
+        ctx.problem(path, "missing 'url', 'urls', 'seeds' or 'parent': say where requests come from")
+    elif "url" in own and "urls" in own:
+        ctx.problem(path + ("urls",), "give either 'url' or 'urls', not both")
+    if "url_field" in own:
+        ctx.problem(path + ("url_field",), "url_field needs a parent target")
+    return {name for name, _ in target.vars} | set(target.seeds.columns if target.seeds else ())
+
+
+def _child_sources(
+    ctx: Context, target: Target, own: dict[str, Any], path: SpecPath, fields_of: Mapping[str, set[str]]
+) -> set[str]:
+    """A child target: one of url or url_field; the parent's fields are its variables."""
+    assert target.parent is not None
+    for key in ("urls", "seeds", "vars"):
+        if key in own:
+            ctx.problem(path + (key,), f"a child target gets its requests from its parent; remove {key!r}")
+    if ("url" in own) == ("url_field" in own):
+        ctx.problem(path, "a child target needs exactly one of 'url' (a template) or 'url_field'")
+    parent_fields = set(fields_of.get(target.parent, ()))
+    if target.url_field and target.url_field not in parent_fields:
+        ctx.problem(path + ("url_field",), f"the parent target {target.parent!r} has no field {target.url_field!r}")
+    return parent_fields | {"url"} if "url_field" in own else parent_fields
+
+
+def check_storage(ctx: Context, target: Target, path: SpecPath) -> None:
+    fields = {f.name for f in target.extract.fields} if target.extract else set()
+    if target.mode == "upsert" and not target.key:
+        ctx.problem(path + ("mode",), "upsert needs 'key': the fields that identify a record")
+    if target.key and target.mode != "upsert":
+        ctx.problem(path + ("key",), "'key' only applies to mode: upsert")
+    for i, name in enumerate(target.key):
+        if name not in fields:
+            ctx.problem(path + ("key", i), f"no field named {name!r} in this target")
+    if target.mode != "append" and target.extract is None:
+        ctx.problem(path + ("mode",), f"mode {target.mode} needs extract: there is no table without fields")
+    if target.conditional and (target.paginate or target.follow):
+        # A 304 has no body to find the next page or the links in.
+        what = "paginate" if target.paginate else "follow"
+        ctx.problem(
+            path + ("conditional",),
+            f"conditional requests cannot be combined with {what}: a 304 has no body to continue from",
+        )

@@ -1,0 +1,167 @@
+"""Run settings from the spec: the ``http`` block and the request settings, layered.
+
+Precedence, lowest first: the dataclass defaults in ``settings`` < ``http``
+< ``defaults`` < the target < command-line flags. For mappings (headers,
+params, timeout, retry, ...) keys are merged one by one, and ``null``
+removes an inherited key or switches a setting off.
+
+A key the spec does not write is not passed to its dataclass at all, so the
+default comes from ``settings`` and is written nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..settings import (
+    AUTH_NEEDS,
+    TLS,
+    Auth,
+    FetchSettings,
+    Gateway,
+    HttpSettings,
+    Limits,
+    RateLimit,
+    RetryPolicy,
+    Timeouts,
+)
+from .env import Context
+from .loader import SpecPath
+
+# Settings whose values are credentials whether or not they come from ${env.X}.
+_SECRET_KEYS = {"auth": ("username", "password", "token", "value"), "gateway": ("api_key",), "proxy": ()}
+FETCH_KEYS = (
+    "retry", "rate_limit", "auth", "tls", "proxy", "gateway", "max_body_bytes", "max_redirects", "download",
+    "max_download_bytes",
+)  # fmt: skip
+_TLS_FILES = ("ca_bundle", "client_cert", "client_key")
+_GATEWAY_OPTIONS = ("render", "country_code", "device_type", "premium")
+
+
+def given(raw: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The ``keys`` the spec writes in ``raw``: passed to a dataclass, the others keep its defaults."""
+    return {key: raw[key] for key in keys if key in raw}
+
+
+def merge(inherited: dict[str, Any], own: dict[str, Any], *, ignore_case: bool = False) -> dict[str, Any]:
+    """``own`` over ``inherited`` key by key, ``null`` deleting a key.
+
+    Header names ignore case, so ``accept`` replaces an inherited ``Accept``.
+    """
+    merged = dict(inherited)
+    for key, value in own.items():
+        for existing in [k for k in merged if (k.lower() == key.lower() if ignore_case else k == key)]:
+            del merged[existing]
+        if value is not None:
+            merged[key] = value
+    return merged
+
+
+def scalar_text(value: Any) -> str:
+    """A YAML scalar as the text sent on the wire (``true``, not ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def http_settings(ctx: Context, raw: dict[str, Any], base_url_override: str | None) -> HttpSettings:
+    """The run-wide ``http`` block (its request settings are layered per target)."""
+    path: SpecPath = ("http",)
+    base_url = base_url_override or ctx.resolve(raw.get("base_url"), path + ("base_url",))
+    resolved = path + ("base_url",) not in ctx.unresolved
+    if base_url is not None and resolved and not re.match(r"https?://[^/]", base_url):
+        ctx.problem(path + ("base_url",), "expected an absolute http:// or https:// URL")
+    own = given(raw, ("user_agent", "trust_env", "block_private_addresses", "download_dir"))
+    if "user_agent" in own:
+        own["user_agent"] = ctx.resolve(own["user_agent"], path + ("user_agent",))
+    return HttpSettings(
+        base_url=base_url,
+        # Header values are templates (targets render them per request).
+        headers=ctx.resolve(raw.get("headers") or {}, path + ("headers",), template=True),
+        timeout=Timeouts().merged(raw.get("timeout")),
+        limits=Limits(**given(raw.get("limits") or {}, ("connections", "per_host", "keepalive", "dns_cache"))),
+        cookies=ctx.resolve(raw.get("cookies") or {}, path + ("cookies",)),
+        **own,
+    )
+
+
+def fetch_layer(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> dict[str, Any]:
+    """The request settings written at one level, resolved where they are written."""
+    layer: dict[str, Any] = {}
+    for key in FETCH_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        layer[key] = ctx.secret(value, path + (key,), _SECRET_KEYS[key]) if key in _SECRET_KEYS else value
+        if key == "tls" and isinstance(value, dict):
+            # Files are checked (and made absolute) where they are written.
+            layer[key] = {k: ctx.spec_file(v, path + (key, k)) if k in _TLS_FILES else v for k, v in value.items()}
+    return layer
+
+
+def fetch_settings(ctx: Context, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:
+    """http → defaults → target: mappings merge key by key, null switches off."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
+    return FetchSettings(
+        retry=_retry(merged.get("retry", {})),
+        rate_limit=_rate_limit(ctx, merged.get("rate_limit") or {}, path),
+        auth=auth(ctx, merged.get("auth"), path),
+        tls=_tls(merged.get("tls") or {}),
+        gateway=gateway(merged.get("gateway")),
+        **given(merged, ("proxy", "max_body_bytes", "max_redirects", "download", "max_download_bytes")),
+    )
+
+
+def _retry(raw: dict[str, Any] | None) -> RetryPolicy:
+    if raw is None:
+        return RetryPolicy(attempts=1)  # retry: null is a single attempt
+    own = given(raw, ("attempts", "backoff", "max_backoff", "max_retry_after", "statuses"))
+    if "statuses" in own:
+        own["statuses"] = frozenset(own["statuses"])
+    return RetryPolicy(**own)
+
+
+def _rate_limit(ctx: Context, raw: dict[str, Any], path: SpecPath) -> RateLimit:
+    if "per_second" in raw and "per_minute" in raw:
+        ctx.problem(path + ("rate_limit",), "give per_second or per_minute, not both")
+    per_second = raw.get("per_second") or (raw["per_minute"] / 60 if raw.get("per_minute") else None)
+    return RateLimit(per_second=per_second, **given(raw, ("min_delay", "cooldown")))
+
+
+def _tls(raw: dict[str, Any]) -> TLS:
+    fingerprint = raw["fingerprint"].replace(":", "").lower() if raw.get("fingerprint") else None
+    return TLS(fingerprint=fingerprint, **given(raw, ("verify", *_TLS_FILES)))
+
+
+def auth(ctx: Context, raw: dict[str, Any] | None, path: SpecPath) -> Auth | None:
+    """The target's credentials; each auth type's required keys are in ``settings.AUTH_NEEDS``."""
+    if not raw:
+        return None
+    missing = [k for k in AUTH_NEEDS[raw["type"]] if k not in raw]
+    if missing:
+        ctx.problem(path + ("auth",), f"{raw['type']} auth needs {' and '.join(map(repr, missing))}")
+    own = given(raw, ("username", "password", "token", "name", "value"))
+    if "in" in raw:
+        own["location"] = raw["in"]  # "in" is a keyword in Python, not in the spec
+    return Auth(type=raw["type"], **own)
+
+
+def gateway(raw: dict[str, Any] | None) -> Gateway | None:
+    if not raw:
+        return None
+    options = {k: scalar_text(raw[k]) for k in _GATEWAY_OPTIONS if k in raw}
+    options.update({k: scalar_text(v) for k, v in (raw.get("options") or {}).items()})
+    return Gateway(
+        endpoint=raw["endpoint"],
+        api_key=raw["api_key"],
+        options=options,
+        **given(raw, ("key_param", "url_param")),
+    )
