@@ -8,6 +8,13 @@ The public API is small: load and validate a spec, then run it::
     result = crawlrunner.run(spec, output="shop.db")
     print(result.totals.records)
 
+What the commands show is data here too: ``preview_plan`` (``crawlrunner
+plan``), and ``query``, ``export``, ``list_runs`` and ``changes``, which read
+a crawl database and return a ``Table`` (see ``crawlrunner.read``)::
+
+    for name, price in crawlrunner.query("shop.db", "SELECT name, price FROM products LIMIT 5"):
+        print(name, price)
+
 Names are imported lazily so that ``crawlrunner validate`` does not pay for
 aiohttp, parsel and aiosqlite.
 """
@@ -21,13 +28,24 @@ __version__ = "0.1.0"
 __all__ = [
     "CrawlRunnerError",
     "FetchError",
+    "PlannedRequest",
     "RunResult",
     "Spec",
     "SpecError",
     "SpecProblem",
     "StorageError",
+    "Table",
+    "TargetPlan",
+    "UnknownTargetError",
+    "UsageError",
     "__version__",
+    "changes",
+    "export",
+    "list_runs",
     "load_spec",
+    "preview_plan",
+    "query",
+    "reextract",
     "run",
     "run_async",
 ]
@@ -38,16 +56,37 @@ _LAZY = {
     "SpecError": "crawlrunner.errors",
     "SpecProblem": "crawlrunner.errors",
     "StorageError": "crawlrunner.errors",
+    "UnknownTargetError": "crawlrunner.errors",
+    "UsageError": "crawlrunner.errors",
     "Spec": "crawlrunner.spec.model",
     "load_spec": "crawlrunner.spec",
     "RunResult": "crawlrunner.api",
+    "reextract": "crawlrunner.api",
     "run": "crawlrunner.api",
     "run_async": "crawlrunner.api",
+    "PlannedRequest": "crawlrunner.preview",
+    "TargetPlan": "crawlrunner.preview",
+    "preview_plan": "crawlrunner.preview",
+    "Table": "crawlrunner.read",
+    "changes": "crawlrunner.read",
+    "export": "crawlrunner.read",
+    "list_runs": "crawlrunner.read",
+    "query": "crawlrunner.read",
 }
 
 if TYPE_CHECKING:
-    from .api import RunResult, run, run_async
-    from .errors import CrawlRunnerError, FetchError, SpecError, SpecProblem, StorageError
+    from .api import RunResult, reextract, run, run_async
+    from .errors import (
+        CrawlRunnerError,
+        FetchError,
+        SpecError,
+        SpecProblem,
+        StorageError,
+        UnknownTargetError,
+        UsageError,
+    )
+    from .preview import PlannedRequest, TargetPlan, preview_plan
+    from .read import Table, changes, export, list_runs, query
     from .spec import load_spec
     from .spec.model import Spec
 

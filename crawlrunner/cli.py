@@ -13,15 +13,10 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
-import logging
 import re
-import signal
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -29,10 +24,15 @@ import click
 
 from . import __version__
 from ._resources import bundled_path
+from .console.logs import configure_logging, json_message, log_format
+from .console.signals import Signals
+from .console.summary import format_summary
 from .errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
+from .overrides import check_base_url
 
 if TYPE_CHECKING:
     from .api import RunResult
+    from .read import Stream
     from .spec.model import Spec
 
 EXIT_OK = 0
@@ -54,15 +54,8 @@ Exit status:
 
 def _say(message: str, level: str = "error") -> None:
     """A message of the command itself on stderr: text, or a JSON line with --log-format json."""
-    settings = logging.getLogger("crawlrunner").__dict__.get("_crawlrunner_cli", {})
-    if settings.get("fmt") == "json":
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "level": level,
-            "logger": "crawlrunner.cli",
-            "message": message,
-        }
-        click.echo(json.dumps(entry, ensure_ascii=False), err=True)
+    if log_format() == "json":
+        click.echo(json_message(message, level, "crawlrunner.cli"), err=True)
     else:
         click.echo(f"crawlrunner: {message}", err=True)
 
@@ -90,154 +83,16 @@ def _user_errors() -> Iterator[None]:
         _fail("interrupted; everything fetched so far was committed", EXIT_INTERRUPTED)
 
 
-class _JSONFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors (times in UTC)."""
-
-    converter = time.gmtime  # type: ignore[assignment]
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def _configure_logging(verbose: int | None = None, quiet: bool | None = None, fmt: str | None = None) -> None:
-    """Set up crawlrunner's logger; arguments left None keep what was set before."""
-    root = logging.getLogger("crawlrunner")
-    settings = root.__dict__.setdefault("_crawlrunner_cli", {"verbose": 0, "quiet": False, "fmt": "text"})
-    for key, value in (("verbose", verbose), ("quiet", quiet), ("fmt", fmt)):
-        if value is not None:
-            settings[key] = value
-    if settings["quiet"]:
-        level = logging.ERROR
-    else:
-        level = {0: logging.WARNING, 1: logging.INFO}.get(settings["verbose"], logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
-    if settings["fmt"] == "json":
-        handler.setFormatter(_JSONFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-def _human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.0f}"
-
-
-def format_summary(result: RunResult) -> str:
-    """The end-of-run table: one row per target and a total."""
-    header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
-    rows = [header]
-    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
-        rows.append(
-            (
-                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
-                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
-                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
-            )
-        )  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.insert(-1, lines[1])
-    totals = result.totals
-    notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
-    if result.run_totals and result.run_totals[0] != totals.requests:
-        requests, records = result.run_totals
-        notes.append(
-            f"this session only; with the earlier sessions of this resumed run: {requests} requests, {records} records"
-        )
-    if totals.failures:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
-        notes.append(f"failed requests: {kinds} (see the fetch_log table)")
-        if len(result.stats.targets) > 1:
-            for name, stats in result.stats.targets.items():
-                if stats.failures:
-                    by_kind = ", ".join(f"{kind} {count}" for kind, count in stats.failures.most_common())
-                    notes.append(f"  - {name}: {by_kind}")
-    if totals.dropped:
-        notes.append(f"{totals.dropped} records dropped for a missing required field")
-    if totals.field_errors:
-        notes.append(f"{totals.field_errors} field values could not be converted and were stored as null:")
-        for name, stats in result.stats.targets.items():
-            notes += [f"  - {name}.{field}: {example}" for field, example in stats.field_error_examples.items()]
-    if totals.robots_denied:
-        count = totals.robots_denied
-        notes.append(f"{count} URL{'s' if count != 1 else ''} skipped: disallowed by robots.txt")
-    if result.unmet:
-        notes.append("expectations not met:")
-        notes += [f"  - {problem}" for problem in result.unmet]
-    notes.append(_exit_meaning(result))
-    return "\n".join(lines + [""] + notes)
-
-
-def _exit_meaning(result: RunResult) -> str:
-    if result.status == "limited" and result.ok:
-        return "exit status 0: stopped early by --max-requests / --max-records; `run --resume` continues"
-    if result.status == "interrupted":
-        return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
-    if result.unmet:
-        return "exit status 3: the spec's expectations were not met"
-    if not result.ok:
-        return "exit status 1: some requests failed"
-    return "exit status 0: everything succeeded"
-
-
-class _Signals:
-    """First Ctrl-C/SIGTERM: stop gracefully. Second: cancel at once."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.stop = asyncio.Event()
-
-    def install(self, task: asyncio.Task[object]) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self._handle, signum, task)
-
-    def _handle(self, signum: int, task: asyncio.Task[object]) -> None:
-        if self.stop.is_set():
-            task.cancel()
-            return
-        self.received = signum
-        _say("stopping; finishing requests in flight (Ctrl-C again to stop at once)", "warning")
-        self.stop.set()
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + (self.received or signal.SIGINT)
-
-
 def _run_with_signals(
     spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: Any
-) -> tuple[RunResult, _Signals]:
+) -> tuple[RunResult, Signals]:
     from . import runtime
     from .api import run_async
     from .engine import crawl  # noqa: F401 - loaded before the process settles
 
     if _owns_process:
         runtime.settle_process()
-    signals = _Signals()
+    signals = Signals(warn=lambda message: _say(message, "warning"))
 
     async def main() -> RunResult:
         task = asyncio.current_task()
@@ -252,13 +107,7 @@ def _run_with_signals(
         _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
 
 
-def _check_targets(spec: Spec, only: tuple[str, ...]) -> None:
-    with _user_errors():
-        spec.check_targets(only)
-
-
 def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:
-    _check_targets(spec, only)
     result, signals = _run_with_signals(spec, output, only or None, **options)
     if signals.received is not None:
         if not _quiet():
@@ -267,15 +116,6 @@ def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **op
             f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code
         )
     return result
-
-
-def _planned(spec: Spec) -> str:
-    from .plan import count_requests
-
-    counts = [count_requests(t) for t in spec.targets]
-    start = sum(c for c in counts if c is not None)
-    dynamic = any(c is None or t.paginate or t.follow for c, t in zip(counts, spec.targets, strict=False))
-    return f"{start} start request{'s' if start != 1 else ''}{', more from pages' if dynamic else ''}"
 
 
 def _exit_for(result: RunResult) -> NoReturn:
@@ -290,17 +130,17 @@ def _verbosity(command: Callable[..., None]) -> Callable[..., None]:
     def set_verbose(ctx: click.Context, _: click.Parameter, value: int) -> None:
         if value:
             ctx.ensure_object(dict)["verbose"] = value
-            _configure_logging(verbose=value)
+            configure_logging(verbose=value)
 
     def set_quiet(ctx: click.Context, _: click.Parameter, value: bool) -> None:
         if value:
             ctx.ensure_object(dict)["quiet"] = True
-            _configure_logging(quiet=True)
+            configure_logging(quiet=True)
 
     def set_format(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
         if value:
             ctx.ensure_object(dict)["log_format"] = value
-            _configure_logging(fmt=value)
+            configure_logging(fmt=value)
 
     command = click.option(
         "--log-format", type=click.Choice(["text", "json"]), expose_value=False, callback=set_format,
@@ -339,7 +179,7 @@ def main() -> None:
     The spec language: docs/spec.md, or the JSON Schema in schemas/.
     """
     if not click.get_current_context().obj:  # no -v, -q or --log-format before the command
-        _configure_logging(verbose=0, quiet=False, fmt="text")
+        configure_logging(verbose=0, quiet=False, fmt="text")
 
 
 @main.command(epilog=EXIT_CODES_HELP, short_help="Run a spec: fetch, extract, store.")
@@ -399,14 +239,12 @@ def run(
     """
     from .spec import load_spec
 
-    if base_url is not None and not re.match(r"https?://[^/]", base_url):
-        _fail(f"--base-url: expected an absolute http:// or https:// URL, got {base_url!r}", EXIT_USAGE)
-    if resume and retry_failed:
-        _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
     with _user_errors():
+        check_base_url(base_url, name="--base-url")
+        if resume and retry_failed:
+            _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
         spec = load_spec(spec_file, base_url=base_url)
         if dry_run:
-            _check_targets(spec, only)
             _print_plan(spec, only, 5)
             return
         if concurrency is not None:
@@ -449,6 +287,8 @@ def validate(spec_files: tuple[Path, ...]) -> None:
     Example:
       crawlrunner validate examples/*.yaml
     """
+    from .console.plan import planned
+    from .preview import count_start_requests
     from .spec import load_spec
 
     problems = 0
@@ -462,7 +302,9 @@ def validate(spec_files: tuple[Path, ...]) -> None:
             continue
         count = len(spec.targets)
         if not _quiet():
-            click.echo(f"{path}: ok ({count} target{'s' if count != 1 else ''}, {_planned(spec)})")
+            click.echo(
+                f"{path}: ok ({count} target{'s' if count != 1 else ''}, {planned(*count_start_requests(spec))})"
+            )
     if problems:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
 
@@ -528,13 +370,15 @@ Exit status:
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 
-def _emit(columns: list[str], rows: Iterator[Sequence[object]], fmt: str, output: Path | None) -> int:
-    from .backends.sqlite.query import WRITERS
+def _emit(stream: AbstractContextManager[Stream], fmt: str, output: Path | None = None) -> int:
+    """Write rows as they are read (constant memory), to ``output`` or stdout; returns the row count."""
+    from .console.formats import WRITERS
 
-    if output is None:
-        return WRITERS[fmt](sys.stdout, columns, rows)
-    with output.open("w", encoding="utf-8", newline="") as fh:
-        return WRITERS[fmt](fh, columns, rows)
+    with _user_errors(), stream as rows:
+        if output is None:
+            return WRITERS[fmt](sys.stdout, rows.columns, rows.rows)
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            return WRITERS[fmt](fh, rows.columns, rows.rows)
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="Run SQL against a crawl database.")
@@ -550,10 +394,9 @@ def query(database: Path, sql: str, fmt: str) -> None:
       crawlrunner query demo.db "SELECT name, price FROM products ORDER BY price DESC LIMIT 5"
       crawlrunner query demo.db "SELECT * FROM fetch_log WHERE error_kind IS NOT NULL" -f csv
     """
-    from .backends.sqlite.query import execute, read_only
+    from .read import stream_query
 
-    with _user_errors(), read_only(database) as conn:
-        _emit(*execute(conn, sql), fmt, None)
+    _emit(stream_query(database, sql), fmt)
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
@@ -573,10 +416,9 @@ def export(database: Path, target: str, fmt: str, output: Path | None, run_id: i
       crawlrunner export demo.db products -o products.jsonl
       crawlrunner export demo.db products -f csv --run 3 > products.csv
     """
-    from .backends.sqlite.query import export_rows, read_only
+    from .read import stream_export
 
-    with _user_errors(), read_only(database) as conn:
-        count = _emit(*export_rows(conn, target, run_id), fmt, output)
+    count = _emit(stream_export(database, target, run_id), fmt, output)
     if output is not None and not _quiet():
         click.echo(f"{count} rows written to {output}", err=True)
 
@@ -592,11 +434,9 @@ def runs(database: Path, fmt: str) -> None:
     Example:
       crawlrunner runs demo.db
     """
-    from .backends.sqlite.query import read_only
-    from .backends.sqlite.query import runs as list_runs
+    from .read import stream_runs
 
-    with _user_errors(), read_only(database) as conn:
-        _emit(*list_runs(conn), fmt, None)
+    _emit(stream_runs(database), fmt)
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="What changed in an upsert target.")
@@ -613,11 +453,9 @@ def changes(database: Path, target: str, since: int | None, fmt: str) -> None:
       crawlrunner changes shop.db products              # in the latest run
       crawlrunner changes shop.db products --since 12   # in every run after 12
     """
-    from .backends.sqlite.query import changes as list_changes
-    from .backends.sqlite.query import read_only
+    from .read import stream_changes
 
-    with _user_errors(), read_only(database) as conn:
-        count = _emit(*list_changes(conn, target, since), fmt, None)
+    count = _emit(stream_changes(database, target, since), fmt)
     if not count and not _quiet():
         click.echo(
             f"no changes in {target}" + (f" after run {since}" if since is not None else " in its latest run"), err=True
@@ -640,50 +478,22 @@ def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> Non
     Example:
       crawlrunner reextract shop.yaml -o shop.db
     """
-    from . import runtime
-    from .api import reextract_async
+    from .api import reextract as reextract_spec
     from .spec import load_spec
 
     with _user_errors():
-        spec = load_spec(spec_file)
-        _check_targets(spec, only)
-        result = runtime.run(reextract_async(spec, output=output, only=only or None))
+        result = reextract_spec(load_spec(spec_file), output=output, only=only or None)
     if not _quiet():
         click.echo(format_summary(result))
     _exit_for(result)
 
 
-def _print_plan(spec: Spec, only: tuple[str, ...], count: int) -> None:
-    from .http.auth import credentials
-    from .plan import count_requests, plan_target
+def _print_plan(spec: Spec, only: tuple[str, ...], first: int) -> None:
+    from .console.plan import plan_lines
+    from .preview import preview_plan
 
-    redact = spec.redactor
-    for target in spec.targets:
-        if only and target.name not in only:
-            continue
-        total = count_requests(target)
-        sources = []
-        if target.paginate:
-            sources.append(f"{target.paginate.type} pagination")
-        if target.follow:
-            sources.append(f"links to depth {target.follow.max_depth}")
-        more = f"; more from {' and '.join(sources)}" if sources else ""
-        if total is None:
-            source = f"its field {target.url_field!r}" if target.url_field else repr(target.request.urls[0].source)
-            click.echo(redact(f"{target.name}: one request per record of {target.parent!r}, to {source}"))
-            continue
-        click.echo(f"{target.name}: {total} start request{'s' if total != 1 else ''}{more}")
-        auth = credentials(target.fetch.auth)
-        for plan in itertools.islice(plan_target(target), count):
-            shown = (
-                plan.url if target.fetch.gateway is None else f"{plan.url} (through {target.fetch.gateway.endpoint})"
-            )
-            click.echo(f"  {plan.method} {redact(shown)}" + (f"  [invalid: {plan.invalid}]" if plan.invalid else ""))
-            for name, value in {**plan.headers, **auth.headers}.items():
-                shown_value = "***" if name in auth.headers else redact(value)
-                click.echo(f"      {name}: {shown_value}")
-        if total > count:
-            click.echo(f"  ... {total - count} more")
+    for line in plan_lines(preview_plan(spec, only=only or None, first=first), first):
+        click.echo(line)
 
 
 PLAN_EXIT_HELP = """\b
@@ -712,9 +522,8 @@ def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | Non
     from .spec import load_spec
 
     with _user_errors():
-        spec = load_spec(spec_file, base_url=base_url)
-        _check_targets(spec, only)
-        _print_plan(spec, only, count)
+        check_base_url(base_url, name="--base-url")
+        _print_plan(load_spec(spec_file, base_url=base_url), only, count)
 
 
 @main.command(epilog=PLAN_EXIT_HELP.replace("the spec is valid; nothing was fetched", "the starter spec was written"),

@@ -151,3 +151,13 @@ async def test_progress_off_a_terminal_is_plain_periodic_lines(
     assert lines and all(line.startswith("progress: ") for line in lines)
     assert any(re.search(r"items: \d+/12 requests, [\d.]+/s", line) for line in lines)
     assert "\x1b" not in out.getvalue()
+
+
+def test_plan_checks_a_base_url_override_like_run(cli: CliRunner, write_spec: Callable[..., Path], token: str) -> None:
+    spec = str(write_spec(SPEC, base="http://h"))
+    for command in (["plan", spec], ["run", spec, "--dry-run"], ["run", spec]):
+        result = cli.invoke(main, [*command, "--base-url", "ftp://x"])
+
+        assert result.exit_code == 2
+        assert "crawlrunner: --base-url: expected an absolute http:// or https:// URL, got 'ftp://x'" in result.stderr
+        assert "problem" not in result.stderr  # blamed on the option, not on the spec file

@@ -1,0 +1,85 @@
+"""The end-of-run summary: a table of counters per target, notes, and what the exit status means."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..api import RunResult
+
+
+def _human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def format_summary(result: RunResult) -> str:
+    """The end-of-run table: one row per target and a total."""
+    header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
+    rows = [header]
+    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
+        rows.append(
+            (
+                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
+                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
+                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
+            )
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(-1, lines[1])
+    totals = result.totals
+    notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
+    if result.run_totals and result.run_totals[0] != totals.requests:
+        requests, records = result.run_totals
+        notes.append(
+            f"this session only; with the earlier sessions of this resumed run: {requests} requests, {records} records"
+        )
+    if totals.failures:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
+        notes.append(f"failed requests: {kinds} (see the fetch_log table)")
+        if len(result.stats.targets) > 1:
+            for name, stats in result.stats.targets.items():
+                if stats.failures:
+                    by_kind = ", ".join(f"{kind} {count}" for kind, count in stats.failures.most_common())
+                    notes.append(f"  - {name}: {by_kind}")
+    if totals.dropped:
+        notes.append(f"{totals.dropped} records dropped for a missing required field")
+    if totals.field_errors:
+        notes.append(f"{totals.field_errors} field values could not be converted and were stored as null:")
+        for name, stats in result.stats.targets.items():
+            notes += [f"  - {name}.{field}: {example}" for field, example in stats.field_error_examples.items()]
+    if totals.robots_denied:
+        count = totals.robots_denied
+        notes.append(f"{count} URL{'s' if count != 1 else ''} skipped: disallowed by robots.txt")
+    if result.unmet:
+        notes.append("expectations not met:")
+        notes += [f"  - {problem}" for problem in result.unmet]
+    notes.append(_exit_meaning(result))
+    return "\n".join(lines + [""] + notes)
+
+
+def _exit_meaning(result: RunResult) -> str:
+    if result.status == "limited" and result.ok:
+        return "exit status 0: stopped early by --max-requests / --max-records; `run --resume` continues"
+    if result.status == "interrupted":
+        return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
+    if result.unmet:
+        return "exit status 3: the spec's expectations were not met"
+    if not result.ok:
+        return "exit status 1: some requests failed"
+    return "exit status 0: everything succeeded"

@@ -1,0 +1,24 @@
+"""Overrides of a spec's settings given from outside the spec (the command line, a script).
+
+An override is checked before the spec is loaded, so that a bad value is
+blamed on whoever gave it, not on a line of the spec file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+
+# What http.base_url must look like (spec/build.py holds the spec's own value to the same rule).
+ABSOLUTE_HTTP_URL = re.compile(r"https?://[^/]")
+
+
+def check_base_url(base_url: str | None, *, name: str = "base_url") -> None:
+    """Raise ``UsageError`` unless ``base_url`` (if given) is an absolute http(s) URL.
+
+    ``name`` is how the caller knows the value, for the message (``--base-url``
+    on the command line).
+    """
+    if base_url is not None and not ABSOLUTE_HTTP_URL.match(base_url):
+        raise UsageError(f"{name}: expected an absolute http:// or https:// URL, got {base_url!r}")

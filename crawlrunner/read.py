@@ -1,0 +1,126 @@
+"""Reading a crawl database from Python: what ``query``, ``export``, ``runs`` and ``changes`` print.
+
+::
+
+    import crawlrunner
+
+    top = crawlrunner.query("shop.db", "SELECT name, price FROM products ORDER BY price DESC LIMIT 5")
+    for name, price in top:
+        print(name, price)
+    products = crawlrunner.export("shop.db", "products", run_id=3).records()  # a list of dicts
+    crawlrunner.list_runs("shop.db")
+    crawlrunner.changes("shop.db", "products", since=12)
+
+Each function opens the database read-only, reads every row and closes it
+before returning a ``Table``: a plain frozen value, safe to keep and pass
+around (``pandas.DataFrame(table.rows, columns=table.columns)`` works), with
+no connection left open behind it. A result too big to hold in memory is
+read with the matching ``stream_*`` context manager instead, which yields the
+rows lazily while the connection is open; the command line uses those, so
+exporting a large table takes constant memory.
+
+Errors: a missing file or an unknown target table is an ``OutputPathError``
+(a usage problem); bad SQL, a write attempt or a damaged file is a
+``StorageError``. Both are ``CrawlRunnerError``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .backends.sqlite import query as sql
+
+Database = str | Path
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Rows read from a crawl database, with their column names. Iterating yields the rows."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows as dicts keyed by column name."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Rows still being read: valid only inside the ``stream_*`` block that yielded it."""
+
+    columns: tuple[str, ...]
+    rows: Iterator[Sequence[Any]]
+
+    def read(self) -> Table:
+        """Every remaining row, as a ``Table``."""
+        return Table(self.columns, tuple(tuple(row) for row in self.rows))
+
+
+@contextmanager
+def _stream(database: Database, reader: Callable[[sqlite3.Connection], sql.Rows]) -> Iterator[Stream]:
+    with sql.read_only(database) as conn:
+        columns, rows = reader(conn)
+        yield Stream(tuple(columns), rows)
+
+
+def stream_query(database: Database, statement: str, params: Sequence[Any] = ()) -> AbstractContextManager[Stream]:
+    """``query``, lazily: ``with stream_query(db, "SELECT ...") as rows: for row in rows.rows: ...``."""
+    return _stream(database, lambda conn: sql.execute(conn, statement, params))
+
+
+def stream_export(database: Database, target: str, run_id: int | None = None) -> AbstractContextManager[Stream]:
+    """``export``, lazily."""
+    return _stream(database, lambda conn: sql.export_rows(conn, target, run_id))
+
+
+def stream_runs(database: Database) -> AbstractContextManager[Stream]:
+    """``list_runs``, lazily."""
+    return _stream(database, sql.runs)
+
+
+def stream_changes(database: Database, target: str, since: int | None = None) -> AbstractContextManager[Stream]:
+    """``changes``, lazily."""
+    return _stream(database, lambda conn: sql.changes(conn, target, since))
+
+
+def query(database: Database, statement: str, params: Sequence[Any] = ()) -> Table:
+    """The rows of one SQL statement, run on a read-only connection (a write fails).
+
+    ``params`` fill the statement's ``?`` placeholders.
+    """
+    with stream_query(database, statement, params) as rows:
+        return rows.read()
+
+
+def export(database: Database, target: str, run_id: int | None = None) -> Table:
+    """Every row of ``target``'s table (only run ``run_id``'s, if given), in the order they were stored."""
+    with stream_export(database, target, run_id) as rows:
+        return rows.read()
+
+
+def list_runs(database: Database) -> Table:
+    """One row per run, oldest first: id, spec name, status, times and counters."""
+    with stream_runs(database) as rows:
+        return rows.read()
+
+
+def changes(database: Database, target: str, since: int | None = None) -> Table:
+    """Keys added and values changed in an upsert target: after run ``since``, else in its latest run.
+
+    Columns: run_id, change, key, old, new, at. A target that keeps no
+    history (not ``mode: upsert``) is an ``OutputPathError``.
+    """
+    with stream_changes(database, target, since) as rows:
+        return rows.read()
