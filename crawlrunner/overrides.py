@@ -10,7 +10,7 @@ import re
 
 from .errors import UsageError
 
-# What http.base_url must look like (spec/build.py holds the spec's own value to the same rule).
+# What http.base_url must look like, in a spec (spec/layering.py) or given from outside it.
 ABSOLUTE_HTTP_URL = re.compile(r"https?://[^/]")
 
 

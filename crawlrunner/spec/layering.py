@@ -11,10 +11,10 @@ default comes from ``settings`` and is written nowhere else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..overrides import ABSOLUTE_HTTP_URL
 from ..settings import (
     AUTH_NEEDS,
     TLS,
@@ -71,7 +71,7 @@ def http_settings(ctx: Context, raw: dict[str, Any], base_url_override: str | No
     path: SpecPath = ("http",)
     base_url = base_url_override or ctx.resolve(raw.get("base_url"), path + ("base_url",))
     resolved = path + ("base_url",) not in ctx.unresolved
-    if base_url is not None and resolved and not re.match(r"https?://[^/]", base_url):
+    if base_url is not None and resolved and not ABSOLUTE_HTTP_URL.match(base_url):
         ctx.problem(path + ("base_url",), "expected an absolute http:// or https:// URL")
     own = given(raw, ("user_agent", "trust_env", "block_private_addresses", "download_dir"))
     if "user_agent" in own:
