@@ -33,7 +33,7 @@ async def main():
     taken = 0
     while (plan := await frontier.claim()) is not None:
         taken += 1
-        await frontier.complete(plan, None)
+        await frontier.complete(plan, [])
     assert taken == %d
 asyncio.run(main())
 """

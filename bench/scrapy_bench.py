@@ -1,6 +1,6 @@
 """The same crawl as a Scrapy spider with an SQLite pipeline (bench extra only).
 
-python bench/scrapy_bench.py KIND BASE_URL CONCURRENCY DB
+Usage: ``python bench/scrapy_bench.py KIND BASE_URL CONCURRENCY DB``
 """
 
 from __future__ import annotations

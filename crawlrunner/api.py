@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
+from .errors import UsageError, most_telling
 from .expectations import unmet
 from .plan import RequestPlan
 from .results import FetchResult, Outcome
@@ -153,17 +153,18 @@ async def _run(
     from .engine import crawl
     from .http.session import open_session
 
-    database = Path(output if output is not None else spec.default_output)
+    location = output if output is not None else spec.default_output
+    database = Path(location)
     wanted = selected_targets(spec, only)
     targets = [t for t in spec.targets if wanted is None or t.name in wanted]
     start = Start.RESUME if resume else Start.RETRY_FAILED if retry_failed else Start.FRESH
     started = time.perf_counter()
-    async with open_backend(database) as backend:
+    async with open_backend(location) as backend:
         run = await backend.open_run(spec, targets, start, RunLimits(max_requests, max_records))
         status = "failed"
         try:
             async with open_session(spec.http) as session:
-                stats = await crawl(spec, session, run, only=wanted, stop=stop, reporter=reporter)
+                stats = await crawl(spec, session, run, targets=targets, stop=stop, reporter=reporter)
             if stop is not None and stop.is_set():
                 status = "interrupted"
             else:
@@ -225,6 +226,8 @@ async def reextract_async(
                     await sink.write(outcome)
                 await sink.close()
             status = "reextracted"
+        except BaseExceptionGroup as group:
+            raise most_telling(group) from None
         finally:
             await backend.finish_run(run_id, status, targets, whole_crawl=True)
     return RunResult(run_id, database, status, stats, time.perf_counter() - started)

@@ -12,7 +12,7 @@ claim from the frontier, which serves derived requests first and reads the
 plan lazily. There are as many workers as pooled connections, and each
 request takes its host's slot (``HostSlots``) before it is sent, so its
 timeout starts when it can actually go rather than while it waits. The sink's
-bounded queue slows the workers if the disk falls behind.
+bounded queue slows the workers if the database falls behind.
 
 Stopping: when ``stop`` is set (the first Ctrl-C or SIGTERM) the frontier
 hands out no more work, requests in flight get ``grace`` seconds to finish,
@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 
 from .backends.base import OpenedRun, Validators
-from .errors import BlockedAddress, CrawlRunnerError, ErrorKind
+from .errors import BlockedAddress, ErrorKind, most_telling
 from .extract import process
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
@@ -93,15 +93,14 @@ async def crawl(
     session: aiohttp.ClientSession,
     run: OpenedRun,
     *,
-    only: Iterable[str] | None = None,
+    targets: Sequence[Target] | None = None,
     stop: asyncio.Event | None = None,
     grace: float = GRACE_SECONDS,
     reporter: Reporter | None = None,
 ) -> RunStats:
     """Fetch every request ``run``'s frontier hands out, extract, and write outcomes to its sink."""
     frontier, sink, validators = run.frontier, run.sink, run.validators
-    wanted = set(only) if only is not None else None
-    selected = [t for t in spec.targets if wanted is None or t.name in wanted]
+    selected = list(targets) if targets is not None else list(spec.targets)
     names = {t.name for t in selected}
     stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
@@ -132,29 +131,29 @@ async def crawl(
         sent = _conditional(plan, spec, validators) if target.conditional else plan
         return await fetcher.fetch(sent, clients[target.name])
 
-    async def handle(plan: RequestPlan) -> None:
+    async def handle(plan: RequestPlan) -> list[RequestPlan]:
+        """Fetch, extract, hand the outcome to the sink; the requests it led to, as admitted."""
         result = await fetch(plan)
         if result is None:
-            await frontier.complete(plan, None)
-            return
+            return []
         outcome = process(plan, result, children=children[plan.target.name])
-        outcome.derived = frontier.admit(plan, outcome.derived)
+        outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
         if log.isEnabledFor(logging.INFO):
             _log_outcome(outcome, redact)
         await sink.write(outcome)
-        await frontier.complete(plan, outcome)
+        return outcome.derived
 
     async def work() -> None:
         while (plan := await frontier.claim()) is not None:
-            finished = False
+            derived: list[RequestPlan] | None = None
             try:
-                await handle(plan)
-                finished = True
+                derived = await handle(plan)  # once it returns, the sink has the outcome
             finally:
-                if not finished:
+                if derived is None:  # cancelled or failed before that: the request stays to do
                     await frontier.release(plan)
+            await frontier.complete(plan, derived)
 
     async def stop_when_asked(workers: list[asyncio.Task[None]]) -> None:
         assert stop is not None
@@ -182,7 +181,7 @@ async def crawl(
                 showing.cancel()
             await sink.close()
     except BaseExceptionGroup as group:
-        raise _most_telling(group) from None
+        raise most_telling(group) from None
     return stats
 
 
@@ -196,21 +195,3 @@ def _log_outcome(outcome: Outcome, redact: Redactor) -> None:
         f", {result.attempts} attempts" if result.attempts > 1 else "",
         f" {result.error_kind}: {redact(result.error or '')}" if not result.ok else "",
     )  # fmt: skip
-
-
-def _most_telling(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """A task group's failure as one exception: ours if there is one."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    for exc in leaves:
-        if isinstance(exc, CrawlRunnerError):
-            return exc
-    return leaves[0] if len(leaves) == 1 else group

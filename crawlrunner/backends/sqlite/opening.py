@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from ...errors import ResumeError
+from ...follow import start_hosts
 from ...plan import RequestPlan, plan_requests
 from ...spec.model import Spec, Target
 from ..base import OpenedRun, RunLimits, Start
@@ -50,6 +51,7 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
             # Fresh ids (from the frontier): these are this run's requests now.
             failed = await store.failed_requests(spec, previous)
             state.pending = [_as_retry(p) for p in failed if p.target.name in wanted]
+    state.start_hosts = {t.name: start_hosts(t) for t in targets if t.follow is not None and not t.follow.domains}
     frontier = LocalFrontier(targets, state, limits)
     if start is Start.RETRY_FAILED:
         await store.save_pending(run_id, spec, state.pending)  # numbered by the frontier, so resumable

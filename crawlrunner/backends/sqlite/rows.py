@@ -25,20 +25,7 @@ INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' fo
 MARK = "UPDATE requests SET state = ? WHERE id = ?"
 
 # Read back by ``restore_plan``, in this order: ``select_columns("r")`` in a join.
-_PLAN_COLUMNS = (
-    "id",
-    "target",
-    "seq",
-    "method",
-    "url",
-    "headers",
-    "body",
-    "depth",
-    "page",
-    "chain_pages",
-    "chain_items",
-    "parent",
-)
+_PLAN_COLUMNS = tuple(name for name in COLUMNS if name not in ("run_id", "state"))
 
 
 def select_columns(alias: str = "") -> str:

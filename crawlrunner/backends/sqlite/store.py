@@ -1,6 +1,6 @@
 """The SQLite output: opening (and migrating) it, runs, and what runs read back.
 
-Writing outcomes is ``store.writer``'s job; this module opens the file (WAL,
+Writing outcomes is the sink's job (``writer.py``); this module opens the file (WAL,
 synchronous=NORMAL, a busy timeout), brings an older layout up to date,
 creates target tables, and answers the questions a run asks of earlier runs
 (what to resume, what failed, which ETags are known).
@@ -285,14 +285,14 @@ class Store:
         following = [t.name for t in spec.targets if t.follow is not None]
         marks = ", ".join("?" for _ in following)
         followed = await self.rows(
-            f"SELECT target, url, depth FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
+            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
         ) if following else []  # fmt: skip
         detokenize = spec.redactor.detokenize
         return ResumeState(
             low_water=low,
             done_above=set(done[low:]),
             pending=[plan for row in pending if (plan := restore_plan(spec, row)) is not None],
-            followed=[(target, detokenize(url), depth) for target, url, depth in followed],
+            followed=[(target, detokenize(url)) for target, url in followed],
         )
 
     async def save_pending(self, run_id: int, spec: Spec, plans: Iterable[RequestPlan]) -> None:
@@ -369,4 +369,4 @@ class ResumeState:
     low_water: int  # every start request with a smaller seq is done
     done_above: set[int]  # done start requests at or above it
     pending: list[RequestPlan]  # derived (or retried) requests not yet done
-    followed: list[tuple[str, str, int]]  # (target, url, depth) of link-following targets' requests
+    followed: list[tuple[str, str]]  # (target, url) of link-following targets' requests

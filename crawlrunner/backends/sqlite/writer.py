@@ -135,9 +135,10 @@ class SQLiteSink(Sink):
                 stop = batch[-1] is self._STOP
                 # Shielded, so a cancel cannot roll back a batch half-way.
                 current = asyncio.ensure_future(self.commit([o for o in batch if o is not self._STOP]))
-                await asyncio.shield(current)
-                for _ in batch:
-                    self.queue.task_done()
+                try:
+                    await asyncio.shield(current)
+                finally:
+                    self._taken(len(batch))
                 if stop:
                     return
         except asyncio.CancelledError:
@@ -147,11 +148,17 @@ class SQLiteSink(Sink):
                 await current
             pending = []
             while not self.queue.empty():
-                item = self.queue.get_nowait()
-                if item is not self._STOP:
-                    pending.append(item)
-            await self.commit(pending)
+                pending.append(self.queue.get_nowait())
+            try:
+                await self.commit([o for o in pending if o is not self._STOP])
+            finally:
+                self._taken(len(pending))
             raise
+
+    def _taken(self, count: int) -> None:
+        """``count`` items are out of the queue for good (committed, or failed): ``flush`` stops waiting for them."""
+        for _ in range(count):
+            self.queue.task_done()
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
