@@ -48,6 +48,7 @@ class RunResult:
     tolerated: frozenset[str] = frozenset()  # targets whose failures are within max_failed_ratio
     failed_by_target: Mapping[str, int] | None = None  # from the database (a resumed run's too)
     run_totals: tuple[int, int] | None = None  # (requests, records) of the whole run, every session
+    already_completed: bool = False  # a resume of a run that had completed: nothing was fetched or changed
 
     @property
     def totals(self) -> TargetStats:
@@ -90,6 +91,7 @@ async def run_async(
     reporter: Reporter | None = None,
     max_requests: int | None = None,
     max_records: int | None = None,
+    insecure: bool = False,
 ) -> RunResult:
     """Run ``spec`` and write everything to ``output`` (default: the spec's).
 
@@ -104,7 +106,14 @@ async def run_async(
     ``reporter`` shows progress; ``max_requests`` and ``max_records`` stop
     the run early, for trying a spec. While the run goes, every log line of
     crawlrunner's passes through the spec's redactor.
+
+    A target with ``tls.verify: false`` raises ``InsecureTLSError`` before
+    anything is opened, unless ``insecure`` is true: the caller, not the spec
+    alone, decides to skip certificate checks.
     """
+    if not insecure:
+        only = None if only is None else list(only)  # read here and again by the run
+        spec.check_tls(selected_targets(spec, only))
     with redacted_logs(spec):
         return await _run(spec, output, only, stop, resume, retry_failed, reporter, max_requests, max_records)
 
@@ -161,6 +170,13 @@ async def _run(
     started = time.perf_counter()
     async with open_backend(location) as backend:
         run = await backend.open_run(spec, targets, start, RunLimits(max_requests, max_records))
+        if run.already_completed:
+            stats = RunStats({t.name: TargetStats() for t in targets})
+            failed, totals = await backend.failures_by_target(run.run_id), await backend.run_totals(run.run_id)
+            return RunResult(
+                run.run_id, database, "completed", stats, time.perf_counter() - started,
+                failed_by_target=failed, run_totals=totals, already_completed=True,
+            )  # fmt: skip
         status = "failed"
         try:
             async with open_session(spec.http) as session:
@@ -257,11 +273,14 @@ def run(
     only: Iterable[str] | None = None,
     resume: bool = False,
     retry_failed: bool = False,
+    insecure: bool = False,
 ) -> RunResult:
     """Blocking form of ``run_async``, for scripts (on uvloop's loop when it is installed)."""
     from . import runtime
 
-    return runtime.run(run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed))
+    return runtime.run(
+        run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed, insecure=insecure)
+    )
 
 
 def reextract(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:

@@ -13,7 +13,6 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -28,7 +27,8 @@ from .console.logs import configure_logging, json_message, log_format
 from .console.signals import Signals
 from .console.summary import format_summary
 from .errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
-from .overrides import check_base_url
+from .overrides import check_base_url, check_output
+from .settings import MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     from .api import RunResult
@@ -118,6 +118,15 @@ def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **op
     return result
 
 
+def _say_already_completed(result: RunResult) -> None:
+    """--resume of a run that completed: nothing to do, which is not a failure (resuming is idempotent)."""
+    if _quiet():
+        return
+    failed = sum((result.failed_by_target or {}).values())
+    note = f" ({failed} failed: --retry-failed fetches them again)" if failed else ""
+    _say(f"run {result.run_id} already completed; nothing to resume{note}", "info")
+
+
 def _exit_for(result: RunResult) -> NoReturn:
     if result.unmet:
         sys.exit(EXIT_EXPECTATIONS)
@@ -190,18 +199,23 @@ def main() -> None:
     help="Run only this target (repeatable); its parent targets run too, since they give it its requests.",
 )  # fmt: skip
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url (e.g. a staging host).")
-@click.option("--resume", is_flag=True, help="Continue the spec's last unfinished run in DB, where it stopped.")
+@click.option(
+    "--resume", is_flag=True,
+    help="Continue the spec's last run in DB where it stopped, with any targets added to the spec since "
+    "(a completed run: nothing to do).",
+)  # fmt: skip
 @click.option("--retry-failed", is_flag=True, help="A new run fetching only the requests the last run failed.")
 @click.option(
     "-c",
     "--concurrency",
-    type=click.IntRange(1),
+    type=click.IntRange(1, MAX_CONNECTIONS),
     metavar="N",
     help="Requests at once (overrides http.limits.connections).",
 )
 @click.option("--max-requests", type=click.IntRange(1), metavar="N", help="Stop after N requests: for trying a spec.")
 @click.option("--max-records", type=click.IntRange(1), metavar="N", help="Stop once N records are stored.")
 @click.option("--dry-run", is_flag=True, help="Show what would be fetched (like `crawlrunner plan`) and stop.")
+@click.option("--insecure", is_flag=True, help="Allow targets with tls.verify: false (no certificate checks).")
 @click.option(
     "--progress/--no-progress",
     default=True,
@@ -220,6 +234,7 @@ def run(
     max_requests: int | None,
     max_records: int | None,
     dry_run: bool,
+    insecure: bool,
     progress: bool,
 ) -> None:
     """Validate SPEC, fetch every request it plans, and store the records.
@@ -241,6 +256,7 @@ def run(
 
     with _user_errors():
         check_base_url(base_url, name="--base-url")
+        check_output(output, name="--output")
         if resume and retry_failed:
             _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
         spec = load_spec(spec_file, base_url=base_url)
@@ -258,8 +274,11 @@ def run(
             reporter = reporter_for(sys.stderr)
         result = _run_spec(
             spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
-            max_requests=max_requests, max_records=max_records,
+            max_requests=max_requests, max_records=max_records, insecure=insecure,
         )  # fmt: skip
+    if result.already_completed:
+        _say_already_completed(result)
+        sys.exit(EXIT_OK)
     if not _quiet():
         click.echo(format_summary(result))
     elif result.unmet:
@@ -541,23 +560,11 @@ def init(path: Path | None, kind: str, name: str | None) -> None:
       crawlrunner init shop.yaml --kind html
       crawlrunner validate shop.yaml && crawlrunner plan shop.yaml
     """
-    from .starters import STARTERS
+    from .starters import write_starter
 
     target = path or Path("crawl.yaml")
-    if target.exists():
-        _fail(f"{target} exists; not overwriting it (choose another name)", EXIT_USAGE)
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
-        _fail(
-            f"--name: letters, digits, '_', '.' and '-' only (it also names the database file), got {name!r}",
-            EXIT_USAGE,
-        )
-    crawl_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", target.stem) or "crawl"
-    schema = bundled_path("schemas", "crawlspec.schema.json")
-    text = STARTERS[kind].format(name=crawl_name, file=target, schema=schema)
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        _fail(f"{target}: cannot write: {exc.strerror}", EXIT_USAGE)
+    with _user_errors():
+        write_starter(target, kind, name)
     click.echo(f"wrote {target} ({kind}); next: crawlrunner validate {target}")
 
 

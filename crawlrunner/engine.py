@@ -9,8 +9,8 @@
 The engine sees the run's state only through the two interfaces of
 ``backends.base``: it never learns which database is behind them. Workers
 claim from the frontier, which serves derived requests first and reads the
-plan lazily. There are as many workers as pooled connections, and each
-request takes its host's slot (``HostSlots``) before it is sent, so its
+plan lazily. Workers are hired as work shows up, up to one per pooled
+connection, and each request takes its host's slot (``HostSlots``) before it is sent, so its
 timeout starts when it can actually go rather than while it waits. The sink's
 bounded queue slows the workers if the database falls behind.
 
@@ -51,6 +51,7 @@ from .stats import RunStats, TargetStats
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0
+SKIPPED_BY_ROBOTS = "disallowed by robots.txt"
 
 
 def _known_total(target: Target) -> int | None:
@@ -122,7 +123,7 @@ async def crawl(
         verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
         if verdict == DISALLOWED:
             stats.targets[target.name].robots_denied += 1
-            log.info("%s %s skipped: disallowed by robots.txt", target.name, redact(plan.url))
+            log.info("%s %s skipped: %s", target.name, redact(plan.url), SKIPPED_BY_ROBOTS)
             return None
         if verdict is not None:
             return FetchResult(
@@ -134,7 +135,9 @@ async def crawl(
     async def handle(plan: RequestPlan) -> list[RequestPlan]:
         """Fetch, extract, hand the outcome to the sink; the requests it led to, as admitted."""
         result = await fetch(plan)
-        if result is None:
+        if result is None:  # not sent: recorded as skipped, so a resume does not try it again
+            unsent = FetchResult(plan.target.name, plan.method, plan.url, utc_now())
+            await sink.write(Outcome(unsent, plan, skipped=SKIPPED_BY_ROBOTS))
             return []
         outcome = process(plan, result, children=children[plan.target.name])
         outcome.derived = frontier.admit(plan, outcome)
@@ -145,12 +148,26 @@ async def crawl(
         await sink.write(outcome)
         return outcome.derived
 
-    async def work() -> None:
+    workers: list[asyncio.Task[None]] = []
+    busy = 0
+
+    def hire(pool: asyncio.TaskGroup) -> None:
+        workers.append(pool.create_task(work(pool), name=f"crawlrunner-worker-{len(workers)}"))
+
+    async def work(pool: asyncio.TaskGroup) -> None:
+        nonlocal busy
         while (plan := await frontier.claim()) is not None:
+            busy += 1
+            # Workers are hired as work shows up, up to one per pooled
+            # connection: a crawl of three URLs never pays for thousands of
+            # idle tasks (nor wakes them all at its end).
+            if busy == len(workers) and len(workers) < spec.http.limits.workers:
+                hire(pool)
             derived: list[RequestPlan] | None = None
             try:
                 derived = await handle(plan)  # once it returns, the sink has the outcome
             finally:
+                busy -= 1
                 if derived is None:  # cancelled or failed before that: the request stays to do
                     await frontier.release(plan)
             await frontier.complete(plan, derived)
@@ -160,6 +177,7 @@ async def crawl(
         await stop.wait()
         log.warning("stopping: no new requests; %d in flight get %.0f s to finish", frontier.in_flight, grace)
         await frontier.close()
+        # A worker hired from now on finds the frontier closed and ends at once.
         _, pending = await asyncio.wait(workers, timeout=grace)
         for task in pending:
             task.cancel()
@@ -168,9 +186,7 @@ async def crawl(
         async with asyncio.TaskGroup() as run_group:
             run_group.create_task(sink.run(), name="crawlrunner-sink")
             async with asyncio.TaskGroup() as pool:
-                workers = [
-                    pool.create_task(work(), name=f"crawlrunner-worker-{n}") for n in range(spec.http.limits.workers)
-                ]
+                hire(pool)
                 if stop is not None:
                     watcher = run_group.create_task(stop_when_asked(workers), name="crawlrunner-stop")
                 if reporter is not None:

@@ -18,12 +18,15 @@ The tree::
     │   ├── InvalidRequest (ValueError)  a request the spec could not render
     │   ├── BadResponse                 not valid HTTP (bad status line, huge headers)
     │   ├── BodyTooLarge
-    │   ├── PayloadError                truncated or undecodable body
+    │   ├── PayloadError                a body cut short (shorter than its Content-Length); retried
+    │   ├── DecodeError                 a corrupt compressed body (gzip, deflate, br); not retried
     │   └── HTTPStatusError             a status that counts as a failure
     ├── UsageError                      a request the command cannot honour; exit status 2
     │   ├── ResumeError                 nothing to resume, or the spec changed
+    │   ├── InsecureTLSError            tls.verify: false without insecure=True (--insecure)
     │   └── UnknownTargetError (KeyError)  a target name the spec does not have
     ├── ExtractError (ValueError)       a document that extraction cannot read
+    │   └── CharsetError                bytes an HTML body's charset cannot decode
     ├── StorageError                    the SQLite output cannot be opened or written
     │   └── OutputPathError             the output path is unusable; exit status 2
     ├── MissingSecret (LookupError)     a stored request needs a secret the environment lacks
@@ -75,8 +78,10 @@ class ErrorKind(StrEnum):
     BAD_RESPONSE = "bad_response"
     BODY_TOO_LARGE = "body_too_large"
     PAYLOAD_ERROR = "payload_error"
+    DECODE_ERROR = "decode_error"
     HTTP_STATUS = "http_status"
     EXTRACT_ERROR = "extract_error"
+    CHARSET_ERROR = "charset_error"
     # No exception of its own: robots.txt answered 5xx or not at all, and
     # RFC 9309 says to fetch nothing from that origin.
     ROBOTS_UNREACHABLE = "robots_unreachable"
@@ -168,7 +173,15 @@ class BodyTooLarge(FetchError):
 
 
 class PayloadError(FetchError):
+    """A body that stopped before its end: the connection, so worth another attempt."""
+
     kind = ErrorKind.PAYLOAD_ERROR
+
+
+class DecodeError(FetchError):
+    """A body that arrived whole but does not decompress: the server's bytes, the same every time."""
+
+    kind = ErrorKind.DECODE_ERROR
 
 
 class HTTPStatusError(FetchError):
@@ -181,6 +194,14 @@ class UsageError(CrawlRunnerError):
 
 class ResumeError(UsageError):
     """A run cannot be resumed (nothing unfinished, or the spec changed) or retried."""
+
+
+class InsecureTLSError(UsageError):
+    """A target turns certificate checks off (``tls.verify: false``) and the caller did not allow it.
+
+    Switching verification off is a decision of whoever runs the spec, not
+    of the spec alone: ``run(..., insecure=True)`` or ``crawlrunner run --insecure``.
+    """
 
 
 class UnknownTargetError(UsageError, KeyError):
@@ -199,6 +220,16 @@ class ExtractError(CrawlRunnerError, ValueError):
     """A fetched document that extraction cannot read (bad JSON, wrong type)."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.EXTRACT_ERROR
+
+
+class CharsetError(ExtractError):
+    """An HTML body with bytes its charset (declared, or UTF-8) cannot decode.
+
+    Its own kind, so a page stored as replacement characters is not mistaken
+    for content; the records of such a page are not stored.
+    """
+
+    kind = ErrorKind.CHARSET_ERROR
 
 
 class StorageError(CrawlRunnerError):

@@ -22,3 +22,18 @@ def check_base_url(base_url: str | None, *, name: str = "base_url") -> None:
     """
     if base_url is not None and not ABSOLUTE_HTTP_URL.match(base_url):
         raise UsageError(f"{name}: expected an absolute http:// or https:// URL, got {base_url!r}")
+
+
+def output_problem(output: str) -> str | None:
+    """What makes ``output`` unusable as a file name before anything opens it, or None."""
+    if "\0" in output:
+        # No file system accepts it; the OS call would fail with a bare ValueError.
+        return "a file name must not contain a NUL character (\\0)"
+    return None
+
+
+def check_output(output: str | None, *, name: str = "output") -> None:
+    """Raise ``UsageError`` if ``output`` (if given) cannot be a file name."""
+    problem = output_problem(output) if output is not None else None
+    if problem is not None:
+        raise UsageError(f"{name}: {problem}")

@@ -82,3 +82,4 @@ class Outcome:
     field_errors: int = 0
     field_error_examples: dict[str, str] = field(default_factory=dict)  # field → first message
     derived: list[RequestPlan] = field(default_factory=list)
+    skipped: str | None = None  # why the request was not sent (robots.txt): no fetch, a "skipped" request

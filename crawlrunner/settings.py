@@ -7,7 +7,7 @@ overrides, even with ``null``: that is how a spec switches a timeout off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -16,6 +16,8 @@ from .errors import ErrorKind
 
 DEFAULT_USER_AGENT = f"crawlrunner/{__version__} (+https://crawlrunner.dev)"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+# One worker per connection, each with a socket: the schema's upper bound of limits.connections.
+MAX_CONNECTIONS = 1024
 
 # When the pool is unlimited (connections: 0) something must still bound how
 # many requests are in flight, or a million-URL target would open a million.
@@ -70,10 +72,15 @@ class HttpSettings:
     trust_env: bool = False
     download_dir: str = "downloads"
     block_private_addresses: bool = False
+    # Hosts, with optional ports ("api.example.com", "example.com:8443",
+    # "[2001:db8::1]:80"), that requests and redirects may reach; empty: any.
+    allowed_hosts: Sequence[str] = ()
 
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# Failures that are worth another attempt: the network, not the request.
+# Failures that are worth another attempt: the network, not the request. A
+# body cut short (payload_error) is; a corrupt one (decode_error) is not, since
+# the server sends the same bytes again.
 RETRYABLE_ERRORS = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECT_ERROR, ErrorKind.PAYLOAD_ERROR})
 
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+from ._resources import bundled_path
+from .errors import UsageError
+
 JSON_API = """\
 # yaml-language-server: $schema={schema}
 #
@@ -127,3 +133,23 @@ targets:
 """
 
 STARTERS = {"json-api": JSON_API, "html": HTML, "gateway": GATEWAY}
+
+
+def write_starter(path: Path, kind: str, name: str | None = None) -> None:
+    """Write the ``kind`` starter to ``path`` (never over an existing file), named ``name`` or after the file.
+
+    Raises ``UsageError`` for an existing file, a name that cannot name a
+    database file, or a file that cannot be written.
+    """
+    if path.exists():
+        raise UsageError(f"{path} exists; not overwriting it (choose another name)")
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+        raise UsageError(
+            f"--name: letters, digits, '_', '.' and '-' only (it also names the database file), got {name!r}"
+        )
+    crawl_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", path.stem) or "crawl"
+    schema = bundled_path("schemas", "crawlspec.schema.json")
+    try:
+        path.write_text(STARTERS[kind].format(name=crawl_name, file=path, schema=schema), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror}") from None

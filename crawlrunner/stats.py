@@ -60,6 +60,9 @@ class TargetStats:
     retries: int = 0
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    # Requests that succeeded with something to say (an empty HTML page), by
+    # what they said: the fetch log's ``error`` on a row whose error_kind is null.
+    warnings: Counter[str] = field(default_factory=Counter)
     field_error_examples: dict[str, str] = field(default_factory=dict)
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
@@ -71,6 +74,8 @@ class TargetStats:
         self.latency.add(fetch.elapsed)
         if fetch.ok:
             self.ok += 1
+            if fetch.error:
+                self.warnings[fetch.error] += 1
         else:
             self.failed += 1
             self.failures[fetch.error_kind or "unknown"] += 1
@@ -94,6 +99,7 @@ class TargetStats:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
+        self.warnings.update(other.warnings)
         for name, message in other.field_error_examples.items():
             self.field_error_examples.setdefault(name, message)
         self.latency.merge(other.latency)

@@ -77,9 +77,10 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
         _, stderr = child.communicate(timeout=60)
-        if child.returncode == 0 or _last_status(db) == "completed":
-            break  # finished (perhaps killed between its last commit and its exit)
-        kills += 1  # killed mid-run
+        if child.returncode == 0:
+            # Finished; or, killed just after it marked the run completed, resumed to nothing.
+            break
+        kills += 1
         # Killed before the run was even recorded: there is nothing to resume yet.
         resume = _last_status(db) is not None
     else:
@@ -101,3 +102,10 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
         db, "SELECT count(*), count(DISTINCT parent_id || '.' || n) FROM children WHERE _run_id = ?", last
     ) == [(1000, 1000)]
     assert query(db, "SELECT count(*) FROM requests WHERE run_id = ? AND state = 'pending'", last) == [(0,)]
+
+    # Resuming is idempotent: a completed run resumes to nothing, and is left as it was.
+    before = query(db, "SELECT * FROM runs")
+    child = _start(spec, db, resume=True)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    assert query(db, "SELECT * FROM runs") == before

@@ -46,7 +46,7 @@ class Frontier(ABC):
     """What is left to fetch in one run, and how to know the crawl is over.
 
     The frontier owns everything about *which* requests a run makes: start
-    requests (numbered in plan order, so a resume can skip the done ones),
+    requests (numbered in plan order within their target, so a resume can skip the done ones),
     derived requests (served first, so chains keep moving and memory stays
     small), de-duplication of followed URLs, request ids, and the early-stop
     limits (``max_requests``, ``max_records``).
@@ -152,6 +152,9 @@ class OpenedRun:
     sink: Sink
     validators: Validators = field(default_factory=dict)
     whole_crawl: bool = True  # False: a retry of failures, which may not empty replace tables
+    # A resume of a run that had completed, with no target added since: nothing
+    # to fetch, and the run is left exactly as it was (not even finished again).
+    already_completed: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ class Backend(ABC):
         """Begin (or resume) a run of ``spec`` restricted to ``targets``.
 
         Raises ``ResumeError`` when there is nothing to resume or retry, or
-        when the spec changed since the run to resume began.
+        when the spec changed since the run to resume began (adding targets
+        is not a change: their requests join the run). Resuming a run that
+        completed, with no target added, returns it ``already_completed``.
         """
 
     @abstractmethod

@@ -1,6 +1,6 @@
 """The in-process frontier: one event loop's queue, seen sets, ids and limits.
 
-Start requests come lazily from the plan, numbered in plan order; derived
+Start requests come lazily from the plan, numbered within their target; derived
 requests (next pages, followed links, child requests) are queued as pages are
 processed and are served first, so chains keep moving and memory stays small
 (a target of a million URLs never becomes a million objects). The crawl is
@@ -176,7 +176,7 @@ class LocalFrontier(Frontier):
 def numbered(
     plans: Iterator[RequestPlan], *, skip_below: int = 0, skip: set[int] | None = None
 ) -> Iterator[RequestPlan]:
-    """Start requests numbered in plan order, without those already done."""
+    """Start requests (of one target) numbered in plan order, without those already done."""
     for seq, plan in enumerate(plans):
         if seq < skip_below or (skip and seq in skip):
             continue

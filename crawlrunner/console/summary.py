@@ -57,6 +57,10 @@ def format_summary(result: RunResult) -> str:
                 if stats.failures:
                     by_kind = ", ".join(f"{kind} {count}" for kind, count in stats.failures.most_common())
                     notes.append(f"  - {name}: {by_kind}")
+    if totals.warnings:
+        said = ", ".join(f"{warning} ({count})" for warning, count in totals.warnings.most_common())
+        count = totals.warnings.total()
+        notes.append(f"{count} response{'s' if count != 1 else ''} with a warning: {said} (see fetch_log.error)")
     if totals.dropped:
         notes.append(f"{totals.dropped} records dropped for a missing required field")
     if totals.field_errors:

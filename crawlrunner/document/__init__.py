@@ -9,6 +9,11 @@ from ..selectors import Selector
 from ..spec.model import Format
 from . import json
 
+# Stored in ``fetch_log.error`` of a request that succeeded (its ``error_kind``
+# stays null) and counted as a warning: an HTML page with nothing in it is a
+# valid document, but almost never what a crawl expected.
+EMPTY_BODY = "empty body: no records"
+
 
 def _html() -> Any:
     # parsel and lxml load only for a crawl that reads HTML.
@@ -30,6 +35,14 @@ class Page:
         self._module: Any = json if fmt == "json" else _html()
         self.document: Any = self._module.parse(fetch.body, fetch.charset)
         self._select_first = self._module.select_first
+        # An empty JSON body does not parse (extract_error); an empty HTML one
+        # does, and must give no records rather than one record of nulls.
+        self.empty = fmt == "html" and self._module.is_empty(fetch.body)
+
+    @property
+    def warning(self) -> str | None:
+        """Why this page, though fetched and parsed, is suspect; None when it is not."""
+        return EMPTY_BODY if self.empty else None
 
     @property
     def url(self) -> str:
@@ -38,7 +51,7 @@ class Page:
 
     def records(self, selector: Selector | None) -> list[Any]:
         if selector is None:
-            return [self.document]
+            return [] if self.empty else [self.document]
         if self.format == "html":
             nodes: list[Any] = _html().select_nodes(self.document, selector.query)
             return nodes

@@ -7,21 +7,53 @@ selection that is an element yields its whitespace-normalised text; use
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from parsel import Selector as Node
 
+from ..errors import CharsetError
+
+# A charset declared in the markup (<meta charset=...> or the http-equiv
+# form), looked for where browsers look: the first 1024 bytes.
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_PRESCAN_BYTES = 1024
+
+
+def _declared(body: bytes) -> str | None:
+    found = _META_CHARSET.search(body[:_PRESCAN_BYTES])
+    return found.group(1).decode("ascii") if found else None
+
 
 def decode(body: bytes, charset: str | None) -> str:
-    """The body as text: its declared charset if Python knows it, else UTF-8; never fails."""
-    try:
-        return body.decode(charset or "utf-8", errors="replace")
-    except LookupError:  # a charset nobody has heard of
-        return body.decode("utf-8", errors="replace")
+    """The body as text, in the response's charset, else the markup's ``<meta>`` one, else UTF-8.
+
+    A charset Python does not know is read as UTF-8 (what servers usually
+    mean). Bytes that the charset cannot decode raise ``CharsetError``:
+    replacing them would store text the page never had, with no sign of it.
+    """
+    declared = charset or _declared(body)
+    for encoding in dict.fromkeys(name for name in (declared, "utf-8") if name):
+        try:
+            return body.decode(encoding)
+        except LookupError:  # a charset nobody has heard of
+            continue
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.end].hex(" ")
+            unknown = f" (charset {declared!r} is unknown)" if encoding != declared and declared else ""
+            raise CharsetError(
+                f"cannot decode the body as {encoding}{unknown}: bytes {bad} at offset {exc.start}"
+            ) from None
+    raise AssertionError("unreachable: UTF-8 is always known")
+
+
+def is_empty(body: bytes) -> bool:
+    """Whether an HTML body has nothing in it: a page with no content, not one with no matches."""
+    return not body.strip()
 
 
 def parse(body: bytes, charset: str | None) -> Node:
-    return Node(text=decode(body, charset) if body else "<html></html>", type="html")
+    return Node(text="<html></html>" if is_empty(body) else decode(body, charset), type="html")
 
 
 # Elements that start a new line when rendered: their text is kept apart from

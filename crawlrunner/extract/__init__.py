@@ -56,6 +56,10 @@ def process(
         return outcome
     try:
         page = Page(fetch, page_format(target))
+        if page.warning is not None:
+            # Recorded in the fetch log's error column and counted in the
+            # summary; error_kind stays null, since the request did not fail.
+            fetch.error = page.warning
         if target.extract is not None:
             extract_records(target.extract, page, plan, outcome)
         else:

@@ -30,7 +30,7 @@ from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
 from .auth import Credentials, same_origin, strip_credentials, with_query
-from .guard import check_url
+from .guard import check_url, hop, hostname
 from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
 from .tls import SSLArgument
@@ -167,41 +167,45 @@ class Fetcher:
         headers: Mapping[str, str] = {**plan.headers, **creds.headers} if creds.headers else plan.headers
         data, json_body = plan.data, plan.json_body
         retry_after: float | None = None
+        own_host = hostname(plan.url)
         try:
             for _ in range(settings.max_redirects + 1):
                 send_url = self._send_url(with_query(url, creds.query), client)
-                if self.block_private:
-                    check_url(send_url)
-                async with self.slots.hold(send_url, settings.rate_limit):
-                    # Latency counts from when the host's slot is ours: waiting
-                    # for politeness is not the server's slowness.
-                    sent = time.perf_counter()
-                    if url == plan.url:
-                        result.fetched_at = utc_now()
-                    try:
-                        async with self.session.request(
-                            method,
-                            send_url,
-                            headers=headers,
-                            data=data,
-                            json=json_body,
-                            timeout=client.timeout,
-                            allow_redirects=False,
-                            ssl=client.ssl,
-                            proxy=settings.proxy,
-                            middlewares=creds.middlewares,
-                        ) as response:
-                            location = response.headers.get("Location")
-                            if response.status in REDIRECT_STATUSES and location and not settings.gateway:
-                                url, method, data, json_body, headers, creds = self._redirect(
-                                    url, location, response.status, method, data, json_body, headers, client
-                                )
-                                continue
-                            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                            await self._read(response, plan, client, result, url)
-                            return retry_after
-                    finally:
-                        result.elapsed += time.perf_counter() - sent
+                # A redirect to another host may not reach a link-local address (http.guard).
+                leaving = hostname(url) != own_host
+                with hop(leaving):
+                    if self.block_private or leaving:
+                        check_url(send_url, block_private=self.block_private)
+                    async with self.slots.hold(send_url, settings.rate_limit):
+                        # Latency counts from when the host's slot is ours: waiting
+                        # for politeness is not the server's slowness.
+                        sent = time.perf_counter()
+                        if url == plan.url:
+                            result.fetched_at = utc_now()
+                        try:
+                            async with self.session.request(
+                                method,
+                                send_url,
+                                headers=headers,
+                                data=data,
+                                json=json_body,
+                                timeout=client.timeout,
+                                allow_redirects=False,
+                                ssl=client.ssl,
+                                proxy=settings.proxy,
+                                middlewares=creds.middlewares,
+                            ) as response:
+                                location = response.headers.get("Location")
+                                if response.status in REDIRECT_STATUSES and location and not settings.gateway:
+                                    url, method, data, json_body, headers, creds = self._redirect(
+                                        url, location, response.status, method, data, json_body, headers, client
+                                    )
+                                    continue
+                                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                                await self._read(response, plan, client, result, url)
+                                return retry_after
+                        finally:
+                            result.elapsed += time.perf_counter() - sent
             raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
         except asyncio.CancelledError:
             raise

@@ -10,7 +10,8 @@ import aiohttp
 from yarl import URL
 
 from ..settings import HttpSettings, Timeouts
-from .guard import GuardedResolver
+from ..spec.hosts import AllowedHosts
+from .guard import GuardedResolver, allowed_hosts_gate
 
 # aiohttp needs its own clean-up of closed TLS transports only on Pythons
 # without cpython#118960 (fixed in 3.12.8 and 3.13.1); asking for it on a
@@ -32,7 +33,9 @@ async def open_session(http: HttpSettings) -> AsyncIterator[aiohttp.ClientSessio
     """A pooled session honouring the run's limits; closed on every path out."""
     limits = http.limits
     connector = aiohttp.TCPConnector(
-        resolver=GuardedResolver() if http.block_private_addresses else None,
+        # Always guarded: redirects to another host may never reach a
+        # link-local address, with or without block_private_addresses.
+        resolver=GuardedResolver(block_private=http.block_private_addresses),
         limit=limits.connections,
         limit_per_host=limits.per_host,
         use_dns_cache=limits.dns_cache != 0,
@@ -54,5 +57,6 @@ async def open_session(http: HttpSettings) -> AsyncIterator[aiohttp.ClientSessio
         raise_for_status=False,
         trust_env=http.trust_env,
         cookie_jar=jar,
+        trace_configs=[allowed_hosts_gate(AllowedHosts.of(http.allowed_hosts))] if http.allowed_hosts else None,
     ) as session:
         yield session

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 
 from ..errors import (
     BadResponse,
     BlockedAddressOSError,
     ConnectError,
+    DecodeError,
     FetchError,
     FetchTimeout,
     InvalidURL,
@@ -40,7 +42,7 @@ def translate(exc: Exception) -> FetchError:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return FetchTimeout(f"timed out ({type(exc).__name__})")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return PayloadError(f"incomplete or corrupt body: {reason}")
+        return _payload_error(exc, reason)
     if isinstance(exc, aiohttp.InvalidURL):
         return InvalidURL(f"invalid URL: {reason}")
     if isinstance(exc, aiohttp.ServerFingerprintMismatch):
@@ -52,6 +54,21 @@ def translate(exc: Exception) -> FetchError:
     if isinstance(exc, (aiohttp.ClientError, OSError, ValueError)):
         return FetchError(f"{type(exc).__name__}: {reason}")
     raise exc
+
+
+def _payload_error(exc: aiohttp.ClientPayloadError, reason: str) -> FetchError:
+    """Corruption (retrying gets the same bytes) or a body cut short (retrying may get all of it).
+
+    aiohttp raises one ``ClientPayloadError`` for both; what its parser
+    raised underneath, chained as the cause, tells them apart: a
+    ``ContentEncodingError`` for bytes the decompressor rejects (bad magic,
+    bad CRC, garbage), a ``ContentLengthError`` or ``TransferEncodingError``
+    for a body that ended early.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, ContentEncodingError):
+        return DecodeError(f"corrupt compressed body: {cause.message or reason}")
+    return PayloadError(f"incomplete body: {reason}")
 
 
 def _blocked_cause(exc: BaseException) -> BlockedAddressOSError | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from .model import Spec
 from .validate import check, spec_schema
 
 __all__ = ["Document", "Spec", "format_path", "load_spec", "load_spec_text", "spec_schema"]
+
+log = logging.getLogger(__name__)
 
 
 def load_spec(path: str | Path, environ: Mapping[str, str] | None = None, *, base_url: str | None = None) -> Spec:
@@ -39,4 +42,8 @@ def _build(document: Document, environ: Mapping[str, str] | None, base_url: str 
     problems = check(document)
     if problems:
         raise SpecError(problems)
-    return build_spec(document, environ, base_url=base_url)
+    spec = build_spec(document, environ, base_url=base_url)
+    # Logged, not raised: the spec runs; `validate` and `run` both show them (not with -q).
+    for warning in spec.warnings:
+        log.warning("%s", warning)
+    return spec

@@ -21,10 +21,12 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import SpecError
+from ..overrides import output_problem
 from ..secrets import Redactor
 from ..settings import GATEWAY_TIMEOUT
 from . import checks, extraction, layering, requests
 from .env import Context
+from .fingerprints import fingerprint
 from .loader import Document, SpecPath
 from .model import Format, Spec, Target
 from .pagination import paginate
@@ -55,7 +57,8 @@ class _Builder:
         self.defaults = dict(data.get("defaults") or {})
         for key in ("headers", "params"):
             if key in self.defaults:
-                self.defaults[key] = ctx.resolve(self.defaults[key], ("defaults", key), template=True)
+                resolved = ctx.resolve(self.defaults[key], ("defaults", key), template=True)
+                self.defaults[key] = layering.single_line(ctx, resolved, ("defaults", key))
 
     def build(self) -> Spec:
         ctx, data = self.ctx, self.ctx.document.data
@@ -64,7 +67,10 @@ class _Builder:
         checks.check_parents(ctx, raw_targets)
         targets = [self.target(raw, index, fields_of) for index, raw in raw_targets]
         checks.check_run(ctx, raw_targets, targets, self.http)
+        checks.literal_credentials(ctx, data)
         output = ctx.resolve(data["output"], ("output",)) if "output" in data else None
+        if output is not None and (problem := output_problem(output)):
+            ctx.problem(("output",), problem)
         redact = Redactor(ctx.secrets)
         if ctx.problems:
             # A message may quote a value that came from the environment.
@@ -84,6 +90,8 @@ class _Builder:
             http=self.http,
             output=output,
             redactor=redact,
+            fingerprints=fingerprint(data, targets),
+            warnings=tuple(ctx.warnings),
         )
 
     def target(self, own: dict[str, Any], index: int, fields_of: Mapping[str, set[str]]) -> Target:

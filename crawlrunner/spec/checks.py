@@ -2,7 +2,8 @@
 
 Unique target names, parents that exist and form no cycle, a source for
 every target's requests, template variables that something defines, storage
-modes that fit their keys, and settings that exclude each other.
+modes that fit their keys, and settings that exclude each other. Also the
+one warning a spec can get: a credential written into it in clear.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from ..settings import HttpSettings
 from .env import Context
+from .hosts import check_destinations
 from .loader import SpecPath
 from .model import Target
 from .requests import Uses
@@ -65,6 +67,7 @@ def check_run(ctx: Context, raw_targets: Indexed, targets: list[Target], http: H
                     "cannot be checked through a proxy (proxy or trust_env): the proxy resolves the hosts")  # fmt: skip
     if http.cookies and http.base_url is None:
         ctx.problem(("http", "cookies"), "cookies need http.base_url: they are sent to its host only")
+    check_destinations(ctx, raw_targets, targets, http)
 
 
 def check_sources(
@@ -130,3 +133,37 @@ def check_storage(ctx: Context, target: Target, path: SpecPath) -> None:
             path + ("conditional",),
             f"conditional requests cannot be combined with {what}: a 304 has no body to continue from",
         )
+
+
+# Header names whose values are credentials, and the auth keys that hold one.
+_CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
+_CREDENTIAL_AUTH_KEYS = ("password", "token", "value")
+
+
+def literal_credentials(ctx: Context, data: Mapping[str, Any]) -> None:
+    """Warn about credentials written in the spec instead of taken from ``${env.X}``.
+
+    They still work, and are masked like any secret, but whoever can read
+    the spec (a repository, a ticket) can read them.
+    """
+    layers: list[tuple[SpecPath, Any]] = [(("http",), data.get("http")), (("defaults",), data.get("defaults"))]
+    layers += [(("targets", i), raw) for i, raw in enumerate(data.get("targets") or [])]
+    for path, raw in layers:
+        if not isinstance(raw, dict):
+            continue
+        headers = raw.get("headers")
+        for name, value in headers.items() if isinstance(headers, dict) else ():
+            if name.lower() in _CREDENTIAL_HEADERS and _written_in_clear(value):
+                ctx.secrets.append(value)
+                ctx.warn(path + ("headers", name), f"a credential written in the spec: {_USE_ENV}")
+        auth = raw.get("auth")
+        written = [key for key in _CREDENTIAL_AUTH_KEYS if _written_in_clear(auth.get(key))] if auth else []
+        for key in written:
+            ctx.warn(path + ("auth", key), f"a credential written in the spec: {_USE_ENV}")
+
+
+_USE_ENV = "anyone who can read the spec can use it; take it from the environment with ${env.NAME}"
+
+
+def _written_in_clear(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and "${env." not in value

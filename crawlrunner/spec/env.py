@@ -31,12 +31,16 @@ class Context:
         self.document = document
         self.environ = environ
         self.problems: list[SpecProblem] = []
+        self.warnings: list[SpecProblem] = []  # the spec runs, but the user should know
         self.secrets: list[str] = []
         self.unresolved: set[SpecPath] = set()  # values whose ${env.X} is unset
         self.spec_dir = Path(document.file).parent if document.file != "<spec>" else Path.cwd()
 
     def problem(self, path: SpecPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.document.problem(path, message, key=key))
+
+    def warn(self, path: SpecPath, message: str) -> None:
+        self.warnings.append(self.document.problem(path, message))
 
     # In templates, a value from the environment is literal text: its braces
     # are escaped so a token like "ab{c}" is sent as written.

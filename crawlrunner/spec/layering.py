@@ -27,8 +27,10 @@ from ..settings import (
     RetryPolicy,
     Timeouts,
 )
+from ..templates import Template
 from .env import Context
 from .loader import SpecPath
+from .urls import check_authority
 
 # Settings whose values are credentials whether or not they come from ${env.X}.
 _SECRET_KEYS = {"auth": ("username", "password", "token", "value"), "gateway": ("api_key",), "proxy": ()}
@@ -66,6 +68,24 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
+def single_line(ctx: Context, values: Any, path: SpecPath) -> Any:
+    """``values`` (a mapping) without the values that hold a line break, each reported at ``path``.
+
+    Headers are merged from ``http``, ``defaults`` and the target: a bad value
+    is reported in the layer that writes it, not blamed on every target that
+    inherits it.
+    """
+    if not isinstance(values, dict):
+        return values
+    kept: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is not None and any(c in scalar_text(value) for c in "\r\n"):
+            ctx.problem(path + (name,), "values must not contain line breaks")
+            continue
+        kept[name] = value
+    return kept
+
+
 def http_settings(ctx: Context, raw: dict[str, Any], base_url_override: str | None) -> HttpSettings:
     """The run-wide ``http`` block (its request settings are layered per target)."""
     path: SpecPath = ("http",)
@@ -73,13 +93,17 @@ def http_settings(ctx: Context, raw: dict[str, Any], base_url_override: str | No
     resolved = path + ("base_url",) not in ctx.unresolved
     if base_url is not None and resolved and not ABSOLUTE_HTTP_URL.match(base_url):
         ctx.problem(path + ("base_url",), "expected an absolute http:// or https:// URL")
-    own = given(raw, ("user_agent", "trust_env", "block_private_addresses", "download_dir"))
+    elif base_url is not None and resolved:
+        check_authority(ctx, Template(base_url, (base_url,)), path + ("base_url",))
+    own = given(raw, ("user_agent", "trust_env", "block_private_addresses", "allowed_hosts", "download_dir"))
     if "user_agent" in own:
-        own["user_agent"] = ctx.resolve(own["user_agent"], path + ("user_agent",))
+        own.update(single_line(ctx, {"user_agent": ctx.resolve(own["user_agent"], path + ("user_agent",))}, path))
     return HttpSettings(
         base_url=base_url,
         # Header values are templates (targets render them per request).
-        headers=ctx.resolve(raw.get("headers") or {}, path + ("headers",), template=True),
+        headers=single_line(
+            ctx, ctx.resolve(raw.get("headers") or {}, path + ("headers",), template=True), path + ("headers",)
+        ),
         timeout=Timeouts().merged(raw.get("timeout")),
         limits=Limits(**given(raw.get("limits") or {}, ("connections", "per_host", "keepalive", "dns_cache"))),
         cookies=ctx.resolve(raw.get("cookies") or {}, path + ("cookies",)),

@@ -179,10 +179,28 @@ def _check_nesting(text: str, file: str) -> None:
         return  # composing reports syntax errors with their location
 
 
+def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> SpecProblem:
+    """A YAML syntax error, located where the user has to look.
+
+    PyYAML's problem mark is where it gave up: for an unclosed quote, the end
+    of the file, which says nothing. A scanner error's context mark is the
+    start of the token it could not finish (the opening quote), so that is
+    where it is reported. A parser error's context is a whole enclosing
+    block, too far from the mistake to be worth pointing at.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    mark = exc.problem_mark or exc.context_mark
+    if isinstance(exc, yaml.scanner.ScannerError) and exc.context_mark is not None and exc.context:
+        mark = exc.context_mark
+        problem = f"{problem} ({exc.context} that starts here)"
+    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    return SpecProblem(file, line, column, "", f"YAML syntax error: {problem}")
+
+
 def load_text(text: str, file: str = "<spec>") -> Document:
     """Parse YAML ``text``; raise SpecError with located problems if it is not usable."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
-        raise SpecError([SpecProblem(file, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
+        raise SpecError([SpecProblem(file, 1, 1, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
     _check_nesting(text, file)
     try:
         loader = yaml.SafeLoader(text)
@@ -192,14 +210,11 @@ def load_text(text: str, file: str = "<spec>") -> Document:
         try:
             root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-            message = exc.problem or exc.context or "invalid YAML"
-            raise SpecError([SpecProblem(file, line, column, "", f"YAML syntax error: {message}")]) from None
+            raise SpecError([_syntax_problem(exc, file)]) from None
         except yaml.YAMLError as exc:
             raise SpecError([SpecProblem(file, 0, 0, "", f"YAML error: {exc}")]) from None
         if root is None:
-            raise SpecError([SpecProblem(file, 0, 0, "", "the spec is empty")])
+            raise SpecError([SpecProblem(file, 1, 1, "", "the spec is empty")])
         walker = _Walker(loader, file)
         try:
             data = walker.build(root, ())
@@ -225,7 +240,7 @@ def load_file(path: str | Path) -> Document:
     except OSError as exc:
         raise SpecError([SpecProblem(name, 0, 0, "", f"cannot read: {exc.strerror}")]) from None
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError([SpecProblem(name, 0, 0, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
+        raise SpecError([SpecProblem(name, 1, 1, "", f"the spec is larger than {MAX_SPEC_BYTES} bytes")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import UnknownTargetError
+from ..errors import InsecureTLSError, SpecProblem, UnknownTargetError
 from ..secrets import Redactor
 from ..selectors import LANGUAGES, KeyPath, Selector
 from ..settings import FetchSettings, HttpSettings, Timeouts
 from ..templates import Template
+from .fingerprints import Fingerprints
 
 FieldType = Literal["str", "int", "float", "bool", "json", "date", "datetime"]
 Format = Literal["json", "html"]
@@ -237,6 +238,10 @@ class Spec:
     http: HttpSettings = field(default_factory=HttpSettings, repr=False)
     output: str | None = field(default=None, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
+    # What --resume compares: per target, so that adding one is not a change of the others.
+    fingerprints: Fingerprints = field(default_factory=Fingerprints, repr=False, compare=False)
+    # Located, but not errors: the spec runs (a credential written in clear, say).
+    warnings: tuple[SpecProblem, ...] = field(default=(), repr=False, compare=False)
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -250,6 +255,24 @@ class Spec:
         unknown = [name for name in names if name not in known]
         if unknown:
             raise UnknownTargetError(unknown, known)
+
+    def check_tls(self, names: Iterable[str] | None = None) -> None:
+        """Raise ``InsecureTLSError`` if a target (of ``names``; None: all) does not check certificates.
+
+        A pinned fingerprint replaces the CA check, so ``verify: false`` with
+        one is not insecure.
+        """
+        wanted = None if names is None else set(names)
+        unverified = [
+            t.name
+            for t in self.targets
+            if (wanted is None or t.name in wanted) and not t.fetch.tls.verify and not t.fetch.tls.fingerprint
+        ]
+        if unverified:
+            raise InsecureTLSError(
+                f"tls.verify: false turns certificate checks off for {', '.join(map(repr, unverified))}: "
+                "run with --insecure (insecure=True) to allow it"
+            )
 
     def children(self, name: str) -> tuple[Target, ...]:
         """Targets whose requests come from ``name``'s records."""

@@ -15,9 +15,10 @@ from typing import Any
 from ..settings import HttpSettings
 from ..templates import Template, compile_tree, tree_names
 from .env import Context
-from .layering import merge, scalar_text
+from .layering import merge, scalar_text, single_line
 from .loader import SpecPath
 from .model import IntRange, RequestTemplate, SeedFile, SeedFormat
+from .urls import check_authority
 
 # (template variables used, where) for each template of a target.
 Uses = list[tuple[set[str], SpecPath]]
@@ -36,7 +37,7 @@ def request(
         # before; the inherited layers were resolved where they are written.
         ignore_case = key == "headers"
         inherited = merge(base, defaults.get(key) or {}, ignore_case=ignore_case)
-        mine = ctx.resolve(own.get(key) or {}, path + (key,), template=True)
+        mine = single_line(ctx, ctx.resolve(own.get(key) or {}, path + (key,), template=True), path + (key,))
         return merge(inherited, mine, ignore_case=ignore_case)
 
     json_body = compile_tree(ctx.resolve(raw.get("json"), path + ("json",), template=True))
@@ -114,6 +115,8 @@ def _url(ctx: Context, written: str, path: SpecPath, base_url: str | None) -> Te
         return None
     if base_url is None and not scheme and not template.is_single_placeholder:
         ctx.problem(path, f"relative URL {written!r} needs http.base_url")
+    if scheme:
+        check_authority(ctx, template, path)
     return template
 
 

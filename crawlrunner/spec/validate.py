@@ -141,7 +141,11 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         sign = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<"}[kind]
         noun = "an integer" if schema.get("type") == "integer" else "a number"
-        yield path, f"expected {noun} {sign} {expected}, got {_describe(value)}", False
+        allowed = f"{sign} {expected}"
+        if "minimum" in schema and "maximum" in schema:
+            # Whichever end was crossed, the message gives the whole allowed range.
+            allowed = f"from {schema['minimum']} to {schema['maximum']}"
+        yield path, f"expected {noun} {allowed}, got {_describe(value)}", False
         return
     if kind == "minLength" and expected == 1:
         yield path, "must not be empty", False

@@ -175,3 +175,34 @@ async def test_retrying_failures_starts_a_new_run_with_only_the_failed_requests(
         assert again is not None and again.url == "http://shop.test/list/2" and again.seq is None
         await retry.frontier.release(again)
         await backend.finish_run(retry.run_id, "interrupted", spec.targets, whole_crawl=False)
+
+
+async def test_resuming_a_completed_run_changes_nothing_unless_the_spec_added_targets(opener: Opener) -> None:
+    spec = _spec()
+    async with opener() as backend:
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        writer = asyncio.create_task(run.sink.run())
+        while (plan := await run.frontier.claim()) is not None:
+            outcome = _response(plan, b'{"items": []}')
+            outcome.derived = run.frontier.admit(plan, outcome)
+            await run.sink.write(outcome)
+            await run.frontier.complete(plan, outcome.derived)
+        await run.sink.close()
+        await writer
+        await backend.finish_run(run.run_id, "completed", spec.targets, whole_crawl=True)
+
+        again = await backend.open_run(spec, list(spec.targets), Start.RESUME)
+        assert again.run_id == run.run_id and again.already_completed
+        assert await again.frontier.claim() is None
+        database = Path(backend.name)
+        assert query(database, "SELECT status, resumed FROM runs") == [("completed", 0)]
+
+        # A target added (first in the list): the run goes on with its requests only.
+        grown = load_spec_text(SPEC.replace("targets:\n", "targets:\n  - {name: extra, url: /extra}\n"))
+        extended = await backend.open_run(grown, list(grown.targets), Start.RESUME)
+        assert extended.run_id == run.run_id and not extended.already_completed
+        added = await extended.frontier.claim()
+        assert added is not None and (added.url, added.seq) == ("http://shop.test/extra", 0)
+        await extended.frontier.release(added)
+        assert await extended.frontier.claim() is None
+        await backend.finish_run(extended.run_id, "interrupted", grown.targets, whole_crawl=True)

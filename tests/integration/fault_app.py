@@ -129,6 +129,54 @@ async def bomb(request: web.Request) -> web.Response:
     )
 
 
+@cache
+def _gzip_fault(fault: str) -> bytes:
+    good = gzip.compress(b'{"ok": true}' + b" " * 4096, mtime=0)
+    if fault == "bad-magic":
+        return b"this is not gzip at all" + good[2:]
+    if fault == "bad-crc":  # the trailer is CRC-32 then the size: flip the CRC
+        return good[:-8] + bytes(b ^ 0xFF for b in good[-8:-4]) + good[-4:]
+    if fault == "garbage":  # a valid header, then noise
+        return good[:10] + bytes(range(256)) * 8
+    return good
+
+
+async def gzip_fault(request: web.Request) -> web.StreamResponse:
+    """A gzip body that is corrupt (bad-magic, bad-crc, garbage) or cut short of its Content-Length (short)."""
+    fault = request.match_info["fault"]
+    _hit(request.match_info["key"])
+    body = _gzip_fault(fault)
+    response = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    response.content_length = len(body) + (100 if fault == "short" else 0)
+    await response.prepare(request)
+    await response.write(body)
+    if fault == "short":
+        assert request.transport is not None
+        request.transport.close()
+        return response
+    await response.write_eof()
+    return response
+
+
+@cache
+def _gzip_members(count: int) -> bytes:
+    return gzip.compress(b"\0" * (1024 * 1024), compresslevel=9, mtime=0) * count
+
+
+async def gzip_members(request: web.Request) -> web.Response:
+    """``count`` gzip members of 1 MiB of zeros each, one after the other (RFC 1952 allows it)."""
+    _hit(request.match_info["key"])
+    body = _gzip_members(int(request.match_info["count"]))
+    return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/octet-stream"})
+
+
+async def gzip_split_json(request: web.Request) -> web.Response:
+    """One JSON document in three gzip members: only all of them decoded make it whole."""
+    parts = (b'{"ok": ', b"true, ", b'"members": 3}')
+    body = b"".join(gzip.compress(part, mtime=0) for part in parts)
+    return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+
 async def stream(request: web.Request) -> web.StreamResponse:
     """``size`` bytes of zeros in 64 KiB chunks; ?length=1 declares the size up front."""
     size = int(request.match_info["size"])
@@ -212,6 +260,22 @@ async def empty(request: web.Request) -> web.Response:
     return web.Response(body=b"", content_type="application/json")
 
 
+async def empty_html(request: web.Request) -> web.Response:
+    return web.Response(body=b"", content_type="text/html")
+
+
+async def undecodable_html(request: web.Request) -> web.Response:
+    """Latin-1 bytes under a UTF-8 label: "Caf\xe9" is not UTF-8."""
+    body = "<html><h1>Caf\u00e9</h1></html>".encode("latin-1")
+    return web.Response(body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+async def meta_charset_html(request: web.Request) -> web.Response:
+    """The charset only in the markup, as many servers send it."""
+    body = '<html><head><meta charset="iso-8859-1"></head><h1>Caf\u00e9</h1></html>'.encode("latin-1")
+    return web.Response(body=body, headers={"Content-Type": "text/html"})
+
+
 async def nan_json(request: web.Request) -> web.Response:
     return web.Response(text='{"price": NaN}', content_type="application/json")
 
@@ -230,6 +294,9 @@ def make_app() -> web.Application:
     app.router.add_get("/echo/{key}", echo)
     app.router.add_get("/bomb/{encoding}", bomb)
     app.router.add_get("/stream/{size}", stream)
+    app.router.add_get("/gzip/{fault}/{key}", gzip_fault)
+    app.router.add_get("/gzip-members/{key}/{count}", gzip_members)
+    app.router.add_get("/gzip-split-json", gzip_split_json)
     app.router.add_get("/set-cookie", set_cookie)
     app.router.add_get("/basic", basic)
     app.router.add_get("/digest", digest)
@@ -240,4 +307,7 @@ def make_app() -> web.Application:
     app.router.add_get("/latin1-json", latin1_json)
     app.router.add_get("/empty", empty)
     app.router.add_get("/nan-json", nan_json)
+    app.router.add_get("/empty-html", empty_html)
+    app.router.add_get("/undecodable-html", undecodable_html)
+    app.router.add_get("/meta-charset-html", meta_charset_html)
     return app

@@ -126,6 +126,59 @@ async def test_a_truncated_body_that_stays_truncated_is_a_payload_error(
     assert _log(db_path, "attempts, error_kind") == [(1, "payload_error")]
 
 
+# Corruption is in the bytes the server sends: asking again gets the same
+# bytes, so it fails at once. A body cut short is the network: asked again.
+@pytest.mark.parametrize(
+    ("fault", "kind", "hits"),
+    [("bad-magic", "decode_error", 1), ("bad-crc", "decode_error", 1), ("garbage", "decode_error", 1),
+     ("short", "payload_error", 3)],
+)  # fmt: skip
+async def test_a_corrupt_gzip_body_is_not_retried_and_a_short_one_is(
+    fault: str, kind: str, hits: int, faults: str, write_spec: Spec, db_path: Path
+) -> None:
+    key = f"gzip-{fault}"
+    await _run(
+        write_spec, db_path,
+        "name: r\nhttp: {{base_url: '{base}', retry: {{attempts: 3, backoff: 0.01}}}}\n"
+        "targets:\n  - {{name: t, url: /gzip/{fault}/{key}, extract: {{fields: {{ok: ok}}}}}}\n",
+        base=faults, fault=fault, key=key,
+    )  # fmt: skip
+
+    assert _log(db_path, "attempts, error_kind") == [(hits, kind)]
+    assert fault_app.hits[key] == hits
+    assert query(db_path, "SELECT count(*) FROM t") == [(0,)]
+
+
+async def test_every_gzip_member_is_decoded(faults: str, write_spec: Spec, db_path: Path) -> None:
+    result = await _run(
+        write_spec, db_path,
+        "name: r\nhttp: {{base_url: '{base}'}}\n"
+        "targets:\n  - {{name: t, url: /gzip-split-json, extract: {{fields: {{ok: ok, members: members}}}}}}\n",
+        base=faults,
+    )  # fmt: skip
+
+    assert result.ok
+    assert query(db_path, "SELECT ok, members FROM t") == [(1, 3)]
+
+
+async def test_gzip_members_past_the_limit_stop_at_the_limit_once(faults: str, write_spec: Spec, db_path: Path) -> None:
+    fault_app._gzip_members(200)  # build the body before measuring
+    before = _max_rss_mb()
+    started = time.monotonic()
+    await _run(
+        write_spec, db_path,
+        "name: r\nhttp: {{base_url: '{base}', max_body_bytes: 5000000, retry: {{attempts: 3, backoff: 0.01}}}}\n"
+        "targets:\n  - {{name: t, url: /gzip-members/members/200}}\n",
+        base=faults,
+    )  # fmt: skip
+
+    # 200 MiB inflated from 200 members: refused at 5 MB, in one attempt.
+    assert _log(db_path, "attempts, error_kind") == [(1, "body_too_large")]
+    assert fault_app.hits["members"] == 1
+    assert time.monotonic() - started < 10
+    assert _max_rss_mb() - before < 50
+
+
 # -- timeouts and pools --------------------------------------------------------
 
 
@@ -401,12 +454,11 @@ async def test_tls_verification_bundles_and_pinning(
 ) -> None:
     url, ca_file, fingerprint = tls_site
     tls = tls.replace("CA", str(ca_file)).replace("FP", ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)))
+    text = "name: r\nhttp: {{base_url: '{base}', tls: {tls}, retry: null}}\ntargets:\n  - {{name: t, url: /echo/tls}}\n"
     with caplog.at_level(logging.WARNING, logger="crawlrunner"):
-        result = await _run(
-            write_spec, db_path,
-            "name: r\nhttp: {{base_url: '{base}', tls: {tls}, retry: null}}\ntargets:\n  - {{name: t, url: /echo/tls}}\n",
-            base=url, tls=tls,
-        )  # fmt: skip
+        # Verification off runs only when the caller allows it.
+        spec = load_spec(write_spec(text, base=url, tls=tls))
+        result = await run_async(spec, output=db_path, insecure="verify: false" in tls)
 
     assert result.ok is ok, query(db_path, "SELECT error FROM fetch_log")
     if not ok:

@@ -136,6 +136,11 @@ targets:
     assert server_app.hits[f"site:{key}:private"] == 0  # robots.txt disallows it
     assert result.totals.robots_denied == 1  # every page links the same private URL; asked once
     assert result.ok
+    # Recorded as skipped, with why: not pending for ever, so a resume would not try it.
+    assert query(db_path, "SELECT url, reason FROM requests WHERE state = 'skipped'") == [
+        (f"{server}/site/{key}/private/secret.html", "disallowed by robots.txt")
+    ]
+    assert query(db_path, "SELECT count(*) FROM requests WHERE state = 'pending'") == [(0,)]
 
 
 async def test_link_following_over_the_whole_site_with_rules(

@@ -30,6 +30,10 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
             "name: x\ntargets:\n  - {name: t, url: 'http://h/', headers: {X-A: \"a\\r\\nX-Injected: 1\"}}\n",
             "must not contain line breaks",
         ),
+        (
+            'name: x\noutput: "a\\0b.db"\ntargets:\n  - {name: t, url: "http://h/"}\n',
+            "must not contain a NUL character",
+        ),
     ],
     ids=[
         "alias-bomb",
@@ -40,6 +44,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         "huge-file",
         "yaml-1.1-no",
         "crlf-header",
+        "nul-in-output",
     ],
 )
 def test_hostile_specs_are_refused_quickly(text: str, message: str, tmp_path: Path) -> None:

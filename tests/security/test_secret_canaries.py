@@ -4,6 +4,7 @@ printed is searched for them, raw and percent-encoded."""
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -21,6 +22,10 @@ CANARIES = {
     "CR_CANARY_GATEWAY": "cnry-gw-3f1a0b58",
     "CR_CANARY_PATH": "cnry-path-7e2c91",
 }
+# Written into the spec itself, in a URL's userinfo: secrets all the same.
+USERINFO = ("cnry-user-4b7d", "cnry-pw-8e3a6f")
+BASIC = base64.b64encode(":".join(USERINFO).encode()).decode()
+LITERALS = {"userinfo": ":".join(USERINFO), "password": USERINFO[1], "basic-header": BASIC}
 
 SPEC = """
 name: canaries
@@ -49,6 +54,10 @@ targets:
     url: "https://real.example/page?x=1"
     gateway: {{endpoint: "{base}/gateway", api_key: "${{env.CR_CANARY_GATEWAY}}"}}
     extract: {{fields: {{fetched: fetched}}}}
+  - name: with_userinfo
+    url: "{userinfo_base}/echo/canary-userinfo?page=1"
+    auth: null
+    extract: {{fields: {{seen: {{jmespath: headers, type: json}}, url: {{meta: final_url}}}}}}
 """
 
 
@@ -59,7 +68,8 @@ def _forms(secret: str) -> list[bytes]:
 @pytest.mark.subprocess
 def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_path: Path) -> None:
     spec = tmp_path / "canaries.yaml"
-    spec.write_text(SPEC.format(base=faults, other=other_origin))
+    userinfo_base = faults.replace("://", f"://{USERINFO[0]}:{USERINFO[1]}@", 1)
+    spec.write_text(SPEC.format(base=faults, other=other_origin, userinfo_base=userinfo_base))
     db = tmp_path / "out.db"
     env = {**os.environ, **CANARIES, "PYTHONWARNINGS": "error"}
     outputs: list[bytes] = []
@@ -78,11 +88,12 @@ def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_pat
     crawlrunner("validate", str(spec))
     crawlrunner("reextract", str(spec), "-o", str(db))
     crawlrunner("run", str(spec), "-o", str(db), "--retry-failed", "-v")
-    for table in ("mixed", "by_path", "through_gateway", "fetch_log", "requests", "bodies"):
+    for table in ("mixed", "by_path", "through_gateway", "with_userinfo", "fetch_log", "requests", "bodies"):
         crawlrunner("export", str(db), table, "-f", "jsonl") if table in (
             "mixed",
             "by_path",
             "through_gateway",
+            "with_userinfo",
         ) else crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
     # A spec error whose message would quote a value from the environment.
     broken = tmp_path / "broken.yaml"
@@ -92,7 +103,7 @@ def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_pat
     files = [p for p in tmp_path.iterdir() if p.is_file() and p.name.startswith("out.db")]
     assert any(p.name.endswith("-wal") for p in files) or len(files) >= 1
     written = [p.read_bytes() for p in files]
-    for name, secret in CANARIES.items():
+    for name, secret in {**CANARIES, **LITERALS}.items():
         for form in _forms(secret):
             for blob in outputs + written:
                 assert form not in blob, f"{name} leaked as {form!r}"
@@ -103,5 +114,6 @@ def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_pat
     assert fault_app.seen["canary-ok"][0]["headers"]["X-Canary"] == CANARIES["CR_CANARY_HEADER"]  # type: ignore[index]
     assert fault_app.seen["canary-ok"][0]["query"]["key"] == CANARIES["CR_CANARY_QUERY"]
     assert fault_app.seen["gateway"][-1]["query"]["api_key"] == CANARIES["CR_CANARY_GATEWAY"]
+    assert fault_app.seen["canary-userinfo"][0]["headers"]["Authorization"] == f"Basic {BASIC}"  # type: ignore[index]
     elsewhere = {k.lower() for k in fault_app.seen["canary-elsewhere"][0]["headers"]}  # type: ignore[union-attr]
     assert "x-canary" not in elsewhere and "authorization" not in elsewhere

@@ -506,9 +506,11 @@ def test_html_empty_body_gives_no_records_and_no_error() -> None:
     assert (outcome.dropped, outcome.field_errors) == (0, 0)
 
 
-def test_html_empty_body_without_records_gives_one_record_of_defaults() -> None:
+def test_html_empty_body_gives_no_record_and_a_warning_not_a_row_of_defaults() -> None:
     rules = extraction("format: html\nfields:\n  t: {css: title, default: untitled}\n  h: h1\n")
-    assert run(rules, b"").records == [{"t": "untitled", "h": None}]
+    outcome = run(rules, b"")
+    assert outcome.records == []
+    assert outcome.fetch.ok and outcome.fetch.error == "empty body: no records"
 
 
 def test_html_charset_is_used() -> None:
@@ -516,11 +518,11 @@ def test_html_charset_is_used() -> None:
     assert run(rules, "<p>café</p>".encode("cp1252"), "cp1252").records == [{"t": "café"}]
 
 
-def test_html_undecodable_bytes_are_replaced_not_fatal() -> None:
+def test_html_undecodable_bytes_are_a_recorded_charset_error_not_replacement_characters() -> None:
     rules = extraction("format: html\nfields:\n  t: p::text\n")
     outcome = run(rules, b"<p>caf\xe9</p>")
-    assert outcome.fetch.ok
-    assert outcome.records == [{"t": "caf\ufffd"}]
+    assert outcome.fetch.error_kind == "charset_error"
+    assert outcome.records == []
 
 
 def test_html_whitespace_only_text_counts_as_empty() -> None:

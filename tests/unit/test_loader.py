@@ -183,8 +183,17 @@ def test_syntax_errors_are_located(text: str, expected: str) -> None:
 
 def test_unterminated_quote_is_a_located_syntax_error() -> None:
     problem = only_problem("name: 'x\ntargets: []\n")
-    assert problem.line >= 1 and problem.column >= 1
+    assert (problem.line, problem.column) == (1, 7)
     assert problem.message.startswith("YAML syntax error: ")
+
+
+def test_unterminated_quote_is_located_where_the_string_starts_not_at_the_end() -> None:
+    # The scanner gives up at the end of the file; the quote opened at 2:10.
+    problem = only_problem('targets:\n  - url: "http://h/ok/1\n    name: a')
+    assert str(problem) == (
+        "s.yaml:2:10: YAML syntax error: found unexpected end of stream"
+        " (while scanning a quoted scalar that starts here)"
+    )
 
 
 def test_misindented_key_is_located_at_the_key() -> None:
@@ -392,7 +401,7 @@ def test_absurd_nesting_is_a_spec_error_not_a_crash(text: str) -> None:
 
 def test_oversized_text_is_refused_before_parsing() -> None:
     problem = only_problem("#" * 2_000_001)
-    assert str(problem) == "s.yaml: the spec is larger than 2000000 bytes"
+    assert str(problem) == "s.yaml:1:1: the spec is larger than 2000000 bytes"
 
 
 # --- files --------------------------------------------------------------------
@@ -424,7 +433,7 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_empty_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "empty.yaml"
     path.write_bytes(content)
-    assert str(_file_problem(path)) == f"{path}: the spec is empty"
+    assert str(_file_problem(path)) == f"{path}:1:1: the spec is empty"
 
 
 @pytest.mark.parametrize("text", ["---\n", "---\n...\n", "--- \n# nothing else\n", "--- ~\n", "null\n"])
@@ -447,7 +456,7 @@ def test_a_file_that_is_only_a_document_marker_is_an_empty_spec(tmp_path: Path) 
 def test_oversized_file(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * 2_000_001)
-    assert str(_file_problem(path)) == f"{path}: the spec is larger than 2000000 bytes"
+    assert str(_file_problem(path)) == f"{path}:1:1: the spec is larger than 2000000 bytes"
 
 
 def test_file_problems_name_the_file_as_given(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ COLUMNS = (
 )  # fmt: skip
 INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 MARK = "UPDATE requests SET state = ? WHERE id = ?"
+SKIP = "UPDATE requests SET state = 'skipped', reason = ? WHERE id = ?"
 
 # Read back by ``restore_plan``, in this order: ``select_columns("r")`` in a join.
 _PLAN_COLUMNS = tuple(name for name in COLUMNS if name not in ("run_id", "state"))

@@ -112,8 +112,25 @@ CREATE TABLE bodies (
 CREATE INDEX bodies_target_url ON bodies (target, url);
 """
 
+# Start requests are numbered within their target (seq), so adding a target
+# to a spec leaves every other target's numbers as they were: a resume after
+# adding one skips exactly what was done. ``runs.fingerprints`` holds what a
+# resume compares (the spec outside its targets, and each target). Requests
+# a run decided not to send (robots.txt) are 'skipped', with the reason.
+# ``runs.retry_of`` marks a --retry-failed run, which a resume must not turn
+# into a crawl of the whole spec.
+# Runs made before this version keep their spec-wide numbers until resumed:
+# renumbering needs the spec (see opening.py), which a migration does not have.
+_V3 = """
+ALTER TABLE runs ADD COLUMN fingerprints TEXT;
+ALTER TABLE runs ADD COLUMN retry_of INTEGER REFERENCES runs(id);
+ALTER TABLE requests ADD COLUMN reason TEXT;
+DROP INDEX requests_run_seq;
+CREATE UNIQUE INDEX requests_run_target_seq ON requests (run_id, target, seq) WHERE seq IS NOT NULL;
+"""
+
 # MIGRATIONS[n] takes the layout from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sqlite3
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from ...errors import OutputPathError, StorageError
 from ...expectations import TargetFacts
 from ...plan import RequestPlan
 from ...results import utc_now
+from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
 from .rows import INSERT as REQUEST_INSERT
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
+ITER_CHUNK_SIZE = 64  # rows a cursor fetches per trip to aiosqlite's thread (its default)
 
 
 def _check_is_sqlite(path: Path) -> None:
@@ -56,6 +58,19 @@ def _check_is_sqlite(path: Path) -> None:
         raise OutputPathError(f"{path}: cannot open: {exc.strerror}") from None
     if header and header != SQLITE_HEADER:
         raise OutputPathError(f"{path}: exists and is not an SQLite database; refusing to overwrite it")
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    """An aiosqlite connection to ``path``; on failure, no thread is left behind.
+
+    sqlite3 opens the file first, in a worker thread. When aiosqlite's own
+    connect fails, it leaves its thread to report the shutdown to the event
+    loop, which may be closed by then ("Exception in thread ... Event loop is
+    closed" after the error message). Handed an open connection, it cannot fail.
+    """
+    # aiosqlite uses the connection from its one thread only, not this one.
+    raw = await asyncio.to_thread(sqlite3.connect, path, isolation_level=None, check_same_thread=False)
+    return await aiosqlite.Connection(lambda: raw, ITER_CHUNK_SIZE)
 
 
 class Store:
@@ -74,7 +89,7 @@ class Store:
             raise OutputPathError(f"{db_path}: the folder {db_path.parent} does not exist")
         # Shielded: a cancel mid-connect would leave aiosqlite's thread calling
         # back into a closed loop; let the connect finish, then close it.
-        connecting = asyncio.ensure_future(aiosqlite.connect(db_path, isolation_level=None))
+        connecting = asyncio.ensure_future(_connect(db_path))
         try:
             conn = await asyncio.shield(connecting)
         except asyncio.CancelledError:
@@ -89,6 +104,17 @@ class Store:
             yield store
         finally:
             await conn.close()
+
+    async def rollback(self) -> None:
+        """Roll back the open transaction, if there still is one; never raise.
+
+        Called while an error is on its way out: SQLite has often rolled back
+        by itself already (a full disk, an I/O error), and a failing ROLLBACK
+        must not replace the error that is worth reporting.
+        """
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                await self.conn.execute("ROLLBACK")
 
     async def _initialise(self) -> None:
         try:
@@ -112,7 +138,7 @@ class Store:
                     )
             await self._migrate(version)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
+            raise StorageError(f"{self.path}: cannot open: {exc}") from None
 
     async def _migrate(self, version: int) -> None:
         """Bring an older layout up to this release's, one step per transaction."""
@@ -126,7 +152,7 @@ class Store:
                 await self.conn.execute(f"PRAGMA user_version={step + 1}")
                 await self.conn.execute("COMMIT")
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.rollback()
                 raise
 
     async def prepare_targets(self, targets: Iterable[Target]) -> None:
@@ -161,11 +187,13 @@ class Store:
             log.warning("%s: the upsert key changed; replacing index %s", target.name, name)
             await self.conn.execute(f"DROP INDEX {quote_identifier(name)}")
 
-    async def begin_run(self, spec: Spec) -> int:
+    async def begin_run(self, spec: Spec, *, retry_of: int | None = None) -> int:
+        """A new run of ``spec``; ``retry_of``: the run whose failures it fetches again (--retry-failed)."""
         try:
             cursor = await self.conn.execute(
-                "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, status) VALUES (?, ?, ?, ?, 'running')",
-                (spec.name, spec.source, spec.digest, utc_now()),
+                "INSERT INTO runs (spec_name, spec_file, spec_hash, fingerprints, retry_of, started_at, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                (spec.name, spec.source, spec.digest, spec.fingerprints.to_json(), retry_of, utc_now()),
             )
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot record the run: {exc}") from None
@@ -209,24 +237,58 @@ class Store:
                         )
             await self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                await self.conn.execute("ROLLBACK")
+            await self.rollback()
             raise StorageError(f"{self.path}: cannot finish the run: {exc}") from None
 
-    async def unfinished_run(self, spec: Spec) -> tuple[int, str, str] | None:
-        """(id, status, spec hash) of the latest run of this spec that did not complete."""
-        async with self.conn.execute(
-            "SELECT id, status, spec_hash FROM runs WHERE spec_name = ? ORDER BY id DESC LIMIT 1", (spec.name,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        if row is None or row[1] not in ("running", "interrupted", "failed", "limited"):
-            return None
-        return int(row[0]), str(row[1]), str(row[2])
-
-    async def reopen_run(self, run_id: int) -> None:
-        await self.conn.execute(
-            "UPDATE runs SET status = 'running', finished_at = NULL, resumed = resumed + 1 WHERE id = ?", (run_id,)
+    async def last_run(self, spec: Spec) -> RunRow | None:
+        """The latest run of this spec, whatever its status."""
+        rows = await self.rows(
+            "SELECT id, status, spec_hash, fingerprints, retry_of FROM runs WHERE spec_name = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (spec.name,),
         )
+        if not rows:
+            return None
+        run_id, status, digest, fingerprints, retry_of = rows[0]
+        stored = Fingerprints.from_json(fingerprints) if fingerprints else None
+        return RunRow(int(run_id), str(status), str(digest), stored, retry_of)
+
+    async def reopen_run(self, run_id: int, spec: Spec, fingerprints: Fingerprints) -> None:
+        """Mark the run running again, under ``spec``: ``fingerprints`` are of the targets it now has."""
+        await self.rows(
+            "UPDATE runs SET status = 'running', finished_at = NULL, resumed = resumed + 1,"
+            " spec_hash = ?, fingerprints = ? WHERE id = ?",
+            (spec.digest, fingerprints.to_json(), run_id),
+        )
+
+    async def renumber_start_requests(self, run_id: int, offsets: Mapping[str, int], spec: Spec) -> None:
+        """Number a run's start requests within their targets, as this release does; one transaction.
+
+        For runs made before layout version 3, whose numbers ran across the
+        whole spec: ``offsets`` is each target's first number there. The
+        run's fingerprints are stored in the same transaction, which is what
+        says it was done: never twice.
+        """
+        try:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                where = "WHERE run_id = ? AND target = ? AND seq IS NOT NULL"
+                for target, offset in offsets.items():
+                    # Through negative numbers: shifting in place could meet a row
+                    # not yet shifted, in the unique (run_id, target, seq) index.
+                    await self.conn.execute(
+                        f"UPDATE requests SET seq = -(seq - ?) - 1 {where}", (offset, run_id, target)
+                    )
+                    await self.conn.execute(f"UPDATE requests SET seq = -seq - 1 {where}", (run_id, target))
+                await self.conn.execute(
+                    "UPDATE runs SET fingerprints = ? WHERE id = ?", (spec.fingerprints.to_json(), run_id)
+                )
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                await self.rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot renumber run {run_id}'s requests: {exc}") from None
 
     async def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -270,14 +332,13 @@ class Store:
 
     async def resume_state(self, spec: Spec, run_id: int) -> ResumeState:
         """What a resumed run needs: which start requests are done, what is pending, what was followed."""
-        done = sorted(seq for (seq,) in await self.rows(
-            "SELECT seq FROM requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'", (run_id,)
-        ))  # fmt: skip
-        # Every start request below the low-water mark is done: keep only the
-        # few above it, so resuming a million-request run stays small.
-        low = 0
-        while low < len(done) and done[low] == low:
-            low += 1
+        finished: dict[str, list[int]] = {}
+        for target, seq in await self.rows(
+            "SELECT target, seq FROM requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'"
+            " ORDER BY target, seq",
+            (run_id,),
+        ):
+            finished.setdefault(target, []).append(seq)
         pending = await self.rows(
             f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id", (run_id,)
         )
@@ -289,8 +350,7 @@ class Store:
         ) if following else []  # fmt: skip
         detokenize = spec.redactor.detokenize
         return ResumeState(
-            low_water=low,
-            done_above=set(done[low:]),
+            done={target: DoneStarts.of(seqs) for target, seqs in finished.items()},
             pending=[plan for row in pending if (plan := restore_plan(spec, row)) is not None],
             followed=[(target, detokenize(url)) for target, url in followed],
         )
@@ -303,7 +363,8 @@ class Store:
             await self.conn.executemany(REQUEST_INSERT, rows)
             await self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
+            await self.rollback()  # else the connection stays in the transaction, and every later BEGIN fails
+            raise StorageError(f"{self.path}: cannot save the requests to retry: {exc}") from None
 
     async def failed_requests(self, spec: Spec, run_id: int) -> list[RequestPlan]:
         """The requests run ``run_id`` failed, back as plans (their targets still in ``spec``)."""
@@ -311,10 +372,6 @@ class Store:
             f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'failed' ORDER BY id", (run_id,)
         )
         return [plan for row in rows if (plan := restore_plan(spec, row)) is not None]
-
-    async def latest_run(self, spec: Spec) -> int | None:
-        rows = await self.rows("SELECT max(id) FROM runs WHERE spec_name = ?", (spec.name,))
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def stored_bodies(self, spec: Spec, targets: Iterable[Target]) -> AsyncIterator[StoredBody]:
         """The latest stored body of every (target, URL), with the request that fetched it."""
@@ -363,10 +420,39 @@ class Store:
 
 
 @dataclass(frozen=True)
+class RunRow:
+    """A run as ``--resume`` looks at it."""
+
+    id: int
+    status: str
+    spec_hash: str
+    fingerprints: Fingerprints | None  # None: made before layout version 3, not resumed since
+    retry_of: int | None  # a --retry-failed run: the run whose failures it fetches again
+
+
+@dataclass(frozen=True)
+class DoneStarts:
+    """One target's start requests (by ``seq``) that earlier sessions of a run finished."""
+
+    low_water: int = 0  # every one with a smaller seq
+    above: frozenset[int] = frozenset()  # the few done at or above it
+
+    @classmethod
+    def of(cls, done: list[int]) -> DoneStarts:
+        """From the sorted numbers done: a low-water mark keeps a million-request run's resume small."""
+        low = 0
+        while low < len(done) and done[low] == low:
+            low += 1
+        return cls(low, frozenset(done[low:]))
+
+    def __len__(self) -> int:
+        return self.low_water + len(self.above)
+
+
+@dataclass(frozen=True)
 class ResumeState:
     """What earlier sessions of a run committed that its resume needs."""
 
-    low_water: int  # every start request with a smaller seq is done
-    done_above: set[int]  # done start requests at or above it
+    done: dict[str, DoneStarts]  # per target, start requests done
     pending: list[RequestPlan]  # derived (or retried) requests not yet done
     followed: list[tuple[str, str]]  # (target, url) of link-following targets' requests

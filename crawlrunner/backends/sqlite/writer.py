@@ -31,6 +31,7 @@ from ...spec.model import Spec, Target
 from ..base import Sink
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
+from .rows import SKIP as SKIP_REQUEST
 from .rows import headers_column, request_row
 from .schema import field_names, history_table, insert_record, quote_identifier
 from .store import Store
@@ -38,7 +39,15 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-QUEUE_SIZE = 2000
+# Outcomes handed over but not yet committed are what a kill -9 makes a resume
+# fetch again: the queue holds about one per worker, never thousands.
+MIN_QUEUE_SIZE = 64
+
+
+def queue_size(spec: Spec) -> int:
+    """Outcomes the sink holds while a commit runs: about one per worker, within [64, BATCH_SIZE]."""
+    return min(max(spec.http.limits.workers, MIN_QUEUE_SIZE), BATCH_SIZE)
+
 
 _INSERT_FETCH = (
     "INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
@@ -99,8 +108,12 @@ class SQLiteSink(Sink):
     """The one writer of a run (see ``Sink`` for the contract it keeps).
 
     ``write`` waits when the queue is full, which is the engine's backpressure:
-    fetching can never run ahead of the disk by more than ``QUEUE_SIZE``
-    documents. ``run`` is a task; cancelling it still commits what was queued.
+    fetching can never run ahead of the disk by more than ``queue_size``
+    documents (about one per worker). ``run`` never waits to fill a batch: it
+    commits whatever arrived while the previous commit ran, so an outcome is
+    committed within two commits of being written, and a ``kill -9`` makes a
+    resume fetch again at most the requests in flight, the queue and one
+    batch. Cancelling ``run`` still commits what was queued.
     """
 
     _STOP: Any = object()
@@ -110,7 +123,7 @@ class SQLiteSink(Sink):
         self.run_id = run_id
         self.spec = spec
         self.redact = spec.redactor
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size(spec))
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
         self._last_headers: tuple[object, str] = (None, "")
@@ -171,7 +184,7 @@ class SQLiteSink(Sink):
                 await self._write(batch)
                 await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await self.store.rollback()  # never hides the error that made it necessary
                 raise
         except sqlite3.Error as exc:
             raise StorageError(f"{self.store.path}: cannot write: {exc}") from None
@@ -192,8 +205,15 @@ class SQLiteSink(Sink):
         async with conn.execute("SELECT coalesce(max(id), 0) FROM fetch_log") as cursor:
             row = await cursor.fetchone()
         next_id = int(row[0]) + 1 if row else 1
+        skipped: list[tuple[str, int | None]] = []
         for outcome in batch:
             fetch, plan = outcome.fetch, outcome.plan
+            if outcome.skipped is not None:  # not sent: no fetch-log row, the request marked with why
+                if plan is not None:
+                    if plan.seq is not None:
+                        new_requests.append(self._request_row(plan, "skipped"))
+                    skipped.append((outcome.skipped, plan.request_id))
+                continue
             fetch_id = next_id
             next_id += 1
             url = redact(fetch.url)
@@ -242,6 +262,8 @@ class SQLiteSink(Sink):
         await insert_rows(conn, REQUEST_INSERT, new_requests)
         if marks:
             await conn.executemany(MARK_REQUEST, marks)
+        if skipped:
+            await conn.executemany(SKIP_REQUEST, skipped)
         for name, rows in records.items():
             target = self.targets[name]
             if target.mode == "upsert":

@@ -1,0 +1,69 @@
+"""The part of a URL written in a spec that can be checked before a run: its authority.
+
+A port that is not a number, or an IPv6 address without its closing ``]``,
+would otherwise only fail when the request is sent, as an ``invalid_url``
+row for every request of the target. Credentials in the userinfo
+(``https://user:pass@host/``) are sent (aiohttp turns them into Basic auth)
+but are secrets: they are remembered so that they are masked wherever the
+URL is written, like a value from ``${env.X}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from urllib.parse import unquote
+
+from ..templates import Template
+from .env import Context
+from .loader import SpecPath
+
+# scheme://authority, the authority ending where the path, query or fragment starts.
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)([/?#])?")
+MAX_PORT = 65535
+
+
+def check_authority(ctx: Context, template: Template, path: SpecPath) -> None:
+    """Report a bad port or bracket in ``template``'s host; remember its userinfo as a secret.
+
+    Only a literal authority is checked: one with a ``{placeholder}`` is only
+    known when the request is rendered.
+    """
+    match = _AUTHORITY.match(template.parts[0])
+    if match is None or (len(template.parts) > 1 and match.group(2) is None):
+        return
+    userinfo, at, host = match.group(1).rpartition("@")
+    if at and userinfo:
+        remember_userinfo(ctx, userinfo)
+    problem = host_problem(host)
+    if problem is not None:
+        ctx.problem(path, problem)
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with ``host[:port]``, or None."""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            return f"unclosed '[' in the host {host!r}: an IPv6 address is written [::1]"
+        rest = host[end + 1 :]
+        if rest and not rest.startswith(":"):
+            return f"unexpected {rest!r} after the IPv6 address in the host"
+        port = rest[1:]
+    elif "[" in host or "]" in host:
+        return f"'[' and ']' in the host {host!r}: they may only enclose an IPv6 address, as in [::1]"
+    else:
+        port = host.rpartition(":")[2] if ":" in host else ""
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= MAX_PORT):
+        return f"invalid port {port!r}: expected a number from 1 to {MAX_PORT}"
+    return None
+
+
+def remember_userinfo(ctx: Context, userinfo: str) -> None:
+    """``user:password`` from a URL, as written, decoded, and as the Basic header it becomes."""
+    user, _, password = userinfo.partition(":")
+    decoded = f"{unquote(user)}:{unquote(password)}"
+    basic = base64.b64encode(decoded.encode("utf-8")).decode("ascii")
+    # The whole userinfo, not the user name alone: a name like "admin" would
+    # mask that word everywhere. The password alone is masked too.
+    ctx.secrets.extend([userinfo, unquote(userinfo), password, unquote(password), basic])
