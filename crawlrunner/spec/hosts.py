@@ -16,7 +16,7 @@ URL), and by ``http.guard`` on every request and redirect while a run goes.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -36,7 +36,10 @@ _METADATA = frozenset({ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_addre
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _ip(address: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0].strip("[]"))
     except ValueError:
@@ -54,28 +57,26 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def is_blocked(address: str) -> bool:
-    """Whether ``block_private_addresses`` refuses this address (False for a name)."""
+def _in_any_form(address: str, test: Callable[[IPAddress], bool]) -> bool:
+    """Whether ``test`` holds for the address, or for an IPv4 address carried inside an IPv6 one."""
     ip = _ip(address)
     if ip is None:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(ip)
-        if embedded is not None and is_blocked(str(embedded)):
+        if embedded is not None and test(embedded):
             return True
-    return not ip.is_global or ip.is_multicast
+    return test(ip)
+
+
+def is_blocked(address: str) -> bool:
+    """Whether ``block_private_addresses`` refuses this address (False for a name)."""
+    return _in_any_form(address, lambda ip: not ip.is_global or ip.is_multicast)
 
 
 def is_link_local(address: str) -> bool:
     """Whether this is a link-local or cloud metadata address, in any form (False for a name)."""
-    ip = _ip(address)
-    if ip is None:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None and is_link_local(str(embedded)):
-            return True
-    return ip.is_link_local or ip in _METADATA
+    return _in_any_form(address, lambda ip: ip.is_link_local or ip in _METADATA)
 
 
 def split_host(entry: str) -> tuple[str, int | None]:

@@ -17,7 +17,7 @@ import pytest
 
 from crawlrunner.backends import open_backend
 from crawlrunner.backends.base import Backend, OpenedRun, Start
-from crawlrunner.errors import ResumeError, StorageError
+from crawlrunner.errors import ErrorKind, ResumeError, StorageError
 from crawlrunner.extract import process
 from crawlrunner.plan import RequestPlan
 from crawlrunner.results import FetchResult, Outcome, utc_now
@@ -71,6 +71,23 @@ async def _one(run: OpenedRun, body: bytes) -> tuple[RequestPlan, Outcome]:
     outcome = _response(plan, body)
     outcome.derived = run.frontier.admit(plan, outcome)
     return plan, outcome
+
+
+async def _crawl(run: OpenedRun, *, failing: str | None = None) -> None:
+    """Drive ``run`` to its end as the engine would: every page an empty list, ``failing`` URLs a 503."""
+    writer = asyncio.create_task(run.sink.run())
+    while (plan := await run.frontier.claim()) is not None:
+        fetch = FetchResult(plan.target.name, plan.method, plan.url, utc_now(), status=503)
+        if failing is not None and plan.url.endswith(failing):
+            fetch.error_kind, fetch.error = ErrorKind.HTTP_STATUS, "503"
+        else:
+            fetch.status, fetch.body, fetch.content_type = 200, b'{"items": []}', "application/json"
+        outcome = process(plan, fetch)
+        outcome.derived = run.frontier.admit(plan, outcome)
+        await run.sink.write(outcome)
+        await run.frontier.complete(plan, outcome.derived)
+    await run.sink.close()
+    await writer
 
 
 async def test_a_record_its_done_mark_and_the_requests_it_led_to_commit_together(opener: Opener) -> None:
@@ -152,19 +169,7 @@ async def test_retrying_failures_starts_a_new_run_with_only_the_failed_requests(
     spec = _spec()
     async with opener() as backend:
         run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
-        writer = asyncio.create_task(run.sink.run())
-        while (plan := await run.frontier.claim()) is not None:
-            fetch = FetchResult(plan.target.name, plan.method, plan.url, utc_now(), status=503)
-            if plan.url.endswith("/2"):
-                fetch.error_kind, fetch.error = "http_status", "503"
-            else:
-                fetch.body, fetch.content_type = b'{"items": []}', "application/json"
-            outcome = process(plan, fetch)
-            outcome.derived = run.frontier.admit(plan, outcome)
-            await run.sink.write(outcome)
-            await run.frontier.complete(plan, outcome.derived)
-        await run.sink.close()
-        await writer
+        await _crawl(run, failing="/2")
         await backend.finish_run(run.run_id, "completed", spec.targets, whole_crawl=True)
         assert await backend.failures_by_target(run.run_id) == {"lists": 1}
         assert await backend.run_totals(run.run_id) == (3, 0)
@@ -181,14 +186,7 @@ async def test_resuming_a_completed_run_changes_nothing_unless_the_spec_added_ta
     spec = _spec()
     async with opener() as backend:
         run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
-        writer = asyncio.create_task(run.sink.run())
-        while (plan := await run.frontier.claim()) is not None:
-            outcome = _response(plan, b'{"items": []}')
-            outcome.derived = run.frontier.admit(plan, outcome)
-            await run.sink.write(outcome)
-            await run.frontier.complete(plan, outcome.derived)
-        await run.sink.close()
-        await writer
+        await _crawl(run)
         await backend.finish_run(run.run_id, "completed", spec.targets, whole_crawl=True)
 
         again = await backend.open_run(spec, list(spec.targets), Start.RESUME)
