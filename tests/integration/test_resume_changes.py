@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from crawlrunner.api import run_async
 from crawlrunner.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from crawlrunner.cli import main
-from crawlrunner.errors import ResumeError
+from crawlrunner.errors import ResumeError, StorageError
 from crawlrunner.spec import load_spec
 
 from ..conftest import query
@@ -209,3 +209,65 @@ async def test_resuming_an_interrupted_retry_of_failures_fetches_only_the_failur
     ]
     assert query(db_path, "SELECT count(*) FROM a WHERE _run_id = ?", first.run_id) == [(4,)]
     assert query(db_path, "SELECT retry_of FROM runs ORDER BY id") == [(None,), (first.run_id,)]
+
+
+async def test_a_retry_of_failures_made_by_the_previous_layout_resumes_as_a_retry(
+    server: str, write_spec: Spec, db_path: Path
+) -> None:
+    spec = load_spec(write_spec(HEAD + A, base=server))
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        for migration in MIGRATIONS[:2]:
+            conn.executescript(migration)
+        conn.execute("PRAGMA user_version = 2")
+        runs = [(1, "completed"), (2, "interrupted")]  # 2 retried 1's one failure, and was interrupted
+        conn.executemany(
+            "INSERT INTO runs (id, spec_name, spec_file, spec_hash, started_at, status)"
+            " VALUES (?, 'grow', ?, ?, '2026-01-01T00:00:00+00:00', ?)",
+            [(run_id, spec.source, spec.digest, status) for run_id, status in runs],
+        )
+        conn.executemany(
+            "INSERT INTO requests (id, run_id, target, state, seq, method, url, headers) VALUES (?, ?, 'a', ?, ?, 'GET', ?, '{}')",
+            [
+                *(
+                    ((1 << 32) + n, 1, "done" if n != 3 else "failed", n - 1, f"{server}/json/item/{n}")
+                    for n in (1, 2, 3, 4)
+                ),
+                ((2 << 32) + 1, 2, "pending", None, f"{server}/json/item/3"),
+            ],
+        )
+
+    resumed = await run_async(spec, output=db_path, resume=True)
+
+    assert resumed.ok and resumed.run_id == 2
+    assert query(db_path, "SELECT id, retry_of FROM runs ORDER BY id") == [(1, None), (2, 1)]
+    assert query(db_path, "SELECT url FROM fetch_log") == [(f"{server}/json/item/3",)]  # not the whole spec again
+
+
+async def test_a_retry_run_is_recorded_with_its_requests_or_not_at_all(
+    server: str, write_spec: Spec, db_path: Path
+) -> None:
+    spec = load_spec(write_spec(HEAD + A + "  - {{name: broken, url: /status/500}}\n", base=server))
+    assert (await run_async(spec, output=db_path)).totals.failed == 1
+    with closing(sqlite3.connect(db_path)) as conn, conn:  # saving the requests to retry fails
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.state = 'pending'"
+            " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+
+    with pytest.raises(StorageError, match="cannot save the requests to retry: refused"):
+        await run_async(spec, output=db_path, retry_failed=True)
+
+    # No retry run left behind with nothing to retry: the next --retry-failed still finds the failures.
+    assert query(db_path, "SELECT count(*) FROM runs") == [(1,)]
+
+
+async def test_targets_added_since_a_retry_are_not_silently_left_out_of_its_resume(
+    server: str, write_spec: Spec, db_path: Path
+) -> None:
+    spec = load_spec(write_spec(HEAD + A + "  - {{name: broken, url: /status/500}}\n", base=server))
+    await run_async(spec, output=db_path)
+    retry = await run_async(spec, output=db_path, retry_failed=True)
+    grown = load_spec(write_spec(HEAD + A + B + "  - {{name: broken, url: /status/500}}\n", base=server))
+
+    with pytest.raises(ResumeError, match=f"run {retry.run_id} retries the failures of run 1; the targets added"):
+        await run_async(grown, output=db_path, resume=True)

@@ -52,23 +52,33 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
             frontier = LocalFrontier(targets, LocalState(0))
             return OpenedRun(run_id, frontier, SQLiteSink(store, run_id, spec), already_completed=True)
         state = resumed
+    elif start is Start.RETRY_FAILED:
+        await _warn_if_unfinished(store, spec)
+        previous = await store.last_run(spec)
+        if previous is None:
+            raise ResumeError(f"{store.path}: no earlier run of {spec.name!r} to retry")
+        failed = await store.failed_requests(spec, previous.id)
+        async with store.transaction("record the retry"):
+            run_id = await store.begin_run(spec, retry_of=previous.id)
+            # Fresh ids (from the frontier): these are this run's requests now,
+            # saved as pending with the run's row, so that it can be resumed.
+            state = LocalState(
+                await store.next_request_id(run_id), pending=[_as_retry(p) for p in failed if p.target.name in wanted]
+            )
+            frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
+            await store.save_pending(run_id, spec, state.pending)
+        return OpenedRun(
+            run_id,
+            frontier,
+            SQLiteSink(store, run_id, spec),
+            validators=await store.validators(targets),
+            whole_crawl=False,
+        )
     else:
         await _warn_if_unfinished(store, spec)
-        previous = await store.last_run(spec) if start is Start.RETRY_FAILED else None
-        if start is Start.RETRY_FAILED and previous is None:
-            raise ResumeError(f"{store.path}: no earlier run of {spec.name!r} to retry")
-        run_id = await store.begin_run(spec, retry_of=previous.id if previous else None)
-        state = LocalState(await store.next_request_id(run_id))
-        if previous is None:
-            state.start = _start_requests(spec, wanted)
-        else:
-            # Fresh ids (from the frontier): these are this run's requests now.
-            failed = await store.failed_requests(spec, previous.id)
-            state.pending = [_as_retry(p) for p in failed if p.target.name in wanted]
-    state.start_hosts = {t.name: start_hosts(t) for t in targets if t.follow is not None and not t.follow.domains}
-    frontier = LocalFrontier(targets, state, limits)
-    if start is Start.RETRY_FAILED:
-        await store.save_pending(run_id, spec, state.pending)  # numbered by the frontier, so resumable
+        run_id = await store.begin_run(spec)
+        state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted))
+    frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
     return OpenedRun(
         run_id,
         frontier,
@@ -90,6 +100,11 @@ async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, Loca
     # Added targets this session does not run stay "added" for a later resume;
     # a retry of failures takes none (it has no start requests).
     joining = [name for name in added if name in wanted and run.retry_of is None]
+    if run.retry_of is not None and any(name in wanted for name in added):
+        raise ResumeError(
+            f"{store.path}: run {run.id} retries the failures of run {run.retry_of}; the targets added to the spec "
+            f"since ({', '.join(added)}) are not part of it. Run without --resume to fetch them."
+        )
     if run.status == "completed":
         if not joining:
             return run.id, None, run.retry_of is None
@@ -160,6 +175,12 @@ def _spec_wide_offsets(spec: Spec) -> dict[str, int]:
             offsets[target.name] = first
         first += count_requests(target) or 0  # None: a child target, which has no start requests
     return offsets
+
+
+def _with_hosts(state: LocalState, targets: list[Target]) -> LocalState:
+    """``state`` with the start hosts of its link-following targets, from the spec (see ``FollowScope``)."""
+    state.start_hosts = {t.name: start_hosts(t) for t in targets if t.follow is not None and not t.follow.domains}
+    return state
 
 
 def _as_retry(plan: RequestPlan) -> RequestPlan:

@@ -119,6 +119,8 @@ CREATE INDEX bodies_target_url ON bodies (target, url);
 # a run decided not to send (robots.txt) are 'skipped', with the reason.
 # ``runs.retry_of`` marks a --retry-failed run, which a resume must not turn
 # into a crawl of the whole spec.
+# A run of an earlier layout whose saved requests have no start-request number
+# was a --retry-failed of the spec's run before it: it gets its retry_of.
 # Runs made before this version keep their spec-wide numbers until resumed:
 # renumbering needs the spec (see opening.py), which a migration does not have.
 _V3 = """
@@ -127,6 +129,10 @@ ALTER TABLE runs ADD COLUMN retry_of INTEGER REFERENCES runs(id);
 ALTER TABLE requests ADD COLUMN reason TEXT;
 DROP INDEX requests_run_seq;
 CREATE UNIQUE INDEX requests_run_target_seq ON requests (run_id, target, seq) WHERE seq IS NOT NULL;
+UPDATE runs SET retry_of = (
+    SELECT max(earlier.id) FROM runs AS earlier WHERE earlier.spec_name = runs.spec_name AND earlier.id < runs.id
+) WHERE EXISTS (SELECT 1 FROM requests WHERE requests.run_id = runs.id)
+    AND NOT EXISTS (SELECT 1 FROM requests WHERE requests.run_id = runs.id AND requests.seq IS NOT NULL);
 """
 
 # MIGRATIONS[n] takes the layout from version n to n + 1.

@@ -70,7 +70,11 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     """
     # aiosqlite uses the connection from its one thread only, not this one.
     raw = await asyncio.to_thread(sqlite3.connect, path, isolation_level=None, check_same_thread=False)
-    return await aiosqlite.Connection(lambda: raw, ITER_CHUNK_SIZE)
+    try:
+        return await aiosqlite.Connection(lambda: raw, ITER_CHUNK_SIZE)
+    except BaseException:  # cancelled while aiosqlite starts its thread: nobody else will close it
+        raw.close()
+        raise
 
 
 class Store:
@@ -355,15 +359,30 @@ class Store:
             followed=[(target, detokenize(url)) for target, url in followed],
         )
 
-    async def save_pending(self, run_id: int, spec: Spec, plans: Iterable[RequestPlan]) -> None:
-        """Save requests a run starts with (retried failures) as pending, so it can be resumed."""
-        rows = [request_row(plan, run_id, spec.redactor, "pending") for plan in plans]
+    @asynccontextmanager
+    async def transaction(self, doing: str) -> AsyncIterator[None]:
+        """One write transaction around the block; ``doing`` names it in a ``StorageError``."""
         try:
             await self.conn.execute("BEGIN IMMEDIATE")
-            await self.conn.executemany(REQUEST_INSERT, rows)
+            yield
             await self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             await self.rollback()  # else the connection stays in the transaction, and every later BEGIN fails
+            raise StorageError(f"{self.path}: cannot {doing}: {exc}") from None
+        except BaseException:
+            await self.rollback()
+            raise
+
+    async def save_pending(self, run_id: int, spec: Spec, plans: Iterable[RequestPlan]) -> None:
+        """Save requests a run starts with (retried failures) as pending, so it can be resumed.
+
+        Inside the caller's transaction: with the run's own row, or a run
+        killed in between would be a retry with nothing left to retry.
+        """
+        rows = [request_row(plan, run_id, spec.redactor, "pending") for plan in plans]
+        try:
+            await self.conn.executemany(REQUEST_INSERT, rows)
+        except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot save the requests to retry: {exc}") from None
 
     async def failed_requests(self, spec: Spec, run_id: int) -> list[RequestPlan]:
