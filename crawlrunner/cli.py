@@ -391,13 +391,10 @@ FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 def _emit(stream: AbstractContextManager[Stream], fmt: str, output: Path | None = None) -> int:
     """Write rows as they are read (constant memory), to ``output`` or stdout; returns the row count."""
-    from .console.formats import WRITERS
+    from .console.formats import write_rows
 
     with _user_errors(), stream as rows:
-        if output is None:
-            return WRITERS[fmt](sys.stdout, rows.columns, rows.rows)
-        with output.open("w", encoding="utf-8", newline="") as fh:
-            return WRITERS[fmt](fh, rows.columns, rows.rows)
+        return write_rows(rows.columns, rows.rows, fmt, output)
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="Run SQL against a crawl database.")

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.sqlite import query as sql
+from .backends.sqlite.query import is_database as is_database  # for the CLI: never export over a database
 
 Database = str | Path
 

@@ -8,9 +8,15 @@ stream, so an export of any size takes constant memory.
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any
+
+from ..errors import OutputPathError, StorageError
+from ..read import is_database
 
 Writer = Callable[[IO[str], Sequence[str], Iterator[Sequence[Any]]], int]
 
@@ -65,3 +71,28 @@ def _jsonable(value: Any) -> Any:
 
 
 WRITERS: dict[str, Writer] = {"table": write_table, "csv": write_csv, "jsonl": write_jsonl, "json": write_json}
+
+# An export file that cannot be opened is a usage problem (exit 2); one that cannot be written, not.
+_PATH_ERRORS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EROFS})
+
+
+def write_rows(columns: Sequence[str], rows: Iterator[Sequence[Any]], fmt: str, output: Path | None) -> int:
+    """Write ``rows`` as ``fmt`` to ``output`` (stdout when None); the number written.
+
+    Never over an SQLite file (``-o`` naming the crawl database by mistake
+    would destroy it); a file that cannot be opened is an ``OutputPathError``,
+    one that cannot be written (a full disk) a ``StorageError``.
+    """
+    if output is not None and is_database(output):
+        raise OutputPathError(f"{output}: is an SQLite database; an export will not overwrite it")
+    try:
+        if output is None:
+            return WRITERS[fmt](sys.stdout, columns, rows)
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            return WRITERS[fmt](fh, columns, rows)
+    except BrokenPipeError:
+        raise  # the reader stopped early (`| head`): not an error to report
+    except OSError as exc:
+        where = output or "standard output"
+        error = OutputPathError if output is not None and exc.errno in _PATH_ERRORS else StorageError
+        raise error(f"{where}: cannot write: {exc.strerror}") from None

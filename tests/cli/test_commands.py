@@ -109,6 +109,32 @@ def test_query_export_and_runs_read_the_database(
     assert query(db_path, "SELECT count(*) FROM items") == [(12,)]
 
 
+def test_read_commands_never_write_over_the_database_nor_fail_with_a_traceback(
+    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, tmp_path: Path, token: str
+) -> None:
+    assert cli.invoke(main, ["run", str(write_spec(SPEC, base=server)), "-o", str(db_path)]).exit_code == 0
+    before = db_path.read_bytes()
+
+    # -o naming the crawl database (or any SQLite file) by mistake must not destroy it.
+    onto_db = cli.invoke(main, ["export", str(db_path), "items", "-o", str(db_path)])
+    assert onto_db.exit_code == 2 and "is an SQLite database; an export will not overwrite it" in onto_db.stderr
+    assert db_path.read_bytes() == before and query(db_path, "SELECT count(*) FROM items") == [(12,)]
+
+    for target, code, message in (
+        (tmp_path / "no" / "such" / "folder.csv", 2, "cannot write: No such file or directory"),
+        (tmp_path, 2, "is a directory"),  # click's own check
+        (Path("/dev/full"), 1, "cannot write: No space left on device"),
+    ):
+        failed = cli.invoke(main, ["export", str(db_path), "items", "-f", "csv", "-o", str(target)])
+        assert failed.exit_code == code and message in failed.stderr, failed.output
+        assert isinstance(failed.exception, SystemExit) and "Traceback" not in failed.output
+
+    # Read-only is read-only: ATTACH would create a file.
+    attach = cli.invoke(main, ["query", str(db_path), f"ATTACH '{tmp_path / 'new.db'}' AS other"])
+    assert attach.exit_code == 1 and "too many attached databases" in attach.stderr
+    assert not (tmp_path / "new.db").exists()
+
+
 def test_run_overrides_concurrency_and_early_stops(
     cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, token: str
 ) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import OutputPathError, StorageError
-from .schema import quote_identifier
+from .schema import SQLITE_HEADER, quote_identifier
 
 Rows = tuple[list[str], Iterator[Sequence[Any]]]
 
@@ -34,6 +34,8 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise StorageError(f"{db}: cannot open: {exc}") from None
+    # Read-only means no file is written either: ATTACH would create one.
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     try:
         yield conn
     except sqlite3.Error as exc:
@@ -95,3 +97,12 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
         f"SELECT run_id, change, key, old, new, at FROM {quote_identifier(history)} WHERE run_id > ? ORDER BY id",
         (since,),
     )
+
+
+def is_database(path: Path) -> bool:
+    """Whether ``path`` is an SQLite file (one that an export must never be written over)."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False

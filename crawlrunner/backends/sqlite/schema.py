@@ -135,6 +135,9 @@ UPDATE runs SET retry_of = (
     AND NOT EXISTS (SELECT 1 FROM requests WHERE requests.run_id = runs.id AND requests.seq IS NOT NULL);
 """
 
+# The first bytes of every SQLite file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
 # MIGRATIONS[n] takes the layout from version n to n + 1.
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)

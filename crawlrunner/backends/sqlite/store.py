@@ -33,6 +33,7 @@ from .rows import request_row, restore_plan, select_columns
 from .schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    SQLITE_HEADER,
     create_target_table,
     key_index,
     quote_identifier,
@@ -41,7 +42,6 @@ from .schema import (
 
 log = logging.getLogger(__name__)
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
 ITER_CHUNK_SIZE = 64  # rows a cursor fetches per trip to aiosqlite's thread (its default)
 
