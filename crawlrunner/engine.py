@@ -36,7 +36,6 @@ from .errors import BlockedAddress, ErrorKind, most_telling
 from .extract import process
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
-from .http.guard import check_url
 from .http.ratelimit import HostSlots
 from .http.robots import DISALLOWED, RobotsPolicy
 from .http.session import client_timeout
@@ -107,18 +106,22 @@ async def crawl(
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
     clients = {t.name: _client(spec, t) for t in selected}
     redact = spec.redactor
-    fetcher = Fetcher(session, HostSlots(spec.http.limits.per_host), block_private=spec.http.block_private_addresses)
+    fetcher = Fetcher(
+        session,
+        HostSlots(spec.http.limits.per_host),
+        block_private=spec.http.block_private_addresses,
+        allowed_hosts=spec.http.allowed_hosts,
+    )
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
     view = LiveView(stats, {t.name: _known_total(t) for t in selected})
 
     async def fetch(plan: RequestPlan) -> FetchResult | None:
         """The response to ``plan``, or why there is none; None when robots.txt forbids it."""
         target = plan.target
-        if spec.http.block_private_addresses:
-            try:
-                check_url(plan.url)  # before robots.txt is fetched from that host, too
-            except BlockedAddress as exc:
-                return FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
+        try:
+            fetcher.destinations.check(plan.url)  # before robots.txt is fetched from that host, too
+        except BlockedAddress as exc:
+            return FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
         view.in_flight = frontier.in_flight
         verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
         if verdict == DISALLOWED:

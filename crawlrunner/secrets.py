@@ -37,6 +37,21 @@ _SPELLINGS: dict[str, Callable[[str], str]] = {
     "j": lambda s: json.dumps(s)[1:-1],
     "ju": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
 }
+
+
+class Userinfo(str):
+    """A URL's ``user:password`` masked only where it stands as a userinfo.
+
+    A short or plain one (``a:b``, ``admin``) would also mask the same text
+    where it has nothing to do with the URL, so it is matched only after
+    ``//`` and before ``@``, at any length. A distinctive one is given to the
+    Redactor as a plain ``str`` instead, masked everywhere.
+    """
+
+
+# A userinfo as a URL writes it: "//" before, "@" after. Spelled as written
+# or percent-encoded (a URL re-encoded on the way), never JSON-escaped.
+_USERINFO_SPELLINGS = ("raw", "qu", "q")
 _TOKEN = re.compile(r"\$\{secret:([0-9a-f]{16}):(raw|qp|qs|qu|q|ju|j)\}")
 
 
@@ -78,15 +93,25 @@ class Redactor:
         # and protect nothing; they are not treated as secrets.
         # A secret also travels percent-encoded inside URLs, so those
         # spellings are masked too.
-        self.values = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+        secrets = list(secrets)
+        plain = {s for s in secrets if not isinstance(s, Userinfo) and len(s) >= 4}
+        self.values = tuple(sorted(plain, key=len, reverse=True))
+        # Matched only between "//" and "@" (see Userinfo), so at any length.
+        self.userinfos = tuple(sorted({str(s) for s in secrets if isinstance(s, Userinfo) and s} - plain))
         spellings = {spell(s): (s, name) for s in self.values for name, spell in _SPELLINGS.items()}
+        anchored = {_SPELLINGS[name](s): (s, name) for s in self.userinfos for name in _USERINFO_SPELLINGS}
         self._secrets = tuple(sorted(spellings, key=len, reverse=True))
-        self._spelled = spellings
+        self._spelled = {**anchored, **spellings}
+        alternatives = [re.escape(s) for s in self._secrets]
+        if anchored:
+            inner = "|".join(re.escape(s) for s in sorted(anchored, key=len, reverse=True))
+            alternatives.append(f"(?<=//)(?:{inner})(?=@)")
         # One pass over the text: a replacement is never scanned again.
-        self._pattern = re.compile("|".join(map(re.escape, self._secrets))) if self._secrets else None
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._bytes_pattern = re.compile(self._pattern.pattern.encode("utf-8")) if anchored and self._pattern else None
 
     def __bool__(self) -> bool:
-        return bool(self._secrets)
+        return self._pattern is not None
 
     def __call__(self, text: str) -> str:
         if self._pattern is None:
@@ -95,6 +120,8 @@ class Redactor:
 
     def bytes(self, data: bytes) -> bytes:
         """``data`` with every secret (as UTF-8, raw or percent-encoded) masked."""
+        if self._bytes_pattern is not None:
+            return self._bytes_pattern.sub(MASK.encode(), data)
         for secret in self._secrets:
             encoded = secret.encode("utf-8")
             if encoded in data:
@@ -116,7 +143,7 @@ class Redactor:
         """The inverse of ``tokenize``, with the secrets known now."""
         if "${secret:" not in text:
             return text
-        known = {hashlib.sha256(v.encode()).hexdigest()[:16]: v for v in self.values}
+        known = {hashlib.sha256(v.encode()).hexdigest()[:16]: v for v in self.values + self.userinfos}
 
         def restore(match: re.Match[str]) -> str:
             value = known.get(match.group(1))

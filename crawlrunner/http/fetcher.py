@@ -30,9 +30,10 @@ from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
 from .auth import Credentials, same_origin, strip_credentials, with_query
-from .guard import check_url, hop, hostname
+from .guard import Destinations, hostname
 from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
+from .session import leaving_hop
 from .tls import SSLArgument
 from .translate import translate
 
@@ -104,11 +105,31 @@ async def _download(response: aiohttp.ClientResponse, directory: Path, url: str,
     return str(path), written
 
 
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    """What one hop of an attempt sends: a redirect changes the URL and maybe the rest."""
+
+    url: str
+    method: str
+    data: Any
+    json_body: Any
+    headers: Mapping[str, str]
+    creds: Credentials
+
+
 class Fetcher:
-    def __init__(self, session: aiohttp.ClientSession, slots: HostSlots, *, block_private: bool = False) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        slots: HostSlots,
+        *,
+        block_private: bool = False,
+        allowed_hosts: Sequence[str] = (),
+    ) -> None:
         self.session = session
         self.slots = slots
         self.block_private = block_private
+        self.destinations = Destinations.of(allowed_hosts, block_private=block_private)
         self.retrying = 0  # requests waiting out a backoff, for the progress display
 
     async def fetch(self, plan: RequestPlan, client: TargetClient) -> FetchResult:
@@ -162,80 +183,89 @@ class Fetcher:
     async def _attempt(self, plan: RequestPlan, client: TargetClient, result: FetchResult) -> float | None:
         """One attempt, redirects included; returns the Retry-After seconds, if any."""
         settings = client.settings
-        url, method = plan.url, plan.method
         creds = client.creds
         headers: Mapping[str, str] = {**plan.headers, **creds.headers} if creds.headers else plan.headers
-        data, json_body = plan.data, plan.json_body
-        retry_after: float | None = None
-        own_host = hostname(plan.url)
+        hop = _Hop(plan.url, plan.method, plan.data, plan.json_body, headers, creds)
         try:
             for _ in range(settings.max_redirects + 1):
-                send_url = self._send_url(with_query(url, creds.query), client)
-                # A redirect to another host may not reach a link-local address (http.guard).
-                leaving = hostname(url) != own_host
-                with hop(leaving):
-                    if self.block_private or leaving:
-                        check_url(send_url, block_private=self.block_private)
-                    async with self.slots.hold(send_url, settings.rate_limit):
-                        # Latency counts from when the host's slot is ours: waiting
-                        # for politeness is not the server's slowness.
-                        sent = time.perf_counter()
-                        if url == plan.url:
-                            result.fetched_at = utc_now()
-                        try:
-                            async with self.session.request(
-                                method,
-                                send_url,
-                                headers=headers,
-                                data=data,
-                                json=json_body,
-                                timeout=client.timeout,
-                                allow_redirects=False,
-                                ssl=client.ssl,
-                                proxy=settings.proxy,
-                                middlewares=creds.middlewares,
-                            ) as response:
-                                location = response.headers.get("Location")
-                                if response.status in REDIRECT_STATUSES and location and not settings.gateway:
-                                    url, method, data, json_body, headers, creds = self._redirect(
-                                        url, location, response.status, method, data, json_body, headers, client
-                                    )
-                                    continue
-                                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                                await self._read(response, plan, client, result, url)
-                                return retry_after
-                        finally:
-                            result.elapsed += time.perf_counter() - sent
-            raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
+                send_url = self._send_url(with_query(hop.url, hop.creds.query), client)
+                # The real destination, then the gateway's endpoint (the URL
+                # actually sent): both before any socket is opened.
+                self.destinations.check(hop.url)
+                if settings.gateway:
+                    self.destinations.check(send_url)
+                # The common case, the request's own URL, costs no parse.
+                if hop.url is plan.url or hostname(hop.url) == hostname(plan.url):
+                    step = await self._send(self.session, hop, send_url, plan, client, result)
+                else:
+                    # A redirect to another host: the link-local rule applies,
+                    # in a session no cache or kept-alive connection can bypass.
+                    async with leaving_hop(self.session, send_url, block_private=self.block_private) as session:
+                        step = await self._send(session, hop, send_url, plan, client, result)
+                if step is None:
+                    break
+                hop = step
+            else:
+                raise TooManyRedirects(f"more than {settings.max_redirects} redirects")
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             error = translate(exc)
             result.error_kind, result.error = error.kind, str(error)
-        return retry_after
+        # The final response's headers are there once it was read, failed or not.
+        return parse_retry_after(result.headers.get("Retry-After")) if result.headers else None
 
-    def _redirect(
+    async def _send(
         self,
-        url: str,
-        location: str,
-        status: int,
-        method: str,
-        data: Any,
-        json_body: Any,
-        headers: Mapping[str, str],
+        session: aiohttp.ClientSession,
+        hop: _Hop,
+        send_url: str,
+        plan: RequestPlan,
         client: TargetClient,
-    ) -> tuple[str, str, Any, Any, Mapping[str, str], Credentials]:
-        target = urljoin(url, location)
+        result: FetchResult,
+    ) -> _Hop | None:
+        """One request: the next hop if it redirects, else None (the response is in ``result``)."""
+        settings = client.settings
+        async with self.slots.hold(send_url, settings.rate_limit):
+            # Latency counts from when the host's slot is ours: waiting
+            # for politeness is not the server's slowness.
+            sent = time.perf_counter()
+            if hop.url == plan.url:
+                result.fetched_at = utc_now()
+            try:
+                async with session.request(
+                    hop.method,
+                    send_url,
+                    headers=hop.headers,
+                    data=hop.data,
+                    json=hop.json_body,
+                    timeout=client.timeout,
+                    allow_redirects=False,
+                    ssl=client.ssl,
+                    proxy=settings.proxy,
+                    middlewares=hop.creds.middlewares,
+                ) as response:
+                    location = response.headers.get("Location")
+                    if response.status in REDIRECT_STATUSES and location and not settings.gateway:
+                        return self._redirect(hop, location, response.status, client)
+                    await self._read(response, plan, client, result, hop.url)
+                    return None
+            finally:
+                result.elapsed += time.perf_counter() - sent
+
+    def _redirect(self, hop: _Hop, location: str, status: int, client: TargetClient) -> _Hop:
+        target = urljoin(hop.url, location)
         scheme = urlsplit(target).scheme.lower()
         if scheme not in ("http", "https"):
             raise RedirectRefused(f"redirect to a {scheme or 'relative'}: URL refused")
-        creds = client.creds
-        if not same_origin(url, target):
+        headers, creds = hop.headers, client.creds
+        if not same_origin(hop.url, target):
             target, headers = strip_credentials(target, headers, creds, client.secrets)
             creds = Credentials()
+        method, data, json_body = hop.method, hop.data, hop.json_body
         if status == 303 or (status in (301, 302) and method == "POST"):
             method, data, json_body = ("HEAD" if method == "HEAD" else "GET"), None, None
-        return target, method, data, json_body, headers, creds
+        return _Hop(target, method, data, json_body, headers, creds)
 
     async def _read(
         self, response: aiohttp.ClientResponse, plan: RequestPlan, client: TargetClient, result: FetchResult, url: str

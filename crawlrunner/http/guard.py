@@ -8,17 +8,24 @@ Three checks, all before a connection is made:
 - Always, a redirect to another host than the request's own may not reach a
   link-local or cloud metadata address (``spec.hosts.is_link_local``): a
   public page must not be able to send the crawler to 169.254.169.254. The
-  request's own host may be one (a device crawled on purpose).
-- ``http.allowed_hosts`` refuses any host (and port) not on the list.
+  request's own host may be one (a device crawled on purpose), and so may a
+  request the spec or a page leads to (a next page, a followed link, a child
+  target's URL): the rule is about redirects only.
+- ``http.allowed_hosts`` refuses any host (and port) not on the list: the
+  real destination of every hop, and a gateway's endpoint too.
 
 Addresses are checked on what the host resolves to, in the resolver aiohttp
-connects with, so the rules hold after redirects and against DNS answers
-that change between lookups; aiohttp resolves no literal address, so the
-fetcher checks those (``check_url``). The resolver knows which request it
-resolves for through a context variable the fetcher sets around each
-redirect hop (``hop``). An answer aiohttp already cached, or a connection it
-keeps alive, was checked for the request that made it: one that reaches a
-link-local address could only come from a host the crawl is meant to reach.
+connects with, so the rules hold against DNS answers that change between
+lookups; aiohttp resolves no literal address, so the fetcher checks those
+(``check_url``) where it checks the allow-list (``Destinations``).
+
+Which resolver applies the link-local rule is decided by the connector, not
+by the request at hand: aiohttp skips the resolver for an answer it cached,
+for a lookup another request already started, and for a kept-alive
+connection, so a rule that depended on who asked would be skipped with it.
+A redirect to another host is sent through a one-hop session of its own
+(``http.session.leaving_hop``: no DNS cache, no kept-alive connection, a
+resolver with the rule always on); the run's pooled session never applies it.
 
 A refusal is ``blocked_address``. The resolver's is an OSError (what aiohttp
 expects from a resolver); ``http.translate`` turns the connection error
@@ -28,41 +35,26 @@ aiohttp wraps it in back into ``blocked_address``.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from types import SimpleNamespace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from ..errors import BlockedAddress, BlockedAddressOSError
 from ..spec.hosts import AllowedHosts, is_blocked, is_link_local
-
-# True while a redirect to another host than the request's own is being sent.
-_leaving_host: ContextVar[bool] = ContextVar("crawlrunner_leaving_host", default=False)
 
 _PRIVATE = "a private, loopback or reserved address (block_private_addresses)"
 _LINK_LOCAL = "a link-local or cloud metadata address, where a redirect to another host may not lead"
 
 
-@contextmanager
-def hop(leaving_host: bool) -> Iterator[None]:
-    """Mark what is sent inside as a redirect to another host (or not): the link-local rule applies."""
-    token = _leaving_host.set(leaving_host)
-    try:
-        yield
-    finally:
-        _leaving_host.reset(token)
-
-
-def _refusal(address: str, block_private: bool) -> str | None:
-    """Why ``address`` may not be connected to now, or None."""
+def _refusal(address: str, *, block_private: bool, leaving_host: bool) -> str | None:
+    """Why ``address`` may not be connected to, or None."""
     if block_private and is_blocked(address):
         return _PRIVATE
-    if _leaving_host.get() and is_link_local(address):
+    if leaving_host and is_link_local(address):
         return _LINK_LOCAL
     return None
 
@@ -75,26 +67,60 @@ def hostname(url: str) -> str | None:
         return None
 
 
-def check_url(url: str, *, block_private: bool = True) -> None:
-    """Refuse a URL whose host is a literal address the rules refuse (aiohttp resolves no literals)."""
+def check_url(url: str, *, block_private: bool = True, leaving_host: bool = False) -> None:
+    """Refuse a URL whose host is a literal address the rules refuse (aiohttp resolves no literals).
+
+    ``leaving_host``: the URL is a redirect to another host than the request's own.
+    """
     host = hostname(url) or ""
-    reason = _refusal(host, block_private)
+    reason = _refusal(host, block_private=block_private, leaving_host=leaving_host)
     if reason is not None:
         raise BlockedAddress(f"{host} is {reason}")
 
 
-class GuardedResolver(AbstractResolver):
-    """The default resolver, refusing answers the rules refuse for the request at hand."""
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """The run's rules for a URL about to be sent that need no DNS: the allow-list and literal addresses."""
 
-    def __init__(self, *, block_private: bool) -> None:
+    allowed: AllowedHosts
+    block_private: bool = False
+
+    @classmethod
+    def of(cls, allowed_hosts: Sequence[str], *, block_private: bool) -> Destinations:
+        return cls(AllowedHosts.of(allowed_hosts), block_private)
+
+    def check(self, url: str) -> None:
+        """Refuse ``url`` if its host (and port) is off ``allowed_hosts`` or a literal address refused."""
+        if self.allowed.entries:
+            try:
+                # Parsed as aiohttp will parse it: the host it connects to, the port with its default.
+                parsed = URL(url)
+                host, port = parsed.host or "", parsed.port
+            except ValueError:
+                return  # too broken to be sent: aiohttp refuses it (invalid_url) before any socket
+            if not self.allowed.allows(host, port):
+                shown = f"[{host}]" if ":" in host else host
+                raise BlockedAddress(f"{shown}:{port} is not in http.allowed_hosts")
+        if self.block_private:
+            check_url(url)
+
+
+class GuardedResolver(AbstractResolver):
+    """The default resolver, refusing answers the rules refuse; fixed rules, whoever asks."""
+
+    def __init__(self, *, block_private: bool, leaving_host: bool = False) -> None:
         self._inner = DefaultResolver()
         self._block_private = block_private
+        self._leaving_host = leaving_host
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
-        reasons = [_refusal(answer["host"], self._block_private) for answer in answers]
+        reasons = [
+            _refusal(answer["host"], block_private=self._block_private, leaving_host=self._leaving_host)
+            for answer in answers
+        ]
         allowed = [answer for answer, reason in zip(answers, reasons, strict=True) if reason is None]
         if not allowed:
             shown = ", ".join(sorted({a["host"] for a in answers}))
@@ -103,24 +129,3 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def allowed_hosts_gate(allowed: AllowedHosts) -> aiohttp.TraceConfig:
-    """A trace hook refusing, before aiohttp opens or takes a connection, a host not on the list.
-
-    Every request of the run's session passes it (each redirect hop is a
-    request of its own, and so is robots.txt). Through a proxy or a gateway
-    it is the URL asked for that is checked, not the proxy.
-    """
-
-    async def on_request_start(
-        session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
-    ) -> None:
-        host, port = params.url.host or "", params.url.port
-        if not allowed.allows(host, port):
-            shown = f"[{host}]" if ":" in host else host
-            raise BlockedAddress(f"{shown}:{port} is not in http.allowed_hosts")
-
-    gate = aiohttp.TraceConfig()
-    gate.on_request_start.append(on_request_start)
-    return gate

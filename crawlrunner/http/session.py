@@ -1,4 +1,10 @@
-"""The one ``aiohttp.ClientSession`` a run uses, built from the spec's settings."""
+"""The ``aiohttp.ClientSession`` a run uses, built from the spec's settings, and the one-hop sessions beside it.
+
+Every request goes through the run's one pooled session, except a redirect
+to another host than the request's own: that hop goes through a session of
+its own (``leaving_hop``), where the link-local rule cannot be skipped by a
+cached DNS answer, a shared lookup or a kept-alive connection (``http.guard``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,7 @@ import aiohttp
 from yarl import URL
 
 from ..settings import HttpSettings, Timeouts
-from ..spec.hosts import AllowedHosts
-from .guard import GuardedResolver, allowed_hosts_gate
+from .guard import GuardedResolver, check_url
 
 # aiohttp needs its own clean-up of closed TLS transports only on Pythons
 # without cpython#118960 (fixed in 3.12.8 and 3.13.1); asking for it on a
@@ -33,9 +38,9 @@ async def open_session(http: HttpSettings) -> AsyncIterator[aiohttp.ClientSessio
     """A pooled session honouring the run's limits; closed on every path out."""
     limits = http.limits
     connector = aiohttp.TCPConnector(
-        # Always guarded: redirects to another host may never reach a
-        # link-local address, with or without block_private_addresses.
-        resolver=GuardedResolver(block_private=http.block_private_addresses),
+        # The pooled connector carries a request's own host only (redirects
+        # elsewhere take leaving_hop), where the link-local rule does not apply.
+        resolver=GuardedResolver(block_private=True) if http.block_private_addresses else None,
         limit=limits.connections,
         limit_per_host=limits.per_host,
         use_dns_cache=limits.dns_cache != 0,
@@ -57,6 +62,35 @@ async def open_session(http: HttpSettings) -> AsyncIterator[aiohttp.ClientSessio
         raise_for_status=False,
         trust_env=http.trust_env,
         cookie_jar=jar,
-        trace_configs=[allowed_hosts_gate(AllowedHosts.of(http.allowed_hosts))] if http.allowed_hosts else None,
+    ) as session:
+        yield session
+
+
+@asynccontextmanager
+async def leaving_hop(
+    pooled: aiohttp.ClientSession, url: str, *, block_private: bool
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session for one redirect to another host (``url``), closed with its connector on every path out.
+
+    The link-local rule lives here and nowhere else: the literal address is
+    checked before the session exists, a name in its resolver, which no
+    DNS cache and no kept-alive connection can bypass (``use_dns_cache=False``,
+    ``force_close=True``) and which no other request shares. It takes the
+    pooled session's cookie jar and environment settings, so cookies set
+    across a redirect behave as before.
+    """
+    check_url(url, block_private=block_private, leaving_host=True)
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(block_private=block_private, leaving_host=True),
+        use_dns_cache=False,
+        force_close=True,
+        enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
+    )
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=pooled.timeout,
+        raise_for_status=False,
+        trust_env=pooled.trust_env,
+        cookie_jar=pooled.cookie_jar,
     ) as session:
         yield session

@@ -8,9 +8,11 @@ one warning a spec can get: a credential written into it in clear.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..secrets import ENV_REFERENCE
 from ..settings import HttpSettings
 from .env import Context
 from .hosts import check_destinations
@@ -135,35 +137,56 @@ def check_storage(ctx: Context, target: Target, path: SpecPath) -> None:
         )
 
 
-# Header names whose values are credentials, and the auth keys that hold one.
+# Header names whose values are credentials, and the keys of auth and gateway that hold one.
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
-_CREDENTIAL_AUTH_KEYS = ("password", "token", "value")
+_CREDENTIAL_KEYS = {"auth": ("password", "token", "value"), "gateway": ("api_key",)}
 
 
 def literal_credentials(ctx: Context, data: Mapping[str, Any]) -> None:
     """Warn about credentials written in the spec instead of taken from ``${env.X}``.
 
     They still work, and are masked like any secret, but whoever can read
-    the spec (a repository, a ticket) can read them.
+    the spec (a repository, a ticket) can read them. A ``${env.X:-default}``
+    whose variable is unset sends its default, which is written in the spec
+    just the same. (A credential that is not a string is already a schema
+    error: it is never sent.)
     """
+    environ = os.environ if ctx.environ is None else ctx.environ
     layers: list[tuple[SpecPath, Any]] = [(("http",), data.get("http")), (("defaults",), data.get("defaults"))]
     layers += [(("targets", i), raw) for i, raw in enumerate(data.get("targets") or [])]
     for path, raw in layers:
         if not isinstance(raw, dict):
             continue
-        headers = raw.get("headers")
-        for name, value in headers.items() if isinstance(headers, dict) else ():
-            if name.lower() in _CREDENTIAL_HEADERS and _written_in_clear(value):
-                ctx.secrets.append(value)
-                ctx.warn(path + ("headers", name), f"a credential written in the spec: {_USE_ENV}")
-        auth = raw.get("auth")
-        written = [key for key in _CREDENTIAL_AUTH_KEYS if _written_in_clear(auth.get(key))] if auth else []
-        for key in written:
-            ctx.warn(path + ("auth", key), f"a credential written in the spec: {_USE_ENV}")
+        # In the order written, so the warnings read top to bottom.
+        for block, settings in raw.items():
+            if not isinstance(settings, dict):
+                continue
+            if block == "headers":
+                keys = [name for name in settings if str(name).lower() in _CREDENTIAL_HEADERS]
+            else:
+                keys = [key for key in _CREDENTIAL_KEYS.get(block, ()) if key in settings]
+            for key in keys:
+                value = settings[key]
+                if why := _written_in_clear(value, environ):
+                    if block == "headers" and "${env." not in value:
+                        ctx.secrets.append(value)  # masked from now on, like any secret
+                    ctx.warn(path + (block, key), why)
 
 
 _USE_ENV = "anyone who can read the spec can use it; take it from the environment with ${env.NAME}"
 
 
-def _written_in_clear(value: Any) -> bool:
-    return isinstance(value, str) and bool(value) and "${env." not in value
+def _written_in_clear(value: Any, environ: Mapping[str, str]) -> str | None:
+    """Why ``value`` is a credential anyone reading the spec can read, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    if "${env." not in value:
+        return f"a credential written in the spec: {_USE_ENV}"
+    for match in ENV_REFERENCE.finditer(value):
+        name, default = match.group(1), match.group(2)
+        if default and name not in environ:
+            return (
+                f"a credential written in the spec: {name} is not set, so its default is sent; "
+                f"anyone who can read the spec can use it; set {name} or remove the default"
+            )
+    return None

@@ -79,14 +79,40 @@ def is_link_local(address: str) -> bool:
     return _in_any_form(address, lambda ip: ip.is_link_local or ip in _METADATA)
 
 
+def normal_host(host: str) -> str:
+    """A host as compared: lower case, no trailing dot, an IPv6 address in its one compressed form.
+
+    yarl (so aiohttp) writes ``::FFFF:1.2.3.4`` as ``::ffff:102:304``: an
+    entry written either way must match the host a request goes to.
+    """
+    host = host.lower().rstrip(".")
+    if ":" in host:
+        try:
+            return ipaddress.ip_address(host.strip("[]")).compressed
+        except ValueError:
+            return host
+    return host
+
+
 def split_host(entry: str) -> tuple[str, int | None]:
-    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (lower-case host, port or None)."""
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (normal host, port or None)."""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
         port = rest[1:]
     else:
         host, _, port = entry.partition(":") if entry.count(":") == 1 else (entry, "", "")
-    return host.lower().rstrip("."), int(port) if port else None
+    return normal_host(host), int(port) if port else None
+
+
+def bare_ipv6(entry: str) -> bool:
+    """Whether ``entry`` is an IPv6 address without the brackets a host entry needs."""
+    if entry.startswith("[") or entry.count(":") < 2:
+        return False
+    try:
+        ipaddress.IPv6Address(entry.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +128,7 @@ class AllowedHosts:
     def allows(self, host: str, port: int | None) -> bool:
         if not self.entries:
             return True
-        host = host.lower().rstrip(".")
+        host = normal_host(host)
         return (host, None) in self.entries or (host, port) in self.entries
 
 
@@ -111,13 +137,19 @@ def check_destinations(
 ) -> None:
     """Refuse, located at the URL, a target URL the run itself would refuse.
 
-    With ``allowed_hosts``: a host (and port) not on the list. With
+    With ``allowed_hosts``: a host (and port) not on the list, and a
+    gateway's endpoint not on it (every request is sent there). With
     ``block_private_addresses``: a literal private, loopback or link-local
     address, or ``localhost``. Only URLs whose host is written out are
     checked; one from a ``{placeholder}`` is checked when it is requested.
     """
     valid = []
     for index, entry in enumerate(http.allowed_hosts):
+        if bare_ipv6(entry):
+            ctx.problem(
+                ("http", "allowed_hosts", index), f"an IPv6 address needs brackets: '[{entry}]' or '[{entry}]:port'"
+            )
+            continue
         problem = host_problem(entry)
         if problem is None:
             valid.append(entry)
@@ -126,12 +158,39 @@ def check_destinations(
     allowed = AllowedHosts.of(valid)
     if not (allowed.entries or http.block_private_addresses):
         return
+    if allowed.entries:
+        _check_gateways(ctx, raw_targets, targets, allowed)
     for (index, raw), target in zip(raw_targets, targets, strict=False):
         base = http.base_url if target.parent is None else None
         for template, path in zip(target.request.urls, _url_paths(index, raw), strict=False):
             destination = _destination(template, base)
             if destination is not None:
                 _check_destination(ctx, path, *destination, allowed, http.block_private_addresses)
+
+
+def _check_gateways(
+    ctx: Context, raw_targets: list[tuple[int, dict[str, Any]]], targets: list[Target], allowed: AllowedHosts
+) -> None:
+    """A gateway endpoint off the list, once, where it is written (the target, ``defaults`` or ``http``)."""
+    data = ctx.document.data if isinstance(ctx.document.data, dict) else {}
+    reported: set[SpecPath] = set()
+    for (index, raw), target in zip(raw_targets, targets, strict=False):
+        gateway = target.fetch.gateway
+        if gateway is None:
+            continue
+        path: SpecPath = ("http", "gateway", "endpoint")
+        for where, block in ((("targets", index), raw), (("defaults",), data.get("defaults"))):
+            if isinstance(block, dict) and isinstance(block.get("gateway"), dict) and "endpoint" in block["gateway"]:
+                path = (*where, "gateway", "endpoint")
+                break
+        destination = _host_port(gateway.endpoint)
+        if path in reported or destination is None:
+            continue
+        reported.add(path)
+        host, port = destination
+        if not allowed.allows(host, port):
+            shown = f"[{host}]" if ":" in host else host
+            ctx.problem(path, f"the gateway's endpoint {shown}:{port} is not in http.allowed_hosts")
 
 
 def _url_paths(index: int, raw: dict[str, Any]) -> list[SpecPath]:
@@ -147,10 +206,15 @@ def _destination(template: Template, base_url: str | None) -> tuple[str, int | N
         if base_url is None or (len(template.parts) > 1 and not prefix):
             return None  # relative to a parent's page, or all placeholder
         prefix = urljoin(base_url, prefix)
-    parts = urlsplit(prefix)
     rest = prefix.split("//", 1)[-1]
     if len(template.parts) > 1 and not any(c in rest for c in "/?#"):
         return None  # the host itself has a placeholder
+    return _host_port(prefix)
+
+
+def _host_port(url: str) -> tuple[str, int | None] | None:
+    """(host, port with the scheme's default) of an absolute URL; None for a bad port."""
+    parts = urlsplit(url)
     try:
         return parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
     except ValueError:

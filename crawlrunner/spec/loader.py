@@ -244,5 +244,18 @@ def load_file(path: str | Path) -> Document:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError([SpecProblem(name, 0, 0, "", f"not UTF-8 text (bad byte at offset {exc.start})")]) from None
+        raise SpecError([_not_utf8(name, raw, exc)]) from None
     return load_text(text, name)
+
+
+def _not_utf8(name: str, raw: bytes, exc: UnicodeDecodeError) -> SpecProblem:
+    """Where the first byte that is not UTF-8 is, as an editor counts: line, and characters into it."""
+    # utf-8-sig reports offsets past a byte-order mark; the file offset includes it.
+    data = exc.object if isinstance(exc.object, bytes) else raw
+    start = exc.start + len(raw) - len(data)
+    line_start = data.rfind(b"\n", 0, exc.start) + 1
+    line = data.count(b"\n", 0, exc.start) + 1
+    # Everything before the bad byte decoded, so the column counts characters.
+    column = len(data[line_start : exc.start].decode("utf-8")) + 1
+    message = f"not UTF-8 text (bad byte 0x{data[exc.start]:02x} at offset {start})"
+    return SpecProblem(name, line, column, "", message)

@@ -14,6 +14,7 @@ import base64
 import re
 from urllib.parse import unquote
 
+from ..secrets import Userinfo
 from ..templates import Template
 from .env import Context
 from .loader import SpecPath
@@ -27,14 +28,18 @@ def check_authority(ctx: Context, template: Template, path: SpecPath) -> None:
     """Report a bad port or bracket in ``template``'s host; remember its userinfo as a secret.
 
     Only a literal authority is checked: one with a ``{placeholder}`` is only
-    known when the request is rendered.
+    known when the request is rendered. Its userinfo is remembered all the
+    same once its ``@`` is written before the placeholder
+    (``https://user:pw@{host}/``): the host is unknown, the password is not.
     """
     match = _AUTHORITY.match(template.parts[0])
-    if match is None or (len(template.parts) > 1 and match.group(2) is None):
+    if match is None:
         return
     userinfo, at, host = match.group(1).rpartition("@")
     if at and userinfo:
         remember_userinfo(ctx, userinfo)
+    if len(template.parts) > 1 and match.group(2) is None:
+        return  # the host or port goes on in a placeholder
     problem = host_problem(host)
     if problem is not None:
         ctx.problem(path, problem)
@@ -60,10 +65,30 @@ def host_problem(host: str) -> str | None:
 
 
 def remember_userinfo(ctx: Context, userinfo: str) -> None:
-    """``user:password`` from a URL, as written, decoded, and as the Basic header it becomes."""
+    """``user:password`` from a URL, as written, decoded, and as the Basic header it becomes.
+
+    The userinfo is masked wherever it stands as one (``//…@``), at any
+    length. It is masked everywhere else too (a server echoing it, a log
+    quoting it decoded) only when it is distinctive, and so is the password
+    on its own (which still shows if the user name is re-encoded): a common
+    word as a password ("admin:password") would otherwise mask that word
+    all over the records. The Basic header is always masked: it is base64,
+    nothing else looks like it.
+    """
     user, _, password = userinfo.partition(":")
     decoded = f"{unquote(user)}:{unquote(password)}"
     basic = base64.b64encode(decoded.encode("utf-8")).decode("ascii")
-    # The whole userinfo, not the user name alone: a name like "admin" would
-    # mask that word everywhere. The password alone is masked too.
-    ctx.secrets.extend([userinfo, unquote(userinfo), password, unquote(password), basic])
+    for form in dict.fromkeys([userinfo, unquote(userinfo)]):
+        ctx.secrets.append(form if distinctive(form) else Userinfo(form))
+    ctx.secrets.extend(form for form in dict.fromkeys([password, unquote(password)]) if distinctive(form))
+    ctx.secrets.append(basic)
+
+
+# A value this long with something besides letters in it is unlikely to
+# turn up in text by chance.
+DISTINCTIVE_LENGTH = 8
+
+
+def distinctive(value: str) -> bool:
+    """Whether ``value`` can be masked everywhere without masking ordinary text."""
+    return len(value) >= DISTINCTIVE_LENGTH and not value.isalpha()

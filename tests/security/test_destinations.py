@@ -16,7 +16,7 @@ import pytest
 
 from crawlrunner.api import run_async
 from crawlrunner.errors import BlockedAddress, SpecError
-from crawlrunner.http.guard import check_url, hop
+from crawlrunner.http.guard import Destinations, check_url
 from crawlrunner.spec import load_spec, load_spec_text
 from crawlrunner.spec.hosts import AllowedHosts, is_link_local
 
@@ -174,7 +174,126 @@ def test_which_addresses_are_link_local_or_metadata() -> None:
 def test_a_literal_link_local_address_is_refused_only_on_the_way_to_another_host() -> None:
     for url in ("http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://[fe80::1]/"):
         check_url(url, block_private=False)  # the request's own host: a device crawled on purpose
-        with hop(leaving_host=True), pytest.raises(BlockedAddress, match="link-local or cloud metadata"):
-            check_url(url, block_private=False)
-    with hop(leaving_host=True):
-        check_url("http://127.0.0.1:8080/", block_private=False)  # not link-local: the default allows it
+        with pytest.raises(BlockedAddress, match="link-local or cloud metadata"):
+            check_url(url, block_private=False, leaving_host=True)
+    check_url("http://127.0.0.1:8080/", block_private=False, leaving_host=True)  # not link-local: the default allows it
+
+
+# -- the allow-list on the real destination ----------------------------------------
+
+
+async def test_through_a_gateway_the_real_destination_is_checked_on_the_allow_list(
+    faults: str, write_spec: Spec, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host only known when requested, sent through a gateway: the URL checked is the real one, not the endpoint's."""
+    monkeypatch.setenv("CR_GATEWAY_KEY", "gw-key-5e1f0a")
+    before = len(fault_app.seen["gateway"])
+    result = await run_async(
+        load_spec(
+            write_spec(
+                "name: g\nhttp: {{retry: null, allowed_hosts: ['127.0.0.1:{here}', shop.example]}}\n"
+                "defaults:\n  gateway: {{endpoint: '{base}/gateway', api_key: '${{env.CR_GATEWAY_KEY}}'}}\n"
+                "targets:\n  - {{name: t, url: 'https://{{h}}/product', vars: {{h: [shop.example, elsewhere.example]}}}}\n",
+                base=faults,
+                here=faults.rsplit(":", 1)[1],
+            )
+        ),
+        output=db_path,
+    )
+
+    assert query(db_path, "SELECT url, error_kind, error FROM fetch_log ORDER BY url") == [
+        ("https://elsewhere.example/product", "blocked_address", "elsewhere.example:443 is not in http.allowed_hosts"),
+        ("https://shop.example/product", None, None),
+    ]
+    sent = [seen["query"] for seen in fault_app.seen["gateway"][before:]]
+    assert [params.get("url") for params in sent if isinstance(params, dict)] == ["https://shop.example/product"]
+    assert not result.ok
+
+
+async def test_through_a_proxy_the_destination_is_checked_and_the_proxy_is_not(
+    faults: str, write_spec: Spec, db_path: Path
+) -> None:
+    before = len(fault_app.seen["proxy"])
+    await run_async(
+        load_spec(
+            write_spec(
+                "name: p\nhttp: {{proxy: '{proxy}', retry: null, allowed_hosts: [far.example]}}\n"
+                "targets:\n  - {{name: t, url: 'http://{{h}}/proxied/page', vars: {{h: [far.example, near.example]}}}}\n",
+                proxy=faults,
+            )
+        ),
+        output=db_path,
+    )
+
+    assert query(db_path, "SELECT url, error_kind, error FROM fetch_log ORDER BY url") == [
+        ("http://far.example/proxied/page", None, None),
+        ("http://near.example/proxied/page", "blocked_address", "near.example:80 is not in http.allowed_hosts"),
+    ]
+    assert [seen["host"] for seen in fault_app.seen["proxy"][before:]] == ["far.example"]
+
+
+def test_a_gateway_endpoint_off_the_allow_list_is_a_spec_error_where_it_is_written() -> None:
+    problems = _problems(
+        "name: a\nhttp: {allowed_hosts: [shop.example, 'gw.example:8443']}\n"
+        "defaults:\n  gateway: {endpoint: 'https://api.gw.example/', api_key: k}\ntargets:\n"
+        "  - {name: t, url: 'https://shop.example/', gateway: {endpoint: 'https://gw.example:8443/', api_key: k}}\n"
+        "  - {name: u, url: 'https://shop.example/u', gateway: {endpoint: 'https://gw.example/', api_key: k}}\n"
+        "  - {name: v, url: 'https://shop.example/v'}\n"
+        "  - {name: w, url: 'https://shop.example/w'}\n"
+    )
+
+    assert problems == [
+        (4, 23, "defaults.gateway.endpoint", "the gateway's endpoint api.gw.example:443 is not in http.allowed_hosts"),
+        (7, 66, "targets[1].gateway.endpoint", "the gateway's endpoint gw.example:443 is not in http.allowed_hosts"),
+    ]
+
+
+async def test_robots_txt_is_not_asked_for_a_host_off_the_allow_list(
+    faults: str, write_spec: Spec, db_path: Path
+) -> None:
+    """A link-following target's request to a host off the list is blocked_address, not robots_unreachable."""
+    here = faults.rsplit(":", 1)[1]
+    await run_async(
+        load_spec(
+            write_spec(
+                "name: r\nhttp: {{retry: null, allowed_hosts: ['127.0.0.1:{here}']}}\ntargets:\n"
+                "  - {{name: t, url: 'http://{{h}}:{here}/echo/robots-off-list', vars: {{h: [localhost]}},"
+                " follow: {{robots: true}}}}\n",
+                here=here,
+            )
+        ),
+        output=db_path,
+    )
+
+    assert query(db_path, "SELECT error_kind, error FROM fetch_log") == [
+        ("blocked_address", f"localhost:{here} is not in http.allowed_hosts")
+    ]
+
+
+# -- IPv6 entries ---------------------------------------------------------------------
+
+
+def test_ipv6_entries_match_however_the_address_is_written() -> None:
+    spec = load_spec_text(
+        "name: a\nhttp: {allowed_hosts: ['[::FFFF:1.2.3.4]:80', '[2001:DB8:0::1]']}\ntargets:\n"
+        "  - {name: t, urls: ['http://[::ffff:1.2.3.4]/', 'https://[2001:db8::1]:8443/']}\n",
+        "s.yaml",
+    )
+    # yarl (so aiohttp) writes the first as [::ffff:102:304]: it is the same address.
+    assert AllowedHosts.of(spec.http.allowed_hosts).allows("::ffff:102:304", 80)
+    destinations = Destinations.of(spec.http.allowed_hosts, block_private=False)
+    destinations.check("http://[::ffff:1.2.3.4]/")
+    destinations.check("http://[::FFFF:0102:0304]:80/x")
+    destinations.check("https://[2001:0db8::0001]:8443/")
+    with pytest.raises(BlockedAddress, match=r"\[::ffff:102:304\]:81 is not in http.allowed_hosts"):
+        destinations.check("http://[::ffff:1.2.3.4]:81/")
+
+
+def test_a_bare_ipv6_entry_is_told_to_use_brackets() -> None:
+    problems = _problems(
+        "name: a\nhttp: {allowed_hosts: ['2001:db8::abcd']}\ntargets:\n  - {name: t, url: 'https://example.org/'}\n"
+    )
+
+    assert [(path, text) for _, _, path, text in problems if path.startswith("http")] == [
+        ("http.allowed_hosts[0]", "an IPv6 address needs brackets: '[2001:db8::abcd]' or '[2001:db8::abcd]:port'")
+    ]

@@ -23,20 +23,21 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ..conftest import REPO
 
 PUBLIC, METADATA = "93.184.216.34", "169.254.169.254"
-SCENARIO_SECONDS = 45
+SCENARIO_SECONDS = 50
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def namespace() -> Iterator[str]:
     """A network namespace with only loopback up, two extra addresses on it and its own /etc/hosts."""
     if shutil.which("ip") is None:
@@ -69,7 +70,9 @@ def namespace() -> Iterator[str]:
             etc.parent.rmdir()
 
 
-def test_a_public_redirect_never_reaches_the_metadata_service(namespace: str) -> None:
+@pytest.fixture(scope="module")
+def report(namespace: str) -> dict[str, Any]:
+    """What ``netns_scenario`` reports, run once for the tests of this module."""
     ran = subprocess.run(
         ["ip", "netns", "exec", namespace, sys.executable, "-m", "tests.security.netns_scenario"],
         cwd=REPO,
@@ -79,8 +82,11 @@ def test_a_public_redirect_never_reaches_the_metadata_service(namespace: str) ->
         check=False,
     )
     assert ran.returncode == 0, ran.stderr
-    report = json.loads(ran.stdout)
+    scenario: dict[str, Any] = json.loads(ran.stdout)
+    return scenario
 
+
+def test_a_public_redirect_never_reaches_the_metadata_service(report: dict[str, Any]) -> None:
     by_target = {str(url).split("to=", 1)[1]: (kind, error) for url, _, kind, error in report["refused"]}
     for url in (
         f"http://{METADATA}/latest/meta-data/",
@@ -97,3 +103,31 @@ def test_a_public_redirect_never_reaches_the_metadata_service(namespace: str) ->
     ((url, status, kind, _),) = report["direct"]
     assert (status, kind) == (200, None)
     assert report["connections_after_direct"] == 1
+
+
+@pytest.mark.parametrize("run", ["cached", "kept", "redirect_first", "concurrent", "joined"])
+def test_a_redirect_is_refused_whoever_resolved_the_name_first(report: dict[str, Any], run: str) -> None:
+    """One run fetches metadata.test directly (allowed) while another target is redirected there (refused).
+
+        aiohttp skips the resolver, where the rule is applied, for an answer it
+        cached, for a lookup another request started, and for a kept-alive
+        connection. The runs (``netns_scenario.mixed``) give the redirect each of
+        those chances: the direct request first with its answer cached
+        (``cached``), first with its connection kept alive and no DNS cache
+        (``kept``), after the redirect (``redirect_first``: the redirect's
+        refusal must not stick to the name), and both at once with a slow lookup
+        so the two overlap, the direct lookup first (``concurrent``) or the
+    redirect's (``joined``), which must not hand its refusal to the direct
+    request. In every one the redirect is
+        ``blocked_address`` and the service, which answers everything, was sent
+        only the direct request.
+    """
+    mixed = report["mixed"][run]
+    rows = mixed["rows"]
+    assert rows["direct"][:2] == [200, None], rows
+    status, kind, error = rows["redirected"]
+    assert (status, kind) == (None, "blocked_address"), rows
+    assert "metadata.test resolves to 169.254.169.254" in error and "link-local or cloud metadata" in error
+    assert mixed["requests"] == [f"/direct/{'close' if run == 'cached' else 'kept'}"]
+    if run in ("concurrent", "joined"):
+        assert mixed["overlapped"]  # two lookups of the name were under way at once: none was shared

@@ -25,7 +25,18 @@ CANARIES = {
 # Written into the spec itself, in a URL's userinfo: secrets all the same.
 USERINFO = ("cnry-user-4b7d", "cnry-pw-8e3a6f")
 BASIC = base64.b64encode(":".join(USERINFO).encode()).decode()
-LITERALS = {"userinfo": ":".join(USERINFO), "password": USERINFO[1], "basic-header": BASIC}
+# The same, in a URL whose port is a placeholder: the authority is not
+# finished where the placeholder starts, but the userinfo is.
+PLACEHOLDER_USERINFO = ("cnry-puser-2c9a", "cnry-ppw-71d0b4")
+PLACEHOLDER_BASIC = base64.b64encode(":".join(PLACEHOLDER_USERINFO).encode()).decode()
+LITERALS = {
+    "userinfo": ":".join(USERINFO),
+    "password": USERINFO[1],
+    "basic-header": BASIC,
+    "placeholder-userinfo": ":".join(PLACEHOLDER_USERINFO),
+    "placeholder-password": PLACEHOLDER_USERINFO[1],
+    "placeholder-basic-header": PLACEHOLDER_BASIC,
+}
 
 SPEC = """
 name: canaries
@@ -58,6 +69,11 @@ targets:
     url: "{userinfo_base}/echo/canary-userinfo?page=1"
     auth: null
     extract: {{fields: {{seen: {{jmespath: headers, type: json}}, url: {{meta: final_url}}}}}}
+  - name: userinfo_placeholder
+    url: "{placeholder_base}:{{port}}/echo/canary-userinfo-port?page=1"
+    vars: {{port: [{port}]}}
+    auth: null
+    extract: {{fields: {{seen: {{jmespath: headers, type: json}}, url: {{meta: final_url}}}}}}
 """
 
 
@@ -69,7 +85,13 @@ def _forms(secret: str) -> list[bytes]:
 def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_path: Path) -> None:
     spec = tmp_path / "canaries.yaml"
     userinfo_base = faults.replace("://", f"://{USERINFO[0]}:{USERINFO[1]}@", 1)
-    spec.write_text(SPEC.format(base=faults, other=other_origin, userinfo_base=userinfo_base))
+    host, _, port = faults.rpartition(":")
+    placeholder_base = host.replace("://", f"://{PLACEHOLDER_USERINFO[0]}:{PLACEHOLDER_USERINFO[1]}@", 1)
+    spec.write_text(
+        SPEC.format(
+            base=faults, other=other_origin, userinfo_base=userinfo_base, placeholder_base=placeholder_base, port=port
+        )
+    )
     db = tmp_path / "out.db"
     env = {**os.environ, **CANARIES, "PYTHONWARNINGS": "error"}
     outputs: list[bytes] = []
@@ -88,13 +110,11 @@ def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_pat
     crawlrunner("validate", str(spec))
     crawlrunner("reextract", str(spec), "-o", str(db))
     crawlrunner("run", str(spec), "-o", str(db), "--retry-failed", "-v")
-    for table in ("mixed", "by_path", "through_gateway", "with_userinfo", "fetch_log", "requests", "bodies"):
-        crawlrunner("export", str(db), table, "-f", "jsonl") if table in (
-            "mixed",
-            "by_path",
-            "through_gateway",
-            "with_userinfo",
-        ) else crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
+    record_tables = ("mixed", "by_path", "through_gateway", "with_userinfo", "userinfo_placeholder")
+    for table in record_tables:
+        crawlrunner("export", str(db), table, "-f", "jsonl")
+    for table in ("fetch_log", "requests", "bodies"):
+        crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
     # A spec error whose message would quote a value from the environment.
     broken = tmp_path / "broken.yaml"
     broken.write_text('name: b\ntargets:\n  - {name: t, url: "relative/${env.CR_CANARY_PATH}"}\n')
@@ -115,5 +135,7 @@ def test_no_canary_appears_in_any_output(faults: str, other_origin: str, tmp_pat
     assert fault_app.seen["canary-ok"][0]["query"]["key"] == CANARIES["CR_CANARY_QUERY"]
     assert fault_app.seen["gateway"][-1]["query"]["api_key"] == CANARIES["CR_CANARY_GATEWAY"]
     assert fault_app.seen["canary-userinfo"][0]["headers"]["Authorization"] == f"Basic {BASIC}"  # type: ignore[index]
+    placeholder_auth = fault_app.seen["canary-userinfo-port"][0]["headers"]["Authorization"]  # type: ignore[index]
+    assert placeholder_auth == f"Basic {PLACEHOLDER_BASIC}"
     elsewhere = {k.lower() for k in fault_app.seen["canary-elsewhere"][0]["headers"]}  # type: ignore[union-attr]
     assert "x-canary" not in elsewhere and "authorization" not in elsewhere

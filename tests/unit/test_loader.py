@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -423,10 +424,36 @@ def test_directory_instead_of_a_file(tmp_path: Path) -> None:
     assert str(_file_problem(tmp_path)) == f"{tmp_path}: is a directory, not a spec file"
 
 
-def test_not_utf8(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        ("name: café\n".encode("latin-1"), "1:10: not UTF-8 text (bad byte 0xe9 at offset 9)"),
+        # The column counts characters (é is one), the offset bytes.
+        ("name: é\ntargets: [naïve]\n".encode() + b"# caf\xe9\n", "3:6: not UTF-8 text (bad byte 0xe9 at offset 32)"),
+        # A byte-order mark is in the file, so in the offset, but not a character of the line.
+        (b"\xef\xbb\xbfname: caf\xe9\n", "1:10: not UTF-8 text (bad byte 0xe9 at offset 12)"),
+    ],
+)
+def test_not_utf8_points_at_the_first_bad_byte(tmp_path: Path, content: bytes, where: str) -> None:
     path = tmp_path / "latin1.yaml"
-    path.write_bytes("name: café\n".encode("latin-1"))
-    assert str(_file_problem(path)) == f"{path}: not UTF-8 text (bad byte at offset 9)"
+    path.write_bytes(content)
+    assert str(_file_problem(path)) == f"{path}:{where}"
+
+
+def test_problems_outside_the_file_have_no_position(tmp_path: Path) -> None:
+    # Nothing to point into: the file is missing, a folder, or unreadable.
+    unreadable = tmp_path / "secret.yaml"
+    unreadable.write_text("name: x\n")
+    unreadable.chmod(0)
+    problems = [_file_problem(tmp_path / "nope.yaml"), _file_problem(tmp_path)]
+    if not os.access(unreadable, os.R_OK):  # root reads anything
+        problems.append(_file_problem(unreadable))
+    assert all((p.line, p.column, p.path) == (0, 0, "") for p in problems)
+    assert [str(p).removeprefix(p.file) for p in problems][:2] == [
+        ": no such file",
+        ": is a directory, not a spec file",
+    ]
+    assert all(str(p).startswith(f"{p.file}: ") for p in problems)
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n", b"# just a comment\n"])

@@ -107,6 +107,56 @@ def test_userinfo_in_base_url_is_a_secret_too() -> None:
     assert spec.redactor("https://bot:hunter22@api.example.com/a") == f"https://{MASK}@api.example.com/a"
 
 
+@pytest.mark.parametrize(
+    ("url", "rendered"),
+    [
+        ("https://user:s3cretpw@{host}/x", "https://user:s3cretpw@example.com/x"),
+        ("https://user:s3cretpw@example.com:{port}/", "https://user:s3cretpw@example.com:8443/"),
+        ("https://user:s3cretpw@{host}:{port}", "https://user:s3cretpw@example.com:8443"),
+    ],
+)
+def test_userinfo_before_a_placeholder_in_the_authority_is_a_secret(url: str, rendered: str) -> None:
+    # The authority is not finished before the placeholder, but the userinfo is:
+    # its "@" is written.
+    spec = load_spec_text(
+        f"name: x\ntargets:\n  - {{name: t, url: '{url}', vars: {{host: [example.com], port: [8443]}}}}\n", "s.yaml"
+    )
+    plan = next(plan_target(spec.target("t")))
+    assert plan.url == rendered
+    redact = spec.redactor
+    assert "s3cretpw" not in redact(plan.url)
+    assert redact(plan.url) == rendered.replace("user:s3cretpw", MASK)
+    assert "s3cretpw" not in redact.tokenize(plan.url)
+    assert redact.detokenize(redact.tokenize(plan.url)) == plan.url
+
+
+def test_a_placeholder_inside_the_userinfo_leaves_nothing_literal_to_remember() -> None:
+    # "user" alone is not a secret: it would mask that word everywhere.
+    spec = load_spec_text("name: x\ntargets:\n  - {name: t, url: 'https://user:{pw}@h/', vars: {pw: [x]}}\n", "s.yaml")
+    assert spec.redactor("user") == "user"
+
+
+def test_a_short_userinfo_is_masked_where_it_is_a_userinfo() -> None:
+    spec = load_spec_text("name: x\ntargets:\n  - {name: t, url: 'http://a:b@h/x'}\n", "s.yaml")
+    url = next(plan_target(spec.target("t"))).url
+    redact = spec.redactor
+    assert redact(url) == f"http://{MASK}@h/x"
+    assert redact("GET http%3A%2F%2Fa%3Ab%40h") == "GET http%3A%2F%2Fa%3Ab%40h"  # not "//…@" text
+    assert redact("at 1:2 a:b, ratio a:b") == "at 1:2 a:b, ratio a:b"  # too short to mask everywhere
+    assert redact.bytes(b'{"url": "http://a:b@h/x"}') == b'{"url": "http://***@h/x"}'
+    assert "a:b" not in redact.tokenize(url)
+    assert redact.detokenize(redact.tokenize(url)) == url
+    assert redact(f"Basic {base64.b64encode(b'a:b').decode()}") == f"Basic {MASK}"
+
+
+def test_a_common_word_as_a_password_is_not_masked_everywhere() -> None:
+    spec = load_spec_text("name: x\ntargets:\n  - {name: t, url: 'http://admin:password@h/x'}\n", "s.yaml")
+    redact = spec.redactor
+    assert redact("http://admin:password@h/x") == f"http://{MASK}@h/x"
+    assert redact("enter the admin password") == "enter the admin password"
+    assert redact(f"Basic {base64.b64encode(b'admin:password').decode()}") == f"Basic {MASK}"
+
+
 # --- credentials written in clear -----------------------------------------------------
 
 
@@ -145,6 +195,42 @@ def test_credentials_from_the_environment_are_not_warned_about() -> None:
         "targets:\n  - {name: t, url: 'http://h/', headers: {X-Not-A-Credential: plain}}\n"
     )
     assert _warnings(load_spec_text(text, "s.yaml", {"TOKEN": "from-env-123"})) == []
+
+
+LITERAL_GATEWAY_AND_DEFAULTS = (
+    "name: x\n"
+    "http:\n"
+    "  headers: {Authorization: 'Bearer ${env.TOKEN:-dflt-bearer-77}'}\n"
+    "targets:\n"
+    "  - name: t\n"
+    "    url: http://h/\n"
+    "    gateway: {endpoint: 'http://g/', api_key: gw-key-in-clear}\n"
+    "    auth: {type: basic, username: me, password: '${env.PW:-dflt-pw-1234}'}\n"
+)
+
+
+def test_a_literal_gateway_key_and_used_defaults_are_warned_about() -> None:
+    spec = load_spec_text(LITERAL_GATEWAY_AND_DEFAULTS, "s.yaml", environ={})
+    default = "a credential written in the spec: {} is not set, so its default is sent; anyone who can read the spec"
+    assert _warnings(spec) == [
+        f"s.yaml:3:28: http.headers.Authorization: {default.format('TOKEN')} can use it; set TOKEN or remove the"
+        " default",
+        "s.yaml:7:47: targets[0].gateway.api_key: a credential written in the spec: anyone who can read the spec"
+        " can use it; take it from the environment with ${env.NAME}",
+        f"s.yaml:8:49: targets[0].auth.password: {default.format('PW')} can use it; set PW or remove the default",
+    ]
+    for value in ("dflt-bearer-77", "dflt-pw-1234", "gw-key-in-clear"):
+        assert spec.redactor(f"sent {value}") == f"sent {MASK}"
+
+
+def test_a_default_that_is_not_used_is_not_warned_about() -> None:
+    spec = load_spec_text(LITERAL_GATEWAY_AND_DEFAULTS, "s.yaml", environ={"TOKEN": "env-token-1", "PW": "env-pw-12"})
+    assert [w.path for w in spec.warnings] == ["targets[0].gateway.api_key"]
+
+
+@pytest.mark.parametrize("credential", ["auth: {type: bearer, token: 123456789}", "headers: {Authorization: 1234567}"])
+def test_a_credential_that_is_not_a_string_is_a_spec_error_not_sent(credential: str) -> None:
+    assert len(problems(f"name: x\nhttp:\n  {credential}\ntargets:\n  - {{name: t, url: 'http://h/'}}\n")) == 1
 
 
 # --- tls.verify: false ----------------------------------------------------------------
