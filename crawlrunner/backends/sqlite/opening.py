@@ -45,47 +45,42 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
     """Begin or resume a run of ``spec``'s ``targets`` in ``store``: its frontier and its sink."""
     await store.prepare_targets(t for t in targets if t.extract is not None)
     wanted = {t.name for t in targets}
-    whole_crawl = start is not Start.RETRY_FAILED
     if start is Start.RESUME:
         run_id, resumed, whole_crawl = await _resume(store, spec, wanted)
         if resumed is None:  # it completed, and the spec adds nothing to it
             frontier = LocalFrontier(targets, LocalState(0))
             return OpenedRun(run_id, frontier, SQLiteSink(store, run_id, spec), already_completed=True)
-        state = resumed
+        frontier = LocalFrontier(targets, _with_hosts(resumed, targets), limits)
     elif start is Start.RETRY_FAILED:
-        await _warn_if_unfinished(store, spec)
-        previous = await store.last_run(spec)
-        if previous is None:
-            raise ResumeError(f"{store.path}: no earlier run of {spec.name!r} to retry")
-        failed = await store.failed_requests(spec, previous.id)
-        async with store.transaction("record the retry"):
-            run_id = await store.begin_run(spec, retry_of=previous.id)
-            # Fresh ids (from the frontier): these are this run's requests now,
-            # saved as pending with the run's row, so that it can be resumed.
-            state = LocalState(
-                await store.next_request_id(run_id), pending=[_as_retry(p) for p in failed if p.target.name in wanted]
-            )
-            frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
-            await store.save_pending(run_id, spec, state.pending)
-        return OpenedRun(
-            run_id,
-            frontier,
-            SQLiteSink(store, run_id, spec),
-            validators=await store.validators(targets),
-            whole_crawl=False,
-        )
+        run_id, frontier = await _begin_retry(store, spec, targets, limits)
+        whole_crawl = False
     else:
         await _warn_if_unfinished(store, spec)
-        run_id = await store.begin_run(spec)
+        run_id, whole_crawl = await store.begin_run(spec), True
         state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted))
-    frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
-    return OpenedRun(
-        run_id,
-        frontier,
-        SQLiteSink(store, run_id, spec),
-        validators=await store.validators(targets),
-        whole_crawl=whole_crawl,
-    )
+        frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
+    validators = await store.validators(targets)
+    return OpenedRun(run_id, frontier, SQLiteSink(store, run_id, spec), validators, whole_crawl=whole_crawl)
+
+
+async def _begin_retry(store: Store, spec: Spec, targets: list[Target], limits: RunLimits) -> tuple[int, LocalFrontier]:
+    """A new run of the requests the spec's last run failed, recorded with them in one transaction."""
+    await _warn_if_unfinished(store, spec)
+    previous = await store.last_run(spec)
+    if previous is None:
+        raise ResumeError(f"{store.path}: no earlier run of {spec.name!r} to retry")
+    wanted = {t.name for t in targets}
+    failed = await store.failed_requests(spec, previous.id)
+    async with store.transaction("record the retry"):
+        run_id = await store.begin_run(spec, retry_of=previous.id)
+        # Fresh ids (from the frontier): these are this run's requests now,
+        # saved as pending with the run's row, so that it can be resumed.
+        state = LocalState(
+            await store.next_request_id(run_id), pending=[_as_retry(p) for p in failed if p.target.name in wanted]
+        )
+        frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
+        await store.save_pending(run_id, spec, state.pending)
+    return run_id, frontier
 
 
 async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, LocalState | None, bool]:
