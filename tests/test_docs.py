@@ -104,3 +104,8 @@ def test_the_shipped_schema_is_a_valid_draft_2020_12_schema() -> None:
     from jsonschema import Draft202012Validator
 
     Draft202012Validator.check_schema(spec_schema())
+
+
+def test_the_readme_lists_every_error_kind() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert [kind.value for kind in ErrorKind if f"`{kind.value}`" not in readme] == []
