@@ -10,6 +10,7 @@ import asyncio
 import socket
 import sqlite3
 import ssl
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -24,6 +25,8 @@ from crawlrunner.demo.site import make_app as make_demo_app
 from .server_app import make_app
 
 REPO = Path(__file__).resolve().parent.parent
+# The installed `crawlrunner` command, for tests that run it as its own process.
+ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
 
 
 class ThreadedServer:

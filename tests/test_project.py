@@ -19,10 +19,9 @@ import crawlrunner
 from crawlrunner.cli import main
 from crawlrunner.spec import load_spec
 
-from .conftest import REPO, query
+from .conftest import ENTRY_POINT, REPO, query
 
 SHIPPED_SPECS = sorted([*REPO.glob("examples/*.yaml"), *REPO.glob("specs/*.yaml")])
-ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
 
 
 def _readme() -> str:

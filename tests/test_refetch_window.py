@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -16,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from . import server_app
+from .conftest import ENTRY_POINT
 
-ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
 CONNECTIONS = 16
 QUEUE = 64  # the sink's queue for this many workers (crawlrunner.backends.sqlite.writer.queue_size)
 

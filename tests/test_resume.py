@@ -7,7 +7,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -15,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import query
-
-ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+from .conftest import ENTRY_POINT, query
 
 # Long enough (several seconds) that the random kills land mid-run, however
 # fast the engine gets.

@@ -11,16 +11,13 @@ from __future__ import annotations
 import resource
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from ..conftest import query
-
-ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+from ..conftest import ENTRY_POINT, query
 
 ITEMS = 5000
 SPEC = """

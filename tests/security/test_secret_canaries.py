@@ -7,13 +7,12 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
 
-ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+from ..conftest import ENTRY_POINT
 
 CANARIES = {
     "CR_CANARY_HEADER": "cnry-hdr-5a7e1c93",

@@ -14,9 +14,7 @@ import pytest
 
 from crawlrunner import runtime
 
-from ..conftest import REPO
-
-ENTRY_POINT = Path(sys.executable).with_name("crawlrunner")
+from ..conftest import ENTRY_POINT, REPO
 
 
 async def _loop_module() -> str:
