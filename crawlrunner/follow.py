@@ -113,13 +113,19 @@ class FollowScope:
     def admit(self, link: RequestPlan, source: RequestPlan) -> bool:
         """Whether a followed link (already normalised) found on ``source``'s page is new, on the
         target's hosts and within ``max_pages``."""
-        if link.url in self.seen or len(self.seen) >= self.rules.max_pages:
-            return False
-        hosts: Iterable[str] = self.rules.domains or self.start_hosts or (_host(source.url),)
-        if not _host_allowed(_host(link.url), hosts):
+        if link.url in self.seen or len(self.seen) >= self.rules.max_pages or not self.in_scope(link, source):
             return False
         self.seen.add(link.url)
         return True
+
+    def in_scope(self, link: RequestPlan, source: RequestPlan) -> bool:
+        """Whether a followed link found on ``source``'s page is on the target's hosts.
+
+        Where the seen set is shared by several workers (a database's), this
+        is the part of ``admit`` each can decide alone.
+        """
+        hosts: Iterable[str] = self.rules.domains or self.start_hosts or (_host(source.url),)
+        return _host_allowed(_host(link.url), hosts)
 
 
 def _host(url: str) -> str:

@@ -18,7 +18,7 @@ from . import server_app
 from .conftest import ENTRY_POINT
 
 CONNECTIONS = 16
-QUEUE = 64  # the sink's queue for this many workers (crawlrunner.backends.sqlite.writer.queue_size)
+QUEUE = 64  # the sink's queue for this many workers (crawlrunner.backends.batching.queue_size)
 
 SPEC = """
 name: window

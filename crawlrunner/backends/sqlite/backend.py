@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from ...errors import UsageError
 from ...expectations import TargetFacts
 from ...spec.model import Spec, Target
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
@@ -28,8 +29,18 @@ class SQLiteBackend(Backend):
             yield cls(store)
 
     async def open_run(
-        self, spec: Spec, targets: list[Target], start: Start, limits: RunLimits | None = None
+        self,
+        spec: Spec,
+        targets: list[Target],
+        start: Start,
+        limits: RunLimits | None = None,
+        *,
+        run_id: int | None = None,
     ) -> OpenedRun:
+        if start is Start.JOIN:
+            raise UsageError(
+                f"{self.name}: an SQLite file has one worker per run; many workers need a PostgreSQL output"
+            )
         return await open_run(self.store, spec, targets, start, limits or RunLimits())
 
     async def begin_reextraction(self, spec: Spec, targets: list[Target]) -> tuple[int, Sink]:
@@ -40,8 +51,9 @@ class SQLiteBackend(Backend):
     def stored_bodies(self, spec: Spec, targets: list[Target]) -> AsyncIterator[StoredBody]:
         return self.store.stored_bodies(spec, targets)
 
-    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target], *, whole_crawl: bool) -> None:
+    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target], *, whole_crawl: bool) -> str:
         await self.store.finish_run(run_id, status, targets, whole_crawl=whole_crawl)
+        return status
 
     async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
         return await self.store.target_facts(run_id, target)

@@ -28,8 +28,8 @@ from ...results import utc_now
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
+from ..rows import request_row, restore_plan, select_columns
 from .rows import INSERT as REQUEST_INSERT
-from .rows import request_row, restore_plan, select_columns
 from .schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -164,8 +164,8 @@ class Store:
         try:
             for target in targets:
                 await self._drop_stale_key_index(target)
-                for statement in create_target_table(target):
-                    await self.conn.execute(statement)
+                table, *indexes = create_target_table(target)
+                await self.conn.execute(table)
                 async with self.conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})") as cursor:
                     existing = {row[1] for row in await cursor.fetchall()}
                 for name, declaration in target_columns(target):
@@ -175,6 +175,9 @@ class Store:
                             f"ALTER TABLE {quote_identifier(target.name)} "
                             f"ADD COLUMN {quote_identifier(name)} {declaration}".rstrip()
                         )
+                # Indexes after the columns: a new upsert key may be a field new to the spec.
+                for statement in indexes:
+                    await self.conn.execute(statement)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot create tables: {exc}") from None
 

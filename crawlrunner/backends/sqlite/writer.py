@@ -10,7 +10,6 @@ killed at any moment resumes without losing or duplicating a record.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sqlite3
@@ -28,26 +27,15 @@ from ...plan import RequestPlan
 from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
-from ..base import Sink
+from ..batching import BatchingSink
+from ..rows import fetch_row, headers_column, request_row
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
 from .rows import SKIP as SKIP_REQUEST
-from .rows import headers_column, request_row
 from .schema import field_names, history_table, insert_record, quote_identifier
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-BATCH_SIZE = 500
-# Outcomes handed over but not yet committed are what a kill -9 makes a resume
-# fetch again: the queue holds about one per worker, never thousands.
-MIN_QUEUE_SIZE = 64
-
-
-def queue_size(spec: Spec) -> int:
-    """Outcomes the sink holds while a commit runs: about one per worker, within [64, BATCH_SIZE]."""
-    return min(max(spec.http.limits.workers, MIN_QUEUE_SIZE), BATCH_SIZE)
-
 
 _INSERT_FETCH = (
     "INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
@@ -104,74 +92,18 @@ async def insert_rows(conn: aiosqlite.Connection, sql: str, rows: Sequence[Seque
         await conn.executemany(sql, rows[whole:])
 
 
-class SQLiteSink(Sink):
-    """The one writer of a run (see ``Sink`` for the contract it keeps).
-
-    ``write`` waits when the queue is full, which is the engine's backpressure:
-    fetching can never run ahead of the disk by more than ``queue_size``
-    documents (about one per worker). ``run`` never waits to fill a batch: it
-    commits whatever arrived while the previous commit ran, so an outcome is
-    committed within two commits of being written, and a ``kill -9`` makes a
-    resume fetch again at most the requests in flight, the queue and one
-    batch. Cancelling ``run`` still commits what was queued.
-    """
-
-    _STOP: Any = object()
+class SQLiteSink(BatchingSink):
+    """The one writer of a run on an SQLite file (see ``Sink`` for the contract, ``BatchingSink`` for the queue)."""
 
     def __init__(self, store: Store, run_id: int, spec: Spec) -> None:
+        super().__init__(spec)
         self.store = store
         self.run_id = run_id
         self.spec = spec
         self.redact = spec.redactor
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size(spec))
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
         self._last_headers: tuple[object, str] = (None, "")
-
-    async def write(self, outcome: Outcome) -> None:
-        await self.queue.put(outcome)
-
-    async def flush(self) -> None:
-        await self.queue.join()
-
-    async def close(self) -> None:
-        """Ask ``run`` to finish once everything queued so far is written."""
-        await self.queue.put(self._STOP)
-
-    async def run(self) -> None:
-        current: asyncio.Future[None] | None = None
-        try:
-            while True:
-                batch = [await self.queue.get()]
-                while len(batch) < BATCH_SIZE and not self.queue.empty():
-                    batch.append(self.queue.get_nowait())
-                stop = batch[-1] is self._STOP
-                # Shielded, so a cancel cannot roll back a batch half-way.
-                current = asyncio.ensure_future(self.commit([o for o in batch if o is not self._STOP]))
-                try:
-                    await asyncio.shield(current)
-                finally:
-                    self._taken(len(batch))
-                if stop:
-                    return
-        except asyncio.CancelledError:
-            # Interrupted: finish the batch in hand, commit what already
-            # arrived, then let the cancellation go on.
-            if current is not None:
-                await current
-            pending = []
-            while not self.queue.empty():
-                pending.append(self.queue.get_nowait())
-            try:
-                await self.commit([o for o in pending if o is not self._STOP])
-            finally:
-                self._taken(len(pending))
-            raise
-
-    def _taken(self, count: int) -> None:
-        """``count`` items are out of the queue for good (committed, or failed): ``flush`` stops waiting for them."""
-        for _ in range(count):
-            self.queue.task_done()
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
@@ -216,19 +148,9 @@ class SQLiteSink(Sink):
                 continue
             fetch_id = next_id
             next_id += 1
-            url = redact(fetch.url)
-            etag = fetch.headers.get("ETag") if fetch.ok else None
-            modified = fetch.headers.get("Last-Modified") if fetch.ok else None
-            request_id = plan.request_id if plan is not None else None
-            fetch_rows.append(
-                (
-                    fetch_id, self.run_id, fetch.target, fetch.method, url,
-                    redact(fetch.final_url) if fetch.final_url else None, fetch.status, fetch.content_type,
-                    fetch.size, fetch.body_path, round(fetch.elapsed * 1000, 3), fetch.attempts,
-                    len(outcome.records), fetch.error_kind, redact(fetch.error) if fetch.error else None,
-                    fetch.fetched_at, etag, modified, request_id,
-                )
-            )  # fmt: skip
+            logged = fetch_row(outcome, fetch_id, self.run_id, redact)
+            fetch_rows.append(logged)
+            url, etag, modified = logged[4], logged[16], logged[17]
             if plan is not None:
                 state = "done" if fetch.ok else "failed"
                 if plan.seq is not None:  # a start request: saved only once it is done

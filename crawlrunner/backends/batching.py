@@ -1,0 +1,91 @@
+"""The part of a sink every backend shares: a bounded queue in, batches committed in order.
+
+A backend's sink says only how one batch is committed (``commit``); the
+queue, the backpressure and what a cancellation commits are the same for all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from typing import Any
+
+from ..results import Outcome
+from ..spec.model import Spec
+from .base import Sink
+
+BATCH_SIZE = 500
+# Outcomes handed over but not yet committed are what a kill -9 makes a resume
+# fetch again: the queue holds about one per worker, never thousands.
+MIN_QUEUE_SIZE = 64
+
+
+def queue_size(spec: Spec) -> int:
+    """Outcomes the sink holds while a commit runs: about one per worker, within [64, BATCH_SIZE]."""
+    return min(max(spec.http.limits.workers, MIN_QUEUE_SIZE), BATCH_SIZE)
+
+
+class BatchingSink(Sink):
+    """A sink that commits whatever arrived while its previous commit ran (see ``Sink``).
+
+    ``write`` waits when the queue is full, which is the engine's backpressure:
+    fetching can never run ahead of the database by more than ``queue_size``
+    documents (about one per worker). ``run`` never waits to fill a batch, so
+    an outcome is committed within two commits of being written, and a
+    ``kill -9`` makes a resume fetch again at most the requests in flight, the
+    queue and one batch. Cancelling ``run`` still commits what was queued.
+    """
+
+    _STOP: Any = object()
+
+    def __init__(self, spec: Spec) -> None:
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size(spec))
+
+    @abstractmethod
+    async def commit(self, batch: list[Outcome]) -> None:
+        """Commit ``batch`` in one transaction (nothing of it, if that fails)."""
+
+    async def write(self, outcome: Outcome) -> None:
+        await self.queue.put(outcome)
+
+    async def flush(self) -> None:
+        await self.queue.join()
+
+    async def close(self) -> None:
+        """Ask ``run`` to finish once everything queued so far is written."""
+        await self.queue.put(self._STOP)
+
+    async def run(self) -> None:
+        current: asyncio.Future[None] | None = None
+        try:
+            while True:
+                batch = [await self.queue.get()]
+                while len(batch) < BATCH_SIZE and not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                stop = batch[-1] is self._STOP
+                # Shielded, so a cancel cannot roll back a batch half-way.
+                current = asyncio.ensure_future(self.commit([o for o in batch if o is not self._STOP]))
+                try:
+                    await asyncio.shield(current)
+                finally:
+                    self._taken(len(batch))
+                if stop:
+                    return
+        except asyncio.CancelledError:
+            # Interrupted: finish the batch in hand, commit what already
+            # arrived, then let the cancellation go on.
+            if current is not None:
+                await current
+            pending = []
+            while not self.queue.empty():
+                pending.append(self.queue.get_nowait())
+            try:
+                await self.commit([o for o in pending if o is not self._STOP])
+            finally:
+                self._taken(len(pending))
+            raise
+
+    def _taken(self, count: int) -> None:
+        """``count`` items are out of the queue for good (committed, or failed): ``flush`` stops waiting for them."""
+        for _ in range(count):
+            self.queue.task_done()
