@@ -7,14 +7,18 @@ async tests and the CLI (which runs its own ``asyncio.run``) can reach them.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import socket
 import sqlite3
 import ssl
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from aiohttp import web
@@ -22,6 +26,7 @@ from click.testing import CliRunner
 
 from crawlrunner.demo.site import make_app as make_demo_app
 
+from . import pg
 from .server_app import make_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,3 +134,68 @@ def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
 @pytest.fixture
 def cli() -> CliRunner:
     return CliRunner()
+
+
+NO_ASYNCPG = "asyncpg is not installed: pip install -e '.[test]'"
+
+
+def postgres_unavailable(reason: str) -> NoReturn:
+    """Skip a test that needs PostgreSQL; under CI (``CI`` set), fail it: CI must run them.
+
+    At a test module's top (a failed ``import asyncpg``) it skips the whole
+    module, or under CI fails its collection.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: the PostgreSQL tests must run there)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Server]:
+    """The session's PostgreSQL server (tests/pg.py).
+
+    A throw-away :class:`pg.Cluster` on a Unix socket, or the server that
+    ``CRAWLRUNNER_TEST_POSTGRES`` names (a :class:`pg.ExistingServer`, never
+    stopped). ``.owned`` tells them apart: only a Cluster may be restarted.
+    A test that stops or restarts it must leave it running.
+    """
+    if importlib.util.find_spec("asyncpg") is None:
+        postgres_unavailable(NO_ASYNCPG)
+    dsn = os.environ.get(pg.ENV_VAR)
+    if dsn:
+        server = pg.ExistingServer(dsn)
+        if server.psql is None:
+            postgres_unavailable(f"psql not found: {pg.ENV_VAR} is set, and the tests make their databases with psql")
+        yield server
+        return
+    bindir = pg.find_bindir()
+    if bindir is None:
+        postgres_unavailable(
+            f"PostgreSQL binaries not found (initdb, pg_ctl): install postgresql-15, or set {pg.ENV_VAR}"
+        )
+    with pg.Cluster(bindir) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def make_pg_database(pg_cluster: pg.Server) -> Iterator[Callable[[], str]]:
+    """Make a new, empty database on the session's server at each call; return its URL."""
+    if isinstance(pg_cluster, pg.Cluster):
+        pg_cluster.start()  # in case a test stopped it and failed before starting it again
+    names: list[str] = []
+
+    def make() -> str:
+        names.append(f"crawlrunner_test_{uuid.uuid4().hex[:12]}")
+        return pg_cluster.create_database(names[-1])
+
+    yield make
+    # A throw-away cluster goes whole; on someone's server, clean up.
+    if not pg_cluster.owned:
+        for name in names:
+            pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def pg_url(make_pg_database: Callable[[], str]) -> str:
+    """The URL of a new, empty database on the session's server, one per test."""
+    return make_pg_database()
