@@ -48,6 +48,7 @@ __all__ = [
     "reextract",
     "run",
     "run_async",
+    "stop_run",
 ]
 
 _LAZY = {
@@ -64,6 +65,7 @@ _LAZY = {
     "reextract": "crawlrunner.api",
     "run": "crawlrunner.api",
     "run_async": "crawlrunner.api",
+    "stop_run": "crawlrunner.api",
     "PlannedRequest": "crawlrunner.preview",
     "TargetPlan": "crawlrunner.preview",
     "preview_plan": "crawlrunner.preview",
@@ -75,7 +77,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from .api import RunResult, reextract, run, run_async
+    from .api import RunResult, reextract, run, run_async, stop_run
     from .errors import (
         CrawlRunnerError,
         FetchError,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,7 +40,7 @@ class RunResult:
     """How a run went: its id and status in the database, counters, expectations."""
 
     run_id: int
-    database: Path
+    database: Path | str  # a file, or a database URL (without its password)
     status: str
     stats: RunStats
     duration: float
@@ -92,6 +92,8 @@ async def run_async(
     max_requests: int | None = None,
     max_records: int | None = None,
     insecure: bool = False,
+    join: int | None = None,
+    opened: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Run ``spec`` and write everything to ``output`` (default: the spec's).
 
@@ -110,12 +112,29 @@ async def run_async(
     A target with ``tls.verify: false`` raises ``InsecureTLSError`` before
     anything is opened, unless ``insecure`` is true: the caller, not the spec
     alone, decides to skip certificate checks.
+
+    With a ``postgresql://`` output, any number of processes running the
+    same spec share one run: the first creates it, the others join it, and
+    starting them again after a crash resumes it. ``join`` takes part only in
+    run ``join`` (a worker started for a run already open: nothing to do if
+    it is over). ``opened`` is called with the run's id once it is open.
     """
     if not insecure:
         only = None if only is None else list(only)  # read here and again by the run
         spec.check_tls(selected_targets(spec, only))
     with redacted_logs(spec):
-        return await _run(spec, output, only, stop, resume, retry_failed, reporter, max_requests, max_records)
+        start = _Start(resume, retry_failed, join, opened)
+        return await _run(spec, output, only, stop, start, reporter, max_requests, max_records)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """How ``run_async`` was asked to begin."""
+
+    resume: bool = False
+    retry_failed: bool = False
+    join: int | None = None
+    opened: Callable[[int], None] | None = None
 
 
 @contextmanager
@@ -150,26 +169,30 @@ async def _run(
     output: str | Path | None,
     only: Iterable[str] | None,
     stop: asyncio.Event | None,
-    resume: bool,
-    retry_failed: bool,
+    how: _Start,
     reporter: Reporter | None,
     max_requests: int | None,
     max_records: int | None,
 ) -> RunResult:
     # Imported here so that loading and validating a spec stays light.
-    from .backends import open_backend
+    from .backends import is_database_url, open_backend, output_name
     from .backends.base import RunLimits, Start
     from .engine import crawl
     from .http.session import open_session
 
     location = output if output is not None else spec.default_output
-    database = Path(location)
+    database = output_name(location) if is_database_url(location) else Path(location)
     wanted = selected_targets(spec, only)
     targets = [t for t in spec.targets if wanted is None or t.name in wanted]
-    start = Start.RESUME if resume else Start.RETRY_FAILED if retry_failed else Start.FRESH
+    if how.join is not None:
+        start = Start.JOIN
+    else:
+        start = Start.RESUME if how.resume else Start.RETRY_FAILED if how.retry_failed else Start.FRESH
     started = time.perf_counter()
     async with open_backend(location) as backend:
-        run = await backend.open_run(spec, targets, start, RunLimits(max_requests, max_records))
+        run = await backend.open_run(spec, targets, start, RunLimits(max_requests, max_records), run_id=how.join)
+        if how.opened is not None and not run.already_completed:
+            how.opened(run.run_id)
         if run.already_completed:
             stats = RunStats({t.name: TargetStats() for t in targets})
             failed, totals = await backend.failures_by_target(run.run_id), await backend.run_totals(run.run_id)
@@ -191,7 +214,7 @@ async def _run(
         finally:
             # Only a whole crawl may empty a replace table of older rows: not a
             # retry of a few failures, nor a run cut short by --max-requests.
-            await backend.finish_run(run.run_id, status, targets, whole_crawl=run.whole_crawl)
+            status = await backend.finish_run(run.run_id, status, targets, whole_crawl=run.whole_crawl)
         problems: list[str] = []
         tolerated = set()
         for target in targets:
@@ -217,15 +240,18 @@ async def reextract_async(
     The result is a run with status "reextracted"; its fetch-log rows have
     ``attempts`` 0, since nothing was fetched.
     """
-    from .backends import open_backend
+    from .backends import is_database_url, open_backend, output_name
 
-    database = Path(output if output is not None else spec.default_output)
+    location = output if output is not None else spec.default_output
     wanted = selected_targets(spec, only)
     targets = [
         t for t in spec.targets if t.store_bodies and t.extract is not None and (wanted is None or t.name in wanted)
     ]
     if not targets:
         raise UsageError(f"{spec.source}: no target keeps bodies (store_bodies: true) to re-extract")
+    if is_database_url(location):
+        raise UsageError(f"{output_name(location)}: reextract works on SQLite outputs")
+    database = Path(location)
     if not database.is_file():
         raise UsageError(f"{database}: no such database: re-extraction reads the bodies an earlier run stored")
     started = time.perf_counter()
@@ -264,6 +290,25 @@ def _reextracted(spec: Spec, stored: StoredBody) -> Outcome:
     outcome = process(plan, fetch, derive=False)
     outcome.plan = None  # not a request of this run: no done mark to write
     return outcome
+
+
+def stop_run(database: str, run_id: int) -> int:
+    """Make every worker of run ``run_id`` in a shared (PostgreSQL) database finish and exit.
+
+    Workers see it at their next heartbeat: requests in flight finish, the
+    rest stay to do (starting workers again resumes the run). Returns how
+    many workers were alive.
+    """
+    from . import runtime
+    from .backends import is_database_url
+
+    if not is_database_url(database):
+        raise UsageError(
+            f"{database}: stop works on a shared run (a postgresql:// URL); stop an SQLite run with Ctrl-C"
+        )
+    from .backends.postgres.backend import request_stop
+
+    return runtime.run(request_stop(database, run_id))
 
 
 def run(

@@ -23,6 +23,7 @@ import click
 
 from . import __version__
 from ._resources import bundled_path
+from .console.help import DEMO_EXIT_HELP, EXIT_CODES_HELP, PLAN_EXIT_HELP, READ_EXIT_HELP, VALIDATE_EXIT_HELP
 from .console.logs import configure_logging, json_message, log_format
 from .console.signals import Signals
 from .console.summary import format_summary
@@ -42,14 +43,6 @@ EXIT_EXPECTATIONS = 3
 EXIT_INTERRUPTED = 130
 
 _owns_process = False  # set by entry_point: the command runs as its own process
-
-EXIT_CODES_HELP = """\b
-Exit status:
-  0    every request succeeded
-  1    some requests failed (see the fetch_log table), or the run failed
-  2    bad spec or usage; nothing was fetched
-  3    expectations in the spec were not met (listed at the end; wins over 1)
-  130  interrupted by Ctrl-C (143: by SIGTERM); everything fetched so far is committed"""
 
 
 def _say(message: str, level: str = "error") -> None:
@@ -84,7 +77,11 @@ def _user_errors() -> Iterator[None]:
 
 
 def _run_with_signals(
-    spec: Spec, output: str | Path | None, only: tuple[str, ...] | None, **options: Any
+    spec: Spec,
+    output: str | Path | None,
+    only: tuple[str, ...] | None,
+    forward: Callable[[int], None] | None = None,
+    **options: Any,
 ) -> tuple[RunResult, Signals]:
     from . import runtime
     from .api import run_async
@@ -92,7 +89,7 @@ def _run_with_signals(
 
     if _owns_process:
         runtime.settle_process()
-    signals = Signals(warn=lambda message: _say(message, "warning"))
+    signals = Signals(warn=lambda message: _say(message, "warning"), forward=forward)
 
     async def main() -> RunResult:
         task = asyncio.current_task()
@@ -112,9 +109,8 @@ def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **op
     if signals.received is not None:
         if not _quiet():
             click.echo(format_summary(result))
-        _fail(
-            f"interrupted; everything fetched so far is in {result.database} (run {result.run_id})", signals.exit_code
-        )
+        where = f"{result.database} (run {result.run_id})"
+        _fail(f"interrupted; everything fetched so far is in {where}", signals.exit_code)
     return result
 
 
@@ -222,6 +218,11 @@ def main() -> None:
     show_default=True,
     help="Live progress on a terminal, else a line every 10 s.",
 )
+@click.option(
+    "-w", "--workers", type=click.IntRange(1, 256), default=1, metavar="N",
+    help="Worker processes on this machine, sharing the run (needs a postgresql:// output).",
+)  # fmt: skip
+@click.option("--join", "join", type=click.IntRange(1), hidden=True)  # a worker started by --workers
 @_verbosity
 def run(
     spec_file: Path,
@@ -236,6 +237,8 @@ def run(
     dry_run: bool,
     insecure: bool,
     progress: bool,
+    workers: int,
+    join: int | None,
 ) -> None:
     """Validate SPEC, fetch every request it plans, and store the records.
 
@@ -251,7 +254,10 @@ def run(
       crawlrunner run shop.yaml -o shop.db -v
       crawlrunner run shop.yaml -o shop.db --resume
       sqlite3 shop.db "SELECT url, error_kind FROM fetch_log WHERE error_kind IS NOT NULL"
+      crawlrunner run shop.yaml -o postgresql://crawl@db/crawls --workers 4   # on each machine
     """
+    from .backends import is_database_url
+    from .console.workers import LocalWorkers, helper_arguments
     from .spec import load_spec
 
     with _user_errors():
@@ -268,14 +274,25 @@ def run(
 
             spec = with_concurrency(spec, concurrency)
         reporter = None
-        if progress and not _quiet():
+        if progress and not _quiet() and join is None:
             from .progress import reporter_for
 
             reporter = reporter_for(sys.stderr)
-        result = _run_spec(
-            spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
-            max_requests=max_requests, max_records=max_records, insecure=insecure,
-        )  # fmt: skip
+        ctx = click.get_current_context()
+        flags = {**(ctx.find_root().obj or {}), **(ctx.obj or {})}  # -v, -q, --log-format: before or after `run`
+        helpers = LocalWorkers(workers, helper_arguments(ctx.params, flags, output or spec.default_output))
+        if (workers > 1 or join is not None) and not is_database_url(output or spec.default_output):
+            raise UsageError("--workers: an SQLite file takes one worker; many workers need a postgresql:// output")
+        try:
+            result = _run_spec(
+                spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
+                max_requests=max_requests, max_records=max_records, insecure=insecure, join=join,
+                opened=helpers.start if workers > 1 else None, forward=helpers.forward,
+            )  # fmt: skip
+        finally:
+            helpers.wait()
+    if join is not None:  # a helper: the worker that started it reports the run
+        sys.exit(EXIT_OK if result.ok or result.status == "running" else EXIT_FAILED)
     if result.already_completed:
         _say_already_completed(result)
         sys.exit(EXIT_OK)
@@ -284,12 +301,6 @@ def run(
     elif result.unmet:
         click.echo("\n".join(["expectations not met:", *(f"  - {p}" for p in result.unmet)]), err=True)
     _exit_for(result)
-
-
-VALIDATE_EXIT_HELP = """\b
-Exit status:
-  0    every spec is valid
-  2    at least one problem (each printed on stderr)"""
 
 
 @main.command(epilog=VALIDATE_EXIT_HELP, short_help="Check specs without fetching.")
@@ -326,13 +337,6 @@ def validate(spec_files: tuple[Path, ...]) -> None:
             )
     if problems:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
-
-
-DEMO_EXIT_HELP = """\b
-Exit status:
-  0    the demo crawl succeeded (or --serve was stopped with Ctrl-C)
-  1    the demo crawl failed
-  2    bad usage (e.g. the output is not a database file)"""
 
 
 @main.command(epilog=DEMO_EXIT_HELP, short_help="Crawl the bundled shop offline.")
@@ -380,12 +384,6 @@ def demo(output: str, serve: bool, port: int | None) -> None:
     _exit_for(result)
 
 
-READ_EXIT_HELP = """\b
-Exit status:
-  0    done
-  1    the database could not be read (or the SQL failed)
-  2    bad usage: no such file, table or option"""
-
 FORMATS = click.Choice(["table", "csv", "json", "jsonl"])
 
 
@@ -398,11 +396,11 @@ def _emit(stream: AbstractContextManager[Stream], fmt: str, output: Path | None 
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="Run SQL against a crawl database.")
-@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("sql")
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @_verbosity
-def query(database: Path, sql: str, fmt: str) -> None:
+def query(database: str, sql: str, fmt: str) -> None:
     """Run read-only SQL against DB and print the rows.
 
     \b
@@ -416,7 +414,7 @@ def query(database: Path, sql: str, fmt: str) -> None:
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
-@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("target")
 @click.option("-f", "--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default="jsonl", show_default=True)
 @click.option(
@@ -424,7 +422,7 @@ def query(database: Path, sql: str, fmt: str) -> None:
 )
 @click.option("--run", "run_id", type=int, help="Only the rows of this run.")
 @_verbosity
-def export(database: Path, target: str, fmt: str, output: Path | None, run_id: int | None) -> None:
+def export(database: str, target: str, fmt: str, output: Path | None, run_id: int | None) -> None:
     """Export TARGET's rows from DB.
 
     \b
@@ -440,10 +438,10 @@ def export(database: Path, target: str, fmt: str, output: Path | None, run_id: i
 
 
 @main.command(epilog=READ_EXIT_HELP, short_help="List the runs in a database.")
-@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @_verbosity
-def runs(database: Path, fmt: str) -> None:
+def runs(database: str, fmt: str) -> None:
     """List the runs in DB with their status and counts.
 
     \b
@@ -455,13 +453,34 @@ def runs(database: Path, fmt: str) -> None:
     _emit(stream_runs(database), fmt)
 
 
+@main.command(epilog=READ_EXIT_HELP, short_help="Make every worker of a shared run finish and exit.")
+@click.argument("database", metavar="URL")
+@click.argument("run_id", metavar="RUN", type=click.IntRange(1))
+@_verbosity
+def stop(database: str, run_id: int) -> None:
+    """Make every worker of run RUN (in the PostgreSQL database URL) finish its requests in flight and exit.
+
+    What is left stays to do: starting workers again resumes the run.
+
+    \b
+    Example:
+      crawlrunner stop postgresql://crawl@db/crawls 7
+    """
+    from .api import stop_run
+
+    with _user_errors():
+        alive = stop_run(database, run_id)
+    if not _quiet():
+        click.echo(f"run {run_id}: asked {alive} worker{'s' if alive != 1 else ''} to finish and exit", err=True)
+
+
 @main.command(epilog=READ_EXIT_HELP, short_help="What changed in an upsert target.")
-@click.argument("database", metavar="DB", type=click.Path(path_type=Path))
+@click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("target")
 @click.option("--since", type=int, metavar="RUN", help="Changes after this run (default: the latest run's).")
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @_verbosity
-def changes(database: Path, target: str, since: int | None, fmt: str) -> None:
+def changes(database: str, target: str, since: int | None, fmt: str) -> None:
     """Show keys added and values changed in TARGET (a target with mode: upsert).
 
     \b
@@ -510,12 +529,6 @@ def _print_plan(spec: Spec, only: tuple[str, ...], first: int) -> None:
 
     for line in plan_lines(preview_plan(spec, only=only or None, first=first), first):
         click.echo(line)
-
-
-PLAN_EXIT_HELP = """\b
-Exit status:
-  0    the spec is valid; nothing was fetched
-  2    bad spec or usage"""
 
 
 @main.command(epilog=PLAN_EXIT_HELP, short_help="Show what a spec would fetch, without fetching.")

@@ -32,7 +32,7 @@ from pathlib import Path
 import aiohttp
 
 from .backends.base import OpenedRun, Validators
-from .errors import BlockedAddress, ErrorKind, most_telling
+from .errors import BlockedAddress, CrawlRunnerError, ErrorKind, most_telling
 from .extract import process
 from .http.auth import credentials
 from .http.fetcher import Fetcher, TargetClient
@@ -50,6 +50,7 @@ from .stats import RunStats, TargetStats
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0
+CLUSTER_TOTALS_EVERY = 2.0  # seconds between reads of a shared run's totals, for the progress view
 SKIPPED_BY_ROBOTS = "disallowed by robots.txt"
 
 
@@ -108,7 +109,7 @@ async def crawl(
     redact = spec.redactor
     fetcher = Fetcher(
         session,
-        HostSlots(spec.http.limits.per_host),
+        run.hosts or HostSlots(spec.http.limits.per_host),
         block_private=spec.http.block_private_addresses,
         allowed_hosts=spec.http.allowed_hosts,
     )
@@ -193,7 +194,7 @@ async def crawl(
                 if stop is not None:
                     watcher = run_group.create_task(stop_when_asked(workers), name="crawlrunner-stop")
                 if reporter is not None:
-                    showing = run_group.create_task(reporter.run(view), name="crawlrunner-progress")
+                    showing = run_group.create_task(_report(reporter, view, run), name="crawlrunner-progress")
             if stop is not None:
                 watcher.cancel()
             if reporter is not None:
@@ -202,6 +203,21 @@ async def crawl(
     except BaseExceptionGroup as group:
         raise most_telling(group) from None
     return stats
+
+
+async def _report(reporter: Reporter, view: LiveView, run: OpenedRun) -> None:
+    """Show progress; for a shared run, with the whole run's totals, read every few seconds."""
+    if run.cluster_totals is None:
+        await reporter.run(view)
+        return
+    async with asyncio.TaskGroup() as group:
+        group.create_task(reporter.run(view))
+        while True:
+            try:
+                view.cluster = await run.cluster_totals()
+            except CrawlRunnerError as exc:  # the frontier and the sink say so if the database is gone
+                log.debug("whole-run totals unavailable: %s", exc)
+            await asyncio.sleep(CLUSTER_TOTALS_EVERY)
 
 
 def _log_outcome(outcome: Outcome, redact: Redactor) -> None:

@@ -28,6 +28,7 @@ class LiveView:
     started: float = field(default_factory=time.monotonic)
     in_flight: int = 0
     retrying: int = 0
+    cluster: tuple[int, int] | None = None  # (requests, records) of every worker of a shared run
 
     def line(self, name: str) -> str:
         stats = self.stats.targets[name]
@@ -47,6 +48,8 @@ class LiveView:
     def header(self) -> str:
         elapsed = time.monotonic() - self.started
         extra = f", {self.retrying} waiting to retry" if self.retrying else ""
+        if self.cluster is not None:
+            extra += f"; the whole run, every worker: {self.cluster[0]} requests, {self.cluster[1]} records"
         return f"{_duration(elapsed)} elapsed, {self.in_flight} in flight{extra}"
 
 

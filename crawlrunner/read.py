@@ -19,9 +19,23 @@ read with the matching ``stream_*`` context manager instead, which yields the
 rows lazily while the connection is open; the command line uses those, so
 exporting a large table takes constant memory.
 
-Errors: a missing file or an unknown target table is an ``OutputPathError``
-(a usage problem); bad SQL, a write attempt or a damaged file is a
-``StorageError``. Both are ``CrawlRunnerError``.
+A PostgreSQL database is named by its URL wherever a file is::
+
+    crawlrunner.query("postgresql://crawl@db/crawls", "SELECT count(*) FROM products WHERE _run_id = $1", [3])
+
+There each block is one read-only transaction (a single snapshot), rows come
+through a server-side cursor, ``params`` fill PostgreSQL's ``$1``, ``$2``...
+placeholders (not ``?``), and values keep PostgreSQL's types (``datetime``,
+``Decimal``, ``bool``; ``jsonb`` as its JSON text). ``list_runs`` counts a
+running run from its fetch log (its row's counters are written when it ends)
+and adds a last column, ``workers``: how many are in the run now. Credentials
+come from the URL, ``PGPASSWORD`` or ``~/.pgpass``; no message shows a password.
+
+Errors: a missing file or database, or an unknown target table, is an
+``OutputPathError`` (a usage problem); bad SQL, a write attempt, a damaged
+file or a server that cannot be reached is a ``StorageError``. Both are
+``CrawlRunnerError``. A URL without the PostgreSQL driver installed
+(``pip install 'crawlrunner[postgres]'``) is a ``UsageError``.
 """
 
 from __future__ import annotations
@@ -33,6 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .backends.postgres import query as pg
+from .backends.postgres.connect import is_postgres_url
 from .backends.sqlite import query as sql
 from .backends.sqlite.query import is_database as is_database  # for the CLI: never export over a database
 
@@ -70,7 +86,18 @@ class Stream:
 
 
 @contextmanager
-def _stream(database: Database, reader: Callable[[sqlite3.Connection], sql.Rows]) -> Iterator[Stream]:
+def _stream(
+    database: Database,
+    reader: Callable[[sqlite3.Connection], sql.Rows],
+    pg_reader: Callable[[pg.Session], pg.Rows],
+) -> Iterator[Stream]:
+    """Rows of an SQLite file, or of a PostgreSQL database when ``database`` is its URL."""
+    if is_postgres_url(database):
+        assert isinstance(database, str)
+        with pg.read_only(database) as session:
+            columns, rows = pg_reader(session)
+            yield Stream(tuple(columns), rows)
+        return
     with sql.read_only(database) as conn:
         columns, rows = reader(conn)
         yield Stream(tuple(columns), rows)
@@ -78,28 +105,41 @@ def _stream(database: Database, reader: Callable[[sqlite3.Connection], sql.Rows]
 
 def stream_query(database: Database, statement: str, params: Sequence[Any] = ()) -> AbstractContextManager[Stream]:
     """``query``, lazily: ``with stream_query(db, "SELECT ...") as rows: for row in rows.rows: ...``."""
-    return _stream(database, lambda conn: sql.execute(conn, statement, params))
+    return _stream(
+        database,
+        lambda conn: sql.execute(conn, statement, params),
+        lambda session: pg.execute(session, statement, params),
+    )
 
 
 def stream_export(database: Database, target: str, run_id: int | None = None) -> AbstractContextManager[Stream]:
     """``export``, lazily."""
-    return _stream(database, lambda conn: sql.export_rows(conn, target, run_id))
+    return _stream(
+        database,
+        lambda conn: sql.export_rows(conn, target, run_id),
+        lambda session: pg.export_rows(session, target, run_id),
+    )
 
 
 def stream_runs(database: Database) -> AbstractContextManager[Stream]:
     """``list_runs``, lazily."""
-    return _stream(database, sql.runs)
+    return _stream(database, sql.runs, pg.runs)
 
 
 def stream_changes(database: Database, target: str, since: int | None = None) -> AbstractContextManager[Stream]:
     """``changes``, lazily."""
-    return _stream(database, lambda conn: sql.changes(conn, target, since))
+    return _stream(
+        database,
+        lambda conn: sql.changes(conn, target, since),
+        lambda session: pg.changes(session, target, since),
+    )
 
 
 def query(database: Database, statement: str, params: Sequence[Any] = ()) -> Table:
     """The rows of one SQL statement, run on a read-only connection (a write fails).
 
-    ``params`` fill the statement's ``?`` placeholders.
+    ``params`` fill the statement's placeholders: ``?`` in SQLite, ``$1``,
+    ``$2``... in PostgreSQL.
     """
     with stream_query(database, statement, params) as rows:
         return rows.read()
@@ -112,7 +152,11 @@ def export(database: Database, target: str, run_id: int | None = None) -> Table:
 
 
 def list_runs(database: Database) -> Table:
-    """One row per run, oldest first: id, spec name, status, times and counters."""
+    """One row per run, oldest first: id, spec name, status, times and counters.
+
+    PostgreSQL adds ``workers``, how many are in each run now, and counts a
+    running run from its fetch log.
+    """
     with stream_runs(database) as rows:
         return rows.read()
 

@@ -2,7 +2,7 @@
 
 ``open_backend(output)`` picks the backend from the output's form: a path is
 an SQLite file, the embedded default; a URL names a database server by its
-scheme (PostgreSQL is the next backend). The interfaces are in
+scheme: ``postgresql://`` is a database shared by many workers (``backends/postgres``). The interfaces are in
 ``backends.base``; the engine imports nothing else of this package.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .base import Backend
+from .postgres.connect import display_name, is_postgres_url
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -22,11 +23,33 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 @asynccontextmanager
 async def open_backend(output: str | Path) -> AsyncIterator[Backend]:
     """The backend of ``output``, open for the duration of the block."""
-    if isinstance(output, str) and _URL.match(output):
-        scheme = output.partition("://")[0]
-        raise UsageError(f"{scheme}:// outputs are not supported; give the path of an SQLite file")
     # Imported on use: reading a spec never loads a database driver.
+    if is_database_url(output):
+        assert isinstance(output, str)
+        if not is_postgres_url(output):
+            scheme = output.partition("://")[0]
+            raise UsageError(
+                f"{scheme}:// outputs are not supported; give the path of an SQLite file or a postgresql:// URL"
+            )
+        from .postgres.backend import PostgresBackend
+
+        async with PostgresBackend.open(output) as shared:
+            yield shared
+        return
     from .sqlite.backend import SQLiteBackend
 
     async with SQLiteBackend.open(output) as backend:
         yield backend
+
+
+def is_database_url(output: object) -> bool:
+    """Whether ``output`` names a database server (``scheme://...``) rather than a file."""
+    return isinstance(output, str) and _URL.match(output) is not None
+
+
+def output_name(output: str | Path) -> str:
+    """``output`` as it may be shown: a URL without its password."""
+    if is_postgres_url(output):
+        assert isinstance(output, str)
+        return display_name(output)
+    return str(output)

@@ -29,13 +29,16 @@ another worker.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 from ..expectations import TargetFacts
 from ..plan import RequestPlan
 from ..results import Outcome
+from ..settings import RateLimit
 from ..spec.model import Spec, Target
 
 # (target name, tokenized URL) → (ETag, Last-Modified) seen by an earlier run.
@@ -127,12 +130,30 @@ class Sink(ABC):
         """Ask ``run`` to commit what is queued and return."""
 
 
+class HostGate(Protocol):
+    """Politeness per host: how many requests at once, how often, and when to leave a host alone.
+
+    The engine's own (``http.ratelimit.HostSlots``) holds it within one
+    process; a backend shared by several workers supplies one that holds it
+    across all of them (``OpenedRun.hosts``).
+    """
+
+    def hold(self, url: str, rate: RateLimit) -> AbstractAsyncContextManager[None]:
+        """A turn to send one request to ``url``'s host: paced, within its concurrency, outside any cooldown."""
+        ...
+
+    def cool_down(self, url: str, seconds: float) -> None:
+        """Leave ``url``'s host alone for ``seconds`` (it answered 429 or 503)."""
+        ...
+
+
 class Start(Enum):
     """How a run begins."""
 
     FRESH = "fresh"  # a new run of the whole spec
     RESUME = "resume"  # continue the spec's last unfinished run where it stopped
     RETRY_FAILED = "retry_failed"  # a new run of only the requests the last run failed
+    JOIN = "join"  # take part in one given run of a shared database, if it still goes on
 
 
 @dataclass(frozen=True)
@@ -155,6 +176,10 @@ class OpenedRun:
     # A resume of a run that had completed, with no target added since: nothing
     # to fetch, and the run is left exactly as it was (not even finished again).
     already_completed: bool = False
+    # Politeness shared with other workers of the run; None: the engine's own, per process.
+    hosts: HostGate | None = None
+    # (requests, records) of the whole run, every worker's, for the progress view of a shared run.
+    cluster_totals: Callable[[], Awaitable[tuple[int, int]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,9 +208,15 @@ class Backend(ABC):
 
     @abstractmethod
     async def open_run(
-        self, spec: Spec, targets: list[Target], start: Start, limits: RunLimits | None = None
+        self,
+        spec: Spec,
+        targets: list[Target],
+        start: Start,
+        limits: RunLimits | None = None,
+        *,
+        run_id: int | None = None,
     ) -> OpenedRun:
-        """Begin (or resume) a run of ``spec`` restricted to ``targets``.
+        """Begin (or resume) a run of ``spec`` restricted to ``targets``; ``run_id``: the run to ``JOIN``.
 
         Raises ``ResumeError`` when there is nothing to resume or retry, or
         when the spec changed since the run to resume began (adding targets
@@ -202,8 +233,14 @@ class Backend(ABC):
         """The latest stored body of every (target, URL) of ``targets``."""
 
     @abstractmethod
-    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target], *, whole_crawl: bool) -> None:
-        """Close the run with ``status``; a completed whole crawl empties its replace tables of older rows."""
+    async def finish_run(self, run_id: int, status: str, targets: Iterable[Target], *, whole_crawl: bool) -> str:
+        """This process is done with the run, which ended for it with ``status``; the status to report.
+
+        A completed whole crawl empties its replace tables of older rows. With
+        one process per run the status is ``status``; where several workers
+        share the run, it may differ: a worker whose frontier ran dry reports
+        the run's outcome, and the run is closed only by the last to leave.
+        """
 
     @abstractmethod
     async def target_facts(self, run_id: int, target: Target) -> TargetFacts:

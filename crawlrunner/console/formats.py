@@ -12,6 +12,8 @@ import errno
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date, time
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,20 +56,30 @@ def write_csv(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]
 def write_jsonl(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
     count = 0
     for row in rows:
-        out.write(json.dumps(dict(zip(columns, (_jsonable(v) for v in row), strict=False)), ensure_ascii=False) + "\n")
+        record = dict(zip(columns, (_jsonable(v) for v in row), strict=False))
+        out.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
         count += 1
     return count
 
 
 def write_json(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
     records = [dict(zip(columns, (_jsonable(v) for v in row), strict=False)) for row in rows]
-    json.dump(records, out, ensure_ascii=False, indent=2)
+    json.dump(records, out, ensure_ascii=False, indent=2, default=_json_default)
     out.write("\n")
     return len(records)
 
 
 def _jsonable(value: Any) -> Any:
     return f"<{len(value)} bytes>" if isinstance(value, bytes) else value
+
+
+def _json_default(value: Any) -> Any:
+    """A value JSON has no type for (PostgreSQL's): dates and times in ISO 8601, numerics as numbers, else text."""
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal) and value.is_finite():
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
 
 
 WRITERS: dict[str, Writer] = {"table": write_table, "csv": write_csv, "jsonl": write_jsonl, "json": write_json}

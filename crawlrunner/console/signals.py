@@ -15,10 +15,11 @@ from collections.abc import Callable
 class Signals:
     """First Ctrl-C/SIGTERM: stop gracefully. Second: cancel at once."""
 
-    def __init__(self, warn: Callable[[str], None]) -> None:
+    def __init__(self, warn: Callable[[str], None], forward: Callable[[int], None] | None = None) -> None:
         self.received: int | None = None
         self.stop = asyncio.Event()
         self._warn = warn
+        self._forward = forward  # passes each signal on (to the other workers of ``run --workers``)
 
     def install(self, task: asyncio.Task[object]) -> None:
         loop = asyncio.get_running_loop()
@@ -26,6 +27,8 @@ class Signals:
             loop.add_signal_handler(signum, self._handle, signum, task)
 
     def _handle(self, signum: int, task: asyncio.Task[object]) -> None:
+        if self._forward is not None:
+            self._forward(signum)
         if self.stop.is_set():
             task.cancel()
             return

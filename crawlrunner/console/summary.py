@@ -46,9 +46,12 @@ def format_summary(result: RunResult) -> str:
     notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
     if result.run_totals and result.run_totals[0] != totals.requests:
         requests, records = result.run_totals
-        notes.append(
-            f"this session only; with the earlier sessions of this resumed run: {requests} requests, {records} records"
-        )
+        if isinstance(result.database, str):  # a shared database: other workers, other sessions
+            notes.append(f"this worker only; the whole run, every worker: {requests} requests, {records} records")
+        else:
+            notes.append(
+                f"this session only; with the earlier sessions of this resumed run: {requests} requests, {records} records"
+            )
     if totals.failures:
         kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
         notes.append(f"failed requests: {kinds} (see the fetch_log table)")

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
@@ -31,11 +31,13 @@ from ..results import FetchResult, utc_now
 from ..settings import FetchSettings
 from .auth import Credentials, same_origin, strip_credentials, with_query
 from .guard import Destinations, hostname
-from .ratelimit import HostSlots
 from .retry import decide, parse_retry_after
 from .session import leaving_hop
 from .tls import SSLArgument
 from .translate import translate
+
+if TYPE_CHECKING:  # an interface the engine hands over: HostSlots, or a backend's shared one
+    from ..backends.base import HostGate
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,7 @@ class Fetcher:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        slots: HostSlots,
+        slots: HostGate,
         *,
         block_private: bool = False,
         allowed_hosts: Sequence[str] = (),

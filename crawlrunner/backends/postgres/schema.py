@@ -1,0 +1,167 @@
+"""The PostgreSQL layout: crawlrunner's own tables, shared by every worker of every run.
+
+The tables users read (``runs``, ``fetch_log``, ``validators``, ``bodies``,
+one table per target and ``_<target>_history``) have the SQLite layout's
+names and columns, with PostgreSQL's types, so the same queries work on
+both. The rest is the cluster's coordination, documented in
+docs/database.md:
+
+- ``requests``: every request of a run, start requests included (loaded
+  from the plan in batches), with its lease: who holds it (``lease_owner``),
+  under which token (``lease_token``), and how many times it was claimed.
+  A queue: a low fillfactor and eager autovacuum keep its updates cheap.
+- ``run_targets``: per run and target, how far the plan was loaded
+  (``next_seq``, ``exhausted``) and how many URLs link following took.
+- ``seen``: insert-only, the URLs each link-following target requested in
+  a run: de-duplication across workers.
+- ``workers``: one row per worker process, with its heartbeat.
+- ``hosts`` and ``host_turns``: politeness held across the cluster (see
+  ``hosts.py``).
+
+``LAYOUT_VERSION`` is kept in ``crawlrunner_layout``; its presence is also how
+a database crawlrunner made is told from another program's.
+"""
+
+from __future__ import annotations
+
+LAYOUT_VERSION = 1
+LAYOUT_TABLE = "crawlrunner_layout"
+
+# Taken (transaction-scoped) while the layout is created or a target's table
+# changed, so workers starting together do not race each other's DDL.
+DDL_LOCK = 7_413_209_117
+
+CREATE = f"""
+CREATE TABLE IF NOT EXISTS {LAYOUT_TABLE} (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id bigserial PRIMARY KEY,
+    spec_name text NOT NULL,
+    spec_file text NOT NULL,
+    spec_hash text NOT NULL,
+    fingerprints text,
+    retry_of bigint REFERENCES runs(id),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    status text NOT NULL,
+    requests bigint NOT NULL DEFAULT 0,
+    ok bigint NOT NULL DEFAULT 0,
+    failed bigint NOT NULL DEFAULT 0,
+    unchanged bigint NOT NULL DEFAULT 0,
+    records bigint NOT NULL DEFAULT 0,
+    bytes bigint NOT NULL DEFAULT 0,
+    resumed integer NOT NULL DEFAULT 0,
+    stop_requested boolean NOT NULL DEFAULT false
+);
+CREATE INDEX IF NOT EXISTS runs_spec_name ON runs (spec_name, id);
+CREATE TABLE IF NOT EXISTS workers (
+    id bigserial PRIMARY KEY,
+    run_id bigint NOT NULL REFERENCES runs(id),
+    hostname text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    heartbeat timestamptz NOT NULL DEFAULT now(),
+    left_at timestamptz,
+    status text NOT NULL DEFAULT 'running'
+);
+CREATE INDEX IF NOT EXISTS workers_run ON workers (run_id) WHERE left_at IS NULL;
+CREATE TABLE IF NOT EXISTS run_targets (
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    position integer NOT NULL,
+    next_seq bigint NOT NULL DEFAULT 0,
+    exhausted boolean NOT NULL DEFAULT false,
+    followed bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, target)
+);
+CREATE SEQUENCE IF NOT EXISTS lease_tokens;
+CREATE TABLE IF NOT EXISTS requests (
+    id bigserial PRIMARY KEY,
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    state text NOT NULL,
+    seq bigint,
+    method text NOT NULL,
+    url text NOT NULL,
+    headers text,
+    body text,
+    depth integer NOT NULL DEFAULT 0,
+    page integer NOT NULL DEFAULT 0,
+    chain_pages integer,
+    chain_items integer,
+    parent text,
+    reason text,
+    priority smallint NOT NULL DEFAULT 0,
+    lease_owner bigint,
+    lease_token bigint,
+    claims integer NOT NULL DEFAULT 0
+) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (run_id, priority, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS requests_leased ON requests (run_id, lease_owner) WHERE state = 'leased';
+CREATE INDEX IF NOT EXISTS requests_run_state ON requests (run_id, state);
+CREATE UNIQUE INDEX IF NOT EXISTS requests_run_target_seq ON requests (run_id, target, seq) WHERE seq IS NOT NULL;
+CREATE TABLE IF NOT EXISTS seen (
+    run_id bigint NOT NULL,
+    target text NOT NULL,
+    url text NOT NULL,
+    PRIMARY KEY (run_id, target, url)
+);
+CREATE TABLE IF NOT EXISTS fetch_log (
+    id bigserial PRIMARY KEY,
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    method text NOT NULL,
+    url text NOT NULL,
+    final_url text,
+    status integer,
+    content_type text,
+    bytes bigint NOT NULL,
+    body_path text,
+    elapsed_ms double precision NOT NULL,
+    attempts integer NOT NULL,
+    records integer NOT NULL,
+    error_kind text,
+    error text,
+    fetched_at timestamptz NOT NULL,
+    etag text,
+    last_modified text,
+    request_id bigint,
+    worker_id bigint
+);
+CREATE INDEX IF NOT EXISTS fetch_log_run_target ON fetch_log (run_id, target);
+CREATE INDEX IF NOT EXISTS fetch_log_error_kind ON fetch_log (error_kind) WHERE error_kind IS NOT NULL;
+CREATE TABLE IF NOT EXISTS validators (
+    target text NOT NULL,
+    url text NOT NULL,
+    etag text,
+    last_modified text,
+    run_id bigint NOT NULL,
+    PRIMARY KEY (target, url)
+);
+CREATE TABLE IF NOT EXISTS bodies (
+    fetch_id bigint PRIMARY KEY REFERENCES fetch_log(id),
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    url text NOT NULL,
+    final_url text,
+    status integer,
+    content_type text,
+    charset text,
+    fetched_at timestamptz NOT NULL,
+    body bytea NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bodies_target_url ON bodies (target, url);
+"""
+
+# Tables of crawlrunner's own: any other table in a database without
+# ``crawlrunner_layout`` means it belongs to another program.
+OWN_TABLES = (
+    LAYOUT_TABLE, "runs", "workers", "run_targets", "requests", "seen", "fetch_log", "validators", "bodies",
+    "hosts", "host_turns",
+)  # fmt: skip
+
+
+def quote_identifier(name: str) -> str:
+    """``name`` as a safely quoted PostgreSQL identifier."""
+    if "\x00" in name:
+        raise ValueError("identifiers cannot contain NUL")
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,139 @@
+"""The PostgreSQL sink: each batch one transaction, fenced by the lease tokens.
+
+For every outcome of the batch the transaction first marks its request
+finished, but only where the request is still leased under the token this
+worker claimed it with (``statements.FENCE``). Everything else the outcome
+writes (its fetch-log row, its records and their history, its ETag, its
+body, the requests it led to) is written only for those: a worker paused past
+its lease, whose requests another worker took over, wakes up to find its
+outcomes superseded, and writes nothing twice. A batch whose commit was lost
+with the connection is run again whole; the fence makes that safe too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ...follow import is_link
+from ...plan import RequestPlan
+from ...results import Outcome
+from ...spec.model import Spec
+from ..batching import BatchingSink
+from ..rows import fetch_row, request_row
+from . import statements as sql
+from .connect import retrying
+from .records import RecordWriter
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+class PostgresSink(BatchingSink):
+    """One worker process's writer (see ``Sink`` for the contract, ``BatchingSink`` for the queue)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        name: str,
+        run_id: int,
+        worker_id: int,
+        spec: Spec,
+        leases: dict[int, int],
+        committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(spec)
+        self._pool, self._name, self._run_id, self._worker_id = pool, name, run_id, worker_id
+        self._spec = spec
+        self._targets = {t.name: t for t in spec.targets}
+        self._leases = leases
+        self._committed = committed
+        self._records = RecordWriter(spec, run_id)
+        self.superseded = 0  # outcomes dropped because another worker had taken their request over
+
+    async def commit(self, batch: list[Outcome]) -> None:
+        if not batch:
+            return
+        await retrying(self._name, "write", lambda: self._commit_once(batch))
+        for outcome in batch:
+            if outcome.plan is not None and outcome.plan.request_id is not None:
+                self._leases.pop(outcome.plan.request_id, None)
+        self._committed()
+
+    async def _commit_once(self, batch: list[Outcome]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            kept = await self._fence(conn, batch)
+            fetched = [o for o in kept if o.skipped is None]
+            ids = [int(r[0]) for r in await conn.fetch(sql.FETCH_LOG_IDS, len(fetched))] if fetched else []
+            await self._log_fetches(conn, fetched, ids)
+            await self._save_derived(conn, kept)
+            await self._records.write(conn, list(zip(fetched, ids, strict=True)))
+
+    async def _fence(self, conn: asyncpg.Connection, batch: list[Outcome]) -> list[Outcome]:
+        """Mark the batch's requests finished where their lease still holds; the outcomes that may be written."""
+        ids, tokens, states, reasons = [], [], [], []
+        for outcome in batch:
+            plan = outcome.plan
+            assert plan is not None and plan.request_id is not None, "every request of a shared run has a row"
+            ids.append(plan.request_id)
+            tokens.append(self._leases.get(plan.request_id, -1))
+            states.append("skipped" if outcome.skipped is not None else "done" if outcome.fetch.ok else "failed")
+            reasons.append(outcome.skipped)
+        held = {r[0] for r in await conn.fetch(sql.FENCE, ids, tokens, states, reasons)}
+        kept = [o for o in batch if o.plan is not None and o.plan.request_id in held]
+        if len(kept) < len(batch):
+            self.superseded += len(batch) - len(kept)
+            log.warning(
+                "%d outcome(s) dropped: their requests were taken over by another worker (this one was presumed dead)",
+                len(batch) - len(kept),
+            )
+        return kept
+
+    async def _log_fetches(self, conn: asyncpg.Connection, fetched: list[Outcome], ids: list[int]) -> None:
+        if not fetched:
+            return
+        redact = self._spec.redactor
+        rows: list[tuple[Any, ...]] = []
+        for outcome, fetch_id in zip(fetched, ids, strict=True):
+            row = fetch_row(outcome, fetch_id, self._run_id, redact)
+            rows.append((*row[:15], datetime.fromisoformat(row[15]), *row[16:], self._worker_id))
+        await conn.execute(sql.INSERT_FETCH_LOG, *zip(*rows, strict=True))
+
+    async def _save_derived(self, conn: asyncpg.Connection, kept: list[Outcome]) -> None:
+        """The requests the kept outcomes led to, pending; followed links only if new to the run."""
+        plain: list[RequestPlan] = []
+        links: dict[str, dict[str, RequestPlan]] = {}
+        for outcome in kept:
+            source = outcome.plan
+            assert source is not None
+            for request in outcome.derived:
+                if is_link(request, source):
+                    links.setdefault(request.target.name, {}).setdefault(request.url, request)
+                else:
+                    plain.append(request)
+        for name in sorted(links):  # one lock order for every worker
+            plain += await self._first_seen(conn, name, links[name])
+        redactor = self._spec.redactor
+        rows = [request_row(plan, self._run_id, redactor, "pending") for plan in plain]
+        await sql.insert_requests(conn, rows, (plan.invalid for plan in plain), sql.DERIVED)
+
+    async def _first_seen(
+        self, conn: asyncpg.Connection, target: str, links: dict[str, RequestPlan]
+    ) -> list[RequestPlan]:
+        """The links (by normalised URL) no worker requested before, within the target's ``max_pages``."""
+        follow = self._targets[target].follow
+        assert follow is not None
+        followed = int(await conn.fetchval(sql.LOCK_FOLLOWED, self._run_id, target))
+        fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, target, sorted(links))}
+        new = [plan for url, plan in links.items() if url in fresh]
+        budget = max(follow.max_pages - followed, 0)
+        if len(new) > budget:
+            await conn.execute(sql.FORGET_SEEN, self._run_id, target, [plan.url for plan in new[budget:]])
+            new = new[:budget]
+        if new:
+            await conn.execute(sql.ADD_FOLLOWED, self._run_id, target, len(new))
+        return new
