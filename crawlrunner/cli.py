@@ -281,7 +281,7 @@ def run(
         ctx = click.get_current_context()
         flags = {**(ctx.find_root().obj or {}), **(ctx.obj or {})}  # -v, -q, --log-format: before or after `run`
         helpers = LocalWorkers(workers, helper_arguments(ctx.params, flags, output or spec.default_output))
-        if (workers > 1 or join is not None) and not is_database_url(output or spec.default_output):
+        if (workers > 1 or join) and not is_database_url(output or spec.default_output):
             raise UsageError("--workers: an SQLite file takes one worker; many workers need a postgresql:// output")
         try:
             result = _run_spec(
@@ -290,7 +290,8 @@ def run(
                 opened=helpers.start if workers > 1 else None, forward=helpers.forward,
             )  # fmt: skip
         finally:
-            helpers.wait()
+            if failed := helpers.wait():
+                _say(f"a worker started by --workers exited with status {failed}; see its messages above", "warning")
     if join is not None:  # a helper: the worker that started it reports the run
         sys.exit(EXIT_OK if result.ok or result.status == "running" else EXIT_FAILED)
     if result.already_completed:
@@ -458,9 +459,8 @@ def runs(database: str, fmt: str) -> None:
 @click.argument("run_id", metavar="RUN", type=click.IntRange(1))
 @_verbosity
 def stop(database: str, run_id: int) -> None:
-    """Make every worker of run RUN (in the PostgreSQL database URL) finish its requests in flight and exit.
-
-    What is left stays to do: starting workers again resumes the run.
+    """Make every worker of run RUN (in the PostgreSQL database URL) finish its requests in flight and exit;
+    what is left stays to do: starting workers again resumes the run.
 
     \b
     Example:

@@ -105,8 +105,6 @@ class PostgresBackend(Backend):
         *,
         run_id: int | None = None,
     ) -> OpenedRun:
-        if start is Start.RETRY_FAILED:
-            raise UsageError(f"{self.name}: --retry-failed is not available with a PostgreSQL output yet")
         if self._worker_id is not None:
             raise UsageError(f"{self.name}: this backend already runs a run; open another for the next")
 
@@ -136,9 +134,11 @@ class PostgresBackend(Backend):
         self._membership = await self._exits.enter_async_context(membership)
         async with self.pool.acquire() as conn:
             validators = await records.validators(conn, targets)
+            retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
         return OpenedRun(
-            run_id, frontier, sink, validators, hosts=hosts, cluster_totals=lambda: self.run_totals(run_id)
-        )
+            run_id, frontier, sink, validators, whole_crawl=retry_of is None, hosts=hosts,
+            cluster_totals=lambda: self.run_totals(run_id),
+        )  # fmt: skip
 
     @staticmethod
     async def _lost(conn: asyncpg.Connection, worker_id: int) -> None:
@@ -175,6 +175,8 @@ class PostgresBackend(Backend):
             "SELECT id, status, fingerprints FROM runs WHERE spec_name = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
             spec.name,
         )
+        if start is Start.RETRY_FAILED:
+            return await self._begin_retry(conn, spec, targets, last)
         if last is not None:
             run_id, status = int(last["id"]), str(last["status"])
             live = int(await conn.fetchval(sql.LIVE_WORKERS, run_id, self._timeout, -1))
@@ -210,17 +212,42 @@ class PostgresBackend(Backend):
                 )
         elif start is Start.RESUME:
             raise ResumeError(f"{self.name}: no unfinished run of {spec.name!r} to resume")
+        return await self._new_run(conn, spec, targets)
+
+    @staticmethod
+    async def _new_run(
+        conn: asyncpg.Connection, spec: Spec, targets: list[Target], *, retry_of: int | None = None
+    ) -> int:
         run_id = int(
             await conn.fetchval(
-                "INSERT INTO runs (spec_name, spec_file, spec_hash, fingerprints, status)"
-                " VALUES ($1, $2, $3, $4, 'running') RETURNING id",
-                spec.name, spec.source, spec.digest, spec.fingerprints.to_json(),
+                "INSERT INTO runs (spec_name, spec_file, spec_hash, fingerprints, status, retry_of)"
+                " VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
+                spec.name, spec.source, spec.digest, spec.fingerprints.to_json(), retry_of,
             )
         )  # fmt: skip
+        # A retry has no start requests: its plan is loaded already, as the failures it copies.
         await conn.executemany(
-            "INSERT INTO run_targets (run_id, target, position) VALUES ($1, $2, $3)",
-            [(run_id, t.name, i) for i, t in enumerate(targets)],
+            "INSERT INTO run_targets (run_id, target, position, exhausted) VALUES ($1, $2, $3, $4)",
+            [(run_id, t.name, i, retry_of is not None) for i, t in enumerate(targets)],
         )
+        return run_id
+
+    async def _begin_retry(
+        self, conn: asyncpg.Connection, spec: Spec, targets: list[Target], last: asyncpg.Record | None
+    ) -> int:
+        """A new run of the requests the spec's last run failed, copied as pending in the same transaction."""
+        if last is None:
+            raise ResumeError(f"{self.name}: no earlier run of {spec.name!r} to retry")
+        previous = int(last["id"])
+        if last["status"] == "running" and await conn.fetchval(sql.LIVE_WORKERS, previous, self._timeout, -1):
+            raise ResumeError(
+                f"{self.name}: run {previous} of {spec.name!r} is still running; retry its failures once it ends"
+            )
+        if last["status"] == "running":  # every worker of it died
+            await conn.execute("UPDATE runs SET status = 'interrupted', finished_at = now() WHERE id = $1", previous)
+        run_id = await self._new_run(conn, spec, targets, retry_of=previous)
+        copied = await conn.execute(sql.COPY_FAILED, previous, run_id, [t.name for t in targets])
+        log.info("retrying run %d's failed requests as run %d: %s", previous, run_id, copied.rpartition(" ")[2])
         return run_id
 
     async def _given_run(self, conn: asyncpg.Connection, spec: Spec, targets: list[Target], run_id: int) -> int:

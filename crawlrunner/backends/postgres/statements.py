@@ -94,6 +94,15 @@ RETURNING url
 """
 FORGET_SEEN = "DELETE FROM seen WHERE run_id = $1 AND target = $2 AND url = ANY($3::text[])"
 
+# --retry-failed: the failed requests of run $1, pending again in run $2 (fresh
+# ids; a chain's position and a start request's number do not carry over).
+COPY_FAILED = """
+INSERT INTO requests (run_id, target, state, method, url, headers, body, depth, page, parent, reason, priority)
+SELECT $2, target, 'pending', method, url, headers, body, depth, page, parent, reason, priority
+FROM requests WHERE run_id = $1 AND state = 'failed' AND target = ANY($3::text[])
+ORDER BY id
+"""
+
 RUN_OVER = """
 SELECT NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state IN ('pending', 'leased'))
    AND NOT EXISTS (SELECT 1 FROM run_targets WHERE run_id = $1 AND NOT exhausted)
