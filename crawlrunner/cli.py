@@ -107,7 +107,7 @@ def _run_with_signals(
 def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:
     result, signals = _run_with_signals(spec, output, only or None, **options)
     if signals.received is not None:
-        if not _quiet():
+        if not _quiet() and not options.get("join"):  # a helper of --workers: the first worker reports
             click.echo(format_summary(result))
         where = f"{result.database} (run {result.run_id})"
         _fail(f"interrupted; everything fetched so far is in {where}", signals.exit_code)
@@ -124,9 +124,9 @@ def _say_already_completed(result: RunResult) -> None:
 
 
 def _exit_for(result: RunResult) -> NoReturn:
-    if result.unmet:
-        sys.exit(EXIT_EXPECTATIONS)
-    sys.exit(EXIT_OK if result.ok else EXIT_FAILED)
+    # Interrupted with no signal here: `crawlrunner stop` ended a shared run.
+    interrupted, failed = result.status == "interrupted", EXIT_EXPECTATIONS if result.unmet else EXIT_FAILED
+    sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK if result.ok else failed)
 
 
 def _verbosity(command: Callable[..., None]) -> Callable[..., None]:
@@ -222,7 +222,7 @@ def main() -> None:
     "-w", "--workers", type=click.IntRange(1, 256), default=1, metavar="N",
     help="Worker processes on this machine, sharing the run (needs a postgresql:// output).",
 )  # fmt: skip
-@click.option("--join", "join", type=click.IntRange(1), hidden=True)  # a worker started by --workers
+@click.option("--join", "join", hidden=True)  # a worker started by --workers: "-", its run's id on stdin
 @_verbosity
 def run(
     spec_file: Path,
@@ -238,7 +238,7 @@ def run(
     insecure: bool,
     progress: bool,
     workers: int,
-    join: int | None,
+    join: str | None,
 ) -> None:
     """Validate SPEC, fetch every request it plans, and store the records.
 
@@ -257,7 +257,7 @@ def run(
       crawlrunner run shop.yaml -o postgresql://crawl@db/crawls --workers 4   # on each machine
     """
     from .backends import is_database_url
-    from .console.workers import LocalWorkers, helper_arguments
+    from .console.workers import LocalWorkers, check_shared, helper_arguments, run_to_join
     from .spec import load_spec
 
     with _user_errors():
@@ -278,22 +278,22 @@ def run(
             from .progress import reporter_for
 
             reporter = reporter_for(sys.stderr)
-        ctx = click.get_current_context()
-        flags = {**(ctx.find_root().obj or {}), **(ctx.obj or {})}  # -v, -q, --log-format: before or after `run`
-        helpers = LocalWorkers(workers, helper_arguments(ctx.params, flags, output or spec.default_output))
-        if (workers > 1 or join) and not is_database_url(output or spec.default_output):
-            raise UsageError("--workers: an SQLite file takes one worker; many workers need a postgresql:// output")
+        check_shared(workers, join, is_database_url(output or spec.default_output))
+        helpers = LocalWorkers(workers, helper_arguments(click.get_current_context(), output or spec.default_output))
+        if (run_id := run_to_join(join)) == 0:  # the first worker gave up before the run opened
+            sys.exit(EXIT_OK)
         try:
+            helpers.spawn()  # now: they load while this one opens the run, and wait for its id
             result = _run_spec(
                 spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
-                max_requests=max_requests, max_records=max_records, insecure=insecure, join=join,
-                opened=helpers.start if workers > 1 else None, forward=helpers.forward,
+                max_requests=max_requests, max_records=max_records, insecure=insecure, join=run_id,
+                opened=helpers.start, forward=helpers.forward,
             )  # fmt: skip
         finally:
-            if failed := helpers.wait():
+            if (failed := helpers.wait()) not in (EXIT_OK, EXIT_INTERRUPTED, 143):
                 _say(f"a worker started by --workers exited with status {failed}; see its messages above", "warning")
     if join is not None:  # a helper: the worker that started it reports the run
-        sys.exit(EXIT_OK if result.ok or result.status == "running" else EXIT_FAILED)
+        sys.exit(EXIT_OK)
     if result.already_completed:
         _say_already_completed(result)
         sys.exit(EXIT_OK)

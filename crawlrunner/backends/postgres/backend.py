@@ -33,7 +33,7 @@ from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
 from . import records
 from . import statements as sql
 from .connect import display_name, open_pool, retrying
-from .frontier import PostgresFrontier
+from .frontier import Leases, PostgresFrontier
 from .hosts import ClusterSlots
 from .hosts_sql import HOSTS_DDL, release_worker_turns
 from .membership import Membership, worker_timeout
@@ -58,6 +58,7 @@ class PostgresBackend(Backend):
         self._exits = exits
         self._timeout = worker_timeout()
         self._worker_id: int | None = None
+        self._run_id = 0
         self._frontier: PostgresFrontier | None = None
         self._membership: Membership | None = None
 
@@ -108,18 +109,20 @@ class PostgresBackend(Backend):
         if self._worker_id is not None:
             raise UsageError(f"{self.name}: this backend already runs a run; open another for the next")
 
+        joined, worker_id, finished = await self._join(spec, targets, start, run_id)
+        if joined is None:  # nothing to do: the run to resume (or join) is over
+            assert finished is not None
+            return self._already_completed(spec, targets, finished)
+        run_id = self._run_id = joined
+        self._worker_id = worker_id
+
+        # Only once admitted: a worker refused (another spec) changes no table.
         async def prepare() -> None:
             async with self.pool.acquire() as conn:
                 await prepare_targets(conn, [t for t in targets if t.extract is not None])
 
         await retrying(self.name, "create the target tables", prepare)
-        joined, worker_id, finished = await self._join(spec, targets, start, run_id)
-        if joined is None:  # nothing to do: the run to resume (or join) is over
-            assert finished is not None
-            return self._already_completed(spec, targets, finished)
-        run_id = joined
-        self._worker_id = worker_id
-        leases: dict[int, int] = {}
+        leases = Leases()
         frontier = PostgresFrontier(
             self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases
         )
@@ -145,8 +148,8 @@ class PostgresBackend(Backend):
         await release_worker_turns(conn, worker_id)
 
     def _already_completed(self, spec: Spec, targets: list[Target], run_id: int) -> OpenedRun:
-        frontier = PostgresFrontier(self.pool, self.name, run_id, 0, spec, targets, RunLimits(), {})
-        sink = PostgresSink(self.pool, self.name, run_id, 0, spec, {})
+        frontier = PostgresFrontier(self.pool, self.name, run_id, 0, spec, targets, RunLimits(), Leases())
+        sink = PostgresSink(self.pool, self.name, run_id, 0, spec, Leases())
         return OpenedRun(run_id, frontier, sink, already_completed=True)
 
     async def _join(
@@ -290,7 +293,7 @@ class PostgresBackend(Backend):
 
         async def leave_once() -> str:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(sql.RELEASE_WORKER, worker_id)
+                await conn.execute(sql.RELEASE_WORKER, run_id, worker_id)
                 await release_worker_turns(conn, worker_id)
                 current = await conn.fetchval("SELECT status FROM runs WHERE id = $1 FOR UPDATE", run_id)
                 outcome = status
@@ -323,7 +326,7 @@ class PostgresBackend(Backend):
         worker_id, self._worker_id = self._worker_id, None
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute(sql.RELEASE_WORKER, worker_id)
+                await conn.execute(sql.RELEASE_WORKER, self._run_id, worker_id)
                 await conn.execute(sql.LEAVE, worker_id, "failed")
         except Exception as exc:  # the database is gone: the others' reaper takes the leases back
             log.warning("%s: could not leave the run cleanly: %s", self.name, exc)

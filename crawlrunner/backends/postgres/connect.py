@@ -115,19 +115,17 @@ def open_error(url: str, exc: BaseException) -> Exception:
     return StorageError(f"{name}: {exc}")
 
 
-async def _setup(conn: asyncpg.Connection) -> None:
-    await conn.execute(f"SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'")
-
-
 @asynccontextmanager
 async def open_pool(url: str, *, size: int = 3) -> AsyncIterator[asyncpg.Pool]:
     """A small pool of connections to ``url`` for one process, closed when the block ends."""
     asyncpg = driver()
     check_url(url)
     try:
+        # A startup setting, not a SET: the pool's reset (RESET ALL) on every
+        # release would undo a SET, and brings a startup setting back instead.
         pool = await asyncpg.create_pool(
-            url, min_size=1, max_size=size, timeout=CONNECT_TIMEOUT, setup=None, init=_setup,
-            command_timeout=None, statement_cache_size=256,
+            url, min_size=1, max_size=size, timeout=CONNECT_TIMEOUT, command_timeout=None,
+            statement_cache_size=256, server_settings={"idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION},
         )  # fmt: skip
     except Exception as exc:
         raise open_error(url, exc) from None

@@ -46,6 +46,35 @@ LOAD_BATCH = 1000  # start requests loaded from the plan at once
 POLL_MIN, POLL_MAX = 0.01, 0.25  # seconds between looks when nothing is ready
 
 
+class Leases:
+    """The lease token of every request this worker holds, by the plan it handed out.
+
+    Keyed by the plan object, not by request id: a request taken back from
+    this worker (presumed dead while only paused) and claimed by it again is
+    two plans with two tokens, and only the newer may commit (see the sink's
+    fence). Shared by the frontier, which adds, and the sink, which drops.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[RequestPlan, int]] = {}
+
+    def hold(self, plan: RequestPlan, token: int) -> None:
+        self._held[id(plan)] = (plan, token)  # the plan is kept, so its id() is not reused meanwhile
+
+    def token(self, plan: RequestPlan) -> int:
+        """``plan``'s lease token; -1 (matching no row) if this worker holds none for it."""
+        held = self._held.get(id(plan))
+        return held[1] if held is not None and held[0] is plan else -1
+
+    def drop(self, plan: RequestPlan) -> None:
+        held = self._held.get(id(plan))
+        if held is not None and held[0] is plan:
+            del self._held[id(plan)]
+
+    def request_ids(self) -> list[int]:
+        return [plan.request_id for plan, _ in self._held.values() if plan.request_id is not None]
+
+
 class PostgresFrontier(Frontier):
     """One worker process's view of a run's shared frontier."""
 
@@ -58,7 +87,7 @@ class PostgresFrontier(Frontier):
         spec: Spec,
         targets: list[Target],
         limits: RunLimits,
-        leases: dict[int, int],
+        leases: Leases,
     ) -> None:
         self._pool, self._name, self._run_id, self._worker_id = pool, name, run_id, worker_id
         self._spec = spec
@@ -71,9 +100,9 @@ class PostgresFrontier(Frontier):
             if t.follow is not None
         }
         self._limits = limits
-        self.leases = leases  # request id → lease token, for the sink's fence
+        self.leases = leases  # for the sink's fence
         self._buffer: deque[RequestPlan] = deque()
-        self._plans: dict[str, tuple[int, Iterator[RequestPlan]]] = {}  # target → (next seq, its iterator)
+        self._plans: dict[str, tuple[int, Iterator[RequestPlan] | None]] = {}  # target → (next seq, its iterator)
         self._last_loaded = ""
         self._in_flight = 0
         self._claimed = 0
@@ -133,10 +162,19 @@ class PostgresFrontier(Frontier):
 
     async def _fill(self) -> bool:
         """Lease a batch of pending requests into the buffer; False if none was pending."""
-        wanted = max(1, min(CLAIM_BATCH, self._limits_workers() - self._in_flight))
+        # A batch for the whole pool, not just the claimers waiting now: one
+        # round trip per request would keep every worker waiting on the
+        # database (the leases held meanwhile are kept alive by the heartbeat).
+        wanted = min(CLAIM_BATCH, self._spec.http.limits.workers)
+
+        tries = 0
 
         async def claim_once() -> list[asyncpg.Record]:
+            nonlocal tries
+            tries += 1
             async with self._pool.acquire() as conn:
+                if tries > 1:  # the last try may have committed, its reply lost with the connection
+                    await conn.execute(sql.RELEASE_UNKNOWN, self._run_id, self._worker_id, self.leases.request_ids())
                 return list(await conn.fetch(sql.CLAIM, self._run_id, self._worker_id, self._names, wanted))
 
         rows = await retrying(self._name, "claim requests", claim_once)
@@ -148,12 +186,9 @@ class PostgresFrontier(Frontier):
             if reason is not None and plan.invalid is None:
                 plan = replace(plan, invalid=reason)  # saved unsendable (a bad template): fails as such
             assert plan.request_id is not None
-            self.leases[plan.request_id] = token
+            self.leases.hold(plan, token)
             self._buffer.append(plan)
         return bool(rows)
-
-    def _limits_workers(self) -> int:
-        return self._spec.http.limits.workers
 
     async def _load_plan(self) -> bool:
         """Load the next batch of one target's start requests; False if no target had any to load."""
@@ -177,12 +212,16 @@ class PostgresFrontier(Frontier):
     def _next_plans(self, target: Target, start: int) -> list[RequestPlan]:
         """Start requests ``start`` to ``start + LOAD_BATCH`` of ``target``, numbered.
 
-        The iterator is kept between batches; when another worker loaded the
-        batches in between, it is made again and walked to ``start``.
+        The iterator is kept between batches: when other workers loaded the
+        batches in between, it is walked on to ``start`` (made again only if
+        ``start`` is behind it, after a load that did not commit), so each
+        worker renders a target's plan about once, however many share it.
         """
-        position, plans = self._plans.get(target.name, (-1, iter(())))
-        if position != start:
-            plans = numbered(plan_target(target), skip_below=start)
+        position, plans = self._plans.get(target.name, (0, None))
+        if plans is None or start < position:
+            plans, position = numbered(plan_target(target)), 0
+        if start > position:
+            next(islice(plans, start - position - 1, None), None)  # skip what the others loaded
         batch = list(islice(plans, LOAD_BATCH))
         self._plans[target.name] = (start + len(batch), plans)
         return batch
@@ -250,8 +289,8 @@ class PostgresFrontier(Frontier):
         ids = [plan.request_id for plan in plans if plan.request_id is not None]
         if not ids:
             return
-        for request_id in ids:
-            self.leases.pop(request_id, None)
+        for plan in plans:
+            self.leases.drop(plan)
 
         async def give_back() -> None:
             async with self._pool.acquire() as conn:

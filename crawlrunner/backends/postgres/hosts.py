@@ -79,7 +79,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REFRESH = 0.2  # seconds between reads of the run's cooldowns (and the clock): how soon a worker hears of another's 429
+REFRESH = 0.05  # seconds between reads of the run's cooldowns (and the clock): how soon a worker hears of another's 429
 POLL_MIN, POLL_MAX = 0.005, 0.1  # backoff between asks for the turns of a host that is full
 HANDOFF_WINDOW = 1.0  # a turn older than this goes back to the database when its request ends
 MARK_LASTS = 2 * POLL_MAX  # a worker's mark on a host (it waits first) lapses unless renewed this often

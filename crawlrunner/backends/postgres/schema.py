@@ -97,7 +97,8 @@ CREATE TABLE IF NOT EXISTS requests (
 ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (run_id, priority, id) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS requests_leased ON requests (run_id, lease_owner) WHERE state = 'leased';
-CREATE INDEX IF NOT EXISTS requests_run_state ON requests (run_id, state);
+-- No index on state itself: the two partial ones serve the queue, and each
+-- index more is one more entry every claim and every fence writes.
 CREATE UNIQUE INDEX IF NOT EXISTS requests_run_target_seq ON requests (run_id, target, seq) WHERE seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS seen (
     run_id bigint NOT NULL,

@@ -70,7 +70,16 @@ RELEASE = """
 UPDATE requests SET state = 'pending', lease_owner = NULL
 WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'leased'
 """
-RELEASE_WORKER = "UPDATE requests SET state = 'pending', lease_owner = NULL WHERE lease_owner = $1 AND state = 'leased'"
+# Leases a worker holds but does not know of: a claim whose reply was lost
+# (the connection dropped after its commit) leased them. Given back before it
+# claims again, or they would stay leased to a live worker for ever.
+RELEASE_UNKNOWN = """
+UPDATE requests SET state = 'pending', lease_owner = NULL
+WHERE run_id = $1 AND lease_owner = $2 AND state = 'leased' AND NOT (id = ANY($3::bigint[]))
+"""
+RELEASE_WORKER = """
+UPDATE requests SET state = 'pending', lease_owner = NULL WHERE run_id = $1 AND lease_owner = $2 AND state = 'leased'
+"""
 
 TAKE_PLAN_CURSOR = """
 SELECT target, next_seq FROM run_targets
@@ -103,8 +112,10 @@ FROM requests WHERE run_id = $1 AND state = 'failed' AND target = ANY($3::text[]
 ORDER BY id
 """
 
+# Each state on its own, so that each look is one probe of its partial index.
 RUN_OVER = """
-SELECT NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state IN ('pending', 'leased'))
+SELECT NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state = 'leased')
    AND NOT EXISTS (SELECT 1 FROM run_targets WHERE run_id = $1 AND NOT exhausted)
 """
 

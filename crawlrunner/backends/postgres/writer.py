@@ -25,6 +25,7 @@ from ..batching import BatchingSink
 from ..rows import fetch_row, request_row
 from . import statements as sql
 from .connect import retrying
+from .frontier import Leases
 from .records import RecordWriter
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class PostgresSink(BatchingSink):
         run_id: int,
         worker_id: int,
         spec: Spec,
-        leases: dict[int, int],
+        leases: Leases,
         committed: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(spec)
@@ -60,8 +61,8 @@ class PostgresSink(BatchingSink):
             return
         await retrying(self._name, "write", lambda: self._commit_once(batch))
         for outcome in batch:
-            if outcome.plan is not None and outcome.plan.request_id is not None:
-                self._leases.pop(outcome.plan.request_id, None)
+            if outcome.plan is not None:
+                self._leases.drop(outcome.plan)
         self._committed()
 
     async def _commit_once(self, batch: list[Outcome]) -> None:
@@ -75,20 +76,31 @@ class PostgresSink(BatchingSink):
 
     async def _fence(self, conn: asyncpg.Connection, batch: list[Outcome]) -> list[Outcome]:
         """Mark the batch's requests finished where their lease still holds; the outcomes that may be written."""
-        ids, tokens, states, reasons = [], [], [], []
+        # One outcome per request: a request this worker lost (presumed dead)
+        # and claimed again may be here twice; only the newer claim's (the
+        # higher token) can match its row.
+        newest: dict[int, tuple[int, Outcome]] = {}
         for outcome in batch:
             plan = outcome.plan
             assert plan is not None and plan.request_id is not None, "every request of a shared run has a row"
-            ids.append(plan.request_id)
-            tokens.append(self._leases.get(plan.request_id, -1))
+            token = self._leases.token(plan)
+            if plan.request_id not in newest or token > newest[plan.request_id][0]:
+                newest[plan.request_id] = (token, outcome)
+        ids, tokens, states, reasons = [], [], [], []
+        for request_id, (token, outcome) in newest.items():
+            ids.append(request_id)
+            tokens.append(token)
             states.append("skipped" if outcome.skipped is not None else "done" if outcome.fetch.ok else "failed")
             reasons.append(outcome.skipped)
         held = {r[0] for r in await conn.fetch(sql.FENCE, ids, tokens, states, reasons)}
-        kept = [o for o in batch if o.plan is not None and o.plan.request_id in held]
+        kept = [outcome for request_id, (_, outcome) in newest.items() if request_id in held]
         if len(kept) < len(batch):
             self.superseded += len(batch) - len(kept)
+            # Their requests were taken over (this worker was presumed dead), or
+            # an earlier try of this very commit went through, its reply lost.
             log.warning(
-                "%d outcome(s) dropped: their requests were taken over by another worker (this one was presumed dead)",
+                "%d outcome(s) not written again: their requests were finished already (taken over by another "
+                "worker, or committed by a try whose reply was lost)",
                 len(batch) - len(kept),
             )
         return kept
