@@ -97,3 +97,18 @@ def test_resume_of_a_completed_run_does_nothing(server: str, pg_url: str) -> Non
 def test_resume_without_any_run_is_refused(server: str, pg_url: str) -> None:
     with pytest.raises(crawlrunner.UsageError, match="no unfinished run"):
         crawlrunner.run(_spec(server), output=pg_url, resume=True)
+
+
+def test_joining_a_run_that_stopped_is_refused_and_one_that_completed_is_nothing_to_do(
+    server: str, pg_url: str
+) -> None:
+    from crawlrunner import runtime
+
+    spec = _spec(server, failing=False)
+    stopped = runtime.run(crawlrunner.run_async(spec, output=pg_url, max_requests=2))
+    assert stopped.status == "limited"
+    with pytest.raises(crawlrunner.UsageError, match=f"run {stopped.run_id} is limited"):
+        runtime.run(crawlrunner.run_async(spec, output=pg_url, join=stopped.run_id))
+    done = crawlrunner.run(spec, output=pg_url)  # the resume a restart is
+    joined = runtime.run(crawlrunner.run_async(spec, output=pg_url, join=done.run_id))
+    assert joined.already_completed and joined.status == "completed"

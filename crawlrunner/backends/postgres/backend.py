@@ -258,8 +258,12 @@ class PostgresBackend(Backend):
         row = await conn.fetchrow("SELECT status, fingerprints FROM runs WHERE id = $1 FOR UPDATE", run_id)
         if row is None or row["fingerprints"] is None or not self._same_spec(spec, row["fingerprints"]):
             raise ResumeError(f"{self.name}: no run {run_id} of this spec to join")
-        if row["status"] != "running":
+        if row["status"] == "completed":
             return -run_id
+        if row["status"] != "running":
+            raise ResumeError(
+                f"{self.name}: run {run_id} is {row['status']}; start workers without --join to resume it"
+            )
         await self._check_targets(conn, run_id, targets)
         return run_id
 
@@ -298,7 +302,9 @@ class PostgresBackend(Backend):
                 current = await conn.fetchval("SELECT status FROM runs WHERE id = $1 FOR UPDATE", run_id)
                 outcome = status
                 if status == "completed" and not stopped and await conn.fetchval(sql.RUN_OVER, run_id):
-                    if current == "running":
+                    # From any unfinished status: a worker presumed dead may finish
+                    # a run that the others left as interrupted.
+                    if current != "completed":
                         await conn.execute(sql.TOTALS, run_id, "completed")
                         if whole_crawl:
                             await records.finish_completed(conn, run_id, targets)
@@ -323,6 +329,8 @@ class PostgresBackend(Backend):
         """A run left without ``finish_run`` (an error before it): leave the run, leases given back."""
         if self._worker_id is None:
             return
+        if self._membership is not None:  # a beat after leaving would count this worker live again
+            await self._membership.stop()
         worker_id, self._worker_id = self._worker_id, None
         try:
             async with self.pool.acquire() as conn, conn.transaction():
