@@ -109,3 +109,28 @@ def test_the_shipped_schema_is_a_valid_draft_2020_12_schema() -> None:
 def test_the_readme_lists_every_error_kind() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert [kind.value for kind in ErrorKind if f"`{kind.value}`" not in readme] == []
+
+
+def test_the_postgresql_reference_matches_a_real_database(server: str, pg_url: str) -> None:
+    """The coordination tables of docs/database.md's PostgreSQL section, against a database a run made."""
+    from crawlrunner import query, run
+    from crawlrunner.spec import load_spec_text
+
+    spec = load_spec_text(
+        f"name: d\nhttp: {{base_url: '{server}'}}\ntargets:\n  - {{name: items, url: /json/item/1, extract: {{fields: {{id: id}}}}}}\n"
+    )
+    run(spec, output=pg_url)
+    doc = (REPO / "docs" / "database.md").read_text(encoding="utf-8")
+    documented = _documented_columns(doc[doc.index("\n## PostgreSQL") :])
+    columns = query(
+        pg_url,
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()",
+    )
+    actual: dict[str, set[str]] = {}
+    for table, column in columns:
+        actual.setdefault(table, set()).add(column)
+    for table in ("workers", "run_targets", "seen", "hosts", "host_turns"):
+        assert documented[table] == actual[table], table
+    sqlite_requests = _documented_columns(doc)["requests"]
+    assert documented["Leases: the extra columns of `requests`"] | sqlite_requests == actual["requests"]
+    assert actual["fetch_log"] - _documented_columns(doc)["fetch_log"] == {"worker_id"}
