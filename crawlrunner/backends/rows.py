@@ -56,6 +56,26 @@ def request_row(
     )  # fmt: skip
 
 
+class RequestRows:
+    """``request_row`` for one run's writer, serialising each headers mapping once.
+
+    A target's requests usually share one headers mapping (static headers
+    are rendered once), so the JSON of the last one is kept: a page of
+    twenty links costs one ``json.dumps`` of its headers, not twenty.
+    """
+
+    def __init__(self, run_id: int, redactor: Redactor) -> None:
+        self.run_id = run_id
+        self.redactor = redactor
+        self._last: tuple[object, str] = (None, "")
+
+    def row(self, plan: RequestPlan, state: str) -> tuple[Any, ...]:
+        headers = plan.headers
+        if headers is not self._last[0]:
+            self._last = (headers, headers_column(headers, self.redactor))
+        return request_row(plan, self.run_id, self.redactor, state, headers_text=self._last[1])
+
+
 def headers_column(headers: Mapping[str, str], redactor: Redactor) -> str:
     return redactor.tokenize(json.dumps(dict(headers)))
 

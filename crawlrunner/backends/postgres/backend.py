@@ -59,7 +59,6 @@ class PostgresBackend(Backend):
         self._timeout = worker_timeout()
         self._worker_id: int | None = None
         self._run_id = 0
-        self._frontier: PostgresFrontier | None = None
         self._membership: Membership | None = None
 
     @classmethod
@@ -126,7 +125,6 @@ class PostgresBackend(Backend):
         frontier = PostgresFrontier(
             self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases
         )
-        self._frontier = frontier
         sink = PostgresSink(self.pool, self.name, run_id, worker_id, spec, leases, frontier.committed)
         hosts = ClusterSlots(self.pool, run_id, worker_id, spec.http.limits.per_host, name=self.name)
         await hosts.start()

@@ -122,11 +122,6 @@ class PostgresFrontier(Frontier):
     def limited(self) -> bool:
         return self._limited
 
-    @property
-    def over(self) -> bool:
-        """Whether this worker found the whole run done (not just closed)."""
-        return self._over
-
     async def claim(self) -> RequestPlan | None:
         while True:
             if self._closed or self._over:

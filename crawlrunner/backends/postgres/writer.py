@@ -22,7 +22,7 @@ from ...plan import RequestPlan
 from ...results import Outcome
 from ...spec.model import Spec
 from ..batching import BatchingSink
-from ..rows import fetch_row, request_row
+from ..rows import RequestRows, fetch_row
 from . import statements as sql
 from .connect import retrying
 from .frontier import Leases
@@ -54,7 +54,7 @@ class PostgresSink(BatchingSink):
         self._leases = leases
         self._committed = committed
         self._records = RecordWriter(spec, run_id)
-        self.superseded = 0  # outcomes dropped because another worker had taken their request over
+        self._request_row = RequestRows(run_id, spec.redactor).row
 
     async def commit(self, batch: list[Outcome]) -> None:
         if not batch:
@@ -95,7 +95,6 @@ class PostgresSink(BatchingSink):
         held = {r[0] for r in await conn.fetch(sql.FENCE, ids, tokens, states, reasons)}
         kept = [outcome for request_id, (_, outcome) in newest.items() if request_id in held]
         if len(kept) < len(batch):
-            self.superseded += len(batch) - len(kept)
             # Their requests were taken over (this worker was presumed dead), or
             # an earlier try of this very commit went through, its reply lost.
             log.warning(
@@ -129,8 +128,7 @@ class PostgresSink(BatchingSink):
                     plain.append(request)
         for name in sorted(links):  # one lock order for every worker
             plain += await self._first_seen(conn, name, links[name])
-        redactor = self._spec.redactor
-        rows = [request_row(plan, self._run_id, redactor, "pending") for plan in plain]
+        rows = [self._request_row(plan, "pending") for plan in plain]
         await sql.insert_requests(conn, rows, (plan.invalid for plan in plain), sql.DERIVED)
 
     async def _first_seen(

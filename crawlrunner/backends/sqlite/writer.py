@@ -23,12 +23,11 @@ import aiosqlite
 
 from ...coercion import sql_values
 from ...errors import StorageError
-from ...plan import RequestPlan
 from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
 from ..batching import BatchingSink
-from ..rows import fetch_row, headers_column, request_row
+from ..rows import RequestRows, fetch_row
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
 from .rows import SKIP as SKIP_REQUEST
@@ -103,7 +102,7 @@ class SQLiteSink(BatchingSink):
         self.redact = spec.redactor
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
-        self._last_headers: tuple[object, str] = (None, "")
+        self._request_row = RequestRows(run_id, self.redact).row
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
@@ -197,14 +196,6 @@ class SQLiteSink(BatchingSink):
         if validators:
             await conn.executemany(_UPSERT_VALIDATOR, validators)
         await insert_rows(conn, _INSERT_BODY, bodies)
-
-    def _request_row(self, plan: RequestPlan, state: str) -> tuple[Any, ...]:
-        # A target's requests usually share one headers mapping (static
-        # headers are rendered once): serialise it once, not per request.
-        headers = plan.headers
-        if headers is not self._last_headers[0]:
-            self._last_headers = (headers, headers_column(headers, self.redact))
-        return request_row(plan, self.run_id, self.redact, state, headers_text=self._last_headers[1])
 
     async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``rows``, writing 'added' and 'changed' history rows first."""
