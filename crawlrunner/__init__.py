@@ -9,8 +9,9 @@ The public API is small: load and validate a spec, then run it::
     print(result.totals.records)
 
 What the commands show is data here too: ``preview_plan`` (``crawlrunner
-plan``), and ``query``, ``export``, ``list_runs`` and ``changes``, which read
-a crawl database and return a ``Table`` (see ``crawlrunner.read``)::
+plan``), ``try_page`` (``crawlrunner try``: one page fetched and extracted, a
+``PageTrial``), and ``query``, ``export``, ``list_runs`` and ``changes``, which
+read a crawl database and return a ``Table`` (see ``crawlrunner.read``)::
 
     for name, price in crawlrunner.query("shop.db", "SELECT name, price FROM products LIMIT 5"):
         print(name, price)
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CrawlRunnerError",
     "FetchError",
+    "PageTrial",
     "PlannedRequest",
     "RunResult",
     "Spec",
@@ -49,6 +51,8 @@ __all__ = [
     "run",
     "run_async",
     "stop_run",
+    "try_page",
+    "try_page_async",
 ]
 
 _LAZY = {
@@ -74,6 +78,9 @@ _LAZY = {
     "export": "crawlrunner.read",
     "list_runs": "crawlrunner.read",
     "query": "crawlrunner.read",
+    "PageTrial": "crawlrunner.trial",
+    "try_page": "crawlrunner.trial",
+    "try_page_async": "crawlrunner.trial",
 }
 
 if TYPE_CHECKING:
@@ -91,6 +98,7 @@ if TYPE_CHECKING:
     from .read import Table, changes, export, list_runs, query
     from .spec import load_spec
     from .spec.model import Spec
+    from .trial import PageTrial, try_page, try_page_async
 
 
 def __getattr__(name: str) -> Any:

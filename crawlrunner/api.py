@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError, most_telling
-from .expectations import unmet
+from .expectations import TargetFacts, conversion_problems, drift_note, health_problems, unmet
 from .plan import RequestPlan
 from .results import FetchResult, Outcome
 from .secrets import mask_references
-from .spec.model import Spec
+from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ class RunResult:
     failed_by_target: Mapping[str, int] | None = None  # from the database (a resumed run's too)
     run_totals: tuple[int, int] | None = None  # (requests, records) of the whole run, every session
     already_completed: bool = False  # a resume of a run that had completed: nothing was fetched or changed
+    health: list[str] = field(default_factory=list)  # extraction-health problems: exit status 3, as unmet expectations
+    facts: Mapping[str, TargetFacts] = field(default_factory=dict)  # per target, read back when the run ended
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
 
     @property
     def totals(self) -> TargetStats:
@@ -57,7 +60,7 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Completed, expectations met, and no failed request beyond a declared tolerance."""
-        if self.status not in ("completed", "reextracted", "limited") or self.unmet:
+        if self.status not in ("completed", "reextracted", "limited") or self.unmet or self.health:
             return False
         failed = self.failed_by_target
         if failed is None:
@@ -215,21 +218,57 @@ async def _run(
             # Only a whole crawl may empty a replace table of older rows: not a
             # retry of a few failures, nor a run cut short by --max-requests.
             status = await backend.finish_run(run.run_id, status, targets, whole_crawl=run.whole_crawl)
-        problems: list[str] = []
-        tolerated = set()
-        for target in targets:
-            if target.expect is None:
-                continue
-            problems += unmet(target, await backend.target_facts(run.run_id, target))
-            if target.expect.max_failed_ratio is not None:
-                tolerated.add(target.name)
+        facts = await backend.run_facts(run.run_id, spec, targets)
         # From the database, so failures before a resume count too.
         failures = await backend.failures_by_target(run.run_id)
         totals = await backend.run_totals(run.run_id)
+    checked = check_run(targets, facts, status, stats)
     return RunResult(
-        run.run_id, database, status, stats, time.perf_counter() - started, problems, frozenset(tolerated), failures,
-        totals,
+        run.run_id, database, status, stats, time.perf_counter() - started, checked.unmet,
+        frozenset(t.name for t in targets if t.expect is not None and t.expect.max_failed_ratio is not None),
+        failures, totals, health=checked.health, facts=facts, notes=checked.notes,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the end-of-run checks found: unmet expectations, extraction-health problems, and notes."""
+
+    unmet: list[str] = field(default_factory=list)
+    health: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def check_run(targets: Iterable[Target], facts: Mapping[str, TargetFacts], status: str, stats: RunStats) -> Checked:
+    """Extraction health and expectations, on a run that got to its end; notes on what was not checked.
+
+    A run stopped early (``--max-requests``, ``--max-records``: "limited")
+    is a trial of the spec: judging its numbers against a whole crawl's
+    would be wrong, so nothing is checked and the summary says so. An
+    interrupted or failed run is not checked either: it is not over.
+    """
+    targets = list(targets)
+    if status == "limited":
+        if any(t.expect is not None for t in targets):
+            return Checked(
+                notes=["expectations not checked: the run was stopped early by --max-requests / --max-records"]
+            )
+        return Checked()
+    if status not in ("completed", "reextracted"):
+        return Checked()
+    checked = Checked()
+    for target in targets:
+        known = facts.get(target.name)
+        if known is None:
+            continue
+        checked.health.extend(health_problems(target, known))
+        if (session := stats.targets.get(target.name)) is not None:
+            checked.health.extend(conversion_problems(target, known, session.unconverted, session.field_error_examples))
+        checked.unmet.extend(unmet(target, known))
+        note = drift_note(target, known)
+        if note is not None:
+            checked.notes.append(note)
+    return checked
 
 
 async def reextract_async(
@@ -272,7 +311,12 @@ async def reextract_async(
             raise most_telling(group) from None
         finally:
             await backend.finish_run(run_id, status, targets, whole_crawl=True)
-    return RunResult(run_id, database, status, stats, time.perf_counter() - started)
+        facts = await backend.run_facts(run_id, spec, targets)
+    checked = check_run(targets, facts, status, stats)
+    return RunResult(
+        run_id, database, status, stats, time.perf_counter() - started, checked.unmet,
+        health=checked.health, facts=facts, notes=checked.notes,
+    )  # fmt: skip
 
 
 def _reextracted(spec: Spec, stored: StoredBody) -> Outcome:

@@ -23,7 +23,7 @@ import click
 
 from . import __version__
 from ._resources import bundled_path
-from .console.help import DEMO_EXIT_HELP, EXIT_CODES_HELP, PLAN_EXIT_HELP, READ_EXIT_HELP, VALIDATE_EXIT_HELP
+from .console import help as texts
 from .console.logs import configure_logging, json_message, log_format
 from .console.signals import Signals
 from .console.summary import format_summary
@@ -125,7 +125,8 @@ def _say_already_completed(result: RunResult) -> None:
 
 def _exit_for(result: RunResult) -> NoReturn:
     # Interrupted with no signal here: `crawlrunner stop` ended a shared run.
-    interrupted, failed = result.status == "interrupted", EXIT_EXPECTATIONS if result.unmet else EXIT_FAILED
+    interrupted = result.status == "interrupted"
+    failed = EXIT_EXPECTATIONS if result.unmet or result.health else EXIT_FAILED
     sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK if result.ok else failed)
 
 
@@ -169,7 +170,7 @@ def _quiet() -> bool:
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=EXIT_CODES_HELP,
+    epilog=texts.EXIT_CODES_HELP,
 )
 @click.version_option(__version__, prog_name="crawlrunner")
 @_verbosity
@@ -187,7 +188,7 @@ def main() -> None:
         configure_logging(verbose=0, quiet=False, fmt="text")
 
 
-@main.command(epilog=EXIT_CODES_HELP, short_help="Run a spec: fetch, extract, store.")
+@main.command(help=texts.RUN_HELP, epilog=texts.EXIT_CODES_HELP, short_help="Run a spec: fetch, extract, store.")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", metavar="DB", help="SQLite file to write (default: the spec's output, or <name>.db).")
 @click.option(
@@ -240,22 +241,6 @@ def run(
     workers: int,
     join: str | None,
 ) -> None:
-    """Validate SPEC, fetch every request it plans, and store the records.
-
-    Failed requests are recorded in the fetch_log table and the run goes on;
-    the exit status says whether everything succeeded. The first Ctrl-C (or
-    SIGTERM) lets requests in flight finish; a second one stops at once.
-    Either way, everything fetched is committed, and --resume continues the
-    run later (also after a crash or kill -9) without losing or repeating a
-    record.
-
-    \b
-    Example:
-      crawlrunner run shop.yaml -o shop.db -v
-      crawlrunner run shop.yaml -o shop.db --resume
-      sqlite3 shop.db "SELECT url, error_kind FROM fetch_log WHERE error_kind IS NOT NULL"
-      crawlrunner run shop.yaml -o postgresql://crawl@db/crawls --workers 4   # on each machine
-    """
     from .backends import is_database_url
     from .console.workers import LocalWorkers, check_shared, helper_arguments, run_to_join
     from .spec import load_spec
@@ -299,12 +284,12 @@ def run(
         sys.exit(EXIT_OK)
     if not _quiet():
         click.echo(format_summary(result))
-    elif result.unmet:
-        click.echo("\n".join(["expectations not met:", *(f"  - {p}" for p in result.unmet)]), err=True)
+    elif result.unmet or result.health:
+        click.echo("\n".join(["expectations not met:", *(f"  - {p}" for p in result.health + result.unmet)]), err=True)
     _exit_for(result)
 
 
-@main.command(epilog=VALIDATE_EXIT_HELP, short_help="Check specs without fetching.")
+@main.command(epilog=texts.VALIDATE_EXIT_HELP, short_help="Check specs without fetching.")
 @click.argument("spec_files", metavar="SPEC...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_verbosity
 def validate(spec_files: tuple[Path, ...]) -> None:
@@ -340,7 +325,7 @@ def validate(spec_files: tuple[Path, ...]) -> None:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
 
 
-@main.command(epilog=DEMO_EXIT_HELP, short_help="Crawl the bundled shop offline.")
+@main.command(help=texts.DEMO_HELP, epilog=texts.DEMO_EXIT_HELP, short_help="Crawl the bundled shop offline.")
 @click.option("-o", "--output", default="demo.db", show_default=True, metavar="DB", help="SQLite file to write.")
 @click.option("--serve", is_flag=True, help="Only serve the demo shop (until Ctrl-C), to run specs against it.")
 @click.option(
@@ -351,18 +336,6 @@ def validate(spec_files: tuple[Path, ...]) -> None:
 )
 @_verbosity
 def demo(output: str, serve: bool, port: int | None) -> None:
-    """Crawl a small shop served on 127.0.0.1: no network needed.
-
-    Starts the bundled demo site (a JSON API and HTML pages), runs the demo
-    spec (examples/demo.yaml) against it, writes DB and shows what to query.
-
-    \b
-    Example:
-      crawlrunner demo
-      sqlite3 demo.db "SELECT name, price FROM products LIMIT 5"
-      crawlrunner demo --serve      # then, elsewhere:
-      crawlrunner run examples/demo.yaml -o mine.db
-    """
     from . import runtime
     from .demo import run_demo, serve_forever
 
@@ -396,7 +369,7 @@ def _emit(stream: AbstractContextManager[Stream], fmt: str, output: Path | None 
         return write_rows(rows.columns, rows.rows, fmt, output)
 
 
-@main.command(epilog=READ_EXIT_HELP, short_help="Run SQL against a crawl database.")
+@main.command(epilog=texts.READ_EXIT_HELP, short_help="Run SQL against a crawl database.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("sql")
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
@@ -414,7 +387,7 @@ def query(database: str, sql: str, fmt: str) -> None:
     _emit(stream_query(database, sql), fmt)
 
 
-@main.command(epilog=READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
+@main.command(epilog=texts.READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("target")
 @click.option("-f", "--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default="jsonl", show_default=True)
@@ -438,7 +411,7 @@ def export(database: str, target: str, fmt: str, output: Path | None, run_id: in
         click.echo(f"{count} rows written to {output}", err=True)
 
 
-@main.command(epilog=READ_EXIT_HELP, short_help="List the runs in a database.")
+@main.command(epilog=texts.READ_EXIT_HELP, short_help="List the runs in a database.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @_verbosity
@@ -454,7 +427,7 @@ def runs(database: str, fmt: str) -> None:
     _emit(stream_runs(database), fmt)
 
 
-@main.command(epilog=READ_EXIT_HELP, short_help="Make every worker of a shared run finish and exit.")
+@main.command(epilog=texts.READ_EXIT_HELP, short_help="Make every worker of a shared run finish and exit.")
 @click.argument("database", metavar="URL")
 @click.argument("run_id", metavar="RUN", type=click.IntRange(1))
 @_verbosity
@@ -474,14 +447,14 @@ def stop(database: str, run_id: int) -> None:
         click.echo(f"run {run_id}: asked {alive} worker{'s' if alive != 1 else ''} to finish and exit", err=True)
 
 
-@main.command(epilog=READ_EXIT_HELP, short_help="What changed in an upsert target.")
+@main.command(epilog=texts.READ_EXIT_HELP, short_help="What changed in an upsert target.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("target")
 @click.option("--since", type=int, metavar="RUN", help="Changes after this run (default: the latest run's).")
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @_verbosity
 def changes(database: str, target: str, since: int | None, fmt: str) -> None:
-    """Show keys added and values changed in TARGET (a target with mode: upsert).
+    """Show keys added, values changed, keys removed and restored in TARGET (a target with mode: upsert).
 
     \b
     Example:
@@ -497,7 +470,7 @@ def changes(database: str, target: str, since: int | None, fmt: str) -> None:
         )
 
 
-@main.command(epilog=EXIT_CODES_HELP, short_help="Rebuild tables from stored bodies, no requests.")
+@main.command(epilog=texts.EXIT_CODES_HELP, short_help="Rebuild tables from stored bodies, no requests.")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", metavar="DB", help="SQLite file (default: the spec's output, or <name>.db).")
 @click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Only this target (repeatable).")
@@ -531,7 +504,7 @@ def _print_plan(spec: Spec, only: tuple[str, ...], first: int) -> None:
         click.echo(line)
 
 
-@main.command(epilog=PLAN_EXIT_HELP, short_help="Show what a spec would fetch, without fetching.")
+@main.command(epilog=texts.PLAN_EXIT_HELP, short_help="Show what a spec would fetch, without fetching.")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "-n", "--first", "count", type=click.IntRange(0), default=5, show_default=True, help="Requests shown per target."
@@ -555,7 +528,33 @@ def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | Non
         _print_plan(load_spec(spec_file, base_url=base_url), only, count)
 
 
-@main.command(epilog=PLAN_EXIT_HELP.replace("the spec is valid; nothing was fetched", "the starter spec was written"),
+@main.command("try", help=texts.TRY_HELP, epilog=texts.TRY_EXIT_HELP, short_help="Fetch one page, show what it yields.")
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target")
+@click.argument("url", required=False)
+@click.option("--body", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read a saved page instead.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--json", "as_json", is_flag=True, help="The same as -f json.")
+@click.option("-n", "--first", type=click.IntRange(0), default=10, show_default=True, help="Records, requests shown.")
+@click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url.")
+@click.option("--insecure", is_flag=True, help="Allow a target with tls.verify: false.")
+@_verbosity
+def try_(spec_file: Path, target: str, url: str | None, body: Path | None, fmt: str, as_json: bool, first: int,
+         base_url: str | None, insecure: bool) -> None:  # fmt: skip
+    from .console.trial import trial_json, trial_lines
+    from .spec import load_spec
+    from .trial import try_page
+
+    with _user_errors():
+        check_base_url(base_url, name="--base-url")
+        spec, saved = load_spec(spec_file, base_url=base_url), body.read_bytes() if body else None
+        trial = try_page(spec, target, url, body=saved, first=first, insecure=insecure)
+    click.echo(trial_json(trial) if as_json or fmt == "json" else "\n".join(trial_lines(trial, first)))
+    if trial.problem is not None:
+        _fail(trial.problem, EXIT_FAILED if not trial.fetch.ok else EXIT_EXPECTATIONS)
+
+
+@main.command(epilog=texts.PLAN_EXIT_HELP.replace("the spec is valid; nothing was fetched", "the starter spec was written"),
               short_help="Write a commented starter spec.")  # fmt: skip
 @click.argument("path", metavar="[FILE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-k", "--kind", type=click.Choice(["json-api", "html", "gateway"]), default="json-api", show_default=True,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ SQL_TYPES: dict[FieldType | None, str] = {
     "str": "TEXT",
     "int": "INTEGER",
     "float": "REAL",
+    "number": "REAL",
     "bool": "INTEGER",
     "json": "TEXT",
     "date": "TEXT",
@@ -40,8 +43,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def coerce(value: Any, type_: FieldType | None, date_format: str | None = None) -> Any:
-    """``value`` as ``type_``; None stays None. Raises CoercionError."""
+def coerce(value: Any, type_: FieldType | None, date_format: str | None = None, decimal: str | None = None) -> Any:
+    """``value`` as ``type_``; None stays None. Raises CoercionError.
+
+    ``date_format`` is for ``date`` and ``datetime``, ``decimal`` (``"."`` or
+    ``","``, None to guess) for ``number``; other types ignore them.
+    """
     if value is None or type_ is None:
         return value
     if type_ == "json":
@@ -58,6 +65,8 @@ def coerce(value: Any, type_: FieldType | None, date_format: str | None = None) 
         return _to_int(value)
     if type_ == "float":
         return _to_float(value)
+    if type_ == "number":
+        return _to_number(value, decimal)
     return _to_date(value, type_, date_format)
 
 
@@ -168,3 +177,130 @@ def _to_float(value: Any) -> float:
     if not math.isfinite(number):
         raise CoercionError(f"expected a finite number, got {_short(value)}")
     return number
+
+
+# ``number``: numbers as people write them ("$1,299.00", "1.299,00 €", "12%").
+#
+# price-parser (the library the issue suggests) was tried and left out: it
+# drops the sign ("-3.5" → 3.5), finds nothing in "12%", reads "1.299" as
+# 1299 whatever the field says, and with decimal_separator="," reads
+# "$1,299.00" as 1.299. Wrapping it would mean handling sign, percent and the
+# decimal rule around it, which is most of this parser, for a dependency the
+# core install does not otherwise need. So: one regex finds the number, and
+# the rules below (the same ones docs/spec.md states) read it.
+
+# Marks that only ever group thousands: the space, the no-break space
+# (U+00A0), the narrow no-break space (U+202F, French), the thin space
+# (U+2009), and the apostrophes of Swiss prices ("1'299.00").
+_GROUP_MARKS = " \u00a0\u202f\u2009'\u2019"
+_MINUS = ("-", "\u2212")
+# Digits, grouped by "." or "," or by a grouping mark before exactly three
+# digits, perhaps with a decimal part; or a decimal part alone (".5", but
+# "No.5" is 5).
+_NUMBER = re.compile(rf"(?:(?<!\w)[.,])?\d+(?:[.,]\d+|[{_GROUP_MARKS}]\d{{3}}(?!\d))*")
+_SEPARATORS = re.compile(rf"[.,{_GROUP_MARKS}]")
+
+
+def _to_number(value: Any, decimal: str | None) -> float:
+    if isinstance(value, str):
+        number = _read_number(value, decimal)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    else:
+        raise CoercionError(f"expected a number, got {_short(value)}")
+    if not math.isfinite(number):
+        raise CoercionError(f"expected a finite number, got {_short(value)}")
+    return number
+
+
+def _read_number(text: str, decimal: str | None) -> float:
+    """The one number in ``text``, signed; CoercionError if there is none, or more than one."""
+    found = list(_NUMBER.finditer(text))
+    if not found:
+        raise CoercionError(f"expected a number, got {_short(text)}")
+    if len(found) > 1:
+        # "2 for $10", "$9.99 (was $12.99)": which one is meant is a guess.
+        raise CoercionError(f"more than one number in {_short(text)}")
+    match = found[0]
+    plain = _plain_digits(match.group(), decimal)
+    if plain is None:
+        how = f"with decimal {decimal!r}" if decimal else "as written"
+        raise CoercionError(f"not a number {how}: {_short(text)}")
+    negative = _negative(text[: match.start()], text[match.end() :])
+    return float("-" + plain if negative else plain)
+
+
+def _plain_digits(token: str, decimal: str | None) -> str | None:
+    """``token`` ("1,299.00") as Python reads a float ("1299.00"), or None if it is not well formed."""
+    if decimal is None:
+        decimal = _guess_decimal(token)
+    whole, _, fraction = token.partition(decimal) if decimal else (token, "", "")
+    if fraction and not fraction.isdecimal():  # a second decimal separator, or a group after it
+        return None
+    groups = _SEPARATORS.split(whole)
+    if len(groups) > 1:
+        # One kind of separator (any space counts as one), and groups of three
+        # after a first group of one to three digits that does not start with 0.
+        kinds = {" " if c.isspace() else c for c in whole if not c.isdecimal()}
+        first = groups[0]
+        if len(kinds) > 1 or not 1 <= len(first) <= 3 or first[0] == "0" or any(len(g) != 3 for g in groups[1:]):
+            return None
+    digits = "".join(groups) or "0"
+    return f"{digits}.{fraction}" if fraction else digits
+
+
+def _guess_decimal(token: str) -> str | None:
+    """The decimal separator of a token when the field does not say; None if it has no decimal part.
+
+    Both "." and "," in it: the last one. Only one of them: a thousands
+    separator if it occurs more than once ("1,299,000"), or once before
+    exactly three digits after a group that can start a number ("1,299" but
+    not "0.125" or "1299.000"); otherwise the decimal separator ("1,5").
+    Next to a grouping mark ("1 299,000"), it is the decimal one.
+    """
+    last = max(token.rfind("."), token.rfind(","))
+    if last < 0:
+        return None
+    mark = token[last]
+    other = "," if mark == "." else "."
+    if other in token:
+        return mark
+    if token.count(mark) > 1:
+        return None
+    whole, _, fraction = token.partition(mark)
+    if len(fraction) == 3 and 1 <= len(whole) <= 3 and whole[0] != "0":
+        return None
+    return mark
+
+
+def _negative(before: str, after: str) -> bool:
+    """Whether the text around a number makes it negative.
+
+    A minus (``-`` or ``−``) right before it, perhaps with a currency symbol
+    between ("-3.5", "-$3.50", "$-3.50"), but not a hyphen after a letter or
+    digit ("SKU-123"); or parentheses around it and its currency symbols
+    alone (accounting: "(12.50)", "($12.50)").
+    """
+    head = before
+    while head and _is_symbol(head[-1]):
+        head = head[:-1]
+    if head and head[-1] in _MINUS and not head[-2:-1].isalnum():
+        return True
+    return _strip_symbols(before) == "(" and _strip_symbols(after) == ")"
+
+
+def _is_symbol(char: str) -> bool:
+    """Whitespace, currency symbols and % may stand around a number without changing it."""
+    return char.isspace() or char == "%" or unicodedata.category(char) == "Sc"
+
+
+def _strip_symbols(text: str) -> str:
+    start, end = 0, len(text)
+    while start < end and _is_symbol(text[start]):
+        start += 1
+    while end > start and _is_symbol(text[end - 1]):
+        end -= 1
+    return text[start:end]

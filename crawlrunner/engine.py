@@ -61,7 +61,8 @@ def _known_total(target: Target) -> int | None:
     return count_requests(target)
 
 
-def _client(spec: Spec, target: Target) -> TargetClient:
+def target_client(spec: Spec, target: Target) -> TargetClient:
+    """What the fetcher needs to send ``target``'s requests: its settings, timeouts, TLS and credentials."""
     settings = target.fetch
     if not settings.tls.verify and not settings.tls.fingerprint:
         log.warning("%s: TLS certificate verification is OFF (tls.verify: false)", target.name)
@@ -105,7 +106,7 @@ async def crawl(
     names = {t.name for t in selected}
     stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
-    clients = {t.name: _client(spec, t) for t in selected}
+    clients = {t.name: target_client(spec, t) for t in selected}
     redact = spec.redactor
     fetcher = Fetcher(
         session,
@@ -119,22 +120,13 @@ async def crawl(
     async def fetch(plan: RequestPlan) -> FetchResult | None:
         """The response to ``plan``, or why there is none; None when robots.txt forbids it."""
         target = plan.target
-        try:
-            fetcher.destinations.check(plan.url)  # before robots.txt is fetched from that host, too
-        except BlockedAddress as exc:
-            return FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
         view.in_flight = frontier.in_flight
-        verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
-        if verdict == DISALLOWED:
+        sent = _conditional(plan, spec, validators) if target.conditional else plan
+        result = await checked_fetch(fetcher, robots, sent, clients[target.name])
+        if result is None:
             stats.targets[target.name].robots_denied += 1
             log.info("%s %s skipped: %s", target.name, redact(plan.url), SKIPPED_BY_ROBOTS)
-            return None
-        if verdict is not None:
-            return FetchResult(
-                target.name, plan.method, plan.url, utc_now(), error_kind=ErrorKind.ROBOTS_UNREACHABLE, error=verdict
-            )
-        sent = _conditional(plan, spec, validators) if target.conditional else plan
-        return await fetcher.fetch(sent, clients[target.name])
+        return result
 
     async def handle(plan: RequestPlan) -> list[RequestPlan]:
         """Fetch, extract, hand the outcome to the sink; the requests it led to, as admitted."""
@@ -203,6 +195,30 @@ async def crawl(
     except BaseExceptionGroup as group:
         raise most_telling(group) from None
     return stats
+
+
+async def checked_fetch(
+    fetcher: Fetcher, robots: RobotsPolicy, plan: RequestPlan, client: TargetClient
+) -> FetchResult | None:
+    """``plan``'s response, after the checks every request passes first; None when robots.txt forbids it.
+
+    The destination is checked before robots.txt is asked, so that a blocked
+    host is not contacted even for that; robots.txt applies to targets that
+    follow links with ``robots: true``.
+    """
+    target = plan.target
+    try:
+        fetcher.destinations.check(plan.url)
+    except BlockedAddress as exc:
+        return FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
+    verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
+    if verdict == DISALLOWED:
+        return None
+    if verdict is not None:
+        return FetchResult(
+            target.name, plan.method, plan.url, utc_now(), error_kind=ErrorKind.ROBOTS_UNREACHABLE, error=verdict
+        )
+    return await fetcher.fetch(plan, client)
 
 
 async def _report(reporter: Reporter, view: LiveView, run: OpenedRun) -> None:

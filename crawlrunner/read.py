@@ -162,7 +162,7 @@ def list_runs(database: Database) -> Table:
 
 
 def changes(database: Database, target: str, since: int | None = None) -> Table:
-    """Keys added and values changed in an upsert target: after run ``since``, else in its latest run.
+    """Keys added, values changed, keys removed and restored in an upsert target: after run ``since``, else in its latest run.
 
     Columns: run_id, change, key, old, new, at. A target that keeps no
     history (not ``mode: upsert``) is an ``OutputPathError``.

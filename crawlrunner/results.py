@@ -6,9 +6,11 @@ Plain dataclasses with no I/O, so every stage can be tested on its own.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .errors import ErrorKind
@@ -66,6 +68,36 @@ class FetchResult:
         return self.body_bytes if self.body_path else len(self.body)
 
 
+class ChainStop(StrEnum):
+    """Why a pagination chain ended, as stored in the ``chain_ends`` table."""
+
+    NO_NEXT = "no_next"  # no next link, URL or cursor on the page
+    EMPTY_PAGE = "empty_page"  # the page held no records (stop_on_empty)
+    HAS_MORE_FALSE = "has_more_false"  # the page's has_more said no
+    TOTAL_REACHED = "total_reached"  # total / total_pages reached
+    SHORT_PAGE = "short_page"  # an offset page shorter than its limit
+    MAX_PAGES = "max_pages"  # the spec's max_pages cut it
+    LOOP = "loop"  # the next page was one the chain had already fetched
+    FAILED = "failed"  # the page's request failed
+
+
+# The stops that cut a chain short: pages the site has were not fetched.
+TRUNCATING_STOPS = frozenset({ChainStop.MAX_PAGES, ChainStop.LOOP, ChainStop.FAILED})
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEnd:
+    """The page where a pagination chain ended, and why."""
+
+    reason: ChainStop
+    pages: int  # pages the chain fetched, this one included
+    items: int  # records its pages held (before any was dropped)
+
+    @property
+    def truncated(self) -> bool:
+        return self.reason in TRUNCATING_STOPS
+
+
 @dataclass(slots=True)
 class Outcome:
     """A fetch and what extraction made of it: the unit the store commits.
@@ -78,8 +110,11 @@ class Outcome:
     plan: RequestPlan | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     items: int = 0  # records found in the document, kept or dropped
+    extracted: bool = False  # the target's records selector ran on the page (``items`` is its count)
     dropped: int = 0
     field_errors: int = 0
     field_error_examples: dict[str, str] = field(default_factory=dict)  # field → first message
+    unconverted: Counter[str] | None = None  # field → values that could not be converted (None: none)
     derived: list[RequestPlan] = field(default_factory=list)
+    chain_end: ChainEnd | None = None  # this page ended its pagination chain
     skipped: str | None = None  # why the request was not sent (robots.txt): no fetch, a "skipped" request

@@ -76,7 +76,7 @@ targets:
       fields:
         name: a::text
         link: a::attr(href)
-        price: {{css: .price, regex: '([0-9.]+)', type: float}}
+        price: {{css: .price, type: number}}      # "$1,299.00" → 1299.0
 
   - name: product
     parent: listing

@@ -64,6 +64,7 @@ class TargetStats:
     # what they said: the fetch log's ``error`` on a row whose error_kind is null.
     warnings: Counter[str] = field(default_factory=Counter)
     field_error_examples: dict[str, str] = field(default_factory=dict)
+    unconverted: Counter[str] = field(default_factory=Counter)  # field → values that could not be converted
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def add(self, outcome: Outcome) -> None:
@@ -84,6 +85,8 @@ class TargetStats:
         self.field_errors += outcome.field_errors
         for name, message in outcome.field_error_examples.items():
             self.field_error_examples.setdefault(name, message)
+        if outcome.unconverted is not None:
+            self.unconverted.update(outcome.unconverted)
 
     def merge(self, other: TargetStats) -> None:
         for name in (
@@ -100,6 +103,7 @@ class TargetStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
         self.warnings.update(other.warnings)
+        self.unconverted.update(other.unconverted)
         for name, message in other.field_error_examples.items():
             self.field_error_examples.setdefault(name, message)
         self.latency.merge(other.latency)

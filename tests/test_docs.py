@@ -78,7 +78,7 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
     with closing(sqlite3.connect(database)) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         actual = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
-    for table in ("runs", "fetch_log", "requests", "validators", "bodies"):
+    for table in ("runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health"):
         assert documented[table] == actual[table], table
     history = set(actual["_items_history"])
     assert documented["_<target>_history"] == history
@@ -89,7 +89,7 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
         "_changed_run",
         "_changed_at",
     }
-    assert {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"} <= provenance
+    assert {"_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at", "_removed_run"} <= provenance
 
 
 def test_the_database_reference_lists_every_error_kind() -> None:

@@ -271,7 +271,8 @@ def test_offline_examples_run_against_the_demo_shop(name: str, demo_server: str,
 
     result = run(load_spec(REPO / "examples" / name, base_url=demo_server), output=tmp_path / "x.db")
 
-    assert result.ok, (result.unmet, result.totals.failures)
+    assert result.ok, (result.unmet, result.health, result.totals.failures)
+    assert result.totals.field_errors == 0, result.totals.field_error_examples
     counts = {target: stats.records for target, stats in result.stats.targets.items()}
     assert counts == OFFLINE_EXAMPLES[name]
 

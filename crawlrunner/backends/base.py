@@ -243,8 +243,13 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
-        """What the run did for one target (every session of it), for ``expect``."""
+    async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
+        """What the logical run did for each of ``targets``, for ``expect`` and extraction health.
+
+        Keeps the run's extraction counts (``extraction_health``) first, from
+        the stored rows, so every session of a resumed run counts; a retry's
+        facts include the run it retries (see ``backends.health``).
+        """
 
     @abstractmethod
     async def failures_by_target(self, run_id: int) -> dict[str, int]:

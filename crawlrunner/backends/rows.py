@@ -116,7 +116,7 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
 
 
 def fetch_row(outcome: Outcome, fetch_id: int, run_id: int, redact: Redactor) -> tuple[Any, ...]:
-    """An outcome's ``fetch_log`` row, in its columns' order (``id`` … ``request_id``): secrets masked."""
+    """An outcome's ``fetch_log`` row, in its columns' order (``id`` … ``request_id``, ``items``): secrets masked."""
     fetch, plan = outcome.fetch, outcome.plan
     return (
         fetch_id, run_id, fetch.target, fetch.method, redact(fetch.url),
@@ -124,7 +124,15 @@ def fetch_row(outcome: Outcome, fetch_id: int, run_id: int, redact: Redactor) ->
         fetch.size, fetch.body_path, round(fetch.elapsed * 1000, 3), fetch.attempts,
         len(outcome.records), fetch.error_kind, redact(fetch.error) if fetch.error else None,
         fetch.fetched_at, *validators_of(outcome), plan.request_id if plan is not None else None,
+        outcome.items if outcome.extracted else None,
     )  # fmt: skip
+
+
+def chain_end_row(outcome: Outcome, fetch_id: int, run_id: int, url: str) -> tuple[Any, ...]:
+    """The ``chain_ends`` row of an outcome whose page ended its pagination chain; ``url`` as logged."""
+    end = outcome.chain_end
+    assert end is not None
+    return fetch_id, run_id, outcome.fetch.target, url, end.pages, end.items, str(end.reason)
 
 
 def validators_of(outcome: Outcome) -> tuple[str | None, str | None]:

@@ -1,4 +1,4 @@
-"""The exit-status epilogues of the commands' help, in one place next to each other."""
+"""The commands' longer help texts and their exit-status epilogues, in one place next to each other."""
 
 from __future__ import annotations
 
@@ -31,3 +31,57 @@ PLAN_EXIT_HELP = """\b
 Exit status:
   0    the spec is valid; nothing was fetched
   2    bad spec or usage"""
+
+TRY_EXIT_HELP = """\b
+Exit status:
+  0    the page yielded records (or the target has no extraction rules)
+  1    the fetch failed (or robots.txt forbids it, or the page could not be read)
+  2    bad spec or usage: an unknown target, a child target without URL
+  3    the page yielded no records: the records selector matched nothing,
+       every field was empty, or every record was dropped"""
+
+TRY_HELP = """Fetch one page of TARGET and show what SPEC's rules make of it; nothing is stored.
+
+The page is the target's first planned request, or URL (relative to the
+base URL; needed for a child target). It is fetched as a run fetches it
+(headers, auth, TLS, timeouts, retries, the gateway, the address guard, and
+robots.txt when the target has follow.robots: true), or read from a saved
+page with --body. Shown: the response, each record field by field with the
+rule that produced each value (defaults and values that failed conversion
+marked), the fields that matched nothing, the next page or why the chain
+ends there, and the links and child-target requests the page leads to.
+Secrets are masked.
+
+\b
+Example:
+  crawlrunner try shop.yaml catalogue
+  crawlrunner try shop.yaml product_pages https://shop.example/p/1.html
+  crawlrunner try shop.yaml catalogue --body saved.html -f json"""
+
+RUN_HELP = """Validate SPEC, fetch every request it plans, and store the records.
+
+Failed requests are recorded in the fetch_log table and the run goes on;
+the exit status says whether everything succeeded. The first Ctrl-C (or
+SIGTERM) lets requests in flight finish; a second one stops at once.
+Either way, everything fetched is committed, and --resume continues the
+run later (also after a crash or kill -9) without losing or repeating a
+record.
+
+\b
+Example:
+  crawlrunner run shop.yaml -o shop.db -v
+  crawlrunner run shop.yaml -o shop.db --resume
+  sqlite3 shop.db "SELECT url, error_kind FROM fetch_log WHERE error_kind IS NOT NULL"
+  crawlrunner run shop.yaml -o postgresql://crawl@db/crawls --workers 4   # on each machine"""
+
+DEMO_HELP = """Crawl a small shop served on 127.0.0.1: no network needed.
+
+Starts the bundled demo site (a JSON API and HTML pages), runs the demo
+spec (examples/demo.yaml) against it, writes DB and shows what to query.
+
+\b
+Example:
+  crawlrunner demo
+  sqlite3 demo.db "SELECT name, price FROM products LIMIT 5"
+  crawlrunner demo --serve      # then, elsewhere:
+  crawlrunner run examples/demo.yaml -o mine.db"""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..expectations import stop_counts
+
 if TYPE_CHECKING:
     from ..api import RunResult
 
@@ -73,11 +75,37 @@ def format_summary(result: RunResult) -> str:
     if totals.robots_denied:
         count = totals.robots_denied
         notes.append(f"{count} URL{'s' if count != 1 else ''} skipped: disallowed by robots.txt")
+    notes += _extraction_notes(result)
+    if result.health:
+        notes.append("extraction looks broken (a selector that matches nothing is the usual cause; `crawlrunner try`):")
+        notes += [f"  - {problem}" for problem in result.health]
     if result.unmet:
         notes.append("expectations not met:")
         notes += [f"  - {problem}" for problem in result.unmet]
+    notes += result.notes
     notes.append(_exit_meaning(result))
     return "\n".join(lines + [""] + notes)
+
+
+def _extraction_notes(result: RunResult) -> list[str]:
+    """Per target: fields left empty, pages without records, how pagination chains ended, truncated ones."""
+    notes: list[str] = []
+    for name, facts in result.facts.items():
+        empty = [(f, n) for f, n in facts.nulls.items() if n]
+        if empty and facts.records:
+            shown = ", ".join(f"{f} {n}/{facts.records}" for f, n in sorted(empty, key=lambda fn: -fn[1]))
+            notes.append(f"empty fields: {name}: {shown}")
+        if facts.empty_documents and facts.empty_documents < facts.documents:
+            notes.append(f"pages without records: {name}: {facts.empty_documents} of {facts.documents}")
+        if facts.chains:
+            notes.append(f"pagination: {name}: {facts.chains} chain{'s' if facts.chains != 1 else ''} ended: "
+                         f"{stop_counts(facts)}")  # fmt: skip
+        for reason, url in facts.truncated:
+            notes.append(f"  - cut short ({reason}) at {url}")
+        more = facts.truncated_chains - len(facts.truncated)
+        if more > 0:
+            notes.append(f"  - and {more} more (see the chain_ends table)")
+    return notes
 
 
 def _exit_meaning(result: RunResult) -> str:
@@ -85,8 +113,27 @@ def _exit_meaning(result: RunResult) -> str:
         return "exit status 0: stopped early by --max-requests / --max-records; `run --resume` continues"
     if result.status == "interrupted":
         return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
+    if result.health and result.unmet:
+        return "exit status 3: extraction looks broken and the spec's expectations were not met"
+    if result.health:
+        return "exit status 3: extraction looks broken (see above; `expect: {allow_empty: [...]}` for expected gaps)"
     if result.unmet:
         return "exit status 3: the spec's expectations were not met"
     if not result.ok:
         return "exit status 1: some requests failed"
+    tolerated = _tolerated_failures(result)
+    if tolerated:
+        return f"exit status 0: completed; failures within max_failed_ratio: {tolerated}"
     return "exit status 0: everything succeeded"
+
+
+def _tolerated_failures(result: RunResult) -> str:
+    """``products 3 of 200 (1.5% ≤ 5.0%)`` for each target whose failures its max_failed_ratio allows."""
+    parts = []
+    failed = result.failed_by_target or {name: s.failed for name, s in result.stats.targets.items()}
+    for name, count in failed.items():
+        facts = result.facts.get(name)
+        if not count or name not in result.tolerated or facts is None or not facts.requests:
+            continue
+        parts.append(f"{name} {count} of {facts.requests} failed ({count / facts.requests:.1%})")
+    return ", ".join(parts)

@@ -9,21 +9,22 @@ frontier. It does no I/O.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from ..coercion import coerce
 from ..document import Page
 from ..errors import CoercionError, ExtractError
 from ..follow import links
-from ..paginate import next_page
+from ..paginate import failed_page, next_page
 from ..plan import RequestPlan, child_requests
-from ..results import FetchResult, Outcome
+from ..results import ChainEnd, FetchResult, Outcome
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
 from .sources import SOURCES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Page", "derived_requests", "extract_records", "page_format", "process"]
+__all__ = ["Page", "derived_requests", "extract_records", "field_value", "page_format", "process", "schema_error"]
 
 
 def page_format(target: Target) -> Format:
@@ -41,7 +42,8 @@ def process(
 ) -> Outcome:
     """Records and derived requests from one response.
 
-    Derived requests, in this order: the next page (pagination), the links
+    Derived requests, in this order: the next page (pagination; or
+    ``outcome.chain_end``, where and why the chain ended), the links
     to follow, and a request of each child target per record. They are
     candidates: the frontier decides which the run makes (a link seen
     before is not). ``derive=False`` extracts records only (re-extraction).
@@ -50,7 +52,11 @@ def process(
     """
     outcome = Outcome(fetch, plan)
     target = plan.target
-    if not fetch.ok or fetch.status == 304 or plan.method == "HEAD" or fetch.body_path:
+    if not fetch.ok:
+        if derive:
+            outcome.chain_end = failed_page(plan)
+        return outcome
+    if fetch.status == 304 or plan.method == "HEAD" or fetch.body_path:
         return outcome
     if not _needs_page(target, children):
         return outcome
@@ -66,6 +72,8 @@ def process(
             outcome.items = 1  # a page without extraction rules is not an empty page
     except ExtractError as exc:
         fetch.error_kind, fetch.error = exc.kind, str(exc)
+        if derive:
+            outcome.chain_end = failed_page(plan)
         return outcome
     if derive:
         outcome.derived = derived_requests(plan, page, outcome, children)
@@ -81,7 +89,9 @@ def derived_requests(
         # Items found, not records kept: a page whose records were all dropped
         # is not the end of the chain.
         follow_up = next_page(plan, page, outcome.items)
-        if follow_up is not None:
+        if isinstance(follow_up, ChainEnd):
+            outcome.chain_end = follow_up
+        elif follow_up is not None:
             derived.append(follow_up)
     if plan.target.follow is not None:
         derived.extend(links(plan, page))
@@ -95,7 +105,7 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     """Fill ``outcome.records``; count dropped records and unconvertible values."""
     validator = extraction.record_validator
     nodes = page.records(extraction.records)
-    outcome.items = len(nodes)
+    outcome.items, outcome.extracted = len(nodes), True
     key_paths = extraction.key_paths
     for node in nodes:
         if key_paths is not None:
@@ -106,17 +116,9 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
         record = {}
         missing: list[str] = []
         for field in extraction.fields:
-            try:
-                raw = _raw_value(field, page, node, plan)
-                if raw is None:
-                    raw = field.default
-                if field.many and isinstance(raw, list):
-                    value = [coerce(item, field.type, field.date_format) for item in raw]
-                else:
-                    value = coerce(raw, field.type, field.date_format)
-            except CoercionError as exc:
-                _field_error(field.name, exc, plan, outcome)
-                value = None
+            value, _, error = field_value(field, page, node, plan)
+            if error is not None:
+                _field_error(field.name, error, plan, outcome)
             if value is None and field.required:
                 missing.append(field.name)
             record[field.name] = value
@@ -132,7 +134,7 @@ def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome:
     """A record whose fields are all plain key paths: the same values as the general path, with less work."""
     record: dict[str, Any] = {}
     is_object = isinstance(node, dict)
-    for name, path, type_, date_format in key_paths:
+    for name, path, type_, date_format, decimal in key_paths:
         if len(path.keys) == 1:  # most fields: one lookup, without a call
             value = node.get(path.keys[0]) if is_object else None
         else:
@@ -141,7 +143,7 @@ def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome:
             value = None
         elif type_ is not None and value is not None:
             try:
-                value = coerce(value, type_, date_format)
+                value = coerce(value, type_, date_format, decimal)
             except CoercionError as exc:
                 _field_error(name, exc, plan, outcome)
                 value = None
@@ -152,17 +154,45 @@ def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome:
 def _field_error(name: str, exc: CoercionError, plan: RequestPlan, outcome: Outcome) -> None:
     outcome.field_errors += 1
     outcome.field_error_examples.setdefault(name, str(exc))
+    if outcome.unconverted is None:  # made only when needed: most pages convert every value
+        outcome.unconverted = Counter()
+    outcome.unconverted[name] += 1
     log.debug("%s: %s: %s", plan.target.name, name, exc)
+
+
+def field_value(field: Field, page: Page, node: Any, plan: RequestPlan) -> tuple[Any, bool, CoercionError | None]:
+    """One field of one record: its value, whether the page had one (else: the default), why conversion failed.
+
+    A value that cannot be converted is None, with the error.
+    """
+    raw = _raw_value(field, page, node, plan)
+    found = raw is not None
+    if not found:
+        raw = field.default
+    try:
+        if field.many and isinstance(raw, list):
+            return [coerce(item, field.type, field.date_format, field.decimal) for item in raw], found, None
+        return coerce(raw, field.type, field.date_format, field.decimal), found, None
+    except CoercionError as exc:
+        return None, found, exc
+
+
+def schema_error(validator: Any, record: dict[str, Any]) -> str | None:
+    """Why ``record`` fails the target's record schema (where, and what); None when it passes."""
+    error = next(iter(validator.iter_errors(record)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "record"
+    return f"at {where}: {error.message}"
 
 
 def _fits(validator: Any, record: dict[str, Any], plan: RequestPlan, outcome: Outcome) -> bool:
     """Whether the record passes the target's record schema; a record that does not is dropped and counted."""
-    error = next(iter(validator.iter_errors(record)), None)
+    error = schema_error(validator, record)
     if error is None:
         return True
     outcome.dropped += 1
-    where = "/".join(str(p) for p in error.absolute_path) or "record"
-    log.info("%s: record dropped by its schema at %s: %s", plan.target.name, where, error.message)
+    log.info("%s: record dropped by its schema %s", plan.target.name, error)
     return False
 
 

@@ -16,7 +16,8 @@ the three together).
 Stop rules shared by all: no next link or cursor, an empty page, a false
 ``has_more``, a reached ``total``/``total_pages``, ``max_pages``, and a loop
 guard: a next URL or cursor already seen in this chain stops it with a
-warning instead of looping forever.
+warning instead of looping forever. Every end is a ``ChainEnd`` with its
+``ChainStop`` reason, which the page's outcome carries to the database.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..plan import PageChain, RequestPlan
+from ..results import ChainEnd, ChainStop
 
 # Importing a style's module registers it.
 from . import counter, cursor, next_url  # noqa: F401
@@ -34,33 +36,47 @@ from .link_header import next_link
 if TYPE_CHECKING:
     from ..document import Page
 
-__all__ = ["PAGINATORS", "next_link", "next_page"]
+__all__ = ["PAGINATORS", "failed_page", "next_link", "next_page"]
 
 log = logging.getLogger(__name__)
 
 
-def next_page(plan: RequestPlan, page: Page, records: int) -> RequestPlan | None:
-    """The request for the page after ``plan``'s, or None when the chain ends."""
+def next_page(plan: RequestPlan, page: Page, records: int) -> RequestPlan | ChainEnd | None:
+    """The request for the page after ``plan``'s, or where and why the chain ends (None: no pagination)."""
     paginate = plan.target.paginate
     if paginate is None:
         return None
     chain = plan.chain or PageChain(seen={plan.url})
     chain.items += records
+
+    def end(reason: ChainStop) -> ChainEnd:
+        return ChainEnd(reason, chain.pages, chain.items)
+
     if records == 0 and paginate.stop_on_empty:
-        return None
+        return end(ChainStop.EMPTY_PAGE)
     if paginate.has_more is not None and not truthy(page.first(paginate.has_more)):
-        return None
+        return end(ChainStop.HAS_MORE_FALSE)
     if chain.pages >= paginate.max_pages:
         log.warning("%s: stopped after max_pages=%d at %s", plan.target.name, paginate.max_pages, page.url)
-        return None
+        return end(ChainStop.MAX_PAGES)
     style = PAGINATORS[paginate.type]
     follow_up = style.advance(plan, page, paginate, chain, records)
     if follow_up is None:
-        return None
+        return end(ChainStop.NO_NEXT)
+    if isinstance(follow_up, ChainStop):
+        return end(follow_up)
     key = style.seen_key(follow_up, paginate)
     if key in chain.seen:
         log.warning("%s: pagination loop at %s (next page already seen); chain stopped", plan.target.name, page.url)
-        return None
+        return end(ChainStop.LOOP)
     chain.seen.add(key)
     chain.pages += 1
     return follow_up
+
+
+def failed_page(plan: RequestPlan) -> ChainEnd | None:
+    """The end of ``plan``'s chain when its page could not be fetched or read; None without pagination."""
+    if plan.target.paginate is None:
+        return None
+    chain = plan.chain
+    return ChainEnd(ChainStop.FAILED, chain.pages if chain else 1, chain.items if chain else 0)

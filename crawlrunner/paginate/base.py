@@ -2,7 +2,8 @@
 
 A machine is a pure function of the request, its page, the ``paginate``
 settings, the chain's state and the number of records the page held; it
-returns the next request or None. The stop rules every style shares (an
+returns the next request, or why there is none: a ``ChainStop`` of its own
+(a reached total, a short page) or None (no next page). The stop rules every style shares (an
 empty page, ``has_more``, ``max_pages``, the loop guard) are applied around
 it by ``next_page``, so a machine only knows where its next page is.
 """
@@ -18,9 +19,10 @@ from ..spec.registry import Registry
 if TYPE_CHECKING:
     from ..document import Page
     from ..plan import PageChain, RequestPlan
+    from ..results import ChainStop
     from ..spec.model import Paginate
 
-Advance = Callable[["RequestPlan", "Page", "Paginate", "PageChain", int], "RequestPlan | None"]
+Advance = Callable[["RequestPlan", "Page", "Paginate", "PageChain", int], "RequestPlan | ChainStop | None"]
 SeenKey = Callable[["RequestPlan", "Paginate"], str]
 
 

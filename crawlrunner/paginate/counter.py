@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..plan import with_query_param
+from ..results import ChainStop
 from .base import number, paginator
 
 if TYPE_CHECKING:
@@ -20,17 +21,19 @@ if TYPE_CHECKING:
 
 
 @paginator("page_number", "offset")
-def counter(plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChain, records: int) -> RequestPlan | None:
+def counter(
+    plan: RequestPlan, page: Page, paginate: Paginate, chain: PageChain, records: int
+) -> RequestPlan | ChainStop:
     step = 1 if paginate.type == "page_number" else (paginate.limit or records)
     if paginate.total is not None:
         total = number(page.first(paginate.total))
         if total is not None and chain.items >= total:
-            return None
+            return ChainStop.TOTAL_REACHED
     if paginate.total_pages is not None:
         pages = number(page.first(paginate.total_pages))
         if pages is not None and plan.page - paginate.start + 1 >= pages:
-            return None
+            return ChainStop.TOTAL_REACHED
     if paginate.type == "offset" and paginate.limit is not None and records < paginate.limit:
-        return None  # a short page is the last one
+        return ChainStop.SHORT_PAGE  # a short page is the last one
     following = plan.page + step
     return plan.with_url(with_query_param(plan.url, paginate.param, following), page=following, chain=chain)

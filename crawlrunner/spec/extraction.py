@@ -18,11 +18,22 @@ from ..selectors import LANGUAGES, Language, Selector, compile_selector
 from .env import Context
 from .layering import given
 from .loader import SpecPath
-from .model import DEFAULT_FORMAT, DEFAULT_LINKS, FIELD_SOURCES, Expectations, Extraction, Field, Follow, Format
+from .model import (
+    DEFAULT_FORMAT,
+    DEFAULT_LINKS,
+    FIELD_SOURCES,
+    Change,
+    Drift,
+    Expectations,
+    Extraction,
+    Field,
+    Follow,
+    Format,
+)
 
 _SOURCE_LIST = f"{', '.join(FIELD_SOURCES[:-1])} or {FIELD_SOURCES[-1]}"
 # Field options passed through as written; the others keep Field's defaults.
-_FIELD_OPTIONS = ("const", "meta", "parent", "date_format", "many", "join", "default", "required")
+_FIELD_OPTIONS = ("const", "meta", "parent", "date_format", "decimal", "many", "join", "default", "required")
 
 
 def extraction(ctx: Context, raw: dict[str, Any], path: SpecPath, parent: str | None) -> Extraction:
@@ -111,12 +122,14 @@ def _check_group(ctx: Context, pattern: re.Pattern[str] | None, group: int | str
 def _check_options(ctx: Context, spec: Mapping[str, Any], field_type: Any, path: SpecPath) -> None:
     if "date_format" in spec and field_type not in ("date", "datetime"):
         ctx.problem(path + ("date_format",), "date_format needs type: date or datetime")
+    if "decimal" in spec and field_type != "number":
+        ctx.problem(path + ("decimal",), "decimal needs type: number")
     if spec.get("many") and "join" in spec:
         ctx.problem(path + ("join",), "give many or join, not both")
     default = spec.get("default")
     if default is not None and field_type is not None:
         try:
-            coerce(default, field_type, spec.get("date_format"))
+            coerce(default, field_type, spec.get("date_format"), spec.get("decimal"))
         except CoercionError as exc:
             ctx.problem(path + ("default",), f"the default does not fit type {field_type}: {exc}")
 
@@ -183,11 +196,33 @@ def follow(ctx: Context, raw: dict[str, Any], path: SpecPath, fmt: Format, extra
 
 def expectations(ctx: Context, raw: dict[str, Any], path: SpecPath, extract: Extraction | None) -> Expectations:
     known = {f.name for f in extract.fields} if extract else set()
-    for i, name in enumerate(raw.get("not_null", ())):
-        if name not in known:
-            ctx.problem(path + ("not_null", i), f"no field named {name!r} in this target")
+    for key in ("not_null", "allow_empty"):
+        for i, name in enumerate(raw.get(key, ())):
+            if name not in known:
+                ctx.problem(path + (key, i), f"no field named {name!r} in this target")
+    drift = None
+    if "drift" in raw:
+        empty = raw["drift"].get("empty", {})
+        for name in empty:
+            if name not in known:
+                ctx.problem(path + ("drift", "empty", name), f"no field named {name!r} in this target")
+        records = raw["drift"].get("records")
+        drift = Drift(
+            records=_change(records) if records is not None else None,
+            empty={name: _change(text) for name, text in empty.items()},
+        )
     return Expectations(
         min_records=raw.get("min_records"),
         not_null=tuple(raw.get("not_null", ())),
         max_failed_ratio=raw.get("max_failed_ratio"),
+        truncated_chains=raw.get("truncated_chains"),
+        drift=drift,
+        allow_empty=tuple(raw.get("allow_empty", ())),
+        health=raw.get("health", True),
     )
+
+
+def _change(text: str) -> Change:
+    """'-20%' → a fall of 20 at most; '+10%' → a rise; '20%' → either way (the schema checked the form)."""
+    direction = {"-": -1, "+": 1}.get(text[0], 0)
+    return Change(float(text.lstrip("+-").rstrip("%")), direction)

@@ -19,13 +19,13 @@ from ..settings import FetchSettings, HttpSettings, Timeouts
 from ..templates import Template
 from .fingerprints import Fingerprints
 
-FieldType = Literal["str", "int", "float", "bool", "json", "date", "datetime"]
+FieldType = Literal["str", "int", "float", "number", "bool", "json", "date", "datetime"]
 Format = Literal["json", "html"]
 SeedFormat = Literal["csv", "jsonl", "text"]
 PaginationType = Literal["next_url", "link_header", "page_number", "offset", "cursor"]
 Meta = Literal["url", "final_url", "status", "content_type", "fetched_at", "depth"]
 Mode = Literal["append", "replace", "upsert"]
-KeyPaths = tuple[tuple[str, KeyPath, FieldType | None, str | None], ...]
+KeyPaths = tuple[tuple[str, KeyPath, FieldType | None, str | None, str | None], ...]
 
 # Where a field's value comes from, in the order the spec reference lists
 # them: the selector languages, then the rest. ``extract.sources`` registers
@@ -52,6 +52,7 @@ class Field:
     parent: str | None = None
     type: FieldType | None = None
     date_format: str | None = None
+    decimal: str | None = None  # for type number: "." or ","; None guesses (see coercion)
     many: bool = False
     join: str | None = None
     default: Any = None
@@ -92,8 +93,8 @@ class Extraction:
     records: Selector | None = None
     record_validator: Any = field(default=None, repr=False)  # a jsonschema validator
     # When every field is a plain JSON key path (``a.b``, perhaps typed, with
-    # no default, required or regex): (name, path, type, date_format) per
-    # field, for extraction's shortest path. None otherwise.
+    # no default, required or regex): (name, path, type, date_format, decimal)
+    # per field, for extraction's shortest path. None otherwise.
     key_paths: KeyPaths | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,7 +102,11 @@ class Extraction:
             f.direct and isinstance(f.selector.query, KeyPath) and f.default is None and not f.required  # type: ignore[union-attr]
             for f in self.fields
         )
-        key_paths = tuple((f.name, f.selector.query, f.type, f.date_format) for f in self.fields) if plain else None  # type: ignore[union-attr]
+        key_paths = (
+            tuple((f.name, f.selector.query, f.type, f.date_format, f.decimal) for f in self.fields)  # type: ignore[union-attr]
+            if plain
+            else None
+        )
         object.__setattr__(self, "key_paths", key_paths)
 
 
@@ -146,6 +151,38 @@ class Expectations:
     min_records: int | None = None
     not_null: tuple[str, ...] = ()
     max_failed_ratio: float | None = None
+    truncated_chains: int | None = None
+    drift: Drift | None = None
+    allow_empty: tuple[str, ...] = ()  # fields the extraction-health check does not warn about
+    health: bool = True  # False: no built-in extraction-health checks
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A tolerated change, as written: '-20%' (a fall of at most 20), '+10%' (a rise), '20%' (either way)."""
+
+    percent: float
+    direction: int  # -1: only a fall fails, +1: only a rise, 0: either
+
+    def exceeded_by(self, change: float) -> bool:
+        """Whether ``change`` (in percent, or percentage points) goes past the tolerance."""
+        if self.direction < 0:
+            return change < -self.percent
+        if self.direction > 0:
+            return change > self.percent
+        return abs(change) > self.percent
+
+    def __str__(self) -> str:
+        sign = {-1: "-", 1: "+", 0: "±"}[self.direction]
+        return f"{sign}{self.percent:g}%"
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """``expect.drift``: how far a run may move from the last completed one."""
+
+    records: Change | None = None
+    empty: Mapping[str, Change] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Target tables and the data rows of a batch on a real PostgreSQL server (tables.py, records.py).
 
-Each test gets a new database with crawlrunner's layout (``schema.CREATE``),
+Each test gets a new database with crawlrunner's layout (``schema.CREATE`` and its ``UPGRADES``),
 a run, and fetch-log rows made by hand: what the sink does around
 ``RecordWriter.write`` is not under test here, the rows it writes are.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from crawlrunner.errors import StorageError
+from crawlrunner.errors import SpecError, StorageError
 from crawlrunner.results import FetchResult, Outcome, utc_now
 from crawlrunner.secrets import MASK
 from crawlrunner.spec import load_spec_text
@@ -29,9 +29,11 @@ try:
 except ImportError:
     postgres_unavailable(NO_ASYNCPG)
 
+from crawlrunner.backends import health
 from crawlrunner.backends.postgres import records as records_module
-from crawlrunner.backends.postgres.records import RecordWriter, finish_completed, target_facts, validators
-from crawlrunner.backends.postgres.schema import CREATE
+from crawlrunner.backends.postgres.health import PostgresFacts
+from crawlrunner.backends.postgres.records import RecordWriter, finish_completed, validators
+from crawlrunner.backends.postgres.schema import CREATE, UPGRADES
 from crawlrunner.backends.postgres.tables import (
     NUL_REPLACEMENT,
     create_target_table,
@@ -96,6 +98,8 @@ async def conn(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(pg_url, timeout=10)
     try:
         await connection.execute(CREATE)
+        for upgrade in UPGRADES:
+            await connection.execute(upgrade)
         yield connection
     finally:
         await connection.close(timeout=10)
@@ -372,8 +376,6 @@ targets:
 @pytest.mark.parametrize(
     ("name", "problem"),
     [
-        ("workers", "crawlrunner's own table"),
-        ("hosts", "crawlrunner's own table"),  # made after the targets' tables
         ("runs_spec_name", "something else of that name"),  # an index of the layout
         ("lease_tokens", "something else of that name"),  # a sequence
         ("theirs", "not a target's table"),
@@ -389,6 +391,13 @@ async def test_a_target_named_like_something_else_in_the_database_is_refused(
     with pytest.raises(StorageError, match=f"target '{name}': .*{problem}"):
         await prepare_targets(conn, spec.targets)
     assert await column_types(conn, "theirs") == {"x": "integer"}  # untouched
+
+
+@pytest.mark.parametrize("name", ["workers", "hosts", "Host_Turns", "seen", "chain_ends", "crawlrunner_layout"])
+def test_a_target_named_like_a_table_of_the_layout_is_a_spec_error(name: str) -> None:
+    # Refused when the spec loads, before any database is opened (prepare_targets would refuse it too).
+    with pytest.raises(SpecError, match="it names one of crawlrunner's own tables"):
+        spec_of(f"name: s\ntargets:\n  - name: {name}\n    url: https://x.test/\n")
 
 
 async def test_workers_preparing_at_once_do_not_trip_over_each_other(conn: asyncpg.Connection, pg_url: str) -> None:
@@ -767,7 +776,9 @@ targets:
     assert await rows(conn, "SELECT _run_id FROM log ORDER BY 1") == [(first,), (second,)]
 
 
-async def test_target_facts_count_records_requests_failures_and_nulls(conn: asyncpg.Connection) -> None:
+async def test_target_facts_count_records_requests_failures_and_empty_fields(
+    conn: asyncpg.Connection, pg_url: str
+) -> None:
     spec = spec_of("""
 name: facts
 targets:
@@ -792,12 +803,20 @@ targets:
         outcome("other", "https://x.test/o", [{"id": "o"}]),
     )  # fmt: skip
 
-    facts = await target_facts(conn, run_id, spec.target("items"))
-    assert (facts.records, facts.requests, facts.failed, dict(facts.nulls)) == (3, 3, 1, {"name": 1, "price": 2})
-    other = await target_facts(conn, run_id, spec.target("other"))
-    assert (other.records, other.requests, other.failed, dict(other.nulls)) == (1, 1, 0, {})
-    none = await target_facts(conn, run_id + 1, spec.target("items"))
-    assert (none.records, none.requests, none.failed, dict(none.nulls)) == (0, 0, 0, {"name": 0, "price": 0})
+    pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=2)
+    try:
+        db = PostgresFacts(pool, "test")
+        await health.keep_health(db, run_id, spec.targets)
+        facts = await health.target_facts(db, run_id, spec.target("items"), spec.name)
+        other = await health.target_facts(db, run_id, spec.target("other"), spec.name)
+        none = await health.target_facts(db, run_id + 1, spec.target("items"), spec.name)
+    finally:
+        await pool.close()
+    assert (facts.records, facts.requests, facts.failed) == (3, 3, 1)
+    assert dict(facts.nulls) == {"id": 0, "name": 1, "price": 2}
+    assert (facts.documents, facts.empty_documents, facts.previous) == (0, 0, None)  # rows written without items
+    assert (other.records, other.requests, other.failed, dict(other.nulls)) == (1, 1, 0, {"id": 0})
+    assert (none.records, none.requests, none.failed, dict(none.nulls)) == (0, 0, 0, {})
 
 
 async def test_naive_fetch_times_are_utc(conn: asyncpg.Connection) -> None:

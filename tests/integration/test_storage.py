@@ -50,11 +50,14 @@ async def test_upsert_keeps_one_row_per_key_and_a_history_of_changes_across_thre
     server_app.catalogues["upsert"] = {1: ("kettle XL", 12.0), 3: ("mug", 5.0)}
     third = await run_async(spec, output=db_path)
 
-    rows = query(db_path, "SELECT id, name, price, _first_seen_run, _run_id, _changed_run FROM products ORDER BY id")
+    rows = query(
+        db_path,
+        "SELECT id, name, price, _first_seen_run, _run_id, _changed_run, _removed_run FROM products ORDER BY id",
+    )
     assert rows == [
-        (1, "kettle XL", 12.0, first.run_id, third.run_id, third.run_id),
-        (2, "lamp", 25.0, first.run_id, second.run_id, second.run_id),  # not seen in run 3
-        (3, "mug", 5.0, second.run_id, third.run_id, second.run_id),
+        (1, "kettle XL", 12.0, first.run_id, third.run_id, third.run_id, None),
+        (2, "lamp", 25.0, first.run_id, second.run_id, second.run_id, third.run_id),  # not seen in run 3: kept, marked
+        (3, "mug", 5.0, second.run_id, third.run_id, second.run_id, None),
     ]
     history = query(db_path, "SELECT run_id, key, change, old, new FROM _products_history ORDER BY id")
     assert history == [
@@ -63,13 +66,18 @@ async def test_upsert_keeps_one_row_per_key_and_a_history_of_changes_across_thre
         (second.run_id, "[3]", "added", None, '{"name":"mug","price":5.0}'),
         (second.run_id, "[2]", "changed", '{"name":"lamp","price":20.0}', '{"name":"lamp","price":25.0}'),
         (third.run_id, "[1]", "changed", '{"name":"kettle","price":10.0}', '{"name":"kettle XL","price":12.0}'),
+        (third.run_id, "[2]", "removed", '{"name":"lamp","price":25.0}', None),
     ]
     # "What changed in the last run" is one command.
     result = cli.invoke(main, ["changes", str(db_path), "products", "-f", "csv"])
     assert result.exit_code == 0, result.output
+    changed_at, removed_at = (
+        at for (at,) in query(db_path, "SELECT at FROM _products_history WHERE run_id = ?", third.run_id)
+    )
     assert result.stdout.splitlines()[1:] == [
         f'{third.run_id},changed,[1],"{{""name"":""kettle"",""price"":10.0}}","{{""name"":""kettle XL"",""price"":12.0}}",'
-        + query(db_path, "SELECT at FROM _products_history WHERE run_id = ?", third.run_id)[0][0]  # type: ignore[operator]
+        f"{changed_at}",
+        f'{third.run_id},removed,[2],"{{""name"":""lamp"",""price"":25.0}}",,{removed_at}',
     ]
 
 

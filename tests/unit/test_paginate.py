@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 from crawlrunner.document import Page
 from crawlrunner.paginate import next_link, next_page
 from crawlrunner.plan import RequestPlan, plan_target
-from crawlrunner.results import FetchResult
+from crawlrunner.results import ChainEnd, FetchResult
 from crawlrunner.spec import load_spec_text
 
 
@@ -38,30 +38,40 @@ def _page(plan: RequestPlan, body: Any, headers: dict[str, str] | None = None, f
     return Page(fetch, fmt)  # type: ignore[arg-type]
 
 
+def _next(found: RequestPlan | ChainEnd | None) -> RequestPlan:
+    assert isinstance(found, RequestPlan), found
+    return found
+
+
+def _stop(found: RequestPlan | ChainEnd | None) -> tuple[str, int]:
+    """Why the chain ended, and after how many pages."""
+    assert isinstance(found, ChainEnd), found
+    return found.reason, found.pages
+
+
 def test_next_url_follows_the_body_and_resolves_relative_urls() -> None:
     plan = _first_plan("{type: next_url, next: links.next}")
-    follow_up = next_page(plan, _page(plan, {"links": {"next": "/items?after=40"}}), records=40)
+    follow_up = _next(next_page(plan, _page(plan, {"links": {"next": "/items?after=40"}}), records=40))
 
-    assert follow_up is not None and follow_up.url == "http://api.test/items?after=40"
-    assert next_page(follow_up, _page(follow_up, {"links": {"next": None}}), records=40) is None
+    assert follow_up.url == "http://api.test/items?after=40"
+    assert _stop(next_page(follow_up, _page(follow_up, {"links": {"next": None}}), records=40)) == ("no_next", 2)
 
 
 def test_next_url_from_html_with_css() -> None:
     plan = _first_plan("{type: next_url, next: 'a.next::attr(href)'}", url="/list/1.html", fmt="html")
     page = _page(plan, "<p>x</p><a class='next' href='2.html'>next</a>", fmt="html")
 
-    follow_up = next_page(plan, page, records=1)
-    assert follow_up is not None and follow_up.url == "http://api.test/list/2.html"
+    follow_up = _next(next_page(plan, page, records=1))
+    assert follow_up.url == "http://api.test/list/2.html"
 
 
 def test_a_next_url_already_seen_in_the_chain_stops_it() -> None:
     plan = _first_plan("{type: next_url, next: next}")
-    second = next_page(plan, _page(plan, {"next": "/items?p=2"}), records=1)
-    assert second is not None
+    second = _next(next_page(plan, _page(plan, {"next": "/items?p=2"}), records=1))
     # Page 2 points back at page 2: the loop guard ends the chain.
-    assert next_page(second, _page(second, {"next": "/items?p=2"}), records=1) is None
+    assert _stop(next_page(second, _page(second, {"next": "/items?p=2"}), records=1)) == ("loop", 2)
     # ...and back at the first page, too.
-    assert next_page(second, _page(second, {"next": "/items"}), records=1) is None
+    assert _stop(next_page(second, _page(second, {"next": "/items"}), records=1)) == ("loop", 2)
 
 
 @pytest.mark.parametrize(
@@ -85,49 +95,46 @@ def test_page_number_counts_up_and_stops_on_an_empty_page() -> None:
     plan = _first_plan("{type: page_number, param: p, start: 0}")
     assert plan.url == "http://api.test/items?p=0" and plan.page == 0
 
-    second = next_page(plan, _page(plan, [1]), records=1)
-    assert second is not None and second.url == "http://api.test/items?p=1"
-    assert next_page(second, _page(second, []), records=0) is None
+    second = _next(next_page(plan, _page(plan, [1]), records=1))
+    assert second.url == "http://api.test/items?p=1"
+    assert _stop(next_page(second, _page(second, []), records=0)) == ("empty_page", 2)
 
 
 def test_page_number_stops_at_total_pages_and_total_items() -> None:
     plan = _first_plan("{type: page_number, total_pages: pages}")
-    second = next_page(plan, _page(plan, {"pages": 2}), records=10)
-    assert second is not None
-    assert next_page(second, _page(second, {"pages": 2}), records=10) is None
+    second = _next(next_page(plan, _page(plan, {"pages": 2}), records=10))
+    assert _stop(next_page(second, _page(second, {"pages": 2}), records=10)) == ("total_reached", 2)
 
     plan = _first_plan("{type: page_number, total: count}")
-    second = next_page(plan, _page(plan, {"count": 15}), records=10)
-    assert second is not None
-    assert next_page(second, _page(second, {"count": 15}), records=5) is None
+    second = _next(next_page(plan, _page(plan, {"count": 15}), records=10))
+    assert _stop(next_page(second, _page(second, {"count": 15}), records=5)) == ("total_reached", 2)
 
 
 def test_offset_advances_by_limit_and_stops_on_a_short_page() -> None:
     plan = _first_plan("{type: offset, limit: 50}")
     assert plan.url == "http://api.test/items?offset=0&limit=50"
-    second = next_page(plan, _page(plan, []), records=50)
-    assert second is not None and second.url == "http://api.test/items?limit=50&offset=50"
-    assert next_page(second, _page(second, []), records=20) is None
+    second = _next(next_page(plan, _page(plan, []), records=50))
+    assert second.url == "http://api.test/items?limit=50&offset=50"
+    assert _stop(next_page(second, _page(second, []), records=20)) == ("short_page", 2)
 
 
 def test_cursor_from_body_as_param_and_from_header_as_header() -> None:
     plan = _first_plan("{type: cursor, cursor: meta.next}")
-    second = next_page(plan, _page(plan, {"meta": {"next": "abc"}}), records=5)
-    assert second is not None and second.url == "http://api.test/items?cursor=abc"
-    assert next_page(second, _page(second, {"meta": {"next": ""}}), records=5) is None
+    second = _next(next_page(plan, _page(plan, {"meta": {"next": "abc"}}), records=5))
+    assert second.url == "http://api.test/items?cursor=abc"
+    assert _stop(next_page(second, _page(second, {"meta": {"next": ""}}), records=5)) == ("no_next", 2)
 
     plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, send_cursor_as: header}")
-    second = next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5)
-    assert second is not None and second.headers["X-Cursor"] == "t2" and second.url == plan.url
+    second = _next(next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5))
+    assert second.headers["X-Cursor"] == "t2" and second.url == plan.url
     # The same cursor again is a loop.
-    assert next_page(second, _page(second, {}, {"X-Next": "t2"}), records=5) is None
+    assert _stop(next_page(second, _page(second, {}, {"X-Next": "t2"}), records=5)) == ("loop", 2)
 
 
 def test_has_more_false_and_max_pages_stop() -> None:
     plan = _first_plan("{type: next_url, next: next, has_more: more}")
-    assert next_page(plan, _page(plan, {"next": "/b", "more": False}), records=3) is None
+    assert _stop(next_page(plan, _page(plan, {"next": "/b", "more": False}), records=3)) == ("has_more_false", 1)
 
     plan = _first_plan("{type: next_url, next: next, max_pages: 2}")
-    second = next_page(plan, _page(plan, {"next": "/b"}), records=3)
-    assert second is not None
-    assert next_page(second, _page(second, {"next": "/c"}), records=3) is None
+    second = _next(next_page(plan, _page(plan, {"next": "/b"}), records=3))
+    assert _stop(next_page(second, _page(second, {"next": "/c"}), records=3)) == ("max_pages", 2)

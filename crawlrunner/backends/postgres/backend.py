@@ -29,15 +29,17 @@ from ...errors import OutputPathError, ResumeError, StorageError, UsageError
 from ...expectations import TargetFacts
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
+from .. import health
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
 from . import records
 from . import statements as sql
 from .connect import display_name, open_pool, retrying
 from .frontier import Leases, PostgresFrontier
+from .health import PostgresFacts
 from .hosts import ClusterSlots
 from .hosts_sql import HOSTS_DDL, release_worker_turns
 from .membership import Membership, worker_timeout
-from .schema import CREATE, DDL_LOCK, LAYOUT_TABLE, LAYOUT_VERSION
+from .schema import CREATE, DDL_LOCK, LAYOUT_TABLE, LAYOUT_VERSION, UPGRADES
 from .tables import prepare_targets
 from .writer import PostgresSink
 
@@ -86,6 +88,7 @@ class PostgresBackend(Backend):
                     raise StorageError(
                         f"{self.name}: made by a newer crawlrunner (layout {version}, this one knows {LAYOUT_VERSION})"
                     )
+                await self._upgrade(conn, version or 1)
                 return
             if tables:
                 shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
@@ -94,7 +97,16 @@ class PostgresBackend(Backend):
                 )
             await conn.execute(CREATE)
             await conn.execute(HOSTS_DDL)
-            await conn.execute(f"INSERT INTO {LAYOUT_TABLE} (version) VALUES ($1)", LAYOUT_VERSION)
+            await self._upgrade(conn, 1)
+
+    @staticmethod
+    async def _upgrade(conn: asyncpg.Connection, version: int) -> None:
+        """Take the layout from ``version`` to this release's (in the caller's transaction, under the DDL lock)."""
+        if version >= LAYOUT_VERSION:
+            return
+        for upgrade in UPGRADES[version - 1 :]:
+            await conn.execute(upgrade)
+        await conn.execute(f"INSERT INTO {LAYOUT_TABLE} (version) VALUES ($1)", LAYOUT_VERSION)
 
     async def open_run(
         self,
@@ -337,9 +349,11 @@ class PostgresBackend(Backend):
         except Exception as exc:  # the database is gone: the others' reaper takes the leases back
             log.warning("%s: could not leave the run cleanly: %s", self.name, exc)
 
-    async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
-        async with self.pool.acquire() as conn:
-            return await records.target_facts(conn, run_id, target)
+    async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
+        targets = list(targets)
+        db = PostgresFacts(self.pool, self.name)
+        await health.keep_health(db, run_id, targets)
+        return {t.name: await health.target_facts(db, run_id, t, spec.name) for t in targets}
 
     async def failures_by_target(self, run_id: int) -> dict[str, int]:
         async with self.pool.acquire() as conn:

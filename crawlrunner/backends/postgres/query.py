@@ -320,7 +320,7 @@ def runs(session: Session) -> Rows:
 
 
 def changes(session: Session, table: str, since: int | None) -> Rows:
-    """What changed in an upsert target: by default, in its latest run."""
+    """What changed in an upsert target (keys added, changed, restored, removed): by default, in its latest run."""
     history = history_name(target_table(session, table))  # shortened like the writer's, for long target names
     if _scalar(session, "SELECT to_regclass($1) IS NOT NULL", quote_identifier(history)) is not True:
         raise OutputPathError(f"{table!r} keeps no history: changes are recorded for targets with mode: upsert")

@@ -7,8 +7,10 @@ committed. It keeps the SQLite writer's semantics (``backends/sqlite/writer.py``
 - ``append`` and ``replace`` targets: each record a new row.
 - ``upsert``: one row per key. A key new to the table gets an ``added``
   history row, a key whose other fields changed a ``changed`` one (its old
-  and new values), compared with the table as it was before the batch; the
-  last record of a key in a batch wins. Keys match with NULLs equal.
+  and new values), a key marked removed that comes back a ``restored`` one
+  (the upsert clears its ``_removed_run``), compared with the table as it
+  was before the batch; the last record of a key in a batch wins. Keys
+  match with NULLs equal.
 - a 304 keeps the rows stored for that URL, as this run's (not in ``append``).
 - ETag / Last-Modified of conditional targets, and zlib-compressed bodies
   of ``store_bodies`` targets, with secrets masked (URLs as references).
@@ -18,6 +20,10 @@ column (``unnest``; a large append goes by COPY). The statements are made
 once per target, at its first batch, from its columns' types. Upserts into
 one table take turns across workers (an advisory lock held to the commit),
 so that each compares with what the one before committed.
+
+``finish_completed`` closes a completed crawl: it empties ``replace``
+tables of older rows, and records the keys of ``upsert`` tables the crawl
+no longer saw as ``removed`` (see ``backends/removals.py``).
 """
 
 from __future__ import annotations
@@ -27,16 +33,16 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StorageError
-from ...expectations import TargetFacts
 from ...results import Outcome
 from ...spec.model import Spec, Target
+from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from .schema import quote_identifier
-from .tables import Converter, array_type, column_types, converter, field_names, history_table, sql_key
+from .tables import Converter, array_type, as_text, column_types, converter, field_names, history_table, sql_key
 
 if TYPE_CHECKING:
     import asyncpg
@@ -137,8 +143,8 @@ def _upsert_statement(target: Target, arrays: Sequence[str]) -> str:
     some_null = " OR ".join(f"s.{k} IS NULL" for k in keys)
     loose = " AND ".join(f"(o.{k} = s.{k} OR (o.{k} IS NULL AND s.{k} IS NULL))" for k in keys)
     stored = (
-        f"(SELECT true AS _found{olds} FROM {table} AS o WHERE {exact}"
-        f" UNION ALL SELECT true{olds} FROM {table} AS o WHERE ({some_null}) AND {loose} LIMIT 1)"
+        f"(SELECT true AS _found, o._removed_run AS _removed{olds} FROM {table} AS o WHERE {exact}"
+        f" UNION ALL SELECT true, o._removed_run{olds} FROM {table} AS o WHERE ({some_null}) AND {loose} LIMIT 1)"
     )
     differs = " OR ".join(f"t.{quote_identifier(n)} IS DISTINCT FROM s.{quote_identifier(n)}" for n in others)
     updated = [f"{c} = EXCLUDED.{c}" for c in ["_run_id", "_url", "_fetched_at", *map(quote_identifier, others)]]
@@ -147,6 +153,7 @@ def _upsert_statement(target: Target, arrays: Sequence[str]) -> str:
     updated += [
         f"_changed_run = CASE WHEN {changed} THEN EXCLUDED._run_id ELSE cur._changed_run END",
         f"_changed_at = CASE WHEN {changed} THEN EXCLUDED._fetched_at ELSE cur._changed_at END",
+        "_removed_run = NULL",  # seen again: back from removal, if it was removed
     ]
     columns = ", ".join(["_run_id", "_url", "_fetched_at", *quoted])
     values = ", ".join(f"s.{c}" for c in quoted)
@@ -154,10 +161,11 @@ def _upsert_statement(target: Target, arrays: Sequence[str]) -> str:
         f"WITH s AS MATERIALIZED ({stage}),\n"
         f"history AS (\n"
         f"    INSERT INTO {history} (run_id, key, change, old, new, at)\n"
-        f"    SELECT $1::bigint, s._key, CASE WHEN t._found THEN 'changed' ELSE 'added' END,\n"
+        f"    SELECT $1::bigint, s._key,\n"
+        f"        CASE WHEN t._found IS NULL THEN 'added' WHEN t._removed IS NULL THEN 'changed' ELSE 'restored' END,\n"
         f"        CASE WHEN t._found THEN {_object('t', others)} END, {_object('s', others)}, s._fetched_at\n"
         f"    FROM s LEFT JOIN LATERAL {stored} AS t ON true\n"
-        f"    WHERE t._found IS NULL OR ({differs or 'false'})\n"
+        f"    WHERE t._found IS NULL OR t._removed IS NOT NULL OR ({differs or 'false'})\n"
         f"    ORDER BY t._found IS NOT NULL, s._first\n"
         f")\n"
         f"INSERT INTO {table} AS cur ({columns}, _first_seen_run, _first_seen_at, _changed_run, _changed_at)\n"
@@ -293,34 +301,145 @@ class RecordWriter:
 
 
 async def finish_completed(conn: asyncpg.Connection, run_id: int, targets: Iterable[Target]) -> None:
-    """A completed whole crawl empties its ``replace`` targets of older runs' rows (in the caller's transaction).
+    """Close a completed whole crawl's data (in the caller's transaction, the one that marks it completed).
 
-    The caller decides that the run is one: completed (or re-extracted), a
-    crawl of the whole spec, not a retry of failures nor a limited run.
+    It empties the ``replace`` targets of older runs' rows, and records the
+    keys of the ``upsert`` targets it no longer saw as removed. The caller
+    decides that the run is one: completed, a crawl of the whole spec, not
+    a retry of failures nor a limited run.
     """
+    targets = list(targets)
     for target in targets:
         if target.mode == "replace" and target.extract is not None:
             await conn.execute(f"DELETE FROM {quote_identifier(target.name)} WHERE _run_id <> $1", run_id)
+    await record_removals(conn, run_id, targets)
 
 
-async def target_facts(conn: asyncpg.Connection, run_id: int, target: Target) -> TargetFacts:
-    """Records, requests, failures and null counts (of its ``expect.not_null`` fields) of one target in one run."""
-    row = await conn.fetchrow(
-        "SELECT count(*), count(*) FILTER (WHERE error_kind IS NOT NULL) FROM fetch_log WHERE run_id = $1 AND target = $2",
-        run_id,
-        target.name,
-    )
-    requests, failed = (int(row[0]), int(row[1])) if row is not None else (0, 0)
-    records, nulls = 0, {}
-    if target.extract is not None:
-        fields = target.expect.not_null if target.expect else ()
-        null_counts = "".join(f", count(*) FILTER (WHERE {quote_identifier(f)} IS NULL)" for f in fields)
-        row = await conn.fetchrow(
-            f"SELECT count(*){null_counts} FROM {quote_identifier(target.name)} WHERE _run_id = $1", run_id
+async def record_removals(conn: asyncpg.Connection, run_id: int, targets: Sequence[Target]) -> None:
+    """Mark the keys of upsert targets that completed run ``run_id`` no longer saw as removed.
+
+    Only for targets the run saw whole (``removals.may_record_removals``).
+    A key stored by an earlier run (``_run_id`` below this one) and not
+    marked yet gets ``_removed_run`` and a 'removed' history row (its values
+    as ``old``, the run's finish time as ``at``): as on SQLite.
+    """
+    upserts = upsert_targets(targets)
+    if not upserts:
+        return
+    gaps = [(str(target), str(what)) for target, what in await conn.fetch(GAPS.format(run="$1::bigint"), run_id)]
+    empty = [
+        t.name
+        for t in upserts
+        if not await conn.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {quote_identifier(t.name)} WHERE _run_id = $1)", run_id
         )
-        if row is not None:
-            records, nulls = int(row[0]), {f: int(n) for f, n in zip(fields, row[1:], strict=True)}
-    return TargetFacts(records=records, requests=requests, failed=failed, nulls=nulls)
+    ]
+    # In the spec's order, as the sinks take the upsert locks.
+    for target in removal_targets(targets, RunGaps.of(gaps, empty)):
+        await _mark_removed(conn, run_id, target)
+
+
+async def _mark_removed(conn: asyncpg.Connection, run_id: int, target: Target) -> None:
+    table, history = quote_identifier(target.name), quote_identifier(history_table(target))
+    others = [n for n in field_names(target) if n not in target.key]
+    keys = ", ".join(f"t.{quote_identifier(k)}" for k in target.key)
+    # Another run upserting into the table waits: it would compare with rows being marked.
+    await conn.execute(LOCK_UPSERTS, UPSERT_LOCK_CLASS, _lock_key(target.name))
+    gone = await conn.fetch(
+        f"UPDATE {table} AS t SET _removed_run = $1 WHERE t._run_id < $1 AND t._removed_run IS NULL"
+        f" RETURNING t._first_seen_run, t._first_seen_at, {_object('t', others)} AS _old, {keys}",
+        run_id,
+    )
+    if not gone:
+        return
+    types = await column_types(conn, target.name)
+    texts = await _history_keys(conn, history, gone, [types.get(k, "text") for k in target.key])
+    # In the order the keys were first seen (now() is the run's finish time: TOTALS' transaction).
+    removed = sorted(zip(texts, gone, strict=True), key=lambda kr: (kr[1][0] or 0, kr[1][1] or _EPOCH, kr[0]))
+    await conn.execute(
+        f"INSERT INTO {history} (run_id, key, change, old, new, at)"
+        " SELECT $1::bigint, r.key, 'removed', r.old, NULL, now()"
+        " FROM unnest($2::text[], $3::jsonb[]) WITH ORDINALITY AS r(key, old, n) ORDER BY r.n",
+        run_id,
+        [text for text, _ in removed],
+        [row[2] for _, row in removed],
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def _history_keys(
+    conn: asyncpg.Connection, history: str, rows: Sequence[asyncpg.Record], types: Sequence[str]
+) -> list[str]:
+    """The history's key text (``[1,"a"]``) of each of ``rows``: (first-seen run and time, old values, key columns...).
+
+    The key text was made from the record, before its values went into
+    typed columns (an untyped ``1`` is the text ``'1'`` in its column, ``1``
+    in the key), so it cannot be made again from the row: it is taken from
+    the key's 'added' history row (the one at the row's first-seen run and
+    time, with the same key values). A key without one (its history rows
+    deleted) gets a key made from its columns.
+    """
+    seen = {(r[0], r[1]) for r in rows if r[0] is not None and r[1] is not None}
+    found: dict[tuple[int, datetime], list[str]] = {}
+    if seen:
+        runs, times = zip(*seen, strict=True)
+        for run, at, key in await conn.fetch(
+            f"SELECT run_id, at, key FROM {history} WHERE change = 'added'"
+            " AND (run_id, at) IN (SELECT * FROM unnest($1::bigint[], $2::timestamptz[])) ORDER BY id DESC",
+            list(runs),
+            list(times),
+        ):
+            found.setdefault((run, at), []).append(key)
+    texts = []
+    for row in rows:
+        values = tuple(row[3:])
+        match = next((k for k in found.get((row[0], row[1]), ()) if _same_key(k, values, types)), None)
+        texts.append(match if match is not None else _key_json([sql_key(_plain(v), None) for v in values]))
+    return texts
+
+
+def _same_key(text: str, values: Sequence[Any], types: Sequence[str]) -> bool:
+    """Whether the history key ``text`` names the stored key ``values`` (in columns of ``types``)."""
+    try:
+        parts = json.loads(text)
+    except ValueError:
+        return False
+    return (
+        isinstance(parts, list)
+        and len(parts) == len(values)
+        and all(_same(p, v, t) for p, v, t in zip(parts, values, types, strict=True))
+    )
+
+
+def _same(part: Any, value: Any, pg_type: str) -> bool:
+    """A key part as ``tables.sql_key`` wrote it from the record, against the value its column holds."""
+    if part is None or value is None:
+        return part is None and value is None
+    if pg_type in ("bigint", "double precision"):
+        return isinstance(part, (int, float)) and not isinstance(part, bool) and part == value
+    if pg_type == "boolean":
+        return part in (0, 1) and bool(part) == value
+    if pg_type == "date":
+        return isinstance(value, date) and part == value.isoformat()
+    if pg_type == "timestamp with time zone":
+        try:
+            return isinstance(part, str) and _when(part) == value
+        except ValueError:
+            return False
+    if pg_type == "jsonb":
+        try:
+            return isinstance(part, str) and isinstance(value, str) and json.loads(part) == json.loads(value)
+        except ValueError:
+            return False
+    # text (an untyped field: a value that was not a string is its JSON text), or a type someone chose
+    return (part if isinstance(part, str) else as_text(part, None)) == (value if isinstance(value, str) else str(value))
+
+
+def _plain(value: Any) -> Any:
+    """A stored key value as the record would have had it, for a key made from the columns."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 async def validators(

@@ -24,7 +24,6 @@ a database crawlrunner made is told from another program's.
 
 from __future__ import annotations
 
-LAYOUT_VERSION = 1
 LAYOUT_TABLE = "crawlrunner_layout"
 
 # Taken (transaction-scoped) while the layout is created or a target's table
@@ -153,11 +152,39 @@ CREATE TABLE IF NOT EXISTS bodies (
 CREATE INDEX IF NOT EXISTS bodies_target_url ON bodies (target, url);
 """
 
+# UPGRADES[n] takes layout n + 1 to n + 2; a new database gets CREATE (layout
+# 1) and every upgrade. Layout 2: what a run can be trusted for, as in the
+# SQLite layout's version 4 (``fetch_log.items``, ``chain_ends``,
+# ``extraction_health``).
+_LAYOUT_2 = """
+ALTER TABLE fetch_log ADD COLUMN IF NOT EXISTS items integer;
+CREATE TABLE IF NOT EXISTS chain_ends (
+    fetch_id bigint PRIMARY KEY REFERENCES fetch_log(id),
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    url text NOT NULL,
+    pages integer NOT NULL,
+    items bigint NOT NULL,
+    reason text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chain_ends_run_target ON chain_ends (run_id, target);
+CREATE TABLE IF NOT EXISTS extraction_health (
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    field text NOT NULL,
+    records bigint NOT NULL,
+    empty bigint NOT NULL,
+    PRIMARY KEY (run_id, target, field)
+);
+"""
+UPGRADES = (_LAYOUT_2,)
+LAYOUT_VERSION = 1 + len(UPGRADES)
+
 # Tables of crawlrunner's own: any other table in a database without
 # ``crawlrunner_layout`` means it belongs to another program.
 OWN_TABLES = (
     LAYOUT_TABLE, "runs", "workers", "run_targets", "requests", "seen", "fetch_log", "validators", "bodies",
-    "hosts", "host_turns",
+    "hosts", "host_turns", "chain_ends", "extraction_health",
 )  # fmt: skip
 
 

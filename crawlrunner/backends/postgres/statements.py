@@ -104,10 +104,14 @@ RETURNING url
 FORGET_SEEN = "DELETE FROM seen WHERE run_id = $1 AND target = $2 AND url = ANY($3::text[])"
 
 # --retry-failed: the failed requests of run $1, pending again in run $2 (fresh
-# ids; a chain's position and a start request's number do not carry over).
+# ids; a start request's number does not carry over). A page keeps its place
+# in its chain, as on SQLite: max_pages still holds, and the chain's end says
+# how many pages it really had.
 COPY_FAILED = """
-INSERT INTO requests (run_id, target, state, method, url, headers, body, depth, page, parent, reason, priority)
-SELECT $2, target, 'pending', method, url, headers, body, depth, page, parent, reason, priority
+INSERT INTO requests (run_id, target, state, method, url, headers, body, depth, page, chain_pages, chain_items,
+    parent, reason, priority)
+SELECT $2, target, 'pending', method, url, headers, body, depth, page, chain_pages, chain_items,
+    parent, reason, priority
 FROM requests WHERE run_id = $1 AND state = 'failed' AND target = ANY($3::text[])
 ORDER BY id
 """
@@ -121,10 +125,14 @@ SELECT NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state = 'pending
 
 INSERT_FETCH_LOG = """
 INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes, body_path,
-    elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id, worker_id)
+    elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id, items, worker_id)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
     $8::text[], $9::bigint[], $10::text[], $11::double precision[], $12::integer[], $13::integer[], $14::text[],
-    $15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::bigint[], $20::bigint[])
+    $15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::bigint[], $20::integer[], $21::bigint[])
+"""
+INSERT_CHAIN_ENDS = """
+INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::text[])
 """
 FETCH_LOG_IDS = "SELECT nextval('fetch_log_id_seq') FROM generate_series(1, $1)"
 

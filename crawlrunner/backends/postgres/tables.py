@@ -39,6 +39,7 @@ PG_TYPES: dict[FieldType | None, str] = {
     "str": "text",
     "int": "bigint",
     "float": "double precision",
+    "number": "double precision",
     "bool": "boolean",
     "json": "jsonb",
     "date": "date",
@@ -54,12 +55,14 @@ PROVENANCE_COLUMNS = (
     ("_url", "text NOT NULL"),
     ("_fetched_at", "timestamptz NOT NULL"),
 )
-# Upsert tables also say when each key was first and last seen and last changed.
+# Upsert tables also say when each key was first and last seen and last changed,
+# and which completed crawl found it gone (NULL while it is not).
 UPSERT_COLUMNS = (
     ("_first_seen_run", "bigint"),
     ("_first_seen_at", "timestamptz"),
     ("_changed_run", "bigint"),
     ("_changed_at", "timestamptz"),
+    ("_removed_run", "bigint"),
 )
 
 # What pg_catalog's format_type() calls the types this module declares.

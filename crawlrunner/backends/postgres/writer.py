@@ -22,7 +22,7 @@ from ...plan import RequestPlan
 from ...results import Outcome
 from ...spec.model import Spec
 from ..batching import BatchingSink
-from ..rows import RequestRows, fetch_row
+from ..rows import RequestRows, chain_end_row, fetch_row
 from . import statements as sql
 from .connect import retrying
 from .frontier import Leases
@@ -109,10 +109,15 @@ class PostgresSink(BatchingSink):
             return
         redact = self._spec.redactor
         rows: list[tuple[Any, ...]] = []
+        chain_ends: list[tuple[Any, ...]] = []
         for outcome, fetch_id in zip(fetched, ids, strict=True):
             row = fetch_row(outcome, fetch_id, self._run_id, redact)
             rows.append((*row[:15], datetime.fromisoformat(row[15]), *row[16:], self._worker_id))
+            if outcome.chain_end is not None:
+                chain_ends.append(chain_end_row(outcome, fetch_id, self._run_id, row[4]))
         await conn.execute(sql.INSERT_FETCH_LOG, *zip(*rows, strict=True))
+        if chain_ends:
+            await conn.execute(sql.INSERT_CHAIN_ENDS, *zip(*chain_ends, strict=True))
 
     async def _save_derived(self, conn: asyncpg.Connection, kept: list[Outcome]) -> None:
         """The requests the kept outcomes led to, pending; followed links only if new to the run."""

@@ -9,7 +9,9 @@ from pathlib import Path
 from ...errors import UsageError
 from ...expectations import TargetFacts
 from ...spec.model import Spec, Target
+from .. import health
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
+from .health import SQLiteFacts
 from .opening import open_run
 from .store import Store
 from .writer import SQLiteSink
@@ -55,8 +57,11 @@ class SQLiteBackend(Backend):
         await self.store.finish_run(run_id, status, targets, whole_crawl=whole_crawl)
         return status
 
-    async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
-        return await self.store.target_facts(run_id, target)
+    async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
+        targets = list(targets)
+        db = SQLiteFacts(self.store)
+        await health.keep_health(db, run_id, targets)
+        return {t.name: await health.target_facts(db, run_id, t, spec.name) for t in targets}
 
     async def failures_by_target(self, run_id: int) -> dict[str, int]:
         return await self.store.failures_by_target(run_id)

@@ -83,7 +83,7 @@ def runs(conn: sqlite3.Connection) -> Rows:
 
 
 def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
-    """What changed in an upsert target: by default, in its latest run."""
+    """What changed in an upsert target (keys added, changed, restored, removed): by default, in its latest run."""
     history = f"_{target_table(conn, table)}_history"
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (history,)).fetchone()
     if not exists:

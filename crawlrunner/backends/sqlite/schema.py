@@ -20,12 +20,14 @@ PROVENANCE_COLUMNS = (
     ("_url", "TEXT NOT NULL"),
     ("_fetched_at", "TEXT NOT NULL"),
 )
-# Upsert tables also say when each key was first and last seen and last changed.
+# Upsert tables also say when each key was first and last seen and last changed,
+# and which completed crawl found it gone (NULL while it is not).
 UPSERT_COLUMNS = (
     ("_first_seen_run", "INTEGER"),
     ("_first_seen_at", "TEXT"),
     ("_changed_run", "INTEGER"),
     ("_changed_at", "TEXT"),
+    ("_removed_run", "INTEGER"),
 )
 
 _V1 = """
@@ -135,11 +137,39 @@ UPDATE runs SET retry_of = (
     AND NOT EXISTS (SELECT 1 FROM requests WHERE requests.run_id = runs.id AND requests.seq IS NOT NULL);
 """
 
+# What a run can be trusted for. ``fetch_log.items``: the records a page's
+# records selector found, before any was dropped (null where nothing was
+# extracted). ``chain_ends``: one row per pagination chain, on the page where
+# it ended, with why. ``extraction_health``: per run, target and field, how
+# many of the run's records left the field empty (kept when the run finishes;
+# for a --retry-failed run, counted over the run it retries too).
+_V4 = """
+ALTER TABLE fetch_log ADD COLUMN items INTEGER;
+CREATE TABLE chain_ends (
+    fetch_id INTEGER PRIMARY KEY REFERENCES fetch_log(id),
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    pages INTEGER NOT NULL,
+    items INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX chain_ends_run_target ON chain_ends (run_id, target);
+CREATE TABLE extraction_health (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    target TEXT NOT NULL,
+    field TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    empty INTEGER NOT NULL,
+    PRIMARY KEY (run_id, target, field)
+);
+"""
+
 # The first bytes of every SQLite file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # MIGRATIONS[n] takes the layout from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -197,6 +227,12 @@ def field_names(target: Target) -> list[str]:
     return [f.name for f in target.extract.fields] if target.extract else []
 
 
+def json_object(alias: str, names: list[str]) -> str:
+    """A JSON object of ``alias``'s columns ``names``, keyed by name: a history row's ``old`` and ``new``."""
+    pairs = ", ".join(f"'{n}', {alias}.{quote_identifier(n)}" for n in names)
+    return f"json_object({pairs})"
+
+
 def insert_record(target: Target) -> str:
     """The statement that stores one record (an upsert for mode: upsert)."""
     names = [n for n, _ in PROVENANCE_COLUMNS] + field_names(target)
@@ -218,6 +254,7 @@ def insert_record(target: Target) -> str:
     updates += [
         f"_changed_run = CASE WHEN {changed} THEN excluded._run_id ELSE {table}._changed_run END",
         f"_changed_at = CASE WHEN {changed} THEN excluded._fetched_at ELSE {table}._changed_at END",
+        "_removed_run = NULL",  # seen again: back from removal, if it was removed
     ]
     first_seen = ", _first_seen_run, _first_seen_at, _changed_run, _changed_at"
     return (

@@ -22,12 +22,12 @@ from typing import Any
 import aiosqlite
 
 from ...errors import OutputPathError, StorageError
-from ...expectations import TargetFacts
 from ...plan import RequestPlan
 from ...results import utc_now
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
+from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
 from .rows import INSERT as REQUEST_INSERT
 from .schema import (
@@ -35,6 +35,9 @@ from .schema import (
     SCHEMA_VERSION,
     SQLITE_HEADER,
     create_target_table,
+    field_names,
+    history_table,
+    json_object,
     key_index,
     quote_identifier,
     target_columns,
@@ -213,9 +216,13 @@ class Store:
         """Close the run's row (its counts come from the fetch log itself).
 
         A completed whole crawl also empties its ``replace`` targets of older
-        runs' rows, in the same transaction: a failed, interrupted or limited
-        run, or a retry of failures, never does.
+        runs' rows, and records the keys of its ``upsert`` targets it no
+        longer saw as removed (``_record_removals``), in the same transaction:
+        a failed, interrupted or limited run, or a retry of failures, never
+        does. A re-extraction counts as a whole crawl (it reads the stored
+        body of every URL again).
         """
+        finished_at = utc_now()
         try:
             await self.conn.execute("BEGIN IMMEDIATE")
             await self.conn.execute(
@@ -234,18 +241,61 @@ class Store:
                 ) AS totals
                 WHERE id = ?
                 """,
-                (status, utc_now(), run_id, run_id),
+                (status, finished_at, run_id, run_id),
             )
             if whole_crawl and status in ("completed", "reextracted"):
+                targets = list(targets)
                 for target in targets:
                     if target.mode == "replace":
                         await self.conn.execute(
                             f"DELETE FROM {quote_identifier(target.name)} WHERE _run_id != ?", (run_id,)
                         )
+                await self._record_removals(run_id, targets, finished_at, reread=status == "reextracted")
             await self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
             await self.rollback()
             raise StorageError(f"{self.path}: cannot finish the run: {exc}") from None
+        except BaseException:
+            await self.rollback()
+            raise
+
+    async def _record_removals(self, run_id: int, targets: list[Target], at: str, *, reread: bool) -> None:
+        """Mark the keys of upsert targets that this completed crawl no longer saw as removed.
+
+        Inside ``finish_run``'s transaction. Only for targets the run saw
+        whole (``removals.may_record_removals``); a key stored by an earlier
+        run (``_run_id`` below this one) and not marked yet gets a 'removed'
+        history row (its values as ``old``) and ``_removed_run``. ``reread``
+        (a re-extraction): only keys whose page it extracted again, since a
+        page stored before its target kept bodies is not re-read.
+        """
+        upserts = upsert_targets(targets)
+        if not upserts:
+            return
+        async with self.conn.execute(GAPS.format(run="?1"), (run_id,)) as cursor:
+            gaps = [(str(target), str(what)) for target, what in await cursor.fetchall()]
+        empty = []
+        for target in upserts:
+            sql = f"SELECT EXISTS (SELECT 1 FROM {quote_identifier(target.name)} WHERE _run_id = ?)"
+            async with self.conn.execute(sql, (run_id,)) as cursor:
+                row = await cursor.fetchone()
+            if not (row and row[0]):
+                empty.append(target.name)
+        for target in removal_targets(targets, RunGaps.of(gaps, empty)):
+            table, history = quote_identifier(target.name), quote_identifier(history_table(target))
+            gone = "t._run_id < :run AND t._removed_run IS NULL"
+            if reread:
+                gone += " AND t._url IN (SELECT url FROM fetch_log WHERE run_id = :run AND target = :target)"
+            key = "json_array(" + ", ".join(f"t.{quote_identifier(k)}" for k in target.key) + ")"
+            others = [n for n in field_names(target) if n not in target.key]
+            params = {"run": run_id, "at": at, "target": target.name}
+            await self.conn.execute(
+                f"INSERT INTO {history} (run_id, key, change, old, new, at)"
+                f" SELECT :run, {key}, 'removed', {json_object('t', others)}, NULL, :at"
+                f" FROM {table} AS t WHERE {gone} ORDER BY t.rowid",
+                params,
+            )
+            await self.conn.execute(f"UPDATE {table} AS t SET _removed_run = :run WHERE {gone}", params)
 
     async def last_run(self, spec: Spec) -> RunRow | None:
         """The latest run of this spec, whatever its status."""
@@ -303,27 +353,6 @@ class Store:
                 return [tuple(row) for row in await cursor.fetchall()]
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
-
-    async def target_facts(self, run_id: int, target: Target) -> TargetFacts:
-        """Records, requests, failures and null counts of one target in one run."""
-        fields = target.expect.not_null if target.expect else ()
-        try:
-            async with self.conn.execute(
-                "SELECT count(*), coalesce(sum(error_kind IS NOT NULL), 0) FROM fetch_log WHERE run_id = ? AND target = ?",
-                (run_id, target.name),
-            ) as cursor:
-                requests, failed = await cursor.fetchone() or (0, 0)
-            records, nulls = 0, {}
-            if target.extract is not None:
-                null_sums = "".join(f", coalesce(sum({quote_identifier(f)} IS NULL), 0)" for f in fields)
-                async with self.conn.execute(
-                    f"SELECT count(*){null_sums} FROM {quote_identifier(target.name)} WHERE _run_id = ?", (run_id,)
-                ) as cursor:
-                    row = await cursor.fetchone() or (0,)
-                records, nulls = row[0], dict(zip(fields, row[1:], strict=False))
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: cannot read back the run: {exc}") from None
-        return TargetFacts(records=records, requests=requests, failed=failed, nulls=nulls)
 
     async def next_request_id(self, run_id: int) -> int:
         """The first free request id of a run.

@@ -27,19 +27,22 @@ from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
 from ..batching import BatchingSink
-from ..rows import RequestRows, fetch_row
+from ..rows import RequestRows, chain_end_row, fetch_row
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
 from .rows import SKIP as SKIP_REQUEST
-from .schema import field_names, history_table, insert_record, quote_identifier
+from .schema import field_names, history_table, insert_record, json_object, quote_identifier
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 _INSERT_FETCH = (
     "INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
-    " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id,"
+    " items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CHAIN_END = (
+    "INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_VALIDATOR = (
     "INSERT INTO validators (target, url, etag, last_modified, run_id) VALUES (?, ?, ?, ?, ?)"
@@ -131,6 +134,7 @@ class SQLiteSink(BatchingSink):
         unchanged: dict[str, list[str]] = {}
         validators: list[tuple[Any, ...]] = []
         bodies: list[tuple[Any, ...]] = []
+        chain_ends: list[tuple[Any, ...]] = []
         # Ids are taken inside the write transaction, so another run writing
         # to the same file at the same time cannot take them too.
         async with conn.execute("SELECT coalesce(max(id), 0) FROM fetch_log") as cursor:
@@ -150,6 +154,8 @@ class SQLiteSink(BatchingSink):
             logged = fetch_row(outcome, fetch_id, self.run_id, redact)
             fetch_rows.append(logged)
             url, etag, modified = logged[4], logged[16], logged[17]
+            if outcome.chain_end is not None:
+                chain_ends.append(chain_end_row(outcome, fetch_id, self.run_id, url))
             if plan is not None:
                 state = "done" if fetch.ok else "failed"
                 if plan.seq is not None:  # a start request: saved only once it is done
@@ -180,6 +186,8 @@ class SQLiteSink(BatchingSink):
                     (*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records
                 )
         await insert_rows(conn, _INSERT_FETCH, fetch_rows)
+        if chain_ends:
+            await conn.executemany(_INSERT_CHAIN_END, chain_ends)
         await insert_rows(conn, REQUEST_INSERT, new_requests)
         if marks:
             await conn.executemany(MARK_REQUEST, marks)
@@ -198,7 +206,12 @@ class SQLiteSink(BatchingSink):
         await insert_rows(conn, _INSERT_BODY, bodies)
 
     async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert ``rows``, writing 'added' and 'changed' history rows first."""
+        """Upsert ``rows``, writing 'added', 'changed' and 'restored' history rows first.
+
+        A key marked removed (``_removed_run``) that comes back is 'restored',
+        its old values the ones stored before it was removed; the upsert
+        clears its mark.
+        """
         conn = self.store.conn
         names = ["_run_id", "_url", "_fetched_at", *field_names(target)]
         # The same key twice in one batch: the last record wins, and history
@@ -214,21 +227,17 @@ class SQLiteSink(BatchingSink):
         match = " AND ".join(f"t.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in target.key)
         key = "json_array(" + ", ".join(f"s.{quote_identifier(k)}" for k in target.key) + ")"
         others = [n for n in field_names(target) if n not in target.key]
-
-        def as_json(alias: str) -> str:
-            pairs = ", ".join(f"'{n}', {alias}.{quote_identifier(n)}" for n in others)
-            return f"json_object({pairs})" if others else "json_object()"
-
         differs = " OR ".join(f"t.{quote_identifier(n)} IS NOT s.{quote_identifier(n)}" for n in others) or "0"
         await conn.execute(
             f"INSERT INTO {history} (run_id, key, change, old, new, at)"
-            f" SELECT s._run_id, {key}, 'added', NULL, {as_json('s')}, s._fetched_at"
+            f" SELECT s._run_id, {key}, 'added', NULL, {json_object('s', others)}, s._fetched_at"
             f" FROM {stage} AS s LEFT JOIN {table} AS t ON {match} WHERE t.rowid IS NULL"
         )
         await conn.execute(
             f"INSERT INTO {history} (run_id, key, change, old, new, at)"
-            f" SELECT s._run_id, {key}, 'changed', {as_json('t')}, {as_json('s')}, s._fetched_at"
-            f" FROM {stage} AS s JOIN {table} AS t ON {match} WHERE {differs}"
+            f" SELECT s._run_id, {key}, CASE WHEN t._removed_run IS NULL THEN 'changed' ELSE 'restored' END,"
+            f" {json_object('t', others)}, {json_object('s', others)}, s._fetched_at"
+            f" FROM {stage} AS s JOIN {table} AS t ON {match} WHERE t._removed_run IS NOT NULL OR {differs}"
         )
         await insert_rows(conn, self.inserts[target.name], [(*row, row[0], row[2], row[0], row[2]) for row in rows])
 
