@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -48,7 +49,10 @@ class Shop:
         if page in self.failing:
             return web.Response(status=500, text="down")
         items = [{"sku": sku, "n": n, "name": name} for sku, n, name in self.pages.get(page, [])]
-        return web.json_response({"items": items})
+        etag = f'"{zlib.crc32(json.dumps(items).encode())}"'
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.json_response({"items": items}, headers={"ETag": etag})
 
 
 @pytest.fixture
@@ -379,3 +383,24 @@ targets:
     assert recording(RunGaps(truncated=frozenset({"items"}))) == ["lists"]
     assert recording(RunGaps(empty=frozenset({"items"}))) == ["lists"]
     assert recording(RunGaps(failed=frozenset({"pages"}))) == ["lists", "items"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_unchanged_page_does_not_count_a_removed_key_as_seen(
+    shop: tuple[Shop, str], tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    state, base = shop
+    output = str(tmp_path / "c.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    spec = load_spec_text(
+        SPEC.format(base=base).replace("    mode: upsert\n", "    mode: upsert\n    conditional: true\n")
+    )
+    crawlrunner.run(spec, output=output)
+    state.pages[1] = [A]  # b is gone from page 1, page 2 is unchanged (304)
+    second = crawlrunner.run(spec, output=output)
+    third = crawlrunner.run(spec, output=output)  # both pages unchanged: 304s keep a and c
+
+    rows = crawlrunner.query(output, "SELECT sku, _run_id, _removed_run FROM items ORDER BY sku").rows
+    assert [tuple(r) for r in rows] == [
+        ("a", third.run_id, None), ("b", 1, second.run_id), ("c", third.run_id, None),
+    ]  # fmt: skip
+    assert third.facts["items"].records == 2

@@ -193,8 +193,10 @@ class RecordWriter:
         self.redact = spec.redactor
         self.targets = {t.name: t for t in spec.targets}
         self._tables: dict[str, _Table] = {}
+        # A 304 keeps a URL's rows as this run's, except keys marked removed (see the SQLite writer).
         self._unchanged = {
             t.name: f"UPDATE {quote_identifier(t.name)} SET _run_id = $1 WHERE _url = ANY($2::text[])"
+            + (" AND _removed_run IS NULL" if t.mode == "upsert" else "")
             for t in spec.targets
             if t.mode != "append" and t.extract is not None
         }

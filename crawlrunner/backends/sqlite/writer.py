@@ -242,10 +242,13 @@ class SQLiteSink(BatchingSink):
         await insert_rows(conn, self.inserts[target.name], [(*row, row[0], row[2], row[0], row[2]) for row in rows])
 
     async def _keep_unchanged(self, target: Target, urls: Iterable[str]) -> None:
-        """A 304 keeps the rows already stored for that URL, as this run's."""
+        """A 304 keeps the rows already stored for that URL, as this run's (not a key gone from the page)."""
         if target.mode == "append" or target.extract is None:
             return
+        # A key marked removed was not on the page when its validators were
+        # taken: the unchanged page does not hold it either.
+        still_there = " AND _removed_run IS NULL" if target.mode == "upsert" else ""
         await self.store.conn.executemany(
-            f"UPDATE {quote_identifier(target.name)} SET _run_id = ? WHERE _url = ?",
+            f"UPDATE {quote_identifier(target.name)} SET _run_id = ? WHERE _url = ?{still_there}",
             [(self.run_id, url) for url in urls],
         )
