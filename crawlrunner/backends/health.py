@@ -101,41 +101,44 @@ async def family(db: FactsDatabase, run_id: int) -> list[int]:
     return [int(row[0]) for row in await db.fetch(_FAMILY.format(run=int(run_id)), {})]
 
 
-async def keep_health(db: FactsDatabase, run_id: int, targets: Iterable[Target]) -> None:
-    """Count, per field of each extracting target, the logical run's records and those leaving it empty.
+async def run_facts(
+    db: FactsDatabase, run_id: int, targets: Iterable[Target], spec_name: str
+) -> dict[str, TargetFacts]:
+    """What the logical run of ``run_id`` did for each of ``targets``; its field counts kept in ``extraction_health``.
 
-    Kept in ``extraction_health`` under ``run_id``: the run's own numbers,
-    which a later run's ``drift`` compares with. Counted from the stored
+    The counts are kept under ``run_id``: the run's own numbers, which a
+    later run's ``drift`` compares with. They are counted from the stored
     rows, so every session of a resumed run counts, once.
     """
     runs = await family(db, run_id)
+    facts = {}
     for target in targets:
-        if target.extract is None:
-            continue
-        fields = target.extract.fields
-        sums = "".join(f", sum(CASE WHEN {_empty(f)} THEN 1 ELSE 0 END)" for f in fields)
-        rows = await db.fetch(f"SELECT count(*){sums} FROM {_quote(target.name)} WHERE _run_id IN {_ids(runs)}", {})
-        records, *empty = rows[0] if rows else (0,)
-        health = [
-            (run_id, target.name, f.name, int(records or 0), int(count or 0))
-            for f, count in zip(fields, empty or [0] * len(fields), strict=True)
-        ]
-        await db.keep_health(health)
+        empty = await _count_empty(db, runs, target) if target.extract is not None else None
+        if empty is not None:
+            records, by_field = empty
+            await db.keep_health([(run_id, target.name, name, records, count) for name, count in by_field.items()])
+        facts[target.name] = await _target_facts(db, runs, target, spec_name, empty)
+    return facts
 
 
-async def target_facts(db: FactsDatabase, run_id: int, target: Target, spec_name: str) -> TargetFacts:
-    """What the logical run of ``run_id`` did for ``target`` (``keep_health`` counted its fields first)."""
-    runs = await family(db, run_id)
-    ids, named = _ids(runs), {"target": target.name}
+async def _count_empty(db: FactsDatabase, runs: list[int], target: Target) -> tuple[int, dict[str, int]]:
+    """(records, field → records leaving it empty) of the logical run ``runs``."""
+    assert target.extract is not None
+    fields = target.extract.fields
+    sums = "".join(f", sum(CASE WHEN {_empty(f)} THEN 1 ELSE 0 END)" for f in fields)
+    rows = await db.fetch(f"SELECT count(*){sums} FROM {_quote(target.name)} WHERE _run_id IN {_ids(runs)}", {})
+    records, *empty = rows[0] if rows else (0,)
+    return int(records or 0), {f.name: int(n or 0) for f, n in zip(fields, empty or [0] * len(fields), strict=True)}
+
+
+async def _target_facts(
+    db: FactsDatabase, runs: list[int], target: Target, spec_name: str, empty: tuple[int, dict[str, int]] | None
+) -> TargetFacts:
+    run_id, ids, named = runs[0], _ids(runs), {"target": target.name}
     rows = await db.fetch(_REQUESTS.format(root=runs[-1], run=run_id, family=ids), named)
     requests, failed = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
-    if target.extract is None:
+    if empty is None:
         return TargetFacts(records=0, requests=requests, failed=failed)
-    health = await db.fetch(
-        "SELECT field, records, empty FROM extraction_health WHERE run_id = :run AND target = :target",
-        {**named, "run": run_id},
-    )
-    records = max((int(r[1]) for r in health), default=0)
     rows = await db.fetch(_DOCUMENTS.format(family=ids), named)
     documents, empty_documents = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
     chain_ends: dict[str, int] = {}
@@ -149,10 +152,10 @@ async def target_facts(db: FactsDatabase, run_id: int, target: Target, spec_name
         statement = _TRUNCATED.format(family=ids, run=run_id, reasons=reasons, limit=TRUNCATED_EXAMPLES)
         truncated = tuple((str(r), str(u)) for r, u in await db.fetch(statement, named))
     return TargetFacts(
-        records=records,
+        records=empty[0],
         requests=requests,
         failed=failed,
-        nulls={str(name): int(empty) for name, _, empty in health},
+        nulls=empty[1],
         documents=documents,
         empty_documents=empty_documents,
         chain_ends=chain_ends,

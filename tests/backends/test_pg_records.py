@@ -789,7 +789,7 @@ targets:
   - {name: other, url: "https://x.test/o", extract: {fields: {id: id}}}
 """)
     await prepare_targets(conn, spec.targets)
-    earlier, run_id = await new_run(conn, spec), await new_run(conn, spec)
+    earlier, run_id, nothing = await new_run(conn, spec), await new_run(conn, spec), await new_run(conn, spec)
     await write(
         conn,
         RecordWriter(spec, earlier),
@@ -806,17 +806,15 @@ targets:
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=2)
     try:
         db = PostgresFacts(pool, "test")
-        await health.keep_health(db, run_id, spec.targets)
-        facts = await health.target_facts(db, run_id, spec.target("items"), spec.name)
-        other = await health.target_facts(db, run_id, spec.target("other"), spec.name)
-        none = await health.target_facts(db, run_id + 1, spec.target("items"), spec.name)
+        facts, other = (await health.run_facts(db, run_id, spec.targets, spec.name)).values()
+        (none,) = (await health.run_facts(db, nothing, [spec.target("items")], spec.name)).values()
     finally:
         await pool.close()
     assert (facts.records, facts.requests, facts.failed) == (3, 3, 1)
     assert dict(facts.nulls) == {"id": 0, "name": 1, "price": 2}
     assert (facts.documents, facts.empty_documents, facts.previous) == (0, 0, None)  # rows written without items
     assert (other.records, other.requests, other.failed, dict(other.nulls)) == (1, 1, 0, {"id": 0})
-    assert (none.records, none.requests, none.failed, dict(none.nulls)) == (0, 0, 0, {})
+    assert (none.records, none.requests, none.failed, dict(none.nulls)) == (0, 0, 0, {"id": 0, "name": 0, "price": 0})
 
 
 async def test_naive_fetch_times_are_utc(conn: asyncpg.Connection) -> None:

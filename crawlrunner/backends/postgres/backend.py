@@ -350,10 +350,7 @@ class PostgresBackend(Backend):
             log.warning("%s: could not leave the run cleanly: %s", self.name, exc)
 
     async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
-        targets = list(targets)
-        db = PostgresFacts(self.pool, self.name)
-        await health.keep_health(db, run_id, targets)
-        return {t.name: await health.target_facts(db, run_id, t, spec.name) for t in targets}
+        return await health.run_facts(PostgresFacts(self.pool, self.name), run_id, targets, spec.name)
 
     async def failures_by_target(self, run_id: int) -> dict[str, int]:
         async with self.pool.acquire() as conn:

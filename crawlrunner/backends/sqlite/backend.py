@@ -58,10 +58,7 @@ class SQLiteBackend(Backend):
         return status
 
     async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
-        targets = list(targets)
-        db = SQLiteFacts(self.store)
-        await health.keep_health(db, run_id, targets)
-        return {t.name: await health.target_facts(db, run_id, t, spec.name) for t in targets}
+        return await health.run_facts(SQLiteFacts(self.store), run_id, targets, spec.name)
 
     async def failures_by_target(self, run_id: int) -> dict[str, int]:
         return await self.store.failures_by_target(run_id)
