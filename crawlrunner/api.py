@@ -230,7 +230,7 @@ async def _run(
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class Checked:
     """What the end-of-run checks found: unmet expectations, extraction-health problems, and notes."""
 

@@ -5,7 +5,7 @@ This is the one place errors become messages and exit codes:
     0    every request succeeded (or failed within a declared max_failed_ratio)
     1    the run finished but some requests failed, or the run itself failed
     2    bad spec or bad usage (nothing was fetched)
-    3    the run finished but expectations in the spec were not met (this wins over 1)
+    3    the run finished but extraction looks broken or expectations were not met (wins over 1)
     130  interrupted (Ctrl-C); everything fetched so far is committed
     143  stopped by SIGTERM; likewise
 """
@@ -26,7 +26,7 @@ from ._resources import bundled_path
 from .console import help as texts
 from .console.logs import configure_logging, json_message, log_format
 from .console.signals import Signals
-from .console.summary import format_summary
+from .console.summary import format_problems, format_summary
 from .errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
 from .overrides import check_base_url, check_output
 from .settings import MAX_CONNECTIONS
@@ -284,8 +284,8 @@ def run(
         sys.exit(EXIT_OK)
     if not _quiet():
         click.echo(format_summary(result))
-    elif result.unmet or result.health:
-        click.echo("\n".join(["expectations not met:", *(f"  - {p}" for p in result.health + result.unmet)]), err=True)
+    elif (problems := format_problems(result)) is not None:
+        click.echo(problems, err=True)
     _exit_for(result)
 
 

@@ -7,7 +7,8 @@ Exit status:
   0    every request succeeded
   1    some requests failed (see the fetch_log table), or the run failed
   2    bad spec or usage; nothing was fetched
-  3    expectations in the spec were not met (listed at the end; wins over 1)
+  3    extraction looks broken (a selector matched nothing, a field is always empty),
+       or expectations in the spec were not met (listed at the end; wins over 1)
   130  interrupted by Ctrl-C (143: by SIGTERM); everything fetched so far is committed"""
 
 VALIDATE_EXIT_HELP = """\b

@@ -87,6 +87,13 @@ def format_summary(result: RunResult) -> str:
     return "\n".join(lines + [""] + notes)
 
 
+def format_problems(result: RunResult) -> str | None:
+    """What a quiet run still says: the extraction problems and unmet expectations behind exit status 3."""
+    if not result.health and not result.unmet:
+        return None
+    return "\n".join(["extraction or expectations:", *(f"  - {p}" for p in result.health + result.unmet)])
+
+
 def _extraction_notes(result: RunResult) -> list[str]:
     """Per target: fields left empty, pages without records, how pagination chains ended, truncated ones."""
     notes: list[str] = []
@@ -128,7 +135,7 @@ def _exit_meaning(result: RunResult) -> str:
 
 
 def _tolerated_failures(result: RunResult) -> str:
-    """``products 3 of 200 (1.5% ≤ 5.0%)`` for each target whose failures its max_failed_ratio allows."""
+    """``products 3 of 200 failed (1.5%)`` for each target whose failures its max_failed_ratio allows."""
     parts = []
     failed = result.failed_by_target or {name: s.failed for name, s in result.stats.targets.items()}
     for name, count in failed.items():

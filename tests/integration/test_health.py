@@ -434,3 +434,17 @@ async def test_a_postgresql_database_of_layout_1_is_upgraded(
         assert await conn.fetchval("SELECT count(*) FROM extraction_health") == 3
     finally:
         await conn.close()
+
+
+def test_quiet_runs_still_say_what_looks_broken(
+    shop: tuple[Catalogue, str], write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    _, base = shop
+    spec = _spec(write_spec, base, API.format(next="next", name="nmae", extra=""))
+
+    result = _run(cli, spec, db_path, "-q")
+
+    assert result.exit_code == 3
+    assert result.stderr == (
+        "extraction or expectations:\n  - items.name: empty in all 12 records from `nmae` (jmespath)\n"
+    )
