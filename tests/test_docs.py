@@ -78,7 +78,8 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
     with closing(sqlite3.connect(database)) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         actual = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
-    for table in ("runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health"):
+    own = ("runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health", "cursors")
+    for table in (*own, "host_stats"):
         assert documented[table] == actual[table], table
     history = set(actual["_items_history"])
     assert documented["_<target>_history"] == history

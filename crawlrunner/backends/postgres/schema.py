@@ -177,14 +177,38 @@ CREATE TABLE IF NOT EXISTS extraction_health (
     PRIMARY KEY (run_id, target, field)
 );
 """
-UPGRADES = (_LAYOUT_2,)
+# Layout 3: incremental and polite, as in the SQLite layout's version 5
+# (``cursors``, ``validators.led_to``, ``requests.role``, ``host_stats``).
+_LAYOUT_3 = """
+CREATE TABLE IF NOT EXISTS cursors (
+    run_id bigint NOT NULL REFERENCES runs(id),
+    target text NOT NULL,
+    scope text NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (run_id, target, scope)
+);
+ALTER TABLE validators ADD COLUMN IF NOT EXISTS led_to text;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS role text;
+CREATE TABLE IF NOT EXISTS host_stats (
+    run_id bigint NOT NULL REFERENCES runs(id),
+    origin text NOT NULL,
+    requests bigint NOT NULL DEFAULT 0,
+    throttled bigint NOT NULL DEFAULT 0,
+    unavailable bigint NOT NULL DEFAULT 0,
+    cooldowns bigint NOT NULL DEFAULT 0,
+    cooldown_seconds double precision NOT NULL DEFAULT 0,
+    crawl_delay double precision,
+    PRIMARY KEY (run_id, origin)
+);
+"""
+UPGRADES = (_LAYOUT_2, _LAYOUT_3)
 LAYOUT_VERSION = 1 + len(UPGRADES)
 
 # Tables of crawlrunner's own: any other table in a database without
 # ``crawlrunner_layout`` means it belongs to another program.
 OWN_TABLES = (
     LAYOUT_TABLE, "runs", "workers", "run_targets", "requests", "seen", "fetch_log", "validators", "bodies",
-    "hosts", "host_turns", "chain_ends", "extraction_health",
+    "hosts", "host_turns", "chain_ends", "extraction_health", "cursors", "host_stats",
 )  # fmt: skip
 
 

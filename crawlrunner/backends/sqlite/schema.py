@@ -165,11 +165,42 @@ CREATE TABLE extraction_health (
 );
 """
 
+# Incremental and polite. ``cursors``: per run, target and scope (a child
+# target's parent key as JSON; '' for a target's own requests), the largest
+# value of the target's ``incremental.cursor`` field the run stored; the next
+# run's cursor comes from completed runs only. ``validators.led_to``: what a
+# conditional page led to (its next page, links, child requests: request rows
+# as JSON), so that a 304 continues the crawl. ``requests.role``: null for a
+# page, 'sitemap' for a sitemap document (``seeds.sitemap``). ``host_stats``:
+# per run and origin, how polite the run had to be.
+_V5 = """
+CREATE TABLE cursors (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    target TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, target, scope)
+);
+ALTER TABLE validators ADD COLUMN led_to TEXT;
+ALTER TABLE requests ADD COLUMN role TEXT;
+CREATE TABLE host_stats (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    origin TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    unavailable INTEGER NOT NULL DEFAULT 0,
+    cooldowns INTEGER NOT NULL DEFAULT 0,
+    cooldown_seconds REAL NOT NULL DEFAULT 0,
+    crawl_delay REAL,
+    PRIMARY KEY (run_id, origin)
+);
+"""
+
 # The first bytes of every SQLite file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # MIGRATIONS[n] takes the layout from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
