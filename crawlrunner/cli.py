@@ -252,7 +252,7 @@ def run(
             _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
         spec = load_spec(spec_file, base_url=base_url)
         if dry_run:
-            _print_plan(spec, only, 5)
+            _print_plan(spec, only, 5, database=output, max_requests=max_requests)
             return
         if concurrency is not None:
             from .api import with_concurrency
@@ -496,11 +496,10 @@ def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> Non
     _exit_for(result)
 
 
-def _print_plan(spec: Spec, only: tuple[str, ...], first: int) -> None:
-    from .console.plan import plan_lines
-    from .preview import preview_plan
+def _print_plan(spec: Spec, only: tuple[str, ...], first: int, **options: Any) -> None:
+    from .console.plan import plan_report
 
-    for line in plan_lines(preview_plan(spec, only=only or None, first=first), first):
+    for line in plan_report(spec, only, first, **options):
         click.echo(line)
 
 
@@ -511,11 +510,13 @@ def _print_plan(spec: Spec, only: tuple[str, ...], first: int) -> None:
 )
 @click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Only this target (repeatable).")
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url.")
+@click.option("-o", "--output", metavar="DB", help="Where earlier runs are (default: the spec's output): for the hosts.")
 @_verbosity
-def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | None) -> None:
+def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | None, output: str | None) -> None:
     """Show the requests SPEC would make: the first N per target, and how many.
 
-    Method, URL and headers of each, with secrets masked. No network traffic.
+    Method, URL and headers of each, secrets masked; per host, the least time
+    politeness lets its known requests take. No network traffic.
 
     \b
     Example:
@@ -525,7 +526,7 @@ def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | Non
 
     with _user_errors():
         check_base_url(base_url, name="--base-url")
-        _print_plan(load_spec(spec_file, base_url=base_url), only, count)
+        _print_plan(load_spec(spec_file, base_url=base_url), only, count, database=output)
 
 
 @main.command("try", help=texts.TRY_HELP, epilog=texts.TRY_EXIT_HELP, short_help="Fetch one page, show what it yields.")

@@ -42,7 +42,7 @@ class LiveView:
             parts.append(f"{stats.failed} failed")
         parts.append(f"{stats.records} records")
         if total and rate and done < total:
-            parts.append(f"ETA {_duration((total - done) / rate)}")
+            parts.append(f"ETA {duration((total - done) / rate)}")
         return ", ".join(parts)
 
     def header(self) -> str:
@@ -50,10 +50,11 @@ class LiveView:
         extra = f", {self.retrying} waiting to retry" if self.retrying else ""
         if self.cluster is not None:
             extra += f"; the whole run, every worker: {self.cluster[0]} requests, {self.cluster[1]} records"
-        return f"{_duration(elapsed)} elapsed, {self.in_flight} in flight{extra}"
+        return f"{duration(elapsed)} elapsed, {self.in_flight} in flight{extra}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: 42s, 3m05s, 2h10m."""
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
@@ -103,7 +104,7 @@ class LiveReporter:
             for name, stats in view.stats.targets.items():
                 total = view.totals.get(name)
                 rate = stats.requests / elapsed
-                eta = _duration((total - stats.requests) / rate) if total and rate and stats.requests < total else ""
+                eta = duration((total - stats.requests) / rate) if total and rate and stats.requests < total else ""
                 table.add_row(
                     name, str(stats.requests), str(total or "?"), f"{rate:.1f}",
                     str(stats.failed), str(stats.records), eta,

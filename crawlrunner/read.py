@@ -41,9 +41,10 @@ file or a server that cannot be reached is a ``StorageError``. Both are
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+import statistics
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from .backends.postgres import query as pg
 from .backends.postgres.connect import is_postgres_url
 from .backends.sqlite import query as sql
 from .backends.sqlite.query import is_database as is_database  # for the CLI: never export over a database
+from .host_plan import KnownHosts, origin_of
 
 Database = str | Path
 
@@ -169,3 +171,59 @@ def changes(database: Database, target: str, since: int | None = None) -> Table:
     """
     with stream_changes(database, target, since) as rows:
         return rows.read()
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFacts:
+    """What a spec's earlier runs tell ``crawlrunner plan``: its hosts, and the limits the last complete run hit."""
+
+    hosts: KnownHosts = KnownHosts()
+    run_id: int | None = None  # the spec's last completed run, the one the counts below are from
+    cut_chains: Mapping[str, int] = field(default_factory=dict)  # target → chains max_pages cut short
+    requests: Mapping[str, int] = field(default_factory=dict)  # target → requests made
+
+
+# Requests of the last completed run read to learn each host's latency: a sample is enough for a floor.
+LATENCY_SAMPLE = 20_000
+
+
+def plan_facts(database: Database, spec_name: str) -> PlanFacts:
+    """What ``spec_name``'s earlier runs in ``database`` learnt; empty facts if it has none (or no such database).
+
+    Read-only. Crawl delays come from the latest run that read each host's
+    robots.txt; latencies (the median of first attempts that got an answer)
+    and the limits hit from the last completed run.
+    """
+    mark = "$1" if is_postgres_url(database) else "?"
+    delays: dict[str, float] = {}
+    for origin, delay in query(
+        database,
+        "SELECT h.origin, h.crawl_delay FROM host_stats h JOIN runs r ON r.id = h.run_id"
+        f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
+        [spec_name],
+    ):
+        delays[origin] = float(delay)
+    last = query(database, f"SELECT max(id) FROM runs WHERE spec_name = {mark} AND status = 'completed'", [spec_name])
+    run_id = last.rows[0][0] if last.rows else None
+    if run_id is None:
+        return PlanFacts(KnownHosts(crawl_delays=delays))
+    samples: dict[str, list[float]] = {}
+    for url, elapsed_ms in query(
+        database,
+        f"SELECT url, elapsed_ms FROM fetch_log WHERE run_id = {mark} AND attempts = 1 AND status IS NOT NULL"
+        f" ORDER BY id LIMIT {LATENCY_SAMPLE}",
+        [run_id],
+    ):
+        samples.setdefault(origin_of(url), []).append(elapsed_ms / 1000)
+    cut = query(
+        database,
+        f"SELECT target, count(*) FROM chain_ends WHERE run_id = {mark} AND reason = 'max_pages' GROUP BY target",
+        [run_id],
+    )
+    made = query(database, f"SELECT target, count(*) FROM fetch_log WHERE run_id = {mark} GROUP BY target", [run_id])
+    return PlanFacts(
+        KnownHosts(crawl_delays=delays, latencies={o: statistics.median(s) for o, s in samples.items()}),
+        int(run_id),
+        {target: int(n) for target, n in cut},
+        {target: int(n) for target, n in made},
+    )

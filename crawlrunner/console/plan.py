@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
-from ..preview import PlannedRequest, TargetPlan
+from ..backends.postgres.connect import is_postgres_url
+from ..errors import CrawlRunnerError
+from ..host_plan import HOST_SCAN_LIMIT, HostPlan, host_plans
+from ..plan import count_requests
+from ..preview import PlannedRequest, TargetPlan, preview_plan
+from ..progress import duration
+from ..read import PlanFacts, plan_facts
+from ..spec.model import Spec, Target
+
+
+def plan_report(
+    spec: Spec, only: Sequence[str], first: int, *, database: str | None = None, max_requests: int | None = None
+) -> Iterator[str]:
+    """Everything ``crawlrunner plan`` prints: the targets' requests, the hosts' pace, and what stops a complete crawl.
+
+    ``database`` (default: the spec's output) is read, if it exists, for
+    what earlier runs of the spec learnt; nothing is written or fetched.
+    """
+    yield from plan_lines(preview_plan(spec, only=only or None, first=first), first)
+    facts, unread = earlier_runs(database or spec.default_output, spec.name)
+    targets = [t for t in spec.targets if not only or t.name in only]
+    yield from host_lines(host_plans(spec, only=only or None, known=facts.hosts))
+    if unread:
+        yield f"(earlier runs not read: {unread})"
+    for warning in completeness_warnings(targets, facts, max_requests):
+        yield f"warning: {warning}"
+
+
+def earlier_runs(database: str, spec_name: str) -> tuple[PlanFacts, str | None]:
+    """What earlier runs in ``database`` learnt, and why it could not be read (None: read, or no database yet)."""
+    if not is_postgres_url(database) and not Path(database).is_file():
+        return PlanFacts(), None
+    try:
+        return plan_facts(database, spec_name), None
+    except CrawlRunnerError as exc:
+        return PlanFacts(), str(exc)
 
 
 def plan_lines(plans: Iterable[TargetPlan], first: int) -> Iterator[str]:
@@ -40,3 +76,60 @@ def _request_lines(request: PlannedRequest) -> Iterator[str]:
 def planned(start: int, dynamic: bool) -> str:
     """``validate``'s note on a spec's size: "12 start requests, more from pages"."""
     return f"{start} start request{'s' if start != 1 else ''}{', more from pages' if dynamic else ''}"
+
+
+def host_lines(hosts: Iterable[HostPlan]) -> Iterator[str]:
+    """Per host: its known requests, the pace politeness sets, and the least time they take."""
+    hosts = list(hosts)
+    if not hosts:
+        return
+    yield "hosts:"
+    for host in hosts:
+        known = f"{host.requests:,} known request{'s' if host.requests != 1 else ''}"
+        if not host.scanned_all:
+            known = f"about {known} (hosts read from the first {HOST_SCAN_LIMIT:,})"
+        if host.more_from:
+            known += f", more from {', '.join(sorted(host.more_from))}"
+        pace = [_pace(host), f"{host.connections} at a time" if host.connections else "no limit at a time"]
+        if host.latency is not None:
+            pace.append(f"{host.latency * 1000:.0f} ms a request in the last complete run")
+        least = host.min_seconds
+        bound = f": at least {duration(least)}" if least is not None and least >= 1 else ""
+        yield f"  {host.origin}: {known}; {', '.join(pace)}{bound}"
+
+
+def _pace(host: HostPlan) -> str:
+    if not host.interval:
+        return "no rate limit"
+    why = f" (robots.txt Crawl-delay {host.crawl_delay:g} s)" if host.crawl_delay == host.interval else ""
+    return f"1 request every {host.interval:g} s{why}"
+
+
+def completeness_warnings(
+    targets: Sequence[Target], facts: PlanFacts, max_requests: int | None = None
+) -> Iterator[str]:
+    """Why a complete crawl of ``targets`` cannot happen: a ``max_pages`` too small, a request budget."""
+    known = 0
+    for target in targets:
+        count = count_requests(target)
+        known += count or 0
+        follow = target.follow
+        if follow is not None and count is not None and count > follow.max_pages:
+            yield (
+                f"{target.name}: follow.max_pages {follow.max_pages:,} is below its {count:,} start URLs: "
+                "a complete crawl is impossible"
+            )
+        ran = f"the last complete run ({facts.run_id})"
+        if target.paginate is not None and facts.cut_chains.get(target.name):
+            cut = facts.cut_chains[target.name]
+            yield (
+                f"{target.name}: {ran} cut {cut:,} pagination chain{'s' if cut != 1 else ''} at max_pages "
+                f"{target.paginate.max_pages:,}: a complete crawl needs a larger paginate.max_pages"
+            )
+        if follow is not None and facts.requests.get(target.name, 0) >= follow.max_pages:
+            yield (
+                f"{target.name}: {ran} reached follow.max_pages ({follow.max_pages:,}): "
+                "links beyond it were not fetched; raise it for a complete crawl"
+            )
+    if max_requests is not None and max_requests < known:
+        yield f"--max-requests {max_requests:,} stops the run before its {known:,} known requests"
