@@ -9,6 +9,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from crawlrunner.backends.sqlite.schema import OWN_TABLES
 from crawlrunner.errors import ErrorKind
 from crawlrunner.spec import spec_schema
 
@@ -78,8 +79,7 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
     with closing(sqlite3.connect(database)) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         actual = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
-    own = ("runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health", "cursors")
-    for table in (*own, "host_stats"):
+    for table in OWN_TABLES:
         assert documented[table] == actual[table], table
     history = set(actual["_items_history"])
     assert documented["_<target>_history"] == history

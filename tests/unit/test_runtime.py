@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from crawlrunner import runtime
+from crawlrunner.backends.sqlite.schema import OWN_TABLES
 
 from ..conftest import ENTRY_POINT, REPO
 
@@ -82,7 +83,7 @@ def test_a_crawl_stores_the_same_records_with_and_without_speedups(demo_server: 
             ]
             found = {}
             for name in names:
-                if name in ("runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health"):
+                if name in OWN_TABLES:
                     continue
                 columns = [c for (_, c, *_) in conn.execute(f'PRAGMA table_info("{name}")') if not c.startswith("_")]
                 found[name] = sorted(conn.execute(f'SELECT {", ".join(columns)} FROM "{name}"').fetchall(), key=repr)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawlrunner.backends.sqlite.schema import MIGRATIONS, create_target_table, insert_record
+from crawlrunner.backends.sqlite.schema import MIGRATIONS, OWN_TABLES, create_target_table, insert_record
 from crawlrunner.errors import SpecError
 from crawlrunner.spec import Spec, load_spec_text
 
@@ -41,7 +41,7 @@ def create_all(conn: sqlite3.Connection, spec: Spec) -> None:
 def objects(conn: sqlite3.Connection, kind: str) -> dict[str, str]:
     """name → table of every ``kind`` object the spec's targets made."""
     rows = conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'", (kind,))
-    own = ("runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health")
+    own = OWN_TABLES
     return {name: table for name, table in rows if table not in own}
 
 

@@ -199,6 +199,11 @@ CREATE TABLE host_stats (
 # The first bytes of every SQLite file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
+# crawlrunner's own tables, as the migrations make them; every other table is a target's.
+OWN_TABLES = (
+    "runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health", "cursors", "host_stats",
+)  # fmt: skip
+
 # MIGRATIONS[n] takes the layout from version n to n + 1.
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
