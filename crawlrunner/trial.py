@@ -38,7 +38,7 @@ from .document import Page
 from .errors import ErrorKind, ExtractError, UsageError
 from .extract import field_value, page_format, process, schema_error
 from .follow import FollowScope, is_link, start_hosts
-from .plan import PageChain, RequestPlan, plan_target
+from .plan import PageChain, RequestPlan, page_key, plan_target
 from .results import ChainEnd, FetchResult, Outcome, utc_now
 from .secrets import Redactor
 from .spec.model import Extraction, Field, Format, Spec, Target
@@ -248,11 +248,12 @@ def _request(target: Target, url: str | None, *, saved: bool) -> RequestPlan:
         headers = target.request.static_headers or {}
         return RequestPlan(target, url, target.method, headers)
     paginate, page = target.paginate, planned.page
-    if paginate is not None and paginate.type in ("page_number", "offset"):
-        # The counter carries on from the page the URL names.
+    if paginate is not None and paginate.type in ("page_number", "offset") and paginate.location == "query":
+        # The counter carries on from the page the URL names (in the body, it is the planned first page's).
         value = dict(parse_qsl(urlsplit(url).query)).get(paginate.param)
         page = int(value) if value is not None and value.lstrip("-").isdigit() else paginate.start
-    return planned.with_url(url, page=page, chain=PageChain(seen={url}) if paginate is not None else None)
+    tried = planned.with_url(url, page=page)
+    return replace(tried, chain=PageChain(seen={page_key(tried, paginate)}) if paginate is not None else None)
 
 
 async def _fetch(spec: Spec, target: Target, plan: RequestPlan) -> FetchResult | str:
