@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .errors import TemplateError
 from .spec.model import IntRange, Paginate, SeedFile, Spec, Target
+from .spec.pagination import json_kind
 from .templates import render_tree, value_text
 
 
@@ -159,7 +160,7 @@ def _with_json_value(node: Any, names: list[str], value: Any, where: str) -> dic
         node = {}
     if not isinstance(node, dict):
         found = f"{where!r} is" if where else "the body is"
-        raise TemplateError(f"cannot put the page into the JSON body: {found} a {type(node).__name__}, not an object")
+        raise TemplateError(f"cannot put the page into the JSON body: {found} {json_kind(node)}, not an object")
     first, rest = names[0], names[1:]
     inner = f"{where}.{first}" if where else first
     return {**node, first: _with_json_value(node.get(first), rest, value, inner) if rest else value}

@@ -67,7 +67,7 @@ def paginate(
             ctx.problem(path + (key,), f"{key!r} does not apply to {kind} pagination", key=True)
     selectors: dict[str, Any] = {key: selector(ctx, raw[key], fmt, path + (key,)) for key in _SELECTORS if key in raw}
     values = {**style.defaults, **{key: raw[key] for key in _VALUES if key in raw}}
-    if "in" in raw or "send_cursor_as" in raw:
+    if ("in" in raw or "send_cursor_as" in raw) and "in" in style.keys:
         values["location"] = _location(ctx, raw, path)
     built = Paginate(type=kind, **selectors, **values)
     if built.location == "body":
@@ -78,7 +78,9 @@ def paginate(
 def _location(ctx: Context, raw: dict[str, Any], path: SpecPath) -> PageLocation:
     """Where the page goes: ``in``, or the older ``send_cursor_as`` (never both)."""
     if "send_cursor_as" in raw and "in" in raw:
-        ctx.problem(path + ("send_cursor_as",), "give either 'in' or 'send_cursor_as' (its older name), not both")
+        ctx.problem(
+            path + ("send_cursor_as",), "give either 'in' or 'send_cursor_as' (its older name), not both", key=True
+        )
     if "in" not in raw:
         return _SEND_CURSOR_AS[raw["send_cursor_as"]]
     location: PageLocation = raw["in"]
@@ -113,12 +115,13 @@ def _json_path_problem(tree: Any, dotted: str) -> str | None:
             return None  # created on the way, or only known once the template is filled in
         if not isinstance(node, dict):
             where = repr(".".join(names[:depth])) if depth else "the JSON body"
-            return f"cannot put the page at {dotted!r}: {where} is {_json_kind(node)}, not an object"
+            return f"cannot put the page at {dotted!r}: {where} is {json_kind(node)} in the json: body, not an object"
         node = node.get(name)
     return None
 
 
-def _json_kind(node: Any) -> str:
+def json_kind(node: Any) -> str:
+    """What a JSON value (or a body template's string) is, with its article: "an array"."""
     if isinstance(node, list):
         return "an array"
     if isinstance(node, bool):
