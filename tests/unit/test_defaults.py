@@ -205,6 +205,7 @@ DOCS = [
     f"`param` (`{STYLES['offset'].defaults['param']}`), `start` ({STYLES['offset'].defaults['start']})",
     f"`limit_param` (`{STYLES['offset'].defaults['limit_param']}`)",
     f"`param` (`{STYLES['cursor'].defaults['param']}`)",
+    _row(default(Paginate, "location"), "a query parameter named `param` (the default)"),
     f"(`stop_on_empty`, default {text(default(Paginate, 'stop_on_empty'))})",
     f"`max_pages` (default {default(Paginate, 'max_pages')}, with a warning)",
     _row("links", f"`{DEFAULT_LINKS}`"),
