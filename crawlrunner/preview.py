@@ -108,7 +108,7 @@ def _first_requests(spec: Spec, target: Target, first: int) -> tuple[PlannedRequ
             {name: MASK if name in auth else redact(value) for name, value in {**request.headers, **auth}.items()},
             gateway,
             redact(request.invalid) if request.invalid else None,
-            _body_text(request, redact),
+            body_text(request, redact),
         )
         for request in itertools.islice(plan_target(target), first)
     )
@@ -118,7 +118,7 @@ def _first_requests(spec: Spec, target: Target, first: int) -> tuple[PlannedRequ
 BODY_PREVIEW = 2000
 
 
-def _body_text(request: RequestPlan, redact: Callable[[str], str]) -> str | None:
+def body_text(request: RequestPlan, redact: Callable[[str], str]) -> str | None:
     """The request's body as it goes on the wire, secrets masked (before it is cut, so none is cut in half)."""
     if request.json_body is not None:
         text = json.dumps(request.json_body, ensure_ascii=False)

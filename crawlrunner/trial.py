@@ -39,6 +39,7 @@ from .errors import ErrorKind, ExtractError, UsageError
 from .extract import field_value, page_format, process, schema_error
 from .follow import FollowScope, is_link, start_hosts
 from .plan import PageChain, RequestPlan, page_key, plan_target
+from .preview import body_text
 from .results import ChainEnd, FetchResult, Outcome, utc_now
 from .secrets import Redactor
 from .spec.model import Extraction, Field, Format, Spec, Target
@@ -57,6 +58,7 @@ class TrialRequest:
     method: str
     url: str
     invalid: str | None = None  # why it cannot be sent, if it cannot
+    body: str | None = None  # its body, if it has one: what tells the pages of a chain paginated in the body apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +382,9 @@ def _groups(
 
 
 def _shown(plan: RequestPlan, redact: Redactor) -> TrialRequest:
-    return TrialRequest(plan.method, redact(plan.url), redact(plan.invalid) if plan.invalid else None)
+    return TrialRequest(
+        plan.method, redact(plan.url), redact(plan.invalid) if plan.invalid else None, body_text(plan, redact)
+    )
 
 
 def _masked(value: Any, redact: Redactor) -> Any:

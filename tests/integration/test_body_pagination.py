@@ -272,3 +272,16 @@ async def test_reextract_rebuilds_every_page_of_a_body_paginated_chain(
     result = await reextract_async(spec, output=db_path)
     assert result.ok and result.status == "reextracted"
     assert await _rows(db_path, f"SELECT count(DISTINCT id) FROM products WHERE _run_id = {result.run_id}") == [(7,)]
+
+
+def test_try_shows_the_next_pages_body(api: tuple[Api, str], write_spec: Callable[..., Path]) -> None:
+    from crawlrunner.console.trial import trial_lines
+    from crawlrunner.trial import try_page
+
+    _, base = api
+    trial = try_page(_spec(write_spec, base, GRAPHQL), "products")
+
+    assert trial.next_page is not None and trial.next_page.url == f"{base}/graphql"
+    assert trial.next_page.body is not None and '"variables": {"first": 3, "after": "cursor:2"}' in trial.next_page.body
+    (line,) = [line for line in trial_lines(trial, 1) if line.startswith("next page: ")]
+    assert line.startswith(f'next page: POST {base}/graphql, body {{"query": "query($first: Int')
