@@ -10,6 +10,7 @@ theirs are rendered from parent records as they arrive (``child_requests``).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .errors import TemplateError
-from .spec.model import IntRange, SeedFile, Spec, Target
+from .spec.model import IntRange, Paginate, SeedFile, Spec, Target
+from .spec.pagination import json_kind
 from .templates import render_tree, value_text
 
 
@@ -112,17 +114,67 @@ def render(target: Target, values: Mapping[str, Any], url_index: int, *, base: s
 
 
 def _first_page(plan: RequestPlan) -> RequestPlan:
-    """Counter pagination numbers the first page too."""
+    """Counter pagination numbers the first page too, in the query or the body."""
     paginate = plan.target.paginate
     if paginate is None:
         return plan
-    chain = PageChain(seen={plan.url})
-    if paginate.type not in ("page_number", "offset"):
-        return replace(plan, chain=chain)
-    url = with_query_param(plan.url, paginate.param, paginate.start)
-    if paginate.limit is not None and paginate.limit_param:
-        url = with_query_param(url, paginate.limit_param, paginate.limit)
-    return replace(plan, url=url, page=paginate.start, chain=chain)
+    try:
+        if paginate.type in ("page_number", "offset"):
+            plan = with_page_value(plan, paginate, paginate.param, paginate.start, page=paginate.start)
+            if paginate.limit is not None and paginate.limit_param:
+                plan = with_page_value(plan, paginate, paginate.limit_param, paginate.limit)
+        elif paginate.location == "body":
+            # A cursor goes in from the second page on (the first sends what the
+            # template has); a body with no room for it fails here, not then.
+            with_page_value(plan, paginate, paginate.param, None)
+    except TemplateError as exc:
+        return replace(plan, invalid=str(exc))
+    return replace(plan, chain=PageChain(seen={page_key(plan, paginate)}))
+
+
+def with_page_value(plan: RequestPlan, paginate: Paginate, name: str, value: Any, **changes: Any) -> RequestPlan:
+    """``plan`` with ``value`` sent as ``name`` where ``paginate`` puts it (``in``), and ``changes`` made.
+
+    ``in: query`` sets a query parameter, ``header`` a header; ``body`` a
+    form field, or in a JSON body a dotted path whose missing objects are
+    created. The body is copied, never changed in place: the previous
+    page's request may still be waiting to be stored. Raises TemplateError
+    when the JSON body has something else than an object on the way (only
+    a template variable can put it there: the spec's own structure is
+    checked when it loads).
+    """
+    if paginate.location == "header":
+        changes["headers"] = {**plan.headers, name: value_text(value)}
+    elif paginate.location == "body" and isinstance(plan.data, Mapping):
+        changes["data"] = {**plan.data, name: value_text(value)}
+    elif paginate.location == "body":
+        changes["json_body"] = _with_json_value(plan.json_body, name.split("."), value, "")
+    else:
+        changes["url"] = with_query_param(plan.url, name, value)
+    return replace(plan, **changes)
+
+
+def _with_json_value(node: Any, names: list[str], value: Any, where: str) -> dict[str, Any]:
+    """A copy of ``node`` with ``value`` at the path ``names`` (``where``: the path to ``node``)."""
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        found = f"{where!r} is" if where else "the body is"
+        raise TemplateError(f"cannot put the page into the JSON body: {found} {json_kind(node)}, not an object")
+    first, rest = names[0], names[1:]
+    inner = f"{where}.{first}" if where else first
+    return {**node, first: _with_json_value(node.get(first), rest, value, inner) if rest else value}
+
+
+def page_key(plan: RequestPlan, paginate: Paginate) -> str:
+    """What tells a chain's pages apart, for its loop guard: the URL, and the header or body carrying the page."""
+    if paginate.location == "header":
+        return f"{plan.url}\x00{plan.headers.get(paginate.param, '')}"
+    if paginate.location == "body":
+        # Every page has the same URL: the body is what differs (a digest keeps the seen set small).
+        body = json.dumps([plan.json_body, plan.data], sort_keys=True, default=str).encode("utf-8")
+        return f"{plan.url}\x00{hashlib.blake2b(body, digest_size=16).hexdigest()}"
+    return plan.url
 
 
 def _seed_rows(seeds: SeedFile) -> Iterator[dict[str, Any]]:

@@ -8,17 +8,19 @@
         print(target.target, target.count, [r.url for r in target.requests])
 
 Everything returned is safe to show: values that came from the environment
-are masked in URLs and headers by the spec's redactor, and the headers that
+are masked in URLs, headers and bodies by the spec's redactor, and the headers that
 auth adds (``Authorization``, an API-key header) are always ``***``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlencode
 
-from .plan import count_requests, plan_target
+from .plan import RequestPlan, count_requests, plan_target
 from .secrets import MASK
 from .spec.model import Spec, Target
 
@@ -32,6 +34,7 @@ class PlannedRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     gateway: str | None = None  # the rendering API's endpoint the request goes through
     invalid: str | None = None  # why the request cannot be sent, if it cannot
+    body: str | None = None  # the body as sent (JSON, a form's urlencoded fields or raw text), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,25 @@ def _first_requests(spec: Spec, target: Target, first: int) -> tuple[PlannedRequ
             {name: MASK if name in auth else redact(value) for name, value in {**request.headers, **auth}.items()},
             gateway,
             redact(request.invalid) if request.invalid else None,
+            body_text(request, redact),
         )
         for request in itertools.islice(plan_target(target), first)
     )
+
+
+# A body longer than this is cut in the preview (a long GraphQL query, say).
+BODY_PREVIEW = 2000
+
+
+def body_text(request: RequestPlan, redact: Callable[[str], str]) -> str | None:
+    """The request's body as it goes on the wire, secrets masked (before it is cut, so none is cut in half)."""
+    if request.json_body is not None:
+        text = json.dumps(request.json_body, ensure_ascii=False)
+    elif isinstance(request.data, Mapping):
+        text = urlencode(request.data)
+    elif request.data is not None:
+        text = str(request.data)
+    else:
+        return None
+    text = redact(text)
+    return text if len(text) <= BODY_PREVIEW else text[:BODY_PREVIEW] + "…"

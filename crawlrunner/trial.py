@@ -38,7 +38,8 @@ from .document import Page
 from .errors import ErrorKind, ExtractError, UsageError
 from .extract import field_value, page_format, process, schema_error
 from .follow import FollowScope, is_link, start_hosts
-from .plan import PageChain, RequestPlan, plan_target
+from .plan import PageChain, RequestPlan, page_key, plan_target
+from .preview import body_text
 from .results import ChainEnd, FetchResult, Outcome, utc_now
 from .secrets import Redactor
 from .spec.model import Extraction, Field, Format, Spec, Target
@@ -57,6 +58,7 @@ class TrialRequest:
     method: str
     url: str
     invalid: str | None = None  # why it cannot be sent, if it cannot
+    body: str | None = None  # its body, if it has one: what tells the pages of a chain paginated in the body apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,11 +250,12 @@ def _request(target: Target, url: str | None, *, saved: bool) -> RequestPlan:
         headers = target.request.static_headers or {}
         return RequestPlan(target, url, target.method, headers)
     paginate, page = target.paginate, planned.page
-    if paginate is not None and paginate.type in ("page_number", "offset"):
-        # The counter carries on from the page the URL names.
+    if paginate is not None and paginate.type in ("page_number", "offset") and paginate.location == "query":
+        # The counter carries on from the page the URL names (in the body, it is the planned first page's).
         value = dict(parse_qsl(urlsplit(url).query)).get(paginate.param)
         page = int(value) if value is not None and value.lstrip("-").isdigit() else paginate.start
-    return planned.with_url(url, page=page, chain=PageChain(seen={url}) if paginate is not None else None)
+    tried = planned.with_url(url, page=page)
+    return replace(tried, chain=PageChain(seen={page_key(tried, paginate)}) if paginate is not None else None)
 
 
 async def _fetch(spec: Spec, target: Target, plan: RequestPlan) -> FetchResult | str:
@@ -379,7 +382,9 @@ def _groups(
 
 
 def _shown(plan: RequestPlan, redact: Redactor) -> TrialRequest:
-    return TrialRequest(plan.method, redact(plan.url), redact(plan.invalid) if plan.invalid else None)
+    return TrialRequest(
+        plan.method, redact(plan.url), redact(plan.invalid) if plan.invalid else None, body_text(plan, redact)
+    )
 
 
 def _masked(value: Any, redact: Redactor) -> Any:

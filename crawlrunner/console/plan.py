@@ -71,6 +71,8 @@ def _request_lines(request: PlannedRequest) -> Iterator[str]:
     yield f"  {request.method} {shown}" + (f"  [invalid: {request.invalid}]" if request.invalid else "")
     for name, value in request.headers.items():
         yield f"      {name}: {value}"
+    if request.body is not None:
+        yield f"      body: {request.body}"
 
 
 def planned(start: int, dynamic: bool) -> str:

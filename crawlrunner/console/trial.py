@@ -148,4 +148,5 @@ def _group_lines(group: RequestGroup) -> Iterator[str]:
 
 
 def _request(request: TrialRequest) -> str:
-    return f"{request.method} {request.url}" + (f"  [invalid: {request.invalid}]" if request.invalid else "")
+    body = f", body {request.body}" if request.body is not None else ""
+    return f"{request.method} {request.url}{body}" + (f"  [invalid: {request.invalid}]" if request.invalid else "")

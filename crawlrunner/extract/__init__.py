@@ -20,6 +20,7 @@ from ..paginate import failed_page, next_page
 from ..plan import RequestPlan, child_requests
 from ..results import ChainEnd, FetchResult, Outcome
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
+from .graphql import graphql_warning
 from .sources import SOURCES
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def process(
             # Recorded in the fetch log's error column and counted in the
             # summary; error_kind stays null, since the request did not fail.
             fetch.error = page.warning
+        if (partial := graphql_warning(plan, page)) is not None:
+            fetch.error = partial  # a warning, like the one above
         if target.extract is not None:
             extract_records(target.extract, page, plan, outcome)
         else:

@@ -7,7 +7,10 @@ its ``type`` in ``PAGINATORS`` (``base.paginator``):
     link_header  the Link header's rel="next"
     page_number  ?page=N, N+1, ...                     (counter.py)
     offset       ?offset=K, K+limit, ... (with ?limit=)  (counter.py)
-    cursor       a token from the body or a header, sent back as a parameter or header
+    cursor       a token from the body or a header, sent back with the next request
+
+Counters and cursors go where ``in`` says (``plan.with_page_value``): the
+query, a header (cursors), or the request body, a JSON path or a form field.
 
 Adding a style: a module here registering its machine, its keys in
 ``spec.pagination.STYLES`` and its name in the schema's enum (a test holds
@@ -15,8 +18,9 @@ the three together).
 
 Stop rules shared by all: no next link or cursor, an empty page, a false
 ``has_more``, a reached ``total``/``total_pages``, ``max_pages``, and a loop
-guard: a next URL or cursor already seen in this chain stops it with a
-warning instead of looping forever. Every end is a ``ChainEnd`` with its
+guard: a next page already seen in this chain (``plan.page_key``: its URL,
+and its body or header when the page is there) stops it with a warning
+instead of looping forever. Every end is a ``ChainEnd`` with its
 ``ChainStop`` reason, which the page's outcome carries to the database.
 """
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..plan import PageChain, RequestPlan
+from ..plan import PageChain, RequestPlan, page_key
 from ..results import ChainEnd, ChainStop
 
 # Importing a style's module registers it.
@@ -46,7 +50,7 @@ def next_page(plan: RequestPlan, page: Page, records: int) -> RequestPlan | Chai
     paginate = plan.target.paginate
     if paginate is None:
         return None
-    chain = plan.chain or PageChain(seen={plan.url})
+    chain = plan.chain or PageChain(seen={page_key(plan, paginate)})
     chain.items += records
 
     def end(reason: ChainStop) -> ChainEnd:
@@ -65,7 +69,7 @@ def next_page(plan: RequestPlan, page: Page, records: int) -> RequestPlan | Chai
         return end(ChainStop.NO_NEXT)
     if isinstance(follow_up, ChainStop):
         return end(follow_up)
-    key = style.seen_key(follow_up, paginate)
+    key = page_key(follow_up, paginate)
     if key in chain.seen:
         log.warning("%s: pagination loop at %s (next page already seen); chain stopped", plan.target.name, page.url)
         return end(ChainStop.LOOP)

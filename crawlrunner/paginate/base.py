@@ -23,30 +23,23 @@ if TYPE_CHECKING:
     from ..spec.model import Paginate
 
 Advance = Callable[["RequestPlan", "Page", "Paginate", "PageChain", int], "RequestPlan | ChainStop | None"]
-SeenKey = Callable[["RequestPlan", "Paginate"], str]
-
-
-def url_key(plan: RequestPlan, paginate: Paginate) -> str:
-    """What the loop guard remembers of a page: its URL, for most styles."""
-    return plan.url
 
 
 @dataclass(frozen=True, slots=True)
 class Paginator:
-    """One style: its machine, and what identifies a page of its chains."""
+    """One style: its machine. (What tells its pages apart is ``plan.page_key``, the same for every style.)"""
 
     advance: Advance
-    seen_key: SeenKey = url_key
 
 
 PAGINATORS: Registry[Paginator] = Registry("pagination style")
 
 
-def paginator(*names: str, seen_key: SeenKey = url_key) -> Callable[[Advance], Advance]:
+def paginator(*names: str) -> Callable[[Advance], Advance]:
     """Register the decorated machine as the pagination style(s) ``names``."""
 
     def register(advance: Advance) -> Advance:
-        PAGINATORS.register(*names)(Paginator(advance, seen_key))
+        PAGINATORS.register(*names)(Paginator(advance))
         return advance
 
     return register

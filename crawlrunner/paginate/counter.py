@@ -1,4 +1,4 @@
-"""``page_number`` and ``offset``: a counter in a query parameter.
+"""``page_number`` and ``offset``: a counter in a query parameter or the request body.
 
 ``page_number`` counts pages (``?page=N``, N+1, ...); ``offset`` counts items
 (``?offset=K``, K+limit, ...), and a page shorter than ``limit`` is the last.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..plan import with_query_param
+from ..plan import with_page_value
 from ..results import ChainStop
 from .base import number, paginator
 
@@ -36,4 +36,4 @@ def counter(
     if paginate.type == "offset" and paginate.limit is not None and records < paginate.limit:
         return ChainStop.SHORT_PAGE  # a short page is the last one
     following = plan.page + step
-    return plan.with_url(with_query_param(plan.url, paginate.param, following), page=following, chain=chain)
+    return with_page_value(plan, paginate, paginate.param, following, page=following, chain=chain)

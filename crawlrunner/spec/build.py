@@ -116,7 +116,7 @@ class _Builder:
             timeout = timeout.merged({"total": GATEWAY_TIMEOUT})
         variables = requests.variables(ctx, raw.get("vars") or {}, path + ("vars",))
         seeds = requests.seeds(ctx, raw["seeds"], path + ("seeds",)) if "seeds" in raw else None
-        pages = paginate(ctx, raw["paginate"], path + ("paginate",), fmt) if raw.get("paginate") else None
+        pages = paginate(ctx, raw["paginate"], path + ("paginate",), fmt, request) if raw.get("paginate") else None
         links = extraction.follow(ctx, raw["follow"], path + ("follow",), fmt, extract) if "follow" in raw else None
         expect = extraction.expectations(ctx, raw["expect"], path + ("expect",), extract) if "expect" in raw else None
         target = Target(

@@ -23,6 +23,7 @@ FieldType = Literal["str", "int", "float", "number", "bool", "json", "date", "da
 Format = Literal["json", "html"]
 SeedFormat = Literal["csv", "jsonl", "text"]
 PaginationType = Literal["next_url", "link_header", "page_number", "offset", "cursor"]
+PageLocation = Literal["query", "body", "header"]  # where a page number, offset or cursor is sent
 Meta = Literal["url", "final_url", "status", "content_type", "fetched_at", "depth"]
 Mode = Literal["append", "replace", "upsert"]
 KeyPaths = tuple[tuple[str, KeyPath, FieldType | None, str | None, str | None], ...]
@@ -121,7 +122,7 @@ class Paginate:
     limit: int | None = None
     limit_param: str | None = None
     cursor: Selector | None = None
-    send_cursor_as: Literal["param", "header"] = "param"
+    location: PageLocation = "query"  # the spec's ``in`` (or the older ``send_cursor_as``)
     has_more: Selector | None = None
     total: Selector | None = None
     total_pages: Selector | None = None

@@ -13,15 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..templates import Template
 from .env import Context
 from .extraction import selector
 from .loader import SpecPath
-from .model import Format, Paginate, PaginationType
+from .model import Format, PageLocation, Paginate, PaginationType, RequestTemplate
 
 # Keys every style takes.
 _COMMON = frozenset({"type", "stop_on_empty", "max_pages"})
 _SELECTORS = ("next", "cursor", "has_more", "total", "total_pages")
-_VALUES = ("param", "start", "limit", "limit_param", "send_cursor_as", "stop_on_empty", "max_pages")
+_VALUES = ("param", "start", "limit", "limit_param", "stop_on_empty", "max_pages")
+# ``send_cursor_as``, the older spelling of ``in`` for cursors, in ``in``'s words.
+_SEND_CURSOR_AS: dict[str, PageLocation] = {"param": "query", "header": "header"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +39,24 @@ class Style:
 STYLES: dict[PaginationType, Style] = {
     "next_url": Style(frozenset({"next", "has_more"}), needs="next"),
     "link_header": Style(frozenset({"has_more"})),
-    "page_number": Style(frozenset({"param", "start", "limit", "limit_param", "has_more", "total", "total_pages"})),
+    "page_number": Style(
+        frozenset({"param", "in", "start", "limit", "limit_param", "has_more", "total", "total_pages"})
+    ),
     "offset": Style(
-        frozenset({"param", "start", "limit", "limit_param", "has_more", "total"}),
+        frozenset({"param", "in", "start", "limit", "limit_param", "has_more", "total"}),
         needs="limit",
         defaults={"param": "offset", "start": 0, "limit_param": "limit"},
     ),
     "cursor": Style(
-        frozenset({"param", "cursor", "send_cursor_as", "has_more"}), needs="cursor", defaults={"param": "cursor"}
+        frozenset({"param", "in", "cursor", "send_cursor_as", "has_more"}), needs="cursor", defaults={"param": "cursor"}
     ),
 }
 
 
-def paginate(ctx: Context, raw: dict[str, Any], path: SpecPath, fmt: Format) -> Paginate | None:
+def paginate(
+    ctx: Context, raw: dict[str, Any], path: SpecPath, fmt: Format, request: RequestTemplate
+) -> Paginate | None:
+    """The target's ``paginate`` (None after a problem); ``request`` is where ``in: body`` puts the page."""
     kind: PaginationType = raw["type"]
     style = STYLES[kind]
     if style.needs is not None and style.needs not in raw:
@@ -59,4 +67,65 @@ def paginate(ctx: Context, raw: dict[str, Any], path: SpecPath, fmt: Format) -> 
             ctx.problem(path + (key,), f"{key!r} does not apply to {kind} pagination", key=True)
     selectors: dict[str, Any] = {key: selector(ctx, raw[key], fmt, path + (key,)) for key in _SELECTORS if key in raw}
     values = {**style.defaults, **{key: raw[key] for key in _VALUES if key in raw}}
-    return Paginate(type=kind, **selectors, **values)
+    if ("in" in raw or "send_cursor_as" in raw) and "in" in style.keys:
+        values["location"] = _location(ctx, raw, path)
+    built = Paginate(type=kind, **selectors, **values)
+    if built.location == "body":
+        _check_body(ctx, built, request, path)
+    return built
+
+
+def _location(ctx: Context, raw: dict[str, Any], path: SpecPath) -> PageLocation:
+    """Where the page goes: ``in``, or the older ``send_cursor_as`` (never both)."""
+    if "send_cursor_as" in raw and "in" in raw:
+        ctx.problem(
+            path + ("send_cursor_as",), "give either 'in' or 'send_cursor_as' (its older name), not both", key=True
+        )
+    if "in" not in raw:
+        return _SEND_CURSOR_AS[raw["send_cursor_as"]]
+    location: PageLocation = raw["in"]
+    if location == "header" and raw["type"] != "cursor":
+        ctx.problem(path + ("in",), "in: header is for a cursor; a page number or offset goes in the query or the body")
+    return location
+
+
+def _check_body(ctx: Context, paginate: Paginate, request: RequestTemplate, path: SpecPath) -> None:
+    """``in: body`` needs a JSON or form body, with room for the page at ``param`` (and ``limit_param``)."""
+    if request.form is not None:
+        return  # a form field may have any name
+    if request.body is not None:
+        ctx.problem(path + ("in",), "in: body puts the page into a json: or form: body; a raw body: cannot be edited")
+    elif not request.has_json_body:
+        ctx.problem(path + ("in",), "in: body needs a request body to put the page in: give the target json: or form:")
+    else:
+        sizes = paginate.limit is not None and paginate.limit_param is not None
+        for key in ("param", "limit_param") if sizes else ("param",):
+            if problem := _json_path_problem(request.json_body, getattr(paginate, key)):
+                ctx.problem(path + (key,), problem)
+
+
+def _json_path_problem(tree: Any, dotted: str) -> str | None:
+    """Why the JSON body template ``tree`` has no room for a value at ``dotted``; None when it has."""
+    names = dotted.split(".")
+    if "" in names:
+        return f"{dotted!r} is not a path into the JSON body: names separated by single dots, as in variables.after"
+    node = tree
+    for depth, name in enumerate(names):
+        if node is None or (isinstance(node, Template) and node.is_single_placeholder):
+            return None  # created on the way, or only known once the template is filled in
+        if not isinstance(node, dict):
+            where = repr(".".join(names[:depth])) if depth else "the JSON body"
+            return f"cannot put the page at {dotted!r}: {where} is {json_kind(node)} in the json: body, not an object"
+        node = node.get(name)
+    return None
+
+
+def json_kind(node: Any) -> str:
+    """What a JSON value (or a body template's string) is, with its article: "an array"."""
+    if isinstance(node, list):
+        return "an array"
+    if isinstance(node, bool):
+        return "a boolean"
+    if isinstance(node, int | float):
+        return "a number"
+    return "a string"

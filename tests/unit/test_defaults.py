@@ -92,6 +92,7 @@ SCHEMA = {
     "extract.format": DEFAULT_FORMAT,
     "paginate.stop_on_empty": default(Paginate, "stop_on_empty"),
     "paginate.max_pages": default(Paginate, "max_pages"),
+    "paginate.in": default(Paginate, "location"),
     "follow.max_depth": default(Follow, "max_depth"),
     "follow.max_pages": default(Follow, "max_pages"),
     "follow.robots": default(Follow, "robots"),
@@ -150,13 +151,14 @@ def test_the_schemas_other_defaults_are_the_codes() -> None:
     offset, cursor = STYLES["offset"].defaults, STYLES["cursor"].defaults
     assert paginate["param"]["description"] == (
         f"Query parameter carrying the page number (default {default(Paginate, 'param')}), "
-        f"offset (default {offset['param']}) or cursor (default {cursor['param']})."
+        f"offset (default {offset['param']}) or cursor (default {cursor['param']}); with in: header, the header; "
+        "with in: body, a dotted path into the json: body (variables.after) or a form: field."
     )
     assert paginate["start"]["description"] == (
         f"First page number (default {default(Paginate, 'start')}) or offset (default {offset['start']})."
     )
     assert f"(offset default {offset['limit_param']})" in paginate["limit_param"]["description"]
-    assert default(Paginate, "send_cursor_as") == "param"
+    assert default(Paginate, "location") == "query"  # as send_cursor_as: param, its older spelling
     assert "query parameter (default)" in paginate["send_cursor_as"]["description"]
     assert f"{default(Target, 'mode')} (default)" in defs["target"]["properties"]["mode"]["description"]
 
@@ -203,6 +205,7 @@ DOCS = [
     f"`param` (`{STYLES['offset'].defaults['param']}`), `start` ({STYLES['offset'].defaults['start']})",
     f"`limit_param` (`{STYLES['offset'].defaults['limit_param']}`)",
     f"`param` (`{STYLES['cursor'].defaults['param']}`)",
+    _row(default(Paginate, "location"), "a query parameter named `param` (the default)"),
     f"(`stop_on_empty`, default {text(default(Paginate, 'stop_on_empty'))})",
     f"`max_pages` (default {default(Paginate, 'max_pages')}, with a warning)",
     _row("links", f"`{DEFAULT_LINKS}`"),

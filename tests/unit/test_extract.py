@@ -609,3 +609,42 @@ def test_the_key_path_shortcut_extracts_exactly_what_the_general_path_does(items
     assert (short.items, short.dropped, short.field_errors, short.field_error_examples) == (
         long.items, long.dropped, long.field_errors, long.field_error_examples,
     )  # fmt: skip
+
+
+# --- GraphQL answers ------------------------------------------------------------
+
+PRODUCT_NODES = extraction("records: data.products.edges[].node\nfields:\n  id: id\n")
+GRAPHQL_QUERY = {"query": "{ products { edges { node { id } } } }"}
+
+
+def _graphql(body: Any, request: Any = GRAPHQL_QUERY) -> Outcome:
+    fetch = fetched(body)
+    return process(RequestPlan(PRODUCT_NODES, fetch.url, "POST", json_body=request), fetch)
+
+
+@pytest.mark.parametrize("data", [{"data": None}, {}])
+def test_graphql_errors_without_data_fail_the_request_with_the_servers_messages(data: dict[str, Any]) -> None:
+    errors = [{"message": f"Cannot query field 'prodcts' ({n})"} for n in range(5)]
+    outcome = _graphql({"errors": errors, **data})
+
+    assert outcome.fetch.error_kind == "extract_error"
+    assert outcome.fetch.error == (
+        "GraphQL errors and no data: Cannot query field 'prodcts' (0); Cannot query field 'prodcts' (1);"
+        " Cannot query field 'prodcts' (2) (and 2 more)"
+    )
+    assert outcome.records == []
+
+
+def test_graphql_errors_beside_data_keep_the_records_and_warn() -> None:
+    body = {"data": {"products": {"edges": [{"node": {"id": 1}}]}}, "errors": [{"message": "price: not allowed"}]}
+    outcome = _graphql(body)
+
+    assert outcome.fetch.error_kind is None and outcome.records == [{"id": 1}]
+    assert outcome.fetch.error == "GraphQL errors beside partial data: price: not allowed"
+
+
+def test_an_errors_key_is_read_as_graphql_only_for_a_graphql_request() -> None:
+    # A search API whose answer has an "errors" list of its own is not judged by GraphQL's rules.
+    outcome = _graphql({"errors": ["x"]}, request={"q": "shoes"})
+    assert outcome.fetch.error_kind is None and outcome.fetch.error is None and outcome.records == []
+    assert _graphql({"data": {"products": {"edges": []}}, "errors": []}).fetch.error is None

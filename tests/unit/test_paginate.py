@@ -138,3 +138,108 @@ def test_has_more_false_and_max_pages_stop() -> None:
     plan = _first_plan("{type: next_url, next: next, max_pages: 2}")
     second = _next(next_page(plan, _page(plan, {"next": "/b"}), records=3))
     assert _stop(next_page(second, _page(second, {"next": "/c"}), records=3)) == ("max_pages", 2)
+
+
+# ``in: body``: the page number, offset or cursor in the request body (POST search APIs, GraphQL).
+
+
+def _body_plan(paginate: str, body: str, *, vars_: str = "") -> RequestPlan:
+    """The first request of a POST target whose body is ``body`` (a YAML ``json:`` or ``form:`` line)."""
+    spec = load_spec_text(
+        f"""
+name: p
+http: {{base_url: "http://api.test"}}
+targets:
+  - name: t
+    url: /search
+    method: POST
+    {body}
+    {vars_}
+    paginate: {paginate}
+    extract: {{records: hits, fields: {{x: x}}}}
+"""
+    )
+    return next(plan_target(spec.targets[0]))
+
+
+def test_page_number_in_a_json_body_at_a_nested_path_with_the_page_size() -> None:
+    plan = _body_plan(
+        "{type: page_number, in: body, param: page.number, limit: 20, limit_param: page.size}",
+        "json: {query: shoes, page: {sort: price}}",
+    )
+    # The first page is numbered in the body; the URL carries nothing.
+    assert plan.url == "http://api.test/search" and plan.page == 1
+    assert plan.json_body == {"query": "shoes", "page": {"sort": "price", "number": 1, "size": 20}}
+
+    second = _next(next_page(plan, _page(plan, {"hits": [1]}), records=20))
+    assert second.url == plan.url and second.page == 2
+    assert second.json_body == {"query": "shoes", "page": {"sort": "price", "number": 2, "size": 20}}
+    assert plan.json_body["page"]["number"] == 1  # copied, not changed in place: page 1 may not be stored yet
+    # Every page has the same URL, and the loop guard does not take page 3 for page 2.
+    third = _next(next_page(second, _page(second, {}), records=20))
+    assert third.json_body["page"]["number"] == 3
+    assert _stop(next_page(third, _page(third, {}), records=0)) == ("empty_page", 3)
+
+
+def test_offset_and_limit_in_a_form_body() -> None:
+    plan = _body_plan("{type: offset, in: body, limit: 50, param: from, limit_param: size}", "form: {q: shoes}")
+    assert plan.data == {"q": "shoes", "from": "0", "size": "50"} and plan.json_body is None
+
+    second = _next(next_page(plan, _page(plan, {}), records=50))
+    assert second.data == {"q": "shoes", "from": "50", "size": "50"} and second.url == plan.url
+    assert _stop(next_page(second, _page(second, {}), records=7)) == ("short_page", 2)
+
+
+GRAPHQL = """json:
+      query: "query($first: Int, $after: String) { products(first: $first, after: $after) { edges { node { x } } } }"
+      variables: {first: 2, after: null}"""
+GRAPHQL_PAGINATE = (
+    "{type: cursor, in: body, param: variables.after, cursor: data.products.pageInfo.endCursor,"
+    " has_more: data.products.pageInfo.hasNextPage}"
+)
+
+
+def _graphql_page(plan: RequestPlan, cursor: str | None, more: bool) -> Page:
+    return _page(plan, {"data": {"products": {"pageInfo": {"endCursor": cursor, "hasNextPage": more}}}})
+
+
+def test_graphql_cursor_goes_into_the_variables() -> None:
+    plan = _body_plan(GRAPHQL_PAGINATE, GRAPHQL)
+    # The first page sends the template as written: after is null.
+    assert plan.json_body["variables"] == {"first": 2, "after": None}
+
+    second = _next(next_page(plan, _graphql_page(plan, "c1", True), records=2))
+    assert second.json_body["variables"] == {"first": 2, "after": "c1"}
+    assert second.json_body["query"] == plan.json_body["query"] and plan.json_body["variables"]["after"] is None
+    third = _next(next_page(second, _graphql_page(second, "c2", True), records=2))
+    assert third.json_body["variables"]["after"] == "c2"
+    assert _stop(next_page(third, _graphql_page(third, "c3", False), records=1)) == ("has_more_false", 3)
+
+
+def test_a_cursor_in_the_body_that_comes_back_is_a_loop() -> None:
+    plan = _body_plan(GRAPHQL_PAGINATE, GRAPHQL)
+    second = _next(next_page(plan, _graphql_page(plan, "c1", True), records=2))
+    # Same URL on every page: only the body tells the server returned the same cursor again.
+    assert _stop(next_page(second, _graphql_page(second, "c1", True), records=2)) == ("loop", 2)
+
+
+def test_a_json_path_creates_the_objects_it_needs() -> None:
+    plan = _body_plan("{type: cursor, in: body, param: variables.after, cursor: next}", "json: {query: '{ a }'}")
+    assert plan.json_body == {"query": "{ a }"}  # nothing added to the first page
+
+    second = _next(next_page(plan, _page(plan, {"next": "t2"}), records=1))
+    assert second.json_body == {"query": "{ a }", "variables": {"after": "t2"}}
+
+
+def test_a_body_variable_in_the_way_of_the_path_makes_the_request_invalid() -> None:
+    # Only a template variable can put a non-object there: the spec's own structure is checked when it loads.
+    plan = _body_plan(
+        "{type: page_number, in: body, param: page.number}", "json: {page: '{p}'}", vars_="vars: {p: [3]}"
+    )
+    assert plan.invalid == "cannot put the page into the JSON body: 'page' is a number, not an object"
+
+
+def test_in_header_is_send_cursor_as_header() -> None:
+    plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, in: header}")
+    second = _next(next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5))
+    assert second.headers["X-Cursor"] == "t2" and second.url == plan.url

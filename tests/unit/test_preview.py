@@ -116,3 +116,31 @@ def test_a_base_url_override_must_be_an_absolute_http_url(url: str) -> None:
 @pytest.mark.parametrize("url", [None, "http://127.0.0.1:8080", "https://staging.example/api/"])
 def test_a_good_or_absent_base_url_override_passes(url: str | None) -> None:
     check_base_url(url)
+
+
+def test_the_plan_shows_the_first_pages_body_numbered_and_masked() -> None:
+    spec = load_spec_text(
+        """
+name: search
+targets:
+  - name: hits
+    url: https://api.example/search
+    method: POST
+    json: {query: shoes, key: "${env.CR_PREV_TOKEN}"}
+    paginate: {type: page_number, in: body, param: page.number}
+  - name: form
+    url: https://api.example/search
+    method: POST
+    form: {q: red shoes}
+    paginate: {type: offset, in: body, limit: 10}
+""",
+        environ={"CR_PREV_TOKEN": TOKEN},
+    )
+    hits, form = crawlrunner.preview_plan(spec, first=1)
+
+    assert hits.requests[0].body == '{"query": "shoes", "key": "***", "page": {"number": 1}}'
+    assert form.requests[0].body == "q=red+shoes&offset=0&limit=10"
+    lines = list(plan_lines([hits], 1))
+    assert lines[0] == "hits: 1 start request; more from page_number pagination"
+    assert lines[-1] == '      body: {"query": "shoes", "key": "***", "page": {"number": 1}}'
+    assert TOKEN not in repr(hits)

@@ -425,14 +425,18 @@ class Store:
         return [plan for row in rows if (plan := restore_plan(spec, row)) is not None]
 
     async def stored_bodies(self, spec: Spec, targets: Iterable[Target]) -> AsyncIterator[StoredBody]:
-        """The latest stored body of every (target, URL), with the request that fetched it."""
+        """The latest stored body of every (target, URL, request body), with the request that fetched it.
+
+        The request body counts: the pages of a chain paginated in the body share their URL.
+        """
         names = [t.name for t in targets]
         marks = ", ".join("?" for _ in names)
+        joined = "bodies AS b JOIN fetch_log AS f ON f.id = b.fetch_id LEFT JOIN requests AS r ON r.id = f.request_id"
         sql = (
             "SELECT b.target, b.url, b.final_url, b.status, b.content_type, b.charset, b.fetched_at, b.body,"
-            f" {select_columns('r')}"
-            " FROM bodies AS b JOIN fetch_log AS f ON f.id = b.fetch_id LEFT JOIN requests AS r ON r.id = f.request_id"
-            f" WHERE b.fetch_id IN (SELECT max(fetch_id) FROM bodies WHERE target IN ({marks}) GROUP BY target, url)"
+            f" {select_columns('r')} FROM {joined}"
+            f" WHERE b.fetch_id IN (SELECT max(b.fetch_id) FROM {joined} WHERE b.target IN ({marks})"
+            " GROUP BY b.target, b.url, r.body)"
             " ORDER BY b.fetch_id"
         )
         try:
