@@ -135,7 +135,9 @@ async def crawl(
             unsent = FetchResult(plan.target.name, plan.method, plan.url, utc_now())
             await sink.write(Outcome(unsent, plan, skipped=SKIPPED_BY_ROBOTS))
             return []
-        outcome = process(plan, result, children=children[plan.target.name])
+        # A 304 has no body: what the page led to when it was last fetched whole is derived again.
+        unchanged = await run.led_to(plan) if result.status == 304 and run.led_to is not None else None
+        outcome = process(plan, result, children=children[plan.target.name], unchanged=unchanged)
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying

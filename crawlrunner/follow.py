@@ -60,9 +60,14 @@ def links(plan: RequestPlan, page: Page) -> list[RequestPlan]:
         url = normalize_url(urljoin(page.url, href))
         if url is None or url in found or not _rules_allow(url, rules):
             continue
-        # A followed link is a plain GET with the headers of the page that linked it.
-        found[url] = RequestPlan(plan.target, url, "GET", plan.headers, depth=plan.depth + 1)
+        found[url] = link_request(plan, url)
     return list(found.values())
+
+
+def link_request(source: RequestPlan, url: str) -> RequestPlan:
+    """The request for a link (normalised, allowed) on ``source``'s page."""
+    # A followed link is a plain GET with the headers of the page that linked it.
+    return RequestPlan(source.target, url, "GET", source.headers, depth=source.depth + 1)
 
 
 def is_link(plan: RequestPlan, source: RequestPlan) -> bool:

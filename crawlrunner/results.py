@@ -99,6 +99,23 @@ class ChainEnd:
 
 
 @dataclass(slots=True)
+class LedTo:
+    """What a page led to when it was last fetched whole: kept with its validators, replayed on its 304.
+
+    The candidates extract derived from it, before the frontier's admission,
+    so that the run replaying them decides again which it makes (links seen
+    before, ``max_pages``, hosts). See ``extract.recrawl``.
+    """
+
+    next_page: RequestPlan | None = None  # pagination: the page after this one
+    stop: ChainStop | None = None  # or why its chain ended on it
+    items: int = 0  # records the page held (kept or dropped): the chain's count goes on from them
+    links: list[RequestPlan] = field(default_factory=list)  # links to follow, past max_depth too
+    children: list[RequestPlan] = field(default_factory=list)  # child-target requests of its records
+    child_targets: tuple[str, ...] = ()  # the child targets they were derived for
+
+
+@dataclass(slots=True)
 class Outcome:
     """A fetch and what extraction made of it: the unit the store commits.
 
@@ -117,4 +134,5 @@ class Outcome:
     unconverted: Counter[str] | None = None  # field → values that could not be converted (None: none)
     derived: list[RequestPlan] = field(default_factory=list)
     chain_end: ChainEnd | None = None  # this page ended its pagination chain
+    led_to: LedTo | None = None  # a conditional target's whole page: what it led to, for its next 304
     skipped: str | None = None  # why the request was not sent (robots.txt): no fetch, a "skipped" request

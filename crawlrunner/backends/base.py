@@ -37,12 +37,15 @@ from typing import Protocol
 
 from ..expectations import TargetFacts
 from ..plan import RequestPlan
-from ..results import Outcome
+from ..results import LedTo, Outcome
 from ..settings import RateLimit
 from ..spec.model import Spec, Target
 
 # (target name, tokenized URL) → (ETag, Last-Modified) seen by an earlier run.
 Validators = Mapping[tuple[str, str], tuple[str | None, str | None]]
+# What a conditional request's page led to when it was last fetched whole, read when it gets a 304
+# (None: nothing is known). Read on demand: a big site's would not fit in memory at once.
+LedToReader = Callable[[RequestPlan], Awaitable[LedTo | None]]
 
 
 class Frontier(ABC):
@@ -172,6 +175,7 @@ class OpenedRun:
     frontier: Frontier
     sink: Sink
     validators: Validators = field(default_factory=dict)
+    led_to: LedToReader | None = None
     whole_crawl: bool = True  # False: a retry of failures, which may not empty replace tables
     # A resume of a run that had completed, with no target added since: nothing
     # to fetch, and the run is left exactly as it was (not even finished again).

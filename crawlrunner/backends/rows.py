@@ -115,6 +115,21 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
         return RequestPlan(target, mask_references(url), method, invalid=str(exc), request_id=request_id, seq=seq)
 
 
+# A request as ``validators.led_to`` keeps it: its row without the run's numbering.
+_FIELDS = tuple(name for name in _PLAN_COLUMNS if name not in ("id", "seq"))
+
+
+def request_fields(plan: RequestPlan, redactor: Redactor) -> dict[str, Any]:
+    """``request_row``'s columns of ``plan`` as a JSON object (nulls left out), without its run's numbering."""
+    row = request_row(plan, 0, redactor, "")
+    return {name: value for name, value in zip(COLUMNS, row, strict=True) if name in _FIELDS and value is not None}
+
+
+def restore_fields(spec: Spec, fields: Mapping[str, Any]) -> RequestPlan | None:
+    """A request saved by ``request_fields``, back as a plan (``restore_plan``), without an id."""
+    return restore_plan(spec, tuple(fields.get(name) for name in _PLAN_COLUMNS))
+
+
 def fetch_row(outcome: Outcome, fetch_id: int, run_id: int, redact: Redactor) -> tuple[Any, ...]:
     """An outcome's ``fetch_log`` row, in its columns' order (``id`` … ``request_id``, ``items``): secrets masked."""
     fetch, plan = outcome.fetch, outcome.plan

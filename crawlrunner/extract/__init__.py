@@ -18,9 +18,10 @@ from ..errors import CoercionError, ExtractError
 from ..follow import links
 from ..paginate import failed_page, next_page
 from ..plan import RequestPlan, child_requests
-from ..results import ChainEnd, FetchResult, Outcome
+from ..results import ChainEnd, FetchResult, LedTo, Outcome
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
 from .graphql import graphql_warning
+from .recrawl import remembered, replay
 from .sources import SOURCES
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,12 @@ def _needs_page(target: Target, children: tuple[Target, ...]) -> bool:
 
 
 def process(
-    plan: RequestPlan, fetch: FetchResult, *, children: tuple[Target, ...] = (), derive: bool = True
+    plan: RequestPlan,
+    fetch: FetchResult,
+    *,
+    children: tuple[Target, ...] = (),
+    derive: bool = True,
+    unchanged: LedTo | None = None,
 ) -> Outcome:
     """Records and derived requests from one response.
 
@@ -49,7 +55,9 @@ def process(
     candidates: the frontier decides which the run makes (a link seen
     before is not). ``derive=False`` extracts records only (re-extraction).
     A body that cannot be parsed marks the fetch failed (``extract_error``)
-    and yields nothing; the run goes on.
+    and yields nothing; the run goes on. A conditional target's whole page
+    also notes what it led to (``outcome.led_to``); a 304 of it derives that
+    again from ``unchanged``, what the page led to last time (``recrawl``).
     """
     outcome = Outcome(fetch, plan)
     target = plan.target
@@ -57,7 +65,11 @@ def process(
         if derive:
             outcome.chain_end = failed_page(plan)
         return outcome
-    if fetch.status == 304 or plan.method == "HEAD" or fetch.body_path:
+    if fetch.status == 304:
+        if derive and unchanged is not None:
+            replay(plan, unchanged, outcome, children)
+        return outcome
+    if plan.method == "HEAD" or fetch.body_path:
         return outcome
     if not _needs_page(target, children):
         return outcome
@@ -80,6 +92,8 @@ def process(
         return outcome
     if derive:
         outcome.derived = derived_requests(plan, page, outcome, children)
+        if target.conditional:
+            outcome.led_to = remembered(plan, page, outcome, children)
     return outcome
 
 

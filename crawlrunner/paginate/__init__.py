@@ -27,6 +27,7 @@ instead of looping forever. Every end is a ``ChainEnd`` with its
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..plan import PageChain, RequestPlan, page_key
@@ -40,7 +41,7 @@ from .link_header import next_link
 if TYPE_CHECKING:
     from ..document import Page
 
-__all__ = ["PAGINATORS", "failed_page", "next_link", "next_page"]
+__all__ = ["PAGINATORS", "failed_page", "next_link", "next_page", "unchanged_page"]
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,40 @@ def next_page(plan: RequestPlan, page: Page, records: int) -> RequestPlan | Chai
         return end(ChainStop.NO_NEXT)
     if isinstance(follow_up, ChainStop):
         return end(follow_up)
+    return _onward(plan, follow_up, chain, page.url)
+
+
+def unchanged_page(
+    plan: RequestPlan, follow_up: RequestPlan | None, stop: ChainStop | None, items: int
+) -> RequestPlan | ChainEnd | None:
+    """For a page that did not change (a 304): where ``next_page`` went from it last time, on this chain.
+
+    ``follow_up`` (the next page then) or ``stop`` (why the chain ended
+    then) and ``items`` are what the page gave when it was fetched whole. The
+    chain's counters go on from ``plan``'s, and ``max_pages`` and the loop
+    guard hold as for a page with a body. None: no pagination.
+    """
+    paginate = plan.target.paginate
+    if paginate is None:
+        return None
+    chain = plan.chain or PageChain(seen={page_key(plan, paginate)})
+    chain.items += items
+    if stop is not None or follow_up is None:
+        return ChainEnd(stop or ChainStop.NO_NEXT, chain.pages, chain.items)
+    if chain.pages >= paginate.max_pages:
+        log.warning("%s: stopped after max_pages=%d at %s", plan.target.name, paginate.max_pages, plan.url)
+        return ChainEnd(ChainStop.MAX_PAGES, chain.pages, chain.items)
+    return _onward(plan, replace(follow_up, depth=plan.depth, chain=chain), chain, plan.url)
+
+
+def _onward(plan: RequestPlan, follow_up: RequestPlan, chain: PageChain, where: str) -> RequestPlan | ChainEnd:
+    """``follow_up`` as the chain's next page, unless the chain fetched it already (a loop)."""
+    paginate = plan.target.paginate
+    assert paginate is not None
     key = page_key(follow_up, paginate)
     if key in chain.seen:
-        log.warning("%s: pagination loop at %s (next page already seen); chain stopped", plan.target.name, page.url)
-        return end(ChainStop.LOOP)
+        log.warning("%s: pagination loop at %s (next page already seen); chain stopped", plan.target.name, where)
+        return ChainEnd(ChainStop.LOOP, chain.pages, chain.items)
     chain.seen.add(key)
     chain.pages += 1
     return follow_up

@@ -59,11 +59,6 @@ def check_parents(ctx: Context, raw_targets: Indexed) -> None:
 
 def check_run(ctx: Context, raw_targets: Indexed, targets: list[Target], http: HttpSettings) -> None:
     """Settings of one target or of ``http`` that conflict with the rest of the run."""
-    parents = {t.parent for t in targets}
-    for (index, _), target in zip(raw_targets, targets, strict=False):
-        if target.conditional and target.name in parents:
-            ctx.problem(("targets", index, "conditional"),
-                        "conditional requests cannot be used by a parent target: a 304 has no records for its children")  # fmt: skip
     if http.block_private_addresses and (http.trust_env or any(t.fetch.proxy for t in targets)):
         ctx.problem(("http", "block_private_addresses"),
                     "cannot be checked through a proxy (proxy or trust_env): the proxy resolves the hosts")  # fmt: skip
@@ -128,13 +123,6 @@ def check_storage(ctx: Context, target: Target, path: SpecPath) -> None:
             ctx.problem(path + ("key", i), f"no field named {name!r} in this target")
     if target.mode != "append" and target.extract is None:
         ctx.problem(path + ("mode",), f"mode {target.mode} needs extract: there is no table without fields")
-    if target.conditional and (target.paginate or target.follow):
-        # A 304 has no body to find the next page or the links in.
-        what = "paginate" if target.paginate else "follow"
-        ctx.problem(
-            path + ("conditional",),
-            f"conditional requests cannot be combined with {what}: a 304 has no body to continue from",
-        )
 
 
 # Header names whose values are credentials, and the keys of auth and gateway that hold one.

@@ -9,9 +9,9 @@ import pytest
 from multidict import CIMultiDict
 
 from crawlrunner.document import Page
-from crawlrunner.paginate import next_link, next_page
+from crawlrunner.paginate import next_link, next_page, unchanged_page
 from crawlrunner.plan import RequestPlan, plan_target
-from crawlrunner.results import ChainEnd, FetchResult
+from crawlrunner.results import ChainEnd, ChainStop, FetchResult
 from crawlrunner.spec import load_spec_text
 
 
@@ -243,3 +243,29 @@ def test_in_header_is_send_cursor_as_header() -> None:
     plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, in: header}")
     second = _next(next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5))
     assert second.headers["X-Cursor"] == "t2" and second.url == plan.url
+
+
+def test_an_unchanged_page_continues_its_chain_with_the_chains_own_counters() -> None:
+    first = _first_plan("{type: next_url, next: next, max_pages: 3}")
+    second = _next(next_page(first, _page(first, {"next": "/items?p=2"}), records=4))
+    # What the second page led to when a run fetched it whole (another chain's state, another depth).
+    stored = RequestPlan(first.target, "http://api.test/items?p=3", depth=7)
+
+    third = _next(unchanged_page(second, stored, None, items=5))
+
+    assert third.url == stored.url and third.depth == second.depth
+    assert third.chain is second.chain and (third.chain.pages, third.chain.items) == (3, 9)
+    # max_pages holds on a chain of 304s too; and a stored end is ended the same way, on these counters.
+    assert _stop(unchanged_page(third, RequestPlan(first.target, "http://api.test/items?p=4"), None, 5)) == (
+        "max_pages",
+        3,
+    )
+    end = unchanged_page(second, None, ChainStop.EMPTY_PAGE, items=0)  # the chain has 3 pages, 14 items by now
+    assert isinstance(end, ChainEnd) and (end.reason, end.pages, end.items) == ("empty_page", 3, 14)
+
+
+def test_an_unchanged_page_that_leads_back_into_its_chain_stops_it_as_a_loop() -> None:
+    first = _first_plan("{type: next_url, next: next}")
+    second = _next(next_page(first, _page(first, {"next": "/items?p=2"}), records=1))
+
+    assert _stop(unchanged_page(second, RequestPlan(first.target, first.url), None, items=1)) == ("loop", 2)

@@ -31,6 +31,7 @@ from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from .. import health
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
+from ..recrawl import expected_keys, led_to_reader
 from . import records
 from . import statements as sql
 from .connect import display_name, open_pool, retrying
@@ -146,12 +147,19 @@ class PostgresBackend(Backend):
         )
         self._membership = await self._exits.enter_async_context(membership)
         async with self.pool.acquire() as conn:
-            validators = await records.validators(conn, targets)
+            validators = await records.validators(conn, targets, expected_keys(spec, targets))
             retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
         return OpenedRun(
-            run_id, frontier, sink, validators, whole_crawl=retry_of is None, hosts=hosts,
-            cluster_totals=lambda: self.run_totals(run_id),
+            run_id, frontier, sink, validators, led_to_reader(spec, self._led_to), whole_crawl=retry_of is None,
+            hosts=hosts, cluster_totals=lambda: self.run_totals(run_id),
         )  # fmt: skip
+
+    async def _led_to(self, target: str, url: str) -> str | None:
+        async def read() -> str | None:
+            async with self.pool.acquire() as conn:
+                return await records.led_to(conn, target, url)
+
+        return await retrying(self.name, "read what an unchanged page led to", read)
 
     @staticmethod
     async def _lost(conn: asyncpg.Connection, worker_id: int) -> None:

@@ -12,7 +12,8 @@ committed. It keeps the SQLite writer's semantics (``backends/sqlite/writer.py``
   was before the batch; the last record of a key in a batch wins. Keys
   match with NULLs equal.
 - a 304 keeps the rows stored for that URL, as this run's (not in ``append``).
-- ETag / Last-Modified of conditional targets, and zlib-compressed bodies
+- ETag / Last-Modified of conditional targets (with what a page fetched
+  whole led to, ``backends.recrawl``), and zlib-compressed bodies
   of ``store_bodies`` targets, with secrets masked (URLs as references).
 
 Each table gets one statement per batch: the values travel as one array per
@@ -31,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import repeat
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import StorageError
 from ...results import Outcome
 from ...spec.model import Spec, Target
+from ..recrawl import LedToColumns, trusted
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from .schema import quote_identifier
 from .tables import Converter, array_type, as_text, column_types, converter, field_names, history_table, sql_key
@@ -54,6 +56,17 @@ FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS v(target, url, et
 ORDER BY v.target, v.url
 ON CONFLICT (target, url) DO UPDATE
 SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, run_id = EXCLUDED.run_id
+"""
+# A page fetched whole: what it led to too (a 304 leaves that as it was).
+UPSERT_WHOLE_PAGES = """
+INSERT INTO validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)
+SELECT v.target, v.url, v.etag, v.last_modified, $1::bigint, v.led_to, v.led_to_spec
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    AS v(target, url, etag, last_modified, led_to, led_to_spec)
+ORDER BY v.target, v.url
+ON CONFLICT (target, url) DO UPDATE
+SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, run_id = EXCLUDED.run_id,
+    led_to = EXCLUDED.led_to, led_to_spec = EXCLUDED.led_to_spec
 """
 INSERT_BODIES = """
 INSERT INTO bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)
@@ -193,6 +206,7 @@ class RecordWriter:
         self.redact = spec.redactor
         self.targets = {t.name: t for t in spec.targets}
         self._tables: dict[str, _Table] = {}
+        self._led_to = LedToColumns(spec)
         # A 304 keeps a URL's rows as this run's, except keys marked removed (see the SQLite writer).
         self._unchanged = {
             t.name: f"UPDATE {quote_identifier(t.name)} SET _run_id = $1 WHERE _url = ANY($2::text[])"
@@ -211,6 +225,7 @@ class RecordWriter:
         records: dict[str, _Rows] = {}
         unchanged: dict[str, set[str]] = {}
         validators: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        whole_pages: dict[tuple[str, str], tuple[str | None, ...]] = {}
         bodies: list[tuple[Any, ...]] = []
         for outcome, fetch_id in kept:
             fetch = outcome.fetch
@@ -221,7 +236,15 @@ class RecordWriter:
             if target.conditional and fetch.ok:
                 etag, modified = fetch.headers.get("ETag"), fetch.headers.get("Last-Modified")
                 if etag or modified:
-                    validators[(name, tokenize(fetch.url))] = (etag, modified)
+                    # The last outcome of a URL in the batch wins, of either kind.
+                    known = (name, tokenize(fetch.url))
+                    if fetch.status == 304 and known in whole_pages:  # what it led to is the page's just before
+                        whole_pages[known] = (etag, modified, *whole_pages[known][2:])
+                    elif fetch.status == 304:  # the page is as it was: so is what it led to
+                        validators[known] = (etag, modified)
+                    else:
+                        validators.pop(known, None)
+                        whole_pages[known] = (etag, modified, *self._led_to(outcome))
             if target.store_bodies and fetch.ok and fetch.status != 304 and not fetch.body_path:
                 bodies.append(
                     (
@@ -245,6 +268,9 @@ class RecordWriter:
                 await self._write_records(conn, target, records[target.name])
         for name in sorted(unchanged):
             await conn.execute(self._unchanged[name], self.run_id, sorted(unchanged[name]))
+        if whole_pages:
+            names, urls = zip(*whole_pages, strict=True)
+            await conn.execute(UPSERT_WHOLE_PAGES, self.run_id, names, urls, *zip(*whole_pages.values(), strict=True))
         if validators:
             names, urls = zip(*validators, strict=True)
             etags, dates = zip(*validators.values(), strict=True)
@@ -445,13 +471,24 @@ def _plain(value: Any) -> Any:
 
 
 async def validators(
-    conn: asyncpg.Connection, targets: Iterable[Target]
+    conn: asyncpg.Connection, targets: Iterable[Target], keys: Mapping[str, str] | None = None
 ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
-    """Stored ETag / Last-Modified per (target, tokenized URL) of the conditional targets."""
+    """Stored ETag / Last-Modified per (target, tokenized URL) of the conditional targets.
+
+    ``keys``: the ``led_to_spec`` a page of a target whose pages lead
+    somewhere must have (``recrawl.expected_keys``); the others are left out.
+    """
     names = [t.name for t in targets if t.conditional]
     if not names:
         return {}
     rows = await conn.fetch(
-        "SELECT target, url, etag, last_modified FROM validators WHERE target = ANY($1::text[])", names
+        "SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target = ANY($1::text[])", names
     )
-    return {(str(t), str(u)): (e, m) for t, u, e, m in rows}
+    keys = keys or {}
+    return {(str(t), str(u)): (e, m) for t, u, e, m, k in rows if trusted(t, k, keys)}
+
+
+async def led_to(conn: asyncpg.Connection, target: str, url: str) -> str | None:
+    """What the page (target, tokenized URL) led to when it was last fetched whole (``validators.led_to``)."""
+    text = await conn.fetchval("SELECT led_to FROM validators WHERE target = $1 AND url = $2", target, url)
+    return str(text) if text is not None else None

@@ -178,7 +178,7 @@ CREATE TABLE IF NOT EXISTS extraction_health (
 );
 """
 # Layout 3: incremental and polite, as in the SQLite layout's version 5
-# (``cursors``, ``validators.led_to``, ``requests.role``, ``host_stats``).
+# (``cursors``, ``validators.led_to`` and ``led_to_spec``, ``requests.role``, ``host_stats``).
 _LAYOUT_3 = """
 CREATE TABLE IF NOT EXISTS cursors (
     run_id bigint NOT NULL REFERENCES runs(id),
@@ -188,6 +188,7 @@ CREATE TABLE IF NOT EXISTS cursors (
     PRIMARY KEY (run_id, target, scope)
 );
 ALTER TABLE validators ADD COLUMN IF NOT EXISTS led_to text;
+ALTER TABLE validators ADD COLUMN IF NOT EXISTS led_to_spec text;
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS role text;
 CREATE TABLE IF NOT EXISTS host_stats (
     run_id bigint NOT NULL REFERENCES runs(id),

@@ -33,6 +33,7 @@ from ...plan import RequestPlan, count_requests, plan_target
 from ...spec.model import Spec, Target
 from ..base import OpenedRun, RunLimits, Start
 from ..local import LocalFrontier, LocalState, numbered
+from ..recrawl import expected_keys, led_to_reader
 from .store import DoneStarts, RunRow, Store
 from .writer import SQLiteSink
 
@@ -59,8 +60,10 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
         run_id, whole_crawl = await store.begin_run(spec), True
         state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted))
         frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
-    validators = await store.validators(targets)
-    return OpenedRun(run_id, frontier, SQLiteSink(store, run_id, spec), validators, whole_crawl=whole_crawl)
+    validators = await store.validators(targets, expected_keys(spec, targets))
+    sink = SQLiteSink(store, run_id, spec)
+    led_to = led_to_reader(spec, store.led_to)
+    return OpenedRun(run_id, frontier, sink, validators, led_to, whole_crawl=whole_crawl)
 
 
 async def _begin_retry(store: Store, spec: Spec, targets: list[Target], limits: RunLimits) -> tuple[int, LocalFrontier]:

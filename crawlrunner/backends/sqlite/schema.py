@@ -170,7 +170,8 @@ CREATE TABLE extraction_health (
 # value of the target's ``incremental.cursor`` field the run stored; the next
 # run's cursor comes from completed runs only. ``validators.led_to``: what a
 # conditional page led to (its next page, links, child requests: request rows
-# as JSON), so that a 304 continues the crawl. ``requests.role``: null for a
+# as JSON), so that a 304 continues the crawl; ``led_to_spec``, a digest of
+# the settings that derived it. ``requests.role``: null for a
 # page, 'sitemap' for a sitemap document (``seeds.sitemap``). ``host_stats``:
 # per run and origin, how polite the run had to be.
 _V5 = """
@@ -182,6 +183,7 @@ CREATE TABLE cursors (
     PRIMARY KEY (run_id, target, scope)
 );
 ALTER TABLE validators ADD COLUMN led_to TEXT;
+ALTER TABLE validators ADD COLUMN led_to_spec TEXT;
 ALTER TABLE requests ADD COLUMN role TEXT;
 CREATE TABLE host_stats (
     run_id INTEGER NOT NULL REFERENCES runs(id),

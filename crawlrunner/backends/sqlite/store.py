@@ -27,6 +27,7 @@ from ...results import utc_now
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
+from ..recrawl import trusted
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
 from .rows import INSERT as REQUEST_INSERT
@@ -462,16 +463,29 @@ class Store:
         ((requests, records),) = await self.rows("SELECT requests, records FROM runs WHERE id = ?", (run_id,))
         return int(requests), int(records)
 
-    async def validators(self, targets: Iterable[Target]) -> dict[tuple[str, str], tuple[str | None, str | None]]:
-        """Stored ETag / Last-Modified per (target, tokenized URL) for conditional targets."""
+    async def validators(
+        self, targets: Iterable[Target], keys: Mapping[str, str] | None = None
+    ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+        """Stored ETag / Last-Modified per (target, tokenized URL) for conditional targets.
+
+        ``keys``: the ``led_to_spec`` a page of a target whose pages lead
+        somewhere must have (``recrawl.expected_keys``); the others are left out.
+        """
         names = [t.name for t in targets if t.conditional]
         if not names:
             return {}
         marks = ", ".join("?" for _ in names)
         rows = await self.rows(
-            f"SELECT target, url, etag, last_modified FROM validators WHERE target IN ({marks})", tuple(names)
+            f"SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target IN ({marks})",
+            tuple(names),
         )
-        return {(t, u): (e, m) for t, u, e, m in rows}
+        keys = keys or {}
+        return {(t, u): (e, m) for t, u, e, m, k in rows if trusted(t, k, keys)}
+
+    async def led_to(self, target: str, url: str) -> str | None:
+        """What the page (target, tokenized URL) led to when it was last fetched whole (``validators.led_to``)."""
+        rows = await self.rows("SELECT led_to FROM validators WHERE target = ? AND url = ?", (target, url))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 @dataclass(frozen=True)

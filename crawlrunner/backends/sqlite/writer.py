@@ -3,9 +3,10 @@
 One transaction holds, for every outcome in the batch: its fetch-log row,
 its records (appended, or upserted with their history), the request's
 "done" mark, the requests it led to (pending, for a resume), its ETag and
-Last-Modified, and its body when the target keeps bodies. So a record is
-never committed without its request's done mark, and the reverse: a run
-killed at any moment resumes without losing or duplicating a record.
+Last-Modified (with what the page led to: ``backends.recrawl``), and its
+body when the target keeps bodies. So a record is never committed without
+its request's done mark, and the reverse: a run killed at any moment
+resumes without losing or duplicating a record.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
 from ..batching import BatchingSink
+from ..recrawl import LedToColumns
 from ..rows import RequestRows, chain_end_row, fetch_row
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
@@ -44,10 +46,13 @@ _INSERT_FETCH = (
 _INSERT_CHAIN_END = (
     "INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# ?8: the response was a 304, which leaves what the page led to as it was.
 _UPSERT_VALIDATOR = (
-    "INSERT INTO validators (target, url, etag, last_modified, run_id) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (target, url) DO UPDATE SET etag = excluded.etag,"
-    " last_modified = excluded.last_modified, run_id = excluded.run_id"
+    "INSERT INTO validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (target, url) DO UPDATE SET etag = excluded.etag,"
+    " last_modified = excluded.last_modified, run_id = excluded.run_id,"
+    " led_to = CASE WHEN ?8 THEN led_to ELSE excluded.led_to END,"
+    " led_to_spec = CASE WHEN ?8 THEN led_to_spec ELSE excluded.led_to_spec END"
 )
 _INSERT_BODY = (
     "INSERT INTO bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)"
@@ -106,6 +111,7 @@ class SQLiteSink(BatchingSink):
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
         self._request_row = RequestRows(run_id, self.redact).row
+        self._led_to = LedToColumns(spec)
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
@@ -167,7 +173,9 @@ class SQLiteSink(BatchingSink):
             if fetch.status == 304:
                 unchanged.setdefault(target.name, []).append(url)
             if target.conditional and fetch.ok and (etag or modified):
-                validators.append((target.name, tokenize(fetch.url), etag, modified, self.run_id))
+                led_to, led_to_spec = self._led_to(outcome)  # none for a 304: it keeps what is stored
+                known = (target.name, tokenize(fetch.url), etag, modified, self.run_id, led_to, led_to_spec)
+                validators.append((*known, fetch.status == 304))
             if target.store_bodies and fetch.ok and fetch.status != 304 and not fetch.body_path:
                 bodies.append(
                     (
