@@ -135,7 +135,7 @@ async def crawl(
             unsent = FetchResult(plan.target.name, plan.method, plan.url, utc_now())
             await sink.write(Outcome(unsent, plan, skipped=SKIPPED_BY_ROBOTS))
             return []
-        outcome = process(plan, result, children=children[plan.target.name])
+        outcome = process(plan, result, children=children[plan.target.name], cursors=run.cursors)
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying

@@ -133,9 +133,11 @@ class PostgresBackend(Backend):
                 await prepare_targets(conn, [t for t in targets if t.extract is not None])
 
         await retrying(self.name, "create the target tables", prepare)
+        async with self.pool.acquire() as conn:
+            cursors = await records.cursors(conn, spec, run_id)
         leases = Leases()
         frontier = PostgresFrontier(
-            self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases
+            self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases, cursors
         )
         sink = PostgresSink(self.pool, self.name, run_id, worker_id, spec, leases, frontier.committed)
         hosts = ClusterSlots(self.pool, run_id, worker_id, spec.http.limits.per_host, name=self.name)
@@ -150,7 +152,7 @@ class PostgresBackend(Backend):
             retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
         return OpenedRun(
             run_id, frontier, sink, validators, whole_crawl=retry_of is None, hosts=hosts,
-            cluster_totals=lambda: self.run_totals(run_id),
+            cluster_totals=lambda: self.run_totals(run_id), cursors=cursors,
         )  # fmt: skip
 
     @staticmethod
