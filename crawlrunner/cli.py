@@ -252,7 +252,7 @@ def run(
             _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
         spec = load_spec(spec_file, base_url=base_url)
         if dry_run:
-            _print_plan(spec, only, 5)
+            _print_plan(spec, only, 5, output)
             return
         if concurrency is not None:
             from .api import with_concurrency
@@ -496,11 +496,11 @@ def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> Non
     _exit_for(result)
 
 
-def _print_plan(spec: Spec, only: tuple[str, ...], first: int) -> None:
+def _print_plan(spec: Spec, only: tuple[str, ...], first: int, output: str | None = None) -> None:
     from .console.plan import plan_lines
     from .preview import preview_plan
 
-    for line in plan_lines(preview_plan(spec, only=only or None, first=first), first):
+    for line in plan_lines(preview_plan(spec, only=only or None, first=first, output=output), first):
         click.echo(line)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..preview import PlannedRequest, TargetPlan
+from ..preview import CursorPlan, PlannedRequest, TargetPlan
 
 
 def plan_lines(plans: Iterable[TargetPlan], first: int) -> Iterator[str]:
@@ -13,12 +13,31 @@ def plan_lines(plans: Iterable[TargetPlan], first: int) -> Iterator[str]:
         if plan.count is None:
             source = f"its field {plan.url_field!r}" if plan.url_field else repr(plan.url_template)
             yield f"{plan.target}: one request per record of {plan.parent!r}, to {source}"
-            continue
-        yield f"{plan.target}: {plan.count} start request{'s' if plan.count != 1 else ''}{_more(plan)}"
-        for request in plan.requests:
-            yield from _request_lines(request)
-        if plan.count > first:
-            yield f"  ... {plan.count - first} more"
+        else:
+            yield f"{plan.target}: {plan.count} start request{'s' if plan.count != 1 else ''}{_more(plan)}"
+            for request in plan.requests:
+                yield from _request_lines(request)
+            if plan.count > first:
+                yield f"  ... {plan.count - first} more"
+        if plan.incremental is not None:
+            yield f"{plan.target}: incremental {_cursor_text(plan.incremental)}"
+
+
+def _cursor_text(cursor: CursorPlan) -> str:
+    """``updated_since = 2024-05-01T10:00:00Z (from run 7, lag 3600 s)``: what the next run sends, and why."""
+    lag = f"lag {cursor.lag:g}{' ' + cursor.lag_unit if cursor.lag_unit else ''}"
+    if cursor.unknown is not None:
+        return f"{cursor.where} = unknown: {cursor.unknown} (initial: {cursor.value})"
+    if cursor.scopes is not None:  # a child target: a cursor per parent record
+        if not cursor.scopes:
+            return f"{cursor.where} = {cursor.value} for each parent record (initial: no completed run yet)"
+        return (
+            f"{cursor.where}: per parent record, {cursor.scopes} from completed runs (the latest run {cursor.run_id},"
+            f" {lag}); others {cursor.value} (initial)"
+        )
+    if cursor.run_id is None:
+        return f"{cursor.where} = {cursor.value} (initial: no completed run yet)"
+    return f"{cursor.where} = {cursor.value} (from run {cursor.run_id}, {lag})"
 
 
 def _more(plan: TargetPlan) -> str:
