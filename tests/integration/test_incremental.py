@@ -9,6 +9,7 @@ request failed, or that is being resumed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ class Shop:
     asked: list[Asked] = field(default_factory=list)
     failing: set[str] = field(default_factory=set)  # query strings (page=2) answering 500
     per_page: int = 0  # 0: one page
+    delay: float = 0.0  # seconds each /api/orders answer takes
 
     def add(self, order_id: int, updated_at: str, *, customer: int = 0, region: str = "eu", seq: int = 0) -> None:
         """An order: a customer's (``customer``), or of a region's (``region``, without a customer)."""
@@ -76,6 +78,7 @@ class Shop:
         ]
 
     async def all_orders(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.delay)
         since = request.query["updated_since"]
         page = int(request.query.get("page", "1"))
         if page == 1:
@@ -418,3 +421,28 @@ def test_the_cursor_moves_between_completed_runs_on_postgresql(
         (3, "customer_orders", '{"id":2}', '"2024-06-10"'),
         (3, "orders", "", '"2024-06-01T00:00:00+00:00"'),
     ]
+
+
+async def test_the_workers_of_a_shared_run_agree_on_its_cursor(
+    shop: tuple[Shop, str], write_spec: Spec, pg_url: str
+) -> None:
+    api, base = shop
+    api.delay = 0.05  # long enough for both workers to take requests
+    regions = [f"r{n}" for n in range(1, 13)]
+    for n, region in enumerate(regions, 1):
+        api.add(n, f"2024-05-{n:02d}T00:00:00Z", region=region)
+    spec = load_spec(write_spec(REGIONS.replace("[eu, us]", f"[{', '.join(regions)}]"), base=base))
+
+    # Two workers at once: the second joins the run the first opened, and both
+    # write the run's one cursor for the target.
+    first = await asyncio.gather(run_async(spec, output=pg_url), run_async(spec, output=pg_url))
+    api.asked.clear()
+    second = await asyncio.gather(run_async(spec, output=pg_url), run_async(spec, output=pg_url))
+
+    assert [r.run_id for r in first] == [1, 1] and [r.run_id for r in second] == [2, 2]
+    assert all(r.status == "completed" for r in first + second)
+    assert list(crawlrunner.query(pg_url, "SELECT count(DISTINCT worker_id) FROM fetch_log WHERE run_id = 1")) == [(2,)]
+    assert list(crawlrunner.query(pg_url, "SELECT run_id, scope, value FROM cursors WHERE run_id = 1")) == [
+        (1, "", '"2024-05-12T00:00:00+00:00"')
+    ]
+    assert api.since("/api/orders") == ["2024-05-11T23:59:00Z"] * 12  # every worker sent the same value
