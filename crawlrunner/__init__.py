@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CrawlRunnerError",
+    "CursorPlan",
     "FetchError",
     "PageTrial",
     "PlannedRequest",
@@ -70,6 +71,7 @@ _LAZY = {
     "run": "crawlrunner.api",
     "run_async": "crawlrunner.api",
     "stop_run": "crawlrunner.api",
+    "CursorPlan": "crawlrunner.preview",
     "PlannedRequest": "crawlrunner.preview",
     "TargetPlan": "crawlrunner.preview",
     "preview_plan": "crawlrunner.preview",
@@ -94,7 +96,7 @@ if TYPE_CHECKING:
         UnknownTargetError,
         UsageError,
     )
-    from .preview import PlannedRequest, TargetPlan, preview_plan
+    from .preview import CursorPlan, PlannedRequest, TargetPlan, preview_plan
     from .read import Table, changes, export, list_runs, query
     from .spec import load_spec
     from .spec.model import Spec

@@ -137,7 +137,7 @@ async def crawl(
             return []
         # A 304 has no body: what the page led to when it was last fetched whole is derived again.
         unchanged = await run.led_to(plan) if result.status == 304 and run.led_to is not None else None
-        outcome = process(plan, result, children=children[plan.target.name], unchanged=unchanged)
+        outcome = process(plan, result, children=children[plan.target.name], unchanged=unchanged, cursors=run.cursors)
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from .errors import TemplateError
+from .incremental import VARIABLE, Cursors
 from .spec.model import IntRange, Paginate, SeedFile, Spec, Target
 from .spec.pagination import json_kind
 from .templates import render_tree, value_text
@@ -212,13 +213,26 @@ def target_values(target: Target) -> Iterator[dict[str, Any]]:
         yield from _combinations(target.vars, dict(row))
 
 
-def plan_target(target: Target) -> Iterator[RequestPlan]:
-    """The target's start requests (none for a child target)."""
+def plan_target(target: Target, cursors: Cursors | None = None) -> Iterator[RequestPlan]:
+    """The target's start requests (none for a child target).
+
+    ``cursors``: where an incremental target starts (None: at its ``initial``).
+    """
     if target.parent is not None:
         return
+    cursor = _cursor(target, cursors, None)
     for values in target_values(target):
+        if cursor:
+            values = {**values, **cursor}
         for index in range(len(target.request.urls)):
             yield render(target, values, index)
+
+
+def _cursor(target: Target, cursors: Cursors | None, parent: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{incremental}``'s value, for a request of ``target`` (made from ``parent``); {} if it has none."""
+    if target.incremental is None:
+        return {}
+    return {VARIABLE: (cursors or Cursors()).value(target, parent)}
 
 
 def plan_requests(spec: Spec, only: Iterable[str] | None = None) -> Iterator[RequestPlan]:
@@ -244,20 +258,25 @@ def count_requests(target: Target) -> int | None:
     return total
 
 
-def child_requests(child: Target, record: Mapping[str, Any], page_url: str) -> Iterator[RequestPlan]:
+def child_requests(
+    child: Target, record: Mapping[str, Any], page_url: str, cursors: Cursors | None = None
+) -> Iterator[RequestPlan]:
     """Requests of ``child`` for one parent record.
 
     A URL taken from a parent field is relative to the parent's page, like a
     link; a URL template is relative to ``http.base_url`` when there is one.
+    An incremental child's cursor is the one of this parent record (``cursors``).
     """
     values: Mapping[str, Any] = record
+    if child.incremental is not None:
+        values = {**record, **_cursor(child, cursors, record)}
     base = child.request.base_url or page_url
     if child.url_field is not None:
         base = page_url
         link = record.get(child.url_field)
         if link is None or link == "":
             return
-        values = {**record, "url": value_text(link)}
+        values = {**values, "url": value_text(link)}
     for index in range(len(child.request.urls)):
         plan = render(child, values, index, base=base)
         yield replace(plan, parent=record)

@@ -18,8 +18,12 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
+from .errors import CrawlRunnerError
+from .incremental import VARIABLE, Cursors
 from .plan import RequestPlan, count_requests, plan_target
 from .secrets import MASK
 from .spec.model import Spec, Target
@@ -35,6 +39,24 @@ class PlannedRequest:
     gateway: str | None = None  # the rendering API's endpoint the request goes through
     invalid: str | None = None  # why the request cannot be sent, if it cannot
     body: str | None = None  # the body as sent (JSON, a form's urlencoded fields or raw text), if any
+
+
+@dataclass(frozen=True, slots=True)
+class CursorPlan:
+    """Where an incremental target would start: what ``{incremental}`` is on the next run.
+
+    For a child target, each parent record has a cursor of its own:
+    ``scopes`` of them are known, and ``value`` is what a parent without one
+    starts at (``initial``); ``run_id`` is then the latest run one came from.
+    """
+
+    where: str  # what the request fills with it: a parameter or header name, "url" or "body"
+    value: Any  # as a start request would send it
+    lag: float
+    lag_unit: str  # "s" for dates and date-times; "" for numbers
+    run_id: int | None = None  # the completed run the value comes from; None: initial
+    scopes: int | None = None  # a child target: parent records with a cursor of their own
+    unknown: str | None = None  # why the database could not be read (the value is then initial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +76,60 @@ class TargetPlan:
     parent: str | None = None
     url_field: str | None = None
     url_template: str | None = None
+    incremental: CursorPlan | None = None
 
 
-def preview_plan(spec: Spec, *, only: Iterable[str] | None = None, first: int = 5) -> list[TargetPlan]:
+def preview_plan(
+    spec: Spec, *, only: Iterable[str] | None = None, first: int = 5, output: str | Path | None = None
+) -> list[TargetPlan]:
     """The plan of each of ``spec``'s targets (or the ``only`` ones), with its ``first`` requests.
 
     Nothing is fetched. An unknown name in ``only`` raises ``UnknownTargetError``.
+    Incremental targets start where the spec's completed runs in ``output``
+    (default: the spec's) got to, read without writing; without a database,
+    at their ``initial``.
     """
     wanted = None if only is None else list(only)
     if wanted is not None:
         spec.check_targets(wanted)
-    return [_target_plan(spec, t, first) for t in spec.targets if wanted is None or t.name in wanted]
+    targets = [t for t in spec.targets if wanted is None or t.name in wanted]
+    cursors, unknown = _cursors(spec, output, targets)
+    return [_target_plan(spec, t, first, cursors, unknown) for t in targets]
+
+
+def _cursors(spec: Spec, output: str | Path | None, targets: list[Target]) -> tuple[Cursors, str | None]:
+    """What the spec's completed runs reached, and why it is unknown (a database that cannot be read)."""
+    if not any(t.incremental is not None for t in targets):
+        return Cursors(), None
+    from .backends import read_cursors
+
+    try:
+        return read_cursors(output if output is not None else spec.default_output, spec), None
+    except CrawlRunnerError as exc:
+        return Cursors(), spec.redactor(str(exc))
+
+
+def _cursor_plan(target: Target, cursors: Cursors, unknown: str | None) -> CursorPlan:
+    incremental = target.incremental
+    assert incremental is not None
+    known = cursors.of(target)
+    unit = "s" if incremental.type in ("date", "datetime") else ""
+    plan = CursorPlan(_where(target), incremental.initial, incremental.lag, unit, unknown=unknown)
+    if target.parent is not None:
+        return replace(plan, scopes=len(known), run_id=max((k.run_id for k in known), default=None))
+    if known:
+        return replace(plan, value=cursors.value(target), run_id=known[0].run_id)
+    return plan
+
+
+def _where(target: Target) -> str:
+    """What the target's request fills with ``{incremental}``: the first parameter or header that uses it, else url or body."""
+    request = target.request
+    for templates in (request.params, request.headers):
+        for name, template in templates.items():
+            if VARIABLE in template.names:
+                return name
+    return "url" if any(VARIABLE in url.names for url in request.urls) else "body"
 
 
 def count_start_requests(spec: Spec) -> tuple[int, bool]:
@@ -75,7 +140,7 @@ def count_start_requests(spec: Spec) -> tuple[int, bool]:
     return start, dynamic
 
 
-def _target_plan(spec: Spec, target: Target, first: int) -> TargetPlan:
+def _target_plan(spec: Spec, target: Target, first: int, cursors: Cursors, unknown: str | None) -> TargetPlan:
     count = count_requests(target)
     plan = TargetPlan(
         target.name,
@@ -83,15 +148,16 @@ def _target_plan(spec: Spec, target: Target, first: int) -> TargetPlan:
         pagination=target.paginate.type if target.paginate else None,
         follow_depth=target.follow.max_depth if target.follow else None,
         parent=target.parent,
+        incremental=_cursor_plan(target, cursors, unknown) if target.incremental is not None else None,
     )
     if count is not None:
-        return replace(plan, requests=_first_requests(spec, target, first))
+        return replace(plan, requests=_first_requests(spec, target, first, cursors))
     if target.url_field:
         return replace(plan, url_field=target.url_field)
     return replace(plan, url_template=spec.redactor(target.request.urls[0].source))
 
 
-def _first_requests(spec: Spec, target: Target, first: int) -> tuple[PlannedRequest, ...]:
+def _first_requests(spec: Spec, target: Target, first: int, cursors: Cursors) -> tuple[PlannedRequest, ...]:
     # Imported here: auth pulls in aiohttp, which `crawlrunner validate` (a user of
     # count_start_requests) should not pay for.
     from .http.auth import credentials
@@ -110,7 +176,7 @@ def _first_requests(spec: Spec, target: Target, first: int) -> tuple[PlannedRequ
             redact(request.invalid) if request.invalid else None,
             body_text(request, redact),
         )
-        for request in itertools.islice(plan_target(target), first)
+        for request in itertools.islice(plan_target(target, cursors), first)
     )
 
 

@@ -14,7 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ..errors import UsageError
+from ..incremental import Cursors
+from ..spec.model import Spec
 from .base import Backend
+from .cursors import start_points
 from .postgres.connect import display_name, is_postgres_url
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -40,6 +43,26 @@ async def open_backend(output: str | Path) -> AsyncIterator[Backend]:
 
     async with SQLiteBackend.open(output) as backend:
         yield backend
+
+
+def read_cursors(output: str | Path, spec: Spec) -> Cursors:
+    """Where the next run of ``spec`` in ``output`` would start its incremental targets, read without writing.
+
+    No database yet: every target starts at its ``initial``. A database that
+    cannot be read raises a ``CrawlRunnerError`` saying why.
+    """
+    if is_database_url(output):
+        assert isinstance(output, str)
+        from .postgres import query as pg
+
+        with pg.read_only(output) as session:
+            return start_points(pg.completed_cursors(session, spec.name), spec)
+    if not Path(output).exists():
+        return Cursors()
+    from .sqlite import query as sql
+
+    with sql.read_only(output) as conn:
+        return start_points(sql.completed_cursors(conn, spec.name), spec)
 
 
 def is_database_url(output: object) -> bool:

@@ -36,6 +36,7 @@ from enum import Enum
 from typing import Protocol
 
 from ..expectations import TargetFacts
+from ..incremental import Cursors
 from ..plan import RequestPlan
 from ..results import LedTo, Outcome
 from ..settings import RateLimit
@@ -184,6 +185,8 @@ class OpenedRun:
     hosts: HostGate | None = None
     # (requests, records) of the whole run, every worker's, for the progress view of a shared run.
     cluster_totals: Callable[[], Awaitable[tuple[int, int]]] | None = None
+    # Where incremental targets start (what the spec's completed runs before this one reached).
+    cursors: Cursors = field(default_factory=Cursors)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from ..backends.postgres.connect import is_postgres_url
 from ..errors import CrawlRunnerError
 from ..host_plan import HOST_SCAN_LIMIT, HostPlan, host_plans
 from ..plan import count_requests
-from ..preview import PlannedRequest, TargetPlan, preview_plan
+from ..preview import CursorPlan, PlannedRequest, TargetPlan, preview_plan
 from ..progress import duration
 from ..read import PlanFacts, plan_facts
 from ..spec.model import Spec, Target
@@ -23,7 +23,7 @@ def plan_report(
     ``database`` (default: the spec's output) is read, if it exists, for
     what earlier runs of the spec learnt; nothing is written or fetched.
     """
-    yield from plan_lines(preview_plan(spec, only=only or None, first=first), first)
+    yield from plan_lines(preview_plan(spec, only=only or None, first=first, output=database), first)
     facts, unread = earlier_runs(database or spec.default_output, spec.name)
     targets = [t for t in spec.targets if not only or t.name in only]
     yield from host_lines(host_plans(spec, only=only or None, known=facts.hosts))
@@ -49,12 +49,31 @@ def plan_lines(plans: Iterable[TargetPlan], first: int) -> Iterator[str]:
         if plan.count is None:
             source = f"its field {plan.url_field!r}" if plan.url_field else repr(plan.url_template)
             yield f"{plan.target}: one request per record of {plan.parent!r}, to {source}"
-            continue
-        yield f"{plan.target}: {plan.count} start request{'s' if plan.count != 1 else ''}{_more(plan)}"
-        for request in plan.requests:
-            yield from _request_lines(request)
-        if plan.count > first:
-            yield f"  ... {plan.count - first} more"
+        else:
+            yield f"{plan.target}: {plan.count} start request{'s' if plan.count != 1 else ''}{_more(plan)}"
+            for request in plan.requests:
+                yield from _request_lines(request)
+            if plan.count > first:
+                yield f"  ... {plan.count - first} more"
+        if plan.incremental is not None:
+            yield f"{plan.target}: incremental {_cursor_text(plan.incremental)}"
+
+
+def _cursor_text(cursor: CursorPlan) -> str:
+    """``updated_since = 2024-05-01T10:00:00Z (from run 7, lag 3600 s)``: what the next run sends, and why."""
+    lag = f"lag {cursor.lag:g}{' ' + cursor.lag_unit if cursor.lag_unit else ''}"
+    if cursor.unknown is not None:
+        return f"{cursor.where} = unknown: {cursor.unknown} (initial: {cursor.value})"
+    if cursor.scopes is not None:  # a child target: a cursor per parent record
+        if not cursor.scopes:
+            return f"{cursor.where} = {cursor.value} for each parent record (initial: no completed run yet)"
+        return (
+            f"{cursor.where}: per parent record, {cursor.scopes} from completed runs (the latest run {cursor.run_id},"
+            f" {lag}); others {cursor.value} (initial)"
+        )
+    if cursor.run_id is None:
+        return f"{cursor.where} = {cursor.value} (initial: no completed run yet)"
+    return f"{cursor.where} = {cursor.value} (from run {cursor.run_id}, {lag})"
 
 
 def _more(plan: TargetPlan) -> str:

@@ -16,6 +16,7 @@ from ..coercion import coerce
 from ..document import Page
 from ..errors import CoercionError, ExtractError
 from ..follow import links
+from ..incremental import Cursors
 from ..paginate import failed_page, next_page
 from ..plan import RequestPlan, child_requests
 from ..results import ChainEnd, FetchResult, LedTo, Outcome
@@ -46,6 +47,7 @@ def process(
     children: tuple[Target, ...] = (),
     derive: bool = True,
     unchanged: LedTo | None = None,
+    cursors: Cursors | None = None,
 ) -> Outcome:
     """Records and derived requests from one response.
 
@@ -54,6 +56,7 @@ def process(
     to follow, and a request of each child target per record. They are
     candidates: the frontier decides which the run makes (a link seen
     before is not). ``derive=False`` extracts records only (re-extraction).
+    ``cursors``: where incremental children start (None: at their ``initial``).
     A body that cannot be parsed marks the fetch failed (``extract_error``)
     and yields nothing; the run goes on. A conditional target's whole page
     also notes what it led to (``outcome.led_to``); a 304 of it derives that
@@ -91,14 +94,14 @@ def process(
             outcome.chain_end = failed_page(plan)
         return outcome
     if derive:
-        outcome.derived = derived_requests(plan, page, outcome, children)
+        outcome.derived = derived_requests(plan, page, outcome, children, cursors)
         if target.conditional:
             outcome.led_to = remembered(plan, page, outcome, children)
     return outcome
 
 
 def derived_requests(
-    plan: RequestPlan, page: Page, outcome: Outcome, children: tuple[Target, ...]
+    plan: RequestPlan, page: Page, outcome: Outcome, children: tuple[Target, ...], cursors: Cursors | None = None
 ) -> list[RequestPlan]:
     """What one page leads to: its next page, its links, its records' child requests."""
     derived: list[RequestPlan] = []
@@ -114,7 +117,7 @@ def derived_requests(
         derived.extend(links(plan, page))
     for child in children:
         for record in outcome.records:
-            derived.extend(child_requests(child, record, page.url))
+            derived.extend(child_requests(child, record, page.url, cursors))
     return derived
 
 

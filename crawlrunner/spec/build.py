@@ -24,7 +24,7 @@ from ..errors import SpecError
 from ..overrides import output_problem
 from ..secrets import Redactor
 from ..settings import GATEWAY_TIMEOUT
-from . import checks, extraction, layering, requests
+from . import checks, extraction, incremental, layering, requests
 from .env import Context
 from .fingerprints import fingerprint
 from .loader import Document, SpecPath
@@ -119,6 +119,7 @@ class _Builder:
         pages = paginate(ctx, raw["paginate"], path + ("paginate",), fmt, request) if raw.get("paginate") else None
         links = extraction.follow(ctx, raw["follow"], path + ("follow",), fmt, extract) if "follow" in raw else None
         expect = extraction.expectations(ctx, raw["expect"], path + ("expect",), extract) if "expect" in raw else None
+        cursor = incremental.settings(ctx, own, path, extract, request) if "incremental" in own else None
         target = Target(
             name=raw["name"],
             request=request,
@@ -131,6 +132,7 @@ class _Builder:
             extract=extract,
             expect=expect,
             key=tuple(raw.get("key", ())),
+            incremental=cursor,
             **layering.given(raw, _TARGET_OPTIONS),
         )
         checks.check_sources(ctx, target, own, path, fields_of, uses)

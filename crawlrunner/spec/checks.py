@@ -1,7 +1,8 @@
 """Checks across keys and targets that a JSON Schema cannot express.
 
 Unique target names, parents that exist and form no cycle, a source for
-every target's requests, template variables that something defines, storage
+every target's requests, template variables that something defines (and
+``{incremental}`` exactly where a target has ``incremental``), storage
 modes that fit their keys, and settings that exclude each other. Also the
 one warning a spec can get: a credential written into it in clear.
 """
@@ -12,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..incremental import VARIABLE
 from ..secrets import ENV_REFERENCE
 from ..settings import HttpSettings
 from .env import Context
@@ -80,9 +82,27 @@ def check_sources(
     if "seeds" in own and target.seeds is None:
         return  # the seed file could not be read: its columns are unknown
     known = ", ".join(sorted(available)) or "none"
+    cursor = {VARIABLE} if "incremental" in own else set()
     for names, where in uses:
-        for name in sorted(names - available):
+        for name in sorted(names - available - cursor):
+            if name == VARIABLE:
+                ctx.problem(where, "{incremental} needs 'incremental' on this target: the cursor it stands for")
+                continue
             ctx.problem(where, f"template variable {{{name}}} is not defined (known: {known}; from {origin})")
+    if "incremental" in own:
+        _check_cursor_use(ctx, path + ("incremental",), available, uses, origin)
+
+
+def _check_cursor_use(ctx: Context, path: SpecPath, available: set[str], uses: Uses, origin: str) -> None:
+    """An incremental target puts {incremental} in its request, and has no other variable of that name."""
+    if VARIABLE in available:
+        ctx.problem(path, f"{{incremental}} would be both the cursor and a variable from {origin}: rename that one")
+    if not any(VARIABLE in names for names, _ in uses):
+        ctx.problem(
+            path,
+            "no request of this target uses {incremental}: put it where the site takes 'changed since' "
+            "(url, params, headers or the body), or the cursor changes nothing",
+        )
 
 
 def _start_sources(ctx: Context, target: Target, own: dict[str, Any], path: SpecPath) -> set[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InsecureTLSError, SpecProblem, UnknownTargetError
+from ..incremental import Incremental
 from ..secrets import Redactor
 from ..selectors import LANGUAGES, KeyPath, Selector
 from ..settings import FetchSettings, HttpSettings, Timeouts
@@ -259,6 +260,7 @@ class Target:
     key: tuple[str, ...] = ()
     conditional: bool = False
     store_bodies: bool = False
+    incremental: Incremental | None = None  # ask only for what changed since the last completed run
 
     @property
     def method(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from crawlrunner import __version__
+from crawlrunner.incremental import Incremental
 from crawlrunner.settings import (
     GATEWAY_TIMEOUT,
     TLS,
@@ -87,6 +88,7 @@ SCHEMA = {
         for where in ("target", "defaults")
         for key in ("conditional", "store_bodies")
     },
+    "target.incremental.lag": default(Incremental, "lag"),
     "field.many": default(Field, "many"),
     "field.required": default(Field, "required"),
     "extract.format": DEFAULT_FORMAT,
@@ -201,6 +203,7 @@ DOCS = [
     f"`{default(Target, 'mode')}` (default:",
     f"(default {text(default(Target, 'conditional'))})",
     f"(default {text(default(Target, 'store_bodies'))})",
+    f"| `lag` | default {text(default(Incremental, 'lag'))}:",
     f"`param` (`{default(Paginate, 'param')}`), `start` ({default(Paginate, 'start')})",
     f"`param` (`{STYLES['offset'].defaults['param']}`), `start` ({STYLES['offset'].defaults['start']})",
     f"`limit_param` (`{STYLES['offset'].defaults['limit_param']}`)",

@@ -134,9 +134,11 @@ class PostgresBackend(Backend):
                 await prepare_targets(conn, [t for t in targets if t.extract is not None])
 
         await retrying(self.name, "create the target tables", prepare)
+        async with self.pool.acquire() as conn:
+            cursors = await records.cursors(conn, spec, run_id)
         leases = Leases()
         frontier = PostgresFrontier(
-            self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases
+            self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases, cursors
         )
         sink = PostgresSink(self.pool, self.name, run_id, worker_id, spec, leases, frontier.committed)
         hosts = ClusterSlots(self.pool, run_id, worker_id, spec.http.limits.per_host, name=self.name)
@@ -151,7 +153,7 @@ class PostgresBackend(Backend):
             retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
         return OpenedRun(
             run_id, frontier, sink, validators, led_to_reader(spec, self._led_to), whole_crawl=retry_of is None,
-            hosts=hosts, cluster_totals=lambda: self.run_totals(run_id),
+            hosts=hosts, cluster_totals=lambda: self.run_totals(run_id), cursors=cursors,
         )  # fmt: skip
 
     async def _led_to(self, target: str, url: str) -> str | None:

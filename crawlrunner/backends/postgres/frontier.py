@@ -27,6 +27,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from ...follow import FollowScope, is_link, normalize_url, start_hosts
+from ...incremental import Cursors
 from ...plan import RequestPlan, plan_target
 from ...results import Outcome
 from ...spec.model import Spec, Target
@@ -88,9 +89,11 @@ class PostgresFrontier(Frontier):
         targets: list[Target],
         limits: RunLimits,
         leases: Leases,
+        cursors: Cursors | None = None,
     ) -> None:
         self._pool, self._name, self._run_id, self._worker_id = pool, name, run_id, worker_id
         self._spec = spec
+        self._cursors = cursors  # where incremental targets start: the same for every worker of the run
         self._targets = {t.name: t for t in targets}
         self._names = list(self._targets)
         # Hosts only: the seen set is the database's (see ``FollowScope.in_scope``).
@@ -214,7 +217,7 @@ class PostgresFrontier(Frontier):
         """
         position, plans = self._plans.get(target.name, (0, None))
         if plans is None or start < position:
-            plans, position = numbered(plan_target(target)), 0
+            plans, position = numbered(plan_target(target, self._cursors)), 0
         if start > position:
             next(islice(plans, start - position - 1, None), None)  # skip what the others loaded
         batch = list(islice(plans, LOAD_BATCH))

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ... import runtime
 from ...errors import OutputPathError, StorageError
+from ..cursors import COMPLETED, NO_RUN_YET
 from . import connect
 from .membership import worker_timeout
 from .schema import quote_identifier
@@ -317,6 +318,14 @@ ORDER BY r.id
 def runs(session: Session) -> Rows:
     """One row per run: its status and counters (live for a running run), and its live workers."""
     return execute(session, _RUNS, (worker_timeout(),))
+
+
+def completed_cursors(session: Session, spec_name: str) -> list[tuple[Any, ...]]:
+    """The cursors of the spec's completed runs (``cursors.COMPLETED``): where its next run starts."""
+    if _scalar(session, "SELECT to_regclass('cursors') IS NOT NULL") is not True:  # before layout 3: none kept
+        return []
+    rows = session.call(lambda conn: conn.fetch(COMPLETED.format(spec="$1", run="$2"), spec_name, NO_RUN_YET))
+    return [tuple(row) for row in rows]
 
 
 def changes(session: Session, table: str, since: int | None) -> Rows:

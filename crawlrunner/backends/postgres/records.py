@@ -15,6 +15,8 @@ committed. It keeps the SQLite writer's semantics (``backends/sqlite/writer.py``
 - ETag / Last-Modified of conditional targets (with what a page fetched
   whole led to, ``backends.recrawl``), and zlib-compressed bodies
   of ``store_bodies`` targets, with secrets masked (URLs as references).
+- the run's cursors of incremental targets, raised to the batch's largest
+  values (``backends/cursors.py``).
 
 Each table gets one statement per batch: the values travel as one array per
 column (``unnest``; a large append goes by COPY). The statements are made
@@ -39,8 +41,10 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StorageError
+from ...incremental import Cursors
 from ...results import Outcome
 from ...spec.model import Spec, Target
+from ..cursors import COMPLETED, merged, reached, start_points
 from ..recrawl import LedToColumns, trusted
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from .schema import quote_identifier
@@ -98,6 +102,23 @@ def _when(text: str) -> datetime:
 # the server's lock table takes.)
 LOCK_UPSERTS = "SELECT pg_advisory_xact_lock($1::integer, $2::integer)"
 UPSERT_LOCK_CLASS = 0x63727570  # the first half of those locks' keys ("crup")
+
+
+# The cursors of one run and target take turns too: each worker raises the
+# run's value to its batch's largest, compared in Python (as values order,
+# not as text), so two must not both read the value before either writes.
+CURSOR_LOCK_CLASS = 0x63637572  # "ccur"
+SELECT_CURSORS = """
+SELECT c.target, c.scope, c.value FROM cursors AS c
+JOIN unnest($2::text[], $3::text[]) AS k(target, scope) ON c.target = k.target AND c.scope = k.scope
+WHERE c.run_id = $1
+"""
+UPSERT_CURSORS = """
+INSERT INTO cursors (run_id, target, scope, value)
+SELECT $1::bigint, k.target, k.scope, k.value FROM unnest($2::text[], $3::text[], $4::text[]) AS k(target, scope, value)
+ORDER BY k.target, k.scope
+ON CONFLICT (run_id, target, scope) DO UPDATE SET value = EXCLUDED.value
+"""
 
 
 def _lock_key(table: str) -> int:
@@ -207,6 +228,7 @@ class RecordWriter:
         self.targets = {t.name: t for t in spec.targets}
         self._tables: dict[str, _Table] = {}
         self._led_to = LedToColumns(spec)
+        self._incremental = any(t.incremental is not None for t in spec.targets)
         # A 304 keeps a URL's rows as this run's, except keys marked removed (see the SQLite writer).
         self._unchanged = {
             t.name: f"UPDATE {quote_identifier(t.name)} SET _run_id = $1 WHERE _url = ANY($2::text[])"
@@ -277,6 +299,26 @@ class RecordWriter:
             await conn.execute(UPSERT_VALIDATORS, self.run_id, names, urls, etags, dates)
         if bodies:
             await conn.execute(INSERT_BODIES, self.run_id, *zip(*bodies, strict=True))
+        if self._incremental:
+            await self._keep_cursors(conn, [outcome for outcome, _ in kept])
+
+    async def _keep_cursors(self, conn: asyncpg.Connection, outcomes: list[Outcome]) -> None:
+        """Raise the run's cursor of each (target, scope) to the largest value the batch stores (see ``cursors``)."""
+        found = reached(outcomes, self.redact)
+        if not found:
+            return
+        names = {name for name, _ in found}
+        for target in self.spec.targets:  # in the spec's order, as every worker takes them
+            if target.name in names:
+                await conn.execute(LOCK_UPSERTS, CURSOR_LOCK_CLASS, _lock_key(f"{self.run_id}:{target.name}"))
+        keys = list(found)
+        stored = {
+            (str(t), str(scope)): str(v)
+            for t, scope, v in await conn.fetch(SELECT_CURSORS, self.run_id, [k[0] for k in keys], [k[1] for k in keys])
+        }
+        rows = merged(found, stored, self.spec)
+        if rows:
+            await conn.execute(UPSERT_CURSORS, self.run_id, *zip(*rows, strict=True))
 
     async def _write_records(self, conn: asyncpg.Connection, target: Target, rows: _Rows) -> None:
         table = await self._table(conn, target)
@@ -468,6 +510,17 @@ def _same(part: Any, value: Any, pg_type: str) -> bool:
 def _plain(value: Any) -> Any:
     """A stored key value as the record would have had it, for a key made from the columns."""
     return value.isoformat() if isinstance(value, date) else value
+
+
+async def cursors(conn: asyncpg.Connection, spec: Spec, run_id: int) -> Cursors:
+    """Where run ``run_id``'s incremental targets start: what the spec's completed runs before it reached.
+
+    Only runs older than it count, so every worker of the run, whenever it
+    joins, renders the same requests.
+    """
+    if not any(t.incremental is not None for t in spec.targets):
+        return Cursors()
+    return start_points(await conn.fetch(COMPLETED.format(spec="$1", run="$2"), spec.name, run_id), spec)
 
 
 async def validators(

@@ -29,6 +29,7 @@ from dataclasses import replace
 
 from ...errors import ResumeError
 from ...follow import start_hosts
+from ...incremental import Cursors
 from ...plan import RequestPlan, count_requests, plan_target
 from ...spec.model import Spec, Target
 from ..base import OpenedRun, RunLimits, Start
@@ -47,23 +48,24 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
     await store.prepare_targets(t for t in targets if t.extract is not None)
     wanted = {t.name for t in targets}
     if start is Start.RESUME:
-        run_id, resumed, whole_crawl = await _resume(store, spec, wanted)
+        run_id, resumed, whole_crawl, cursors = await _resume(store, spec, wanted)
         if resumed is None:  # it completed, and the spec adds nothing to it
             frontier = LocalFrontier(targets, LocalState(0))
             return OpenedRun(run_id, frontier, SQLiteSink(store, run_id, spec), already_completed=True)
         frontier = LocalFrontier(targets, _with_hosts(resumed, targets), limits)
     elif start is Start.RETRY_FAILED:
         run_id, frontier = await _begin_retry(store, spec, targets, limits)
-        whole_crawl = False
+        whole_crawl, cursors = False, await store.cursors(spec, run_id)  # for the child requests it leads to
     else:
         await _warn_if_unfinished(store, spec)
         run_id, whole_crawl = await store.begin_run(spec), True
-        state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted))
+        cursors = await store.cursors(spec, run_id)
+        state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted, cursors=cursors))
         frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
     validators = await store.validators(targets, expected_keys(spec, targets))
     sink = SQLiteSink(store, run_id, spec)
     led_to = led_to_reader(spec, store.led_to)
-    return OpenedRun(run_id, frontier, sink, validators, led_to, whole_crawl=whole_crawl)
+    return OpenedRun(run_id, frontier, sink, validators, led_to, whole_crawl=whole_crawl, cursors=cursors)
 
 
 async def _begin_retry(store: Store, spec: Spec, targets: list[Target], limits: RunLimits) -> tuple[int, LocalFrontier]:
@@ -86,8 +88,11 @@ async def _begin_retry(store: Store, spec: Spec, targets: list[Target], limits: 
     return run_id, frontier
 
 
-async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, LocalState | None, bool]:
-    """The run to resume, where it starts from (None: it completed, nothing to add), and if it is a whole crawl."""
+async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, LocalState | None, bool, Cursors]:
+    """The run to resume, where it starts from (None: it completed, nothing to add), if it is a whole crawl, its cursors.
+
+    The cursors are what they were when the run began: only completed runs before it count.
+    """
     run = await store.last_run(spec)
     if run is None or run.status not in (*UNFINISHED, "completed"):
         raise ResumeError(f"{store.path}: no unfinished run of {spec.name!r} to resume")
@@ -103,16 +108,17 @@ async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, Loca
             f"{store.path}: run {run.id} retries the failures of run {run.retry_of}; the targets added to the spec "
             f"since ({', '.join(added)}) are not part of it. Run without --resume to fetch them."
         )
+    cursors = await store.cursors(spec, run.id)
     if run.status == "completed":
         if not joining:
-            return run.id, None, run.retry_of is None
+            return run.id, None, run.retry_of is None, cursors
         wanted = set(joining)  # every other target's requests were done
     # A retry of failures has no start requests: all it does is saved, pending.
     starts = set() if run.retry_of is not None else wanted
     saved = await store.resume_state(spec, run.id)
     state = LocalState(
         await store.next_request_id(run.id),
-        start=_start_requests(spec, starts, saved.done),
+        start=_start_requests(spec, starts, saved.done, cursors),
         pending=[p for p in saved.pending if p.target.name in wanted],
         followed=saved.followed,
     )
@@ -125,7 +131,7 @@ async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, Loca
         run.id, sum(map(len, saved.done.values())), len(state.pending),
         f"; targets joining it: {', '.join(joining)}" if joining else "",
     )  # fmt: skip
-    return run.id, state, run.retry_of is None
+    return run.id, state, run.retry_of is None, cursors
 
 
 def _added_targets(store: Store, spec: Spec, run: RunRow) -> list[str]:
@@ -152,9 +158,9 @@ async def _warn_if_unfinished(store: Store, spec: Spec) -> None:
 
 
 def _start_requests(
-    spec: Spec, wanted: set[str], done: Mapping[str, DoneStarts] | None = None
+    spec: Spec, wanted: set[str], done: Mapping[str, DoneStarts] | None = None, cursors: Cursors | None = None
 ) -> Iterator[RequestPlan]:
-    """The start requests of the ``wanted`` targets, lazily, without those ``done``.
+    """The start requests of the ``wanted`` targets, lazily, without those ``done``; incremental ones from ``cursors``.
 
     Numbered within each target: the numbers of one target do not depend on
     which others the spec has, or which a session runs.
@@ -162,7 +168,8 @@ def _start_requests(
     for target in spec.targets:
         if target.name in wanted:
             finished = done.get(target.name, DoneStarts()) if done else DoneStarts()
-            yield from numbered(plan_target(target), skip_below=finished.low_water, skip=set(finished.above))
+            plans = plan_target(target, cursors)
+            yield from numbered(plans, skip_below=finished.low_water, skip=set(finished.above))
 
 
 def _spec_wide_offsets(spec: Spec) -> dict[str, int]:

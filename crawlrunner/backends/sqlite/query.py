@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import OutputPathError, StorageError
+from ..cursors import COMPLETED, NO_RUN_YET
 from .schema import SQLITE_HEADER, quote_identifier
 
 Rows = tuple[list[str], Iterator[Sequence[Any]]]
@@ -97,6 +98,14 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
         f"SELECT run_id, change, key, old, new, at FROM {quote_identifier(history)} WHERE run_id > ? ORDER BY id",
         (since,),
     )
+
+
+def completed_cursors(conn: sqlite3.Connection, spec_name: str) -> list[tuple[Any, ...]]:
+    """The cursors of the spec's completed runs (``cursors.COMPLETED``): where its next run starts."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").fetchone()
+    if not exists:  # a layout before version 5: no run kept a cursor
+        return []
+    return conn.execute(COMPLETED.format(spec="?", run="?"), (spec_name, NO_RUN_YET)).fetchall()
 
 
 def is_database(path: Path) -> bool:

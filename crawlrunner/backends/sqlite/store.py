@@ -22,11 +22,13 @@ from typing import Any
 import aiosqlite
 
 from ...errors import OutputPathError, StorageError
+from ...incremental import Cursors
 from ...plan import RequestPlan
 from ...results import utc_now
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
+from ..cursors import COMPLETED, start_points
 from ..recrawl import trusted
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
@@ -462,6 +464,13 @@ class Store:
         """(requests, records) of the whole run, as ``finish_run`` counted them."""
         ((requests, records),) = await self.rows("SELECT requests, records FROM runs WHERE id = ?", (run_id,))
         return int(requests), int(records)
+
+    async def cursors(self, spec: Spec, run_id: int) -> Cursors:
+        """Where run ``run_id``'s incremental targets start: what the spec's completed runs before it reached."""
+        if not any(t.incremental is not None for t in spec.targets):
+            return Cursors()
+        rows = await self.rows(COMPLETED.format(spec="?", run="?"), (spec.name, run_id))
+        return start_points(rows, spec)
 
     async def validators(
         self, targets: Iterable[Target], keys: Mapping[str, str] | None = None

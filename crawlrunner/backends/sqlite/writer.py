@@ -3,10 +3,11 @@
 One transaction holds, for every outcome in the batch: its fetch-log row,
 its records (appended, or upserted with their history), the request's
 "done" mark, the requests it led to (pending, for a resume), its ETag and
-Last-Modified (with what the page led to: ``backends.recrawl``), and its
-body when the target keeps bodies. So a record is never committed without
-its request's done mark, and the reverse: a run killed at any moment
-resumes without losing or duplicating a record.
+Last-Modified (with what the page led to: ``backends.recrawl``), its body
+when the target keeps bodies, and the cursor its records reach (incremental
+targets). So a record is never committed without its request's done mark,
+and the reverse: a run killed at any moment resumes without losing or
+duplicating a record.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
 from ..batching import BatchingSink
+from ..cursors import merged, reached
 from ..recrawl import LedToColumns
 from ..rows import RequestRows, chain_end_row, fetch_row
 from .rows import INSERT as REQUEST_INSERT
@@ -54,6 +56,11 @@ _UPSERT_VALIDATOR = (
     " led_to = CASE WHEN ?8 THEN led_to ELSE excluded.led_to END,"
     " led_to_spec = CASE WHEN ?8 THEN led_to_spec ELSE excluded.led_to_spec END"
 )
+_UPSERT_CURSOR = (
+    "INSERT INTO cursors (run_id, target, scope, value) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (run_id, target, scope) DO UPDATE SET value = excluded.value"
+)
+_SCOPES_PER_SELECT = 500  # well within SQLite's limit on a statement's variables
 _INSERT_BODY = (
     "INSERT INTO bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -110,6 +117,7 @@ class SQLiteSink(BatchingSink):
         self.redact = spec.redactor
         self.targets = {t.name: t for t in spec.targets}
         self.inserts = {t.name: insert_record(t) for t in spec.targets if t.extract is not None}
+        self.incremental = any(t.incremental is not None for t in spec.targets)
         self._request_row = RequestRows(run_id, self.redact).row
         self._led_to = LedToColumns(spec)
 
@@ -212,6 +220,30 @@ class SQLiteSink(BatchingSink):
         if validators:
             await conn.executemany(_UPSERT_VALIDATOR, validators)
         await insert_rows(conn, _INSERT_BODY, bodies)
+        if self.incremental:
+            await self._keep_cursors(batch)
+
+    async def _keep_cursors(self, batch: list[Outcome]) -> None:
+        """Raise the run's cursor of each (target, scope) to the largest value the batch stores (see ``cursors``)."""
+        found = reached(batch, self.redact)
+        if not found:
+            return
+        scopes: dict[str, list[str]] = {}
+        for name, scope in found:
+            scopes.setdefault(name, []).append(scope)
+        stored: dict[tuple[str, str], str] = {}
+        for name, wanted in scopes.items():
+            for start in range(0, len(wanted), _SCOPES_PER_SELECT):
+                chunk = wanted[start : start + _SCOPES_PER_SELECT]
+                marks = ", ".join("?" for _ in chunk)
+                async with self.store.conn.execute(
+                    f"SELECT scope, value FROM cursors WHERE run_id = ? AND target = ? AND scope IN ({marks})",
+                    (self.run_id, name, *chunk),
+                ) as cursor:
+                    stored.update(((name, scope), value) for scope, value in await cursor.fetchall())
+        rows = merged(found, stored, self.spec)
+        if rows:
+            await self.store.conn.executemany(_UPSERT_CURSOR, [(self.run_id, *row) for row in rows])
 
     async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``rows``, writing 'added', 'changed' and 'restored' history rows first.
