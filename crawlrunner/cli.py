@@ -505,7 +505,7 @@ def _print_plan(spec: Spec, only: tuple[str, ...], first: int, **options: Any) -
 
 @main.command(epilog=texts.PLAN_EXIT_HELP, short_help="Show what a spec would fetch, without fetching.")
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-n", "--first", "count", type=click.IntRange(0), default=5, show_default=True, help="Shown per target.")
+@click.option("-n", "--first", "count", type=click.IntRange(0), default=5, show_default=True, help="Requests to show.")
 @click.option("-t", "--target", "only", multiple=True, metavar="NAME", help="Only this target (repeatable).")
 @click.option("--base-url", metavar="URL", help="Replace the spec's http.base_url.")
 @click.option("-o", "--output", metavar="DB", help="The database of earlier runs (default: the spec's output).")
