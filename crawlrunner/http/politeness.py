@@ -209,14 +209,18 @@ class HostPoliteness:
         self._clock = clock
 
     def host(self, url: str) -> _Host:
-        """``url``'s origin (``scheme://host[:port]``, lowercased) and what is known of it."""
+        """``url``'s origin (``scheme://host[:port]``, lowercased) and what is known of it.
+
+        Without the URL's userinfo: the origin is stored (``host_stats``) and
+        shown, and ``user:password@`` is a secret.
+        """
         # "scheme://netloc/..." without a full parse: this runs for every request.
         parts = url.split("/", 3)
         if len(parts) > 2 and url.startswith(("http://", "https://")):
-            origin = f"{parts[0]}//{parts[2]}".lower()
+            origin = f"{parts[0]}//{parts[2].rpartition('@')[2]}".lower()
         else:
             split = urlsplit(url)
-            origin = f"{split.scheme}://{split.netloc}".lower()
+            origin = f"{split.scheme}://{split.netloc.rpartition('@')[2]}".lower()
         host = self._hosts.get(origin)
         if host is None:
             stats = self.stats.setdefault(origin, HostStats())

@@ -292,16 +292,6 @@ def test_the_summary_counts_429s_and_pauses_and_v_logs_each_retry(
     assert "sesame-polite-0042" not in result.output
 
 
-def test_the_live_view_says_which_host_is_cooling_down() -> None:
-    from crawlrunner.progress import LiveView
-    from crawlrunner.stats import HostStats, RunStats
-
-    stats = RunStats(hosts={"https://shop.example": HostStats(cooling_until=time.perf_counter() + 2.5)})
-    stats.hosts["https://calm.example"] = HostStats(cooling_until=time.perf_counter() - 1)
-    header = LiveView(stats, {}).header()
-    assert header.endswith("in flight; cooling down: shop.example (3 s left)")
-
-
 # -- host_stats, on both backends -------------------------------------------------------------------
 
 

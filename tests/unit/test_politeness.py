@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from multidict import CIMultiDict
@@ -20,7 +21,9 @@ from crawlrunner.http.politeness import (
 )
 from crawlrunner.http.ratelimit import HostSlots
 from crawlrunner.http.robots import MAX_CRAWL_DELAY, crawl_delay
+from crawlrunner.progress import LiveView
 from crawlrunner.settings import FetchSettings, RateLimit
+from crawlrunner.stats import HostStats, RunStats
 
 NOW = 1_700_000_000.0  # a Unix time, for resets given as one
 RATE = RateLimit()
@@ -284,6 +287,13 @@ async def test_the_tracker_pauses_the_host_and_counts_only_what_a_running_pause_
     assert slots._host(url).cooldown_until > 0  # the gate was told
 
 
+def test_an_origin_never_holds_the_urls_credentials() -> None:
+    polite = HostPoliteness(HostSlots(8), clock=Clock())
+    assert polite.host("https://ada:s3cret-pw@Shop.example:8443/items?page=2").origin == "https://shop.example:8443"
+    assert polite.host("HTTP://ada:s3cret-pw@Shop.example").origin == "http://shop.example"
+    assert list(polite.stats) == ["https://shop.example:8443", "http://shop.example"]
+
+
 def test_the_tracker_asks_for_the_robots_delay_and_keeps_it() -> None:
     polite = HostPoliteness(HostSlots(8), clock=Clock())
     host = polite.host("http://a.example:8080/x")
@@ -292,3 +302,10 @@ def test_the_tracker_asks_for_the_robots_delay_and_keeps_it() -> None:
     assert polite.gap(host, ADAPTIVE, 1.5) == 1.5 and polite.gap(host, ADAPTIVE, 0.0) == ADAPTIVE_START
     polite.robots_delay("http://a.example:8080/y", 1.5)
     assert polite.stats["http://a.example:8080"].crawl_delay == 1.5
+
+
+def test_the_live_view_says_which_host_is_cooling_down() -> None:
+    stats = RunStats(hosts={"https://shop.example": HostStats(cooling_until=time.perf_counter() + 2.5)})
+    stats.hosts["https://calm.example"] = HostStats(cooling_until=time.perf_counter() - 1)
+    header = LiveView(stats, {}).header()
+    assert header.endswith("in flight; cooling down: shop.example (3 s left)")
