@@ -10,6 +10,9 @@ if TYPE_CHECKING:
     from ..api import RunResult
 
 
+SHOWN_HOSTS = 5  # hosts named in the summary's line on pauses
+
+
 def _human_bytes(count: int) -> str:
     size = float(count)
     for unit in ("B", "kB", "MB", "GB"):
@@ -110,6 +113,8 @@ def _politeness_notes(result: RunResult) -> list[str]:
         for origin, host in paused
         if host.cooldowns
     ]
+    if len(cooled) > SHOWN_HOSTS:  # the longest paused; the rest are in the host_stats table
+        cooled[SHOWN_HOSTS:] = [f"{len(cooled) - SHOWN_HOSTS} more (see the host_stats table)"]
     if cooled:
         said.append(f"hosts cooled down: {', '.join(cooled)}")
     return ["; ".join(said)] if said else []
