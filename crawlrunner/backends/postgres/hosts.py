@@ -203,8 +203,7 @@ class ClusterSlots:
     def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> _Turn:
         """A turn to send one request to ``url``'s host: within ``per_host`` over the cluster, paced, not cooling down.
 
-        Use as ``async with slots.hold(url, rate):``. ``gap`` widens this send's
-        reservation on ``rate``'s pacer beyond its interval (see ``HostGate``).
+        Use as ``async with slots.hold(url, rate):``; ``gap`` widens its reservation (see ``HostGate``).
         """
         key = host_key(url)
         return _Turn(self, key, self._host(key), rate, gap)
