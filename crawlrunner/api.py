@@ -207,6 +207,7 @@ async def _run(
         try:
             async with open_session(spec.http) as session:
                 stats = await crawl(spec, session, run, targets=targets, stop=stop, reporter=reporter)
+            await backend.keep_host_stats(run.run_id, stats.hosts)
             if stop is not None and stop.is_set():
                 status = "interrupted"
             else:

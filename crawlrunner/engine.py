@@ -113,6 +113,8 @@ async def crawl(
         run.hosts or HostSlots(spec.http.limits.per_host),
         block_private=spec.http.block_private_addresses,
         allowed_hosts=spec.http.allowed_hosts,
+        redact=redact,
+        hosts=stats.hosts,
     )
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
     view = LiveView(stats, {t.name: _known_total(t) for t in selected})
@@ -206,21 +208,22 @@ async def checked_fetch(
 
     The destination is checked before robots.txt is asked, so that a blocked
     host is not contacted even for that; robots.txt applies to targets that
-    follow links with ``robots: true``.
+    follow links with ``robots: true``, its delay (``Crawl-delay``) too.
     """
     target = plan.target
     try:
         fetcher.destinations.check(plan.url)
     except BlockedAddress as exc:
         return FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
-    verdict = await robots.verdict(plan.url) if target.follow is not None and target.follow.robots else None
+    obeys = target.follow is not None and target.follow.robots
+    verdict = await robots.verdict(plan.url) if obeys else None
     if verdict == DISALLOWED:
         return None
     if verdict is not None:
         return FetchResult(
             target.name, plan.method, plan.url, utc_now(), error_kind=ErrorKind.ROBOTS_UNREACHABLE, error=verdict
         )
-    return await fetcher.fetch(plan, client)
+    return await fetcher.fetch(plan, client, robots.delay(plan.url) if obeys else None)
 
 
 async def _report(reporter: Reporter, view: LiveView, run: OpenedRun) -> None:

@@ -10,6 +10,7 @@ seconds, with no control codes.
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -48,9 +49,21 @@ class LiveView:
     def header(self) -> str:
         elapsed = time.monotonic() - self.started
         extra = f", {self.retrying} waiting to retry" if self.retrying else ""
+        extra += _cooling(self.stats)
         if self.cluster is not None:
             extra += f"; the whole run, every worker: {self.cluster[0]} requests, {self.cluster[1]} records"
         return f"{duration(elapsed)} elapsed, {self.in_flight} in flight{extra}"
+
+
+def _cooling(stats: RunStats, shown: int = 3) -> str:
+    """``; cooling down: shop.example (3 s left)`` for the hosts paused now (the longest pauses first)."""
+    now = time.perf_counter()  # the clock HostStats.cooling_until is on
+    left = sorted(((h.cooling_until - now, o) for o, h in stats.hosts.items() if h.cooling_until > now), reverse=True)
+    if not left:
+        return ""
+    hosts = ", ".join(f"{origin.partition('://')[2]} ({math.ceil(s)} s left)" for s, origin in left[:shown])
+    more = f" and {len(left) - shown} more" if len(left) > shown else ""
+    return f"; cooling down: {hosts}{more}"
 
 
 def duration(seconds: float) -> str:

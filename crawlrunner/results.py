@@ -57,6 +57,8 @@ class FetchResult:
     attempts: int = 1
     error_kind: ErrorKind | None = None  # a constant, never a string of its own
     error: str | None = None
+    throttled: int = 0  # attempts answered 429 (a host slowing us down)
+    unavailable: int = 0  # attempts answered 503
 
     @property
     def ok(self) -> bool:

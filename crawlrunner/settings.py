@@ -97,11 +97,20 @@ class RetryPolicy:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RateLimit:
-    """Per-host politeness: a request rate, a minimum gap, a cooldown after 429/503."""
+    """Per-host politeness: a request rate, a minimum gap, cooldowns after 429/503, adaptive pacing.
+
+    What a host's answers make of them (cooldowns, rate-limit headers,
+    ``adaptive``) is decided in ``http.politeness``.
+    """
 
     per_second: float | None = None
     min_delay: float = 0.0
-    cooldown: float = 5.0  # how long a host is left alone after a 429 or 503
+    # The longest a host is left alone after a 429 or 503 that says nothing of
+    # when to come back (no Retry-After): the pause starts short and doubles.
+    cooldown: float = 5.0
+    adaptive: bool = False  # pace each host by its latency, as Scrapy's AutoThrottle does
+    target_concurrency: float = 1.0  # adaptive: requests a host should be busy with at once, on average
+    max_delay: float = 30.0  # the longest gap between two requests that a host's answers may impose
 
     @property
     def interval(self) -> float:

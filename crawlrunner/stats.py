@@ -58,6 +58,8 @@ class TargetStats:
     field_errors: int = 0
     robots_denied: int = 0
     retries: int = 0
+    throttled: int = 0  # 429 answers, retried attempts included
+    unavailable: int = 0  # 503 answers, likewise
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     # Requests that succeeded with something to say (an empty HTML page), by
@@ -71,6 +73,8 @@ class TargetStats:
         fetch = outcome.fetch
         self.requests += 1
         self.retries += max(fetch.attempts - 1, 0)
+        self.throttled += fetch.throttled
+        self.unavailable += fetch.unavailable
         self.bytes += fetch.size
         self.latency.add(fetch.elapsed)
         if fetch.ok:
@@ -98,6 +102,8 @@ class TargetStats:
             "field_errors",
             "robots_denied",
             "retries",
+            "throttled",
+            "unavailable",
             "bytes",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -110,8 +116,22 @@ class TargetStats:
 
 
 @dataclass
+class HostStats:
+    """How polite one origin needed us to be in this session: the ``host_stats`` row, the summary, the live view."""
+
+    requests: int = 0  # sent to it, retries and redirect hops included
+    throttled: int = 0  # 429 answers
+    unavailable: int = 0  # 503 answers
+    cooldowns: int = 0  # pauses: times it was left alone for a while
+    cooldown_seconds: float = 0.0
+    crawl_delay: float | None = None  # what its robots.txt asks for (Crawl-delay, Request-rate), as applied
+    cooling_until: float = 0.0  # time.perf_counter() when the current pause ends (past: none)
+
+
+@dataclass
 class RunStats:
     targets: dict[str, TargetStats] = field(default_factory=dict)
+    hosts: dict[str, HostStats] = field(default_factory=dict)  # by origin, scheme://host[:port]
 
     def add(self, outcome: Outcome) -> None:
         name = outcome.fetch.target

@@ -41,6 +41,7 @@ from ..plan import RequestPlan
 from ..results import LedTo, Outcome
 from ..settings import RateLimit
 from ..spec.model import Spec, Target
+from ..stats import HostStats
 
 # (target name, tokenized URL) → (ETag, Last-Modified) seen by an earlier run.
 Validators = Mapping[tuple[str, str], tuple[str | None, str | None]]
@@ -142,8 +143,12 @@ class HostGate(Protocol):
     across all of them (``OpenedRun.hosts``).
     """
 
-    def hold(self, url: str, rate: RateLimit) -> AbstractAsyncContextManager[None]:
-        """A turn to send one request to ``url``'s host: paced, within its concurrency, outside any cooldown."""
+    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> AbstractAsyncContextManager[None]:
+        """A turn to send one request to ``url``'s host: paced, within its concurrency, outside any cooldown.
+
+        ``gap``: the least seconds before the next send on ``rate``'s pacer, when
+        more than ``rate.interval`` (what the host's answers and robots.txt ask).
+        """
         ...
 
     def cool_down(self, url: str, seconds: float) -> None:
@@ -248,6 +253,10 @@ class Backend(ABC):
         share the run, it may differ: a worker whose frontier ran dry reports
         the run's outcome, and the run is closed only by the last to leave.
         """
+
+    @abstractmethod
+    async def keep_host_stats(self, run_id: int, hosts: Mapping[str, HostStats]) -> None:
+        """Add this session's per-origin politeness counts to the run's ``host_stats`` rows (``backends.host_stats``)."""
 
     @abstractmethod
     async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:

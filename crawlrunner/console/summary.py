@@ -10,6 +10,9 @@ if TYPE_CHECKING:
     from ..api import RunResult
 
 
+SHOWN_HOSTS = 5  # hosts named in the summary's line on pauses
+
+
 def _human_bytes(count: int) -> str:
     size = float(count)
     for unit in ("B", "kB", "MB", "GB"):
@@ -75,6 +78,7 @@ def format_summary(result: RunResult) -> str:
     if totals.robots_denied:
         count = totals.robots_denied
         notes.append(f"{count} URL{'s' if count != 1 else ''} skipped: disallowed by robots.txt")
+    notes += _politeness_notes(result)
     notes += _extraction_notes(result)
     if result.health:
         notes.append("extraction looks broken (a selector that matches nothing is the usual cause; `crawlrunner try`):")
@@ -92,6 +96,28 @@ def format_problems(result: RunResult) -> str | None:
     if not result.health and not result.unmet:
         return None
     return "\n".join(["extraction or expectations:", *(f"  - {p}" for p in result.health + result.unmet)])
+
+
+def _politeness_notes(result: RunResult) -> list[str]:
+    """``throttled: products 12 × 429, 3 × 503; hosts cooled down: shop.example 14.2 s in 9 pauses``."""
+    said = []
+    for name, stats in result.stats.targets.items():
+        counts = [f"{n} × {status}" for n, status in ((stats.throttled, 429), (stats.unavailable, 503)) if n]
+        if counts:
+            said.append(f"{name} {', '.join(counts)}")
+    if said:
+        said[0] = f"throttled: {said[0]}"
+    paused = sorted(result.stats.hosts.items(), key=lambda item: -item[1].cooldown_seconds)
+    cooled = [
+        f"{origin.partition('://')[2]} {host.cooldown_seconds:.1f} s in {host.cooldowns} pause{'s' * (host.cooldowns != 1)}"
+        for origin, host in paused
+        if host.cooldowns
+    ]
+    if len(cooled) > SHOWN_HOSTS:  # the longest paused; the rest are in the host_stats table
+        cooled[SHOWN_HOSTS:] = [f"{len(cooled) - SHOWN_HOSTS} more (see the host_stats table)"]
+    if cooled:
+        said.append(f"hosts cooled down: {', '.join(cooled)}")
+    return ["; ".join(said)] if said else []
 
 
 def _extraction_notes(result: RunResult) -> list[str]:

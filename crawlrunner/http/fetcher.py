@@ -3,10 +3,12 @@
 For each attempt the fetcher takes the host's slot (concurrency, pacing,
 cooldown), sends the request, follows redirects itself (so credentials never
 cross to another origin and only http(s) targets are followed), and reads the
-body within its limit, into memory or, for downloads, into a file. A failed
-attempt is retried as the retry policy decides; a 429 or 503 also cools the
-whole host down. Exceptions become crawlrunner's in ``http.translate``, the
-one place that maps aiohttp's; ``asyncio.CancelledError`` is never caught.
+body within its limit, into memory or, for downloads, into a file. Every
+answer goes to ``http.politeness`` first, which may pause the whole host (a
+429 or 503, a used-up rate limit) or widen the gap before its next request.
+A failed attempt is retried as the retry policy decides. Exceptions become
+crawlrunner's in ``http.translate``, the one place that maps aiohttp's;
+``asyncio.CancelledError`` is never caught.
 """
 
 from __future__ import annotations
@@ -28,9 +30,12 @@ import aiohttp
 from ..errors import BodyTooLarge, ErrorKind, HTTPStatusError, RedirectRefused, TooManyRedirects
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
+from ..secrets import Redactor
 from ..settings import FetchSettings
+from ..stats import HostStats
 from .auth import Credentials, same_origin, strip_credentials, with_query
 from .guard import Destinations, hostname
+from .politeness import HostPoliteness
 from .retry import decide, parse_retry_after
 from .session import leaving_hop
 from .tls import SSLArgument
@@ -44,7 +49,6 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = 64 * 1024
 ERROR_BODY_BYTES = 64 * 1024
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-COOLDOWN_STATUSES = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -127,35 +131,41 @@ class Fetcher:
         *,
         block_private: bool = False,
         allowed_hosts: Sequence[str] = (),
+        redact: Redactor | None = None,
+        hosts: dict[str, HostStats] | None = None,
     ) -> None:
         self.session = session
         self.slots = slots
         self.block_private = block_private
         self.destinations = Destinations.of(allowed_hosts, block_private=block_private)
         self.retrying = 0  # requests waiting out a backoff, for the progress display
+        self.redact = redact or Redactor()
+        # Per origin: what its answers ask of us, carried out through ``slots``; counted in ``hosts``.
+        self.politeness = HostPoliteness(slots, hosts)
 
-    async def fetch(self, plan: RequestPlan, client: TargetClient) -> FetchResult:
-        """Make the request, retrying as the policy says; failures come back in the result."""
+    async def fetch(self, plan: RequestPlan, client: TargetClient, crawl_delay: float | None = None) -> FetchResult:
+        """Make the request, retrying as the policy says; failures come back in the result.
+
+        ``crawl_delay``: the seconds the URL's robots.txt asks for between
+        requests, for a target that obeys it: a floor under its rate limit.
+        """
         result = FetchResult(target=plan.target.name, method=plan.method, url=plan.url, fetched_at="")
         if plan.invalid is not None:
             result.fetched_at = utc_now()
             result.error_kind, result.error = ErrorKind.INVALID_REQUEST, plan.invalid
             return result
         policy = client.settings.retry
+        if crawl_delay is not None:
+            self.politeness.robots_delay(plan.url, crawl_delay)
         for attempt in range(1, policy.attempts + 1):
             if attempt > 1:
                 # Each attempt starts clean: the log row describes the last one.
                 result.attempts = attempt
                 result.error_kind = result.error = result.status = result.content_type = result.charset = None
                 result.body, result.headers, result.final_url = b"", {}, None
-            retry_after = await self._attempt(plan, client, result)
+            retry_after = await self._attempt(plan, client, result, crawl_delay or 0.0)
             if result.ok:
                 break
-            if result.status in COOLDOWN_STATUSES:
-                # Never longer than max_retry_after: a Retry-After of an hour
-                # must not park every other request to the host for an hour.
-                wait = min(retry_after or 0, policy.max_retry_after)
-                self.slots.cool_down(self._send_url(plan.url, client), max(client.settings.rate_limit.cooldown, wait))
             decision = decide(
                 policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after
             )
@@ -167,9 +177,7 @@ class Fetcher:
                 elif attempt > 1:
                     result.error = f"{result.error} ({decision.reason})"
                 break
-            log.debug(
-                "%s: retrying %s in %.2f s after %s", plan.target.name, plan.method, decision.delay, result.error_kind
-            )
+            self._log_retry(plan, client, result, attempt, decision.delay or 0.0)
             self.retrying += 1
             try:
                 await asyncio.sleep(decision.delay or 0)
@@ -178,12 +186,31 @@ class Fetcher:
                 self.retrying -= 1
         return result
 
+    def _log_retry(
+        self, plan: RequestPlan, client: TargetClient, result: FetchResult, attempt: int, delay: float
+    ) -> None:
+        """One line per retry (``-v``): the URL, what came back, and how long until the next attempt goes."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        # The next attempt waits for its backoff, then for the host's pause, if longer.
+        cooling = self.politeness.cooling_left(self._send_url(plan.url, client))
+        wait = f"{max(delay, cooling):.2f} s" + (" (the host is paused)" if cooling > delay else "")
+        log.info(
+            "%s %s %s → %s; attempt %d of %d in %s", plan.target.name, plan.method, self.redact(plan.url),
+            result.status or result.error_kind, attempt + 1, client.settings.retry.attempts, wait,
+        )  # fmt: skip
+
     @staticmethod
     def _send_url(url: str, client: TargetClient) -> str:
         return _gateway_url(client, url) if client.settings.gateway else url
 
-    async def _attempt(self, plan: RequestPlan, client: TargetClient, result: FetchResult) -> float | None:
-        """One attempt, redirects included; returns the Retry-After seconds, if any."""
+    async def _attempt(
+        self, plan: RequestPlan, client: TargetClient, result: FetchResult, crawl_delay: float
+    ) -> float | None:
+        """One attempt, redirects included; returns the Retry-After seconds, if any.
+
+        ``crawl_delay`` paces the hops to the request's own host (robots.txt's is that host's).
+        """
         settings = client.settings
         creds = client.creds
         headers: Mapping[str, str] = {**plan.headers, **creds.headers} if creds.headers else plan.headers
@@ -198,12 +225,12 @@ class Fetcher:
                     self.destinations.check(send_url)
                 # The common case, the request's own URL, costs no parse.
                 if hop.url is plan.url or hostname(hop.url) == hostname(plan.url):
-                    step = await self._send(self.session, hop, send_url, plan, client, result)
+                    step = await self._send(self.session, hop, send_url, plan, client, result, crawl_delay)
                 else:
                     # A redirect to another host: the link-local rule applies,
                     # in a session no cache or kept-alive connection can bypass.
                     async with leaving_hop(self.session, send_url, block_private=self.block_private) as session:
-                        step = await self._send(session, hop, send_url, plan, client, result)
+                        step = await self._send(session, hop, send_url, plan, client, result, 0.0)
                 if step is None:
                     break
                 hop = step
@@ -225,13 +252,17 @@ class Fetcher:
         plan: RequestPlan,
         client: TargetClient,
         result: FetchResult,
+        crawl_delay: float,
     ) -> _Hop | None:
         """One request: the next hop if it redirects, else None (the response is in ``result``)."""
         settings = client.settings
-        async with self.slots.hold(send_url, settings.rate_limit):
+        polite = self.politeness
+        host = polite.host(send_url)
+        async with self.slots.hold(send_url, settings.rate_limit, polite.gap(host, settings.rate_limit, crawl_delay)):
             # Latency counts from when the host's slot is ours: waiting
             # for politeness is not the server's slowness.
             sent = time.perf_counter()
+            host.stats.requests += 1
             if hop.url == plan.url:
                 result.fetched_at = utc_now()
             try:
@@ -247,6 +278,10 @@ class Fetcher:
                     proxy=settings.proxy,
                     middlewares=hop.creds.middlewares,
                 ) as response:
+                    status = response.status
+                    polite.answered(host, send_url, settings, status, response.headers, sent)
+                    result.throttled += status == 429
+                    result.unavailable += status == 503
                     location = response.headers.get("Location")
                     if response.status in REDIRECT_STATUSES and location and not settings.gateway:
                         return self._redirect(hop, location, response.status, client)

@@ -2,10 +2,11 @@
 
 One coordinator-owned object (Scrapy's downloader ``Slot``, in spirit): each
 host has a concurrency limit (``limits.per_host``), a pacer that spaces
-requests (``rate_limit.per_second``/``per_minute``, ``min_delay``), and a
-cooldown: a host that answers 429 or 503 is left alone as a whole for a while,
-not just the one request that got the answer. A request takes its slot before
-it is sent, so its timeout never ticks while it waits for the host.
+requests (``rate_limit.per_second``/``per_minute``, ``min_delay``, and the
+gap the host's own answers call for, ``http.politeness``), and a cooldown: a
+host that answers 429 or 503 is left alone as a whole for a while, not just the
+one request that got the answer. A request takes its slot before it is sent,
+so its timeout never ticks while it waits for the host.
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ class _Host:
 
 
 class _Turn:
-    __slots__ = ("host", "rate")
+    __slots__ = ("gap", "host", "rate")
 
-    def __init__(self, host: _Host, rate: RateLimit) -> None:
+    def __init__(self, host: _Host, rate: RateLimit, gap: float) -> None:
         self.host = host
         self.rate = rate
+        self.gap = gap
 
     async def __aenter__(self) -> None:
         host, rate = self.host, self.rate
         if host.semaphore is not None:
             await host.semaphore.acquire()
         # Most hosts have no pacing and no cooldown: skip the lock then.
-        if rate.interval or host.cooldown_until:
+        if rate.interval or self.gap or host.cooldown_until:
             try:
-                await HostSlots._wait_turn(host, rate)
+                await HostSlots._wait_turn(host, rate, max(rate.interval, self.gap))
             except BaseException:
                 if host.semaphore is not None:
                     host.semaphore.release()
@@ -67,18 +69,20 @@ class HostSlots:
             host = self._hosts[key] = _Host(self._per_host)
         return host
 
-    def hold(self, url: str, rate: RateLimit) -> _Turn:
+    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> _Turn:
         """A turn to send one request to ``url``'s host, paced and outside any cooldown.
 
-        Use as ``async with slots.hold(url, rate):``. A plain class rather
-        than a generator-based context manager: this runs for every request.
+        Use as ``async with slots.hold(url, rate):``. ``gap``: seconds to keep
+        after this send beyond ``rate``'s interval (the host's robots.txt, its
+        rate-limit headers, adaptive pacing), on ``rate``'s pacer. A plain
+        class rather than a generator-based context manager: this runs for
+        every request.
         """
-        return _Turn(self._host(url), rate)
+        return _Turn(self._host(url), rate, gap)
 
     @staticmethod
-    async def _wait_turn(host: _Host, rate: RateLimit) -> None:
+    async def _wait_turn(host: _Host, rate: RateLimit, interval: float) -> None:
         loop = asyncio.get_running_loop()
-        interval = rate.interval
         while True:
             async with host.lock:
                 now = loop.time()

@@ -6,6 +6,11 @@ origin. The engine records such requests as failed (``robots_unreachable``),
 since the site is most likely down; requests robots.txt forbids are skipped
 and counted, not failed. A failure is classified by ``http.translate``, as
 for any other request, and its message becomes the reason.
+
+``delay`` is what robots.txt asks of our user agent between two requests
+(``Crawl-delay``, or ``Request-rate`` as seconds per request, whichever is
+longer), capped at ``MAX_CRAWL_DELAY`` with a warning: the engine keeps it as
+a floor under the target's own ``rate_limit``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from .translate import translate
 log = logging.getLogger(__name__)
 
 MAX_ROBOTS_BYTES = 512 * 1024
+# A Crawl-delay beyond this (a day, by mistake or on purpose) would stall the
+# crawl of the site: it is applied as this, and a warning says so.
+MAX_CRAWL_DELAY = 60.0
 # The verdict for a URL that robots.txt forbids; any other text is the reason
 # robots.txt could not be fetched.
 DISALLOWED = "disallowed"
@@ -35,6 +43,7 @@ class RobotsPolicy:
         self._timeout = timeout
         self._parsers: dict[str, Protego | str | None] = {}  # str: why it is unreachable
         self._locks: dict[str, asyncio.Lock] = {}
+        self._delays: dict[str, float | None] = {}
 
     async def verdict(self, url: str) -> str | None:
         """None if ``url`` may be fetched; else ``DISALLOWED`` or why robots.txt is unreachable."""
@@ -50,6 +59,19 @@ class RobotsPolicy:
         if isinstance(parser, str):
             return parser
         return None if parser.can_fetch(url, self._user_agent) else DISALLOWED
+
+    def delay(self, url: str) -> float | None:
+        """Seconds ``url``'s robots.txt asks for between requests (None: none, or not read); after ``verdict``."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._delays:
+            if origin not in self._parsers:
+                return None  # robots.txt not read yet: nothing known
+            parser = self._parsers[origin]
+            self._delays[origin] = (
+                crawl_delay(parser, self._user_agent, origin) if isinstance(parser, Protego) else None
+            )
+        return self._delays[origin]
 
     async def _fetch(self, origin: str) -> Protego | str | None:
         robots_url = f"{origin}/robots.txt"
@@ -72,3 +94,18 @@ class RobotsPolicy:
             log.warning("%s", reason)
             return reason
         return Protego.parse(body.decode("utf-8", errors="replace"))
+
+
+def crawl_delay(parser: Protego, user_agent: str, origin: str) -> float | None:
+    """The longer of ``Crawl-delay`` and ``Request-rate`` for ``user_agent``, at most ``MAX_CRAWL_DELAY``."""
+    rate = parser.request_rate(user_agent)
+    asked = max(parser.crawl_delay(user_agent) or 0.0, rate.seconds / rate.requests if rate else 0.0)
+    if not asked:
+        return None
+    if asked > MAX_CRAWL_DELAY:
+        log.warning(
+            "%s/robots.txt asks for %.0f s between requests; waiting %.0f s (the most crawlrunner waits)",
+            origin, asked, MAX_CRAWL_DELAY,
+        )  # fmt: skip
+        return MAX_CRAWL_DELAY
+    return float(asked)

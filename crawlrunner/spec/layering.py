@@ -11,6 +11,7 @@ default comes from ``settings`` and is written nowhere else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -119,6 +120,8 @@ def fetch_layer(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> dict[st
             continue
         value = raw[key]
         layer[key] = ctx.secret(value, path + (key,), _SECRET_KEYS[key]) if key in _SECRET_KEYS else value
+        if key == "rate_limit" and isinstance(value, dict):
+            _check_rate_limit(ctx, value, path + (key,))
         if key == "tls" and isinstance(value, dict):
             # Files are checked (and made absolute) where they are written.
             layer[key] = {k: ctx.spec_file(v, path + (key, k)) if k in _TLS_FILES else v for k, v in value.items()}
@@ -157,7 +160,25 @@ def _rate_limit(ctx: Context, raw: dict[str, Any], path: SpecPath) -> RateLimit:
     if "per_second" in raw and "per_minute" in raw:
         ctx.problem(path + ("rate_limit",), "give per_second or per_minute, not both")
     per_second = raw.get("per_second") or (raw["per_minute"] / 60 if raw.get("per_minute") else None)
-    return RateLimit(per_second=per_second, **given(raw, ("min_delay", "cooldown")))
+    return RateLimit(
+        per_second=per_second, **given(raw, ("min_delay", "cooldown", "adaptive", "target_concurrency", "max_delay"))
+    )
+
+
+def _check_rate_limit(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> None:
+    """Mistakes within one level's ``rate_limit``, reported where they are written."""
+    if raw.get("adaptive") is False and "target_concurrency" in raw:
+        ctx.problem(path + ("target_concurrency",), "has no effect with adaptive: false", key=True)
+    if raw.get("max_delay") is None:
+        return
+    kept = max(
+        raw.get("min_delay") or 0, 1 / (raw.get("per_second") or math.inf), 60 / (raw.get("per_minute") or math.inf)
+    )
+    if raw["max_delay"] < kept:
+        ctx.problem(
+            path + ("max_delay",),
+            f"{raw['max_delay']:g} s is less than the {kept:g} s between requests that min_delay or the rate already keeps",
+        )
 
 
 def _tls(raw: dict[str, Any]) -> TLS:

@@ -122,6 +122,29 @@ async def test_sends_to_a_host_keep_its_interval_across_workers(run: Run) -> Non
     assert await turns_held(run) == 0  # each worker gave its turns back on closing
 
 
+async def test_a_gap_a_worker_asks_for_spaces_its_sends_in_the_shared_pacer(run: Run) -> None:
+    # The gap (robots.txt, rate-limit headers, adaptive pacing) widens a send's reservation on the rate's
+    # pacer: an unpaced rate too, and the other workers' sends on that pacer keep away from it.
+    sent: list[tuple[float, int]] = []
+
+    async def send(slots: ClusterSlots, n: int, gap: float) -> None:
+        for _ in range(3):
+            async with slots.hold("http://gapped.test/x", UNPACED, gap):
+                sent.append((time.monotonic(), n))
+
+    async with workers(run, 2) as (slow, other):
+        await asyncio.gather(send(slow, 0, 0.2), send(other, 1, 0.05))
+
+    sent.sort()
+    after_slow = [b - a for (a, n), (b, _) in zip(sent, sent[1:], strict=False) if n == 0]
+    after_other = [b - a for (a, n), (b, _) in zip(sent, sent[1:], strict=False) if n == 1]
+    assert len(sent) == 6
+    assert min(after_slow) >= 0.2 - 0.005, sent
+    assert min(after_other) >= 0.05 - 0.005, sent
+    keys = await run.fetchval("SELECT count(*) FROM hosts WHERE run_id = $1 AND rate_key <> ''", run.run_id)
+    assert keys == 1  # one pacer, whatever the gaps
+
+
 async def test_a_cooldown_pauses_the_host_in_every_worker(run: Run) -> None:
     url, other = "http://cool.test/page", "http://warm.test/page"
     async with workers(run, 3) as (first, second, paced):

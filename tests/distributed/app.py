@@ -17,7 +17,8 @@ Routes:
 - ``/paced/{n}``: a small JSON document, for pacing tests.
 - ``/cool/{n}``: like ``/paced``, except that one request, the one that
   arrives after ``Site.busy_after`` others, is answered ``429`` with
-  ``Retry-After`` (so that it comes when every worker is busy).
+  ``Retry-After`` (so that it comes when every worker is busy; without it
+  when ``Site.retry_after`` is empty).
 - ``/slow/{n}``: answers after ``slow_seconds``, counting how many requests
   are in the handler at once (``peak``).
 
@@ -164,7 +165,8 @@ class Site:
         self._cool_arrivals += 1
         if self._cool_arrivals == self.busy_after + 1 and self.busy_after:
             self._arrive(request, 429)
-            return web.json_response({"error": "slow down"}, status=429, headers={"Retry-After": self.retry_after})
+            said = {"Retry-After": self.retry_after} if self.retry_after else {}  # "": no Retry-After
+            return web.json_response({"error": "slow down"}, status=429, headers=said)
         self._arrive(request)
         await self._sleep()
         self._ok(request)

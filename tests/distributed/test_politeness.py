@@ -95,18 +95,20 @@ REPLY = 0.02  # for the 429 to reach its worker, and be read
 
 
 def run_into_a_429(
-    paced: bool, serve: Callable[..., Site], workers: Workers, url: str, directory: Path
+    paced: bool, serve: Callable[..., Site], workers: Workers, url: str, directory: Path, *, retry_after: bool = True
 ) -> tuple[float, list[tuple[float, str, int]], int]:
     """Four workers crawl a host that answers one request 429 (Retry-After: 1) mid-run.
 
     Returns when the 429 arrived, every later arrival (seconds after it, path,
-    the worker that fetched it) and the worker that got the 429.
+    the worker that fetched it) and the worker that got the 429. Without
+    ``retry_after`` the 429 says nothing of when to come back, and the
+    cooldown is the default 5 s: the pause is the short start, 1 s, as long.
     """
-    site = serve(latency=(0.05, 0.1), busy_after=BUSY_AFTER, retry_after=str(int(RETRY_AFTER)))
+    site = serve(latency=(0.05, 0.1), busy_after=BUSY_AFTER, retry_after=str(int(RETRY_AFTER)) if retry_after else "")
     rate = "per_second: 50, " if paced else ""
     spec = flat_spec(
         directory, site, "cool", COOL, name="cool", connections=3, per_host=0,
-        http=f"rate_limit: {{{rate}cooldown: 0.1}}",
+        http=f"rate_limit: {{{rate}cooldown: {0.1 if retry_after else 5}}}",
     )  # fmt: skip
     crew = [workers.run(spec, url) for _ in range(4)]
     codes = {w.name: w.wait(60) for w in crew}
@@ -132,11 +134,15 @@ def run_into_a_429(
     return busy_at, after, by_worker[site.url + busy_path]
 
 
-@pytest.mark.parametrize("paced", [False, True], ids=["unpaced", "paced"])
+@pytest.mark.parametrize(
+    ("paced", "retry_after"),
+    [(False, True), (True, True), (False, False)],
+    ids=["unpaced", "paced", "no-retry-after"],
+)
 def test_a_429_cools_the_host_down_for_every_worker(
-    paced: bool, serve: Callable[..., Site], workers: Workers, pg_url: str, tmp_path: Path
+    paced: bool, retry_after: bool, serve: Callable[..., Site], workers: Workers, pg_url: str, tmp_path: Path
 ) -> None:
-    _, after, refused_worker = run_into_a_429(paced, serve, workers, pg_url, tmp_path)
+    _, after, refused_worker = run_into_a_429(paced, serve, workers, pg_url, tmp_path, retry_after=retry_after)
     # Its own worker leaves the host alone at once, for Retry-After (1 s: more
     # than the spec's 0.1 s cooldown), once the 429 has reached it: a request
     # it sent on another connection as the 429 was on its way may arrive just
@@ -148,6 +154,14 @@ def test_a_429_cools_the_host_down_for_every_worker(
     # ... and so does every other one, once it has heard (see HEARING).
     late = [(round(t, 3), path, worker) for t, path, worker in after if HEARING <= t < RETRY_AFTER - EARLY]
     assert not late, f"requests arrived during the cooldown, after every worker should have heard of it: {late}"
+    # The pause is 1 s (Retry-After, or the short start without it), not the 5 s cooldown: the workers go on.
+    assert min(t for t, _, _ in after if t >= RETRY_AFTER - EARLY) < 2 * RETRY_AFTER
+    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    [(requests, throttled, cooldowns)] = fetch(
+        pg_url, "SELECT requests, throttled, cooldowns FROM host_stats WHERE run_id = $1", run_id
+    )
+    # Each worker counts its own: the one that got the 429 paused the host once (the others heard of it).
+    assert (requests, throttled, cooldowns) == (COOL + 1, 1, 1)
 
 
 SLOW = 24

@@ -256,13 +256,13 @@ async def test_a_429_cools_the_whole_host_down(faults: str, write_spec: Spec, db
         write_spec, db_path,
         "name: r\nhttp: {{base_url: '{base}', rate_limit: {{cooldown: 1}}, retry: {{backoff: 0.01}},"
         " limits: {{connections: 4}}}}\n"
-        "targets:\n  - name: first\n    url: '/limited/cool-429?after=0'\n"
+        "targets:\n  - name: first\n    url: '/limited/cool-429?after=1'\n"
         "  - {{name: rest, url: '/stamp/cool-rest?sleep=0.3&n={{n}}', vars: {{n: {{from: 1, to: 6}}}}}}\n",
         base=faults,
     )  # fmt: skip
 
     # Requests already in flight when the 429 came back arrive with it; every
-    # later one, for any URL on the host, waits out the cooldown.
+    # later one, for any URL on the host, waits out the pause (its Retry-After).
     the_429 = fault_app.stamps["cool-429"][0]
     later = [t - the_429 for t in fault_app.stamps["cool-rest"] if t - the_429 > 0.05]
     assert later, "some requests should have been sent after the 429"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,8 @@ from ...errors import OutputPathError, ResumeError, StorageError, UsageError
 from ...expectations import TargetFacts
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
-from .. import health
+from ...stats import HostStats
+from .. import health, host_stats
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
 from ..recrawl import expected_keys, led_to_reader
 from . import records
@@ -358,6 +359,18 @@ class PostgresBackend(Backend):
                 await conn.execute(sql.LEAVE, worker_id, "failed")
         except Exception as exc:  # the database is gone: the others' reaper takes the leases back
             log.warning("%s: could not leave the run cleanly: %s", self.name, exc)
+
+    async def keep_host_stats(self, run_id: int, hosts: Mapping[str, HostStats]) -> None:
+        """Add this worker's counts to the run's rows (a reply lost after the commit would count them twice)."""
+        rows = host_stats.rows(run_id, hosts)
+        statement = host_stats.upsert([f"${n}" for n in range(1, len(host_stats.COLUMNS) + 1)])
+
+        async def once() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.executemany(statement, rows)
+
+        if rows:
+            await retrying(self.name, "keep the run's host stats", once)
 
     async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
         return await health.run_facts(PostgresFacts(self.pool, self.name), run_id, targets, spec.name)

@@ -10,9 +10,10 @@ takes either: ``backends.base.HostGate``)::
 
 Three rules, three mechanisms, all keyed by run:
 
-- **Pacing** (``rate_limit``, ``min_delay``): each send reserves its moment
-  in the host's ``hosts`` row for its rate: one upsert moves ``next_at`` on
-  by the interval and says how long this request waits. Both are measured
+- **Pacing** (``rate_limit``, ``min_delay``, a wider ``gap`` the worker's own
+  ``http.politeness`` asks for): each send reserves its moment in the host's
+  ``hosts`` row for its rate: one upsert moves ``next_at`` on by the send's
+  interval and says how long this request waits. Both are measured
   with the database's clock (``clock_timestamp()``), so the machines' clocks
   never matter, and reservations are an interval apart whoever makes them.
 - **Cooldown** (429/503): applied in this process at once, written to the
@@ -141,10 +142,11 @@ class _Host:
 class _Turn:
     """``hold``'s context manager: a plain class, since it runs for every request."""
 
-    __slots__ = ("_host", "_key", "_lease", "_rate", "_slots")
+    __slots__ = ("_host", "_interval", "_key", "_lease", "_rate", "_slots")
 
-    def __init__(self, slots: ClusterSlots, key: str, host: _Host, rate: RateLimit) -> None:
+    def __init__(self, slots: ClusterSlots, key: str, host: _Host, rate: RateLimit, gap: float) -> None:
         self._slots, self._key, self._host, self._rate = slots, key, host, rate
+        self._interval = max(rate.interval, gap)
         self._lease: _Lease | None = None
 
     async def __aenter__(self) -> None:
@@ -154,9 +156,9 @@ class _Turn:
         if slots.per_host:
             self._lease = await slots._acquire(self._key, host)
         # Most hosts have no pacing and no cooldown: nothing more to do then.
-        if self._rate.interval or host.cooldown_until:
+        if self._interval or host.cooldown_until:
             try:
-                await slots._wait_for_host(self._key, host, self._rate)
+                await slots._wait_for_host(self._key, host, self._rate, self._interval)
             except BaseException:
                 self._give_back()
                 raise
@@ -198,13 +200,13 @@ class ClusterSlots:
 
     # -- the HostGate interface ----------------------------------------------------------
 
-    def hold(self, url: str, rate: RateLimit) -> _Turn:
+    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> _Turn:
         """A turn to send one request to ``url``'s host: within ``per_host`` over the cluster, paced, not cooling down.
 
-        Use as ``async with slots.hold(url, rate):``.
+        Use as ``async with slots.hold(url, rate):``; ``gap`` widens its reservation (see ``HostGate``).
         """
         key = host_key(url)
-        return _Turn(self, key, self._host(key), rate)
+        return _Turn(self, key, self._host(key), rate, gap)
 
     def cool_down(self, url: str, seconds: float) -> None:
         """Leave ``url``'s host alone for ``seconds``: here at once, in every worker within ``REFRESH``."""
@@ -306,9 +308,8 @@ class ClusterSlots:
 
     # -- pacing and cooldowns ----------------------------------------------------------------
 
-    async def _wait_for_host(self, key: str, host: _Host, rate: RateLimit) -> None:
+    async def _wait_for_host(self, key: str, host: _Host, rate: RateLimit, interval: float) -> None:
         loop = asyncio.get_running_loop()
-        interval = rate.interval
         late = 0
         while True:
             left = host.cooldown_until - loop.time()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ...errors import UsageError
 from ...expectations import TargetFacts
 from ...spec.model import Spec, Target
-from .. import health
+from ...stats import HostStats
+from .. import health, host_stats
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
 from .health import SQLiteFacts
 from .opening import open_run
@@ -56,6 +57,12 @@ class SQLiteBackend(Backend):
     async def finish_run(self, run_id: int, status: str, targets: Iterable[Target], *, whole_crawl: bool) -> str:
         await self.store.finish_run(run_id, status, targets, whole_crawl=whole_crawl)
         return status
+
+    async def keep_host_stats(self, run_id: int, hosts: Mapping[str, HostStats]) -> None:
+        rows = host_stats.rows(run_id, hosts)
+        if rows:
+            async with self.store.transaction("keep the run's host stats"):
+                await self.store.conn.executemany(host_stats.upsert(["?"] * len(host_stats.COLUMNS)), rows)
 
     async def run_facts(self, run_id: int, spec: Spec, targets: Iterable[Target]) -> dict[str, TargetFacts]:
         return await health.run_facts(SQLiteFacts(self.store), run_id, targets, spec.name)
