@@ -5,7 +5,9 @@ cooldown), sends the request, follows redirects itself (so credentials never
 cross to another origin and only http(s) targets are followed), and reads the
 body within its limit, into memory or, for downloads, into a file. A failed
 attempt is retried as the retry policy decides; a 429 or 503 also cools the
-whole host down. Exceptions become crawlrunner's in ``http.translate``, the
+whole host down. With an auth that fetches a token (``http.tokens``), each
+attempt carries the current one, and a 401 renews it and sends the request
+once more. Exceptions become crawlrunner's in ``http.translate``, the
 one place that maps aiohttp's; ``asyncio.CancelledError`` is never caught.
 """
 
@@ -28,16 +30,18 @@ import aiohttp
 from ..errors import BodyTooLarge, ErrorKind, HTTPStatusError, RedirectRefused, TooManyRedirects
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
-from ..settings import FetchSettings
+from ..settings import FetchSettings, TokenRequest
 from .auth import Credentials, same_origin, strip_credentials, with_query
 from .guard import Destinations, hostname
 from .retry import decide, parse_retry_after
 from .session import leaving_hop
 from .tls import SSLArgument
+from .tokens import ANSWER_BYTES, Answer
 from .translate import translate
 
 if TYPE_CHECKING:  # an interface the engine hands over: HostSlots, or a backend's shared one
     from ..backends.base import HostGate
+    from .tokens import Token, TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class TargetClient:
     creds: Credentials
     secrets: Sequence[str] = field(default_factory=tuple)
     download_dir: Path = Path("downloads")
+    tokens: TokenSource | None = None  # where the token of an auth that fetches one comes from
 
 
 def _gateway_url(client: TargetClient, url: str) -> str:
@@ -117,6 +122,19 @@ class _Hop:
     json_body: Any
     headers: Mapping[str, str]
     creds: Credentials
+    bearer: _Bearer | None = None  # the hop carries the auth's fetched token (not past another origin)
+
+
+@dataclass(slots=True)
+class _Bearer:
+    """An attempt's token source, and the token its last hop carried (what a 401 refused)."""
+
+    source: TokenSource
+    sent: Token | None = None
+
+    async def header(self) -> dict[str, str]:
+        self.sent = token = await self.source.current()
+        return {token.header: token.value}
 
 
 class Fetcher:
@@ -142,14 +160,19 @@ class Fetcher:
             result.error_kind, result.error = ErrorKind.INVALID_REQUEST, plan.invalid
             return result
         policy = client.settings.retry
+        tokens = client.tokens  # a 401 renews the token, and the request goes once more: once per request
         for attempt in range(1, policy.attempts + 1):
             if attempt > 1:
-                # Each attempt starts clean: the log row describes the last one.
-                result.attempts = attempt
-                result.error_kind = result.error = result.status = result.content_type = result.charset = None
-                result.body, result.headers, result.final_url = b"", {}, None
-            retry_after = await self._attempt(plan, client, result)
+                _start_again(result)
+            retry_after, token = await self._attempt(plan, client, result)
+            if token is not None and tokens is not None and _token_refused(result, plan) and tokens.rejected(token):
+                tokens = None
+                log.debug("%s: HTTP 401: sending %s once more with a renewed token", plan.target.name, plan.method)
+                _start_again(result)
+                retry_after, token = await self._attempt(plan, client, result)
             if result.ok:
+                if token is not None:
+                    token.accepted = True
                 break
             if result.status in COOLDOWN_STATUSES:
                 # Never longer than max_retry_after: a Retry-After of an hour
@@ -182,12 +205,15 @@ class Fetcher:
     def _send_url(url: str, client: TargetClient) -> str:
         return _gateway_url(client, url) if client.settings.gateway else url
 
-    async def _attempt(self, plan: RequestPlan, client: TargetClient, result: FetchResult) -> float | None:
-        """One attempt, redirects included; returns the Retry-After seconds, if any."""
+    async def _attempt(
+        self, plan: RequestPlan, client: TargetClient, result: FetchResult
+    ) -> tuple[float | None, Token | None]:
+        """One attempt, redirects included; returns the Retry-After seconds, if any, and the token sent."""
         settings = client.settings
         creds = client.creds
         headers: Mapping[str, str] = {**plan.headers, **creds.headers} if creds.headers else plan.headers
-        hop = _Hop(plan.url, plan.method, plan.data, plan.json_body, headers, creds)
+        bearer = _Bearer(client.tokens) if client.tokens is not None else None
+        hop = _Hop(plan.url, plan.method, plan.data, plan.json_body, headers, creds, bearer)
         try:
             for _ in range(settings.max_redirects + 1):
                 send_url = self._send_url(with_query(hop.url, hop.creds.query), client)
@@ -214,8 +240,10 @@ class Fetcher:
         except Exception as exc:
             error = translate(exc)
             result.error_kind, result.error = error.kind, str(error)
+            result.fetched_at = result.fetched_at or utc_now()  # failed before sending (no token, say)
         # The final response's headers are there once it was read, failed or not.
-        return parse_retry_after(result.headers.get("Retry-After")) if result.headers else None
+        retry_after = parse_retry_after(result.headers.get("Retry-After")) if result.headers else None
+        return retry_after, bearer.sent if bearer is not None else None
 
     async def _send(
         self,
@@ -229,6 +257,10 @@ class Fetcher:
         """One request: the next hop if it redirects, else None (the response is in ``result``)."""
         settings = client.settings
         async with self.slots.hold(send_url, settings.rate_limit):
+            headers = hop.headers
+            if hop.bearer is not None:
+                # Taken with the slot held, so that it cannot expire while its request waits for a turn.
+                headers = {**headers, **await hop.bearer.header()}
             # Latency counts from when the host's slot is ours: waiting
             # for politeness is not the server's slowness.
             sent = time.perf_counter()
@@ -238,7 +270,7 @@ class Fetcher:
                 async with session.request(
                     hop.method,
                     send_url,
-                    headers=hop.headers,
+                    headers=headers,
                     data=hop.data,
                     json=hop.json_body,
                     timeout=client.timeout,
@@ -260,14 +292,14 @@ class Fetcher:
         scheme = urlsplit(target).scheme.lower()
         if scheme not in ("http", "https"):
             raise RedirectRefused(f"redirect to a {scheme or 'relative'}: URL refused")
-        headers, creds = hop.headers, client.creds
+        headers, creds, bearer = hop.headers, client.creds, hop.bearer
         if not same_origin(hop.url, target):
             target, headers = strip_credentials(target, headers, creds, client.secrets)
-            creds = Credentials()
+            creds, bearer = Credentials(), None
         method, data, json_body = hop.method, hop.data, hop.json_body
         if status == 303 or (status in (301, 302) and method == "POST"):
             method, data, json_body = ("HEAD" if method == "HEAD" else "GET"), None, None
-        return _Hop(target, method, data, json_body, headers, creds)
+        return _Hop(target, method, data, json_body, headers, creds, bearer)
 
     async def _read(
         self, response: aiohttp.ClientResponse, plan: RequestPlan, client: TargetClient, result: FetchResult, url: str
@@ -296,3 +328,39 @@ class Fetcher:
             )
             return
         result.body = await _read_body(response, client.settings.max_body_bytes)
+
+    async def exchange(self, request: TokenRequest, client: TargetClient) -> Answer:
+        """Send a token request (``http.tokens``) the way ``client``'s requests go, and read its small answer.
+
+        The address guard and ``allowed_hosts``, the target's TLS settings,
+        proxy and timeouts apply; redirects are not followed (a POST of
+        credentials goes where the spec says, or nowhere).
+        Failures are raised, for the token source to translate.
+        """
+        self.destinations.check(request.url)
+        # No host slot: requests that wait for this token hold theirs, and one
+        # token request per renewal is no burden on any host.
+        async with self.session.request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.form if request.form is not None else request.body,
+            json=request.json_body,
+            timeout=client.timeout,
+            allow_redirects=False,
+            ssl=client.ssl,
+            proxy=client.settings.proxy,
+        ) as response:
+            return Answer(response.status, response.headers, await _read_body(response, ANSWER_BYTES))
+
+
+def _token_refused(result: FetchResult, plan: RequestPlan) -> bool:
+    """A 401 from the origin the token went to (a redirect to another origin carried none)."""
+    return result.status == 401 and same_origin(result.final_url or plan.url, plan.url)
+
+
+def _start_again(result: FetchResult) -> None:
+    """Clear ``result`` for another attempt: the log row describes the last one."""
+    result.attempts += 1
+    result.error_kind = result.error = result.status = result.content_type = result.charset = None
+    result.body, result.headers, result.final_url = b"", {}, None
