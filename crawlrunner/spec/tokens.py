@@ -29,7 +29,7 @@ from .urls import check_authority
 _KEYS = ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth", "request", "header", "prefix")
 _REQUEST_KEYS = ("method", "headers", "form", "body")
 _BODIES = ("json", "form", "body")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def written(ctx: Context, raw: dict[str, Any], path: SpecPath, base_url: str | None) -> dict[str, Any]:
@@ -82,7 +82,11 @@ def _absolute(ctx: Context, url: str, path: SpecPath, base_url: str | None) -> s
     if any(c in url for c in "\r\n\t"):
         ctx.problem(path, "URLs must not contain line breaks or tabs")
         return url
-    if not _SCHEME.match(url):
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        ctx.problem(path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
+        return url
+    if not scheme:
         if base_url is None:
             ctx.problem(path, f"relative URL {url!r} needs http.base_url")
             return url
