@@ -98,7 +98,7 @@ def _first_requests(spec: Spec, target: Target, first: int) -> tuple[PlannedRequ
     auth = dict.fromkeys(creds.headers, MASK)
     if creds.token_header is not None and target.fetch.auth is not None:
         # Nothing is fetched to plan: the token comes when the run starts.
-        auth[creds.token_header] = f"{MASK} ({target.fetch.auth.type} token, fetched when the run starts)"
+        auth[creds.token_header] = f"{MASK} (auth {target.fetch.auth.type}: a token fetched when the run starts)"
     gateway = redact(target.fetch.gateway.endpoint) if target.fetch.gateway is not None else None
     return tuple(
         PlannedRequest(
