@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import pytest
 from aiohttp import web
@@ -27,7 +29,7 @@ from crawlrunner.api import run_async
 from crawlrunner.cli import main
 from crawlrunner.spec import load_spec_text
 
-from ..conftest import ThreadedServer, query
+from ..conftest import ENTRY_POINT, ThreadedServer, query
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,6 +47,7 @@ class AuthServer:
         self.token_status = 200  # what the token endpoint answers; not 200: an RFC 6749 error
         self.token_requests: list[dict[str, Any]] = []
         self.issued: dict[str, float | None] = {}  # token → expiry (time.monotonic), None: never
+        self.every_token: list[str] = []  # revoked ones too
         self.api_hits: list[str | None] = []  # the Authorization header of each API request
         self.refused = 0  # API requests answered 401
         self.revoke_after: int | None = None  # revoke every token once the API served this many requests
@@ -63,6 +66,7 @@ class AuthServer:
     def issue(self, lifetime: float | None) -> str:
         token = f"tk{next(self.sequence)}-{secrets.token_hex(8)}"
         self.issued[token] = None if lifetime is None else time.monotonic() + lifetime
+        self.every_token.append(token)
         return token
 
     async def token(self, request: web.Request) -> web.Response:
@@ -443,10 +447,102 @@ def test_plan_fetches_no_token_and_try_fetches_one(
 
     planned = cli.invoke(main, ["plan", str(path), "-n", "1"])
     assert planned.exit_code == 0, planned.output
-    assert "      Authorization: *** (oauth2_client_credentials token, fetched when the run starts)" in planned.stdout
+    assert (
+        "      Authorization: *** (auth oauth2_client_credentials: a token fetched when the run starts)"
+        in planned.stdout
+    )
     assert server.token_requests == []
 
     tried = cli.invoke(main, ["try", str(path), "items"])
     assert tried.exit_code == 0, tried.output
     assert "HTTP 200" in tried.stdout
     assert len(server.token_requests) == 1 and server.refused == 0
+
+
+CANARY_TARGETS = """  - name: echo
+    url: /api/echo
+    store_bodies: true
+    extract: {fields: {seen: {jmespath: headers, type: json}, auth: headers.Authorization}}
+  - {name: private, url: /api/private/1, extract: {fields: {a: a}}}
+  - name: login
+    url: /api/echo
+    auth: {type: token, request: {url: /login, json: {user: reader, password: "${env.CR_LOGIN_PASSWORD}"}}, token: data.jwt}
+    extract: {fields: {auth: headers.Authorization}}
+"""
+
+
+@pytest.mark.subprocess
+def test_no_token_or_client_secret_lands_in_the_database_logs_or_messages(
+    auth_server: tuple[AuthServer, str], tmp_path: Path
+) -> None:
+    server, base = auth_server
+    server.revoke_after = 3  # a renewal after a 401 too
+    spec = tmp_path / "oauth.yaml"
+    spec.write_text(OAUTH.format(base=base, count=6, extra="", targets=CANARY_TARGETS, client_id=CLIENT_ID))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(spec.read_text().replace("client_id: " + CLIENT_ID, "client_id: nobody"))
+    db = tmp_path / "out.db"
+    env = {**os.environ, **ENV, "CR_LOGIN_PASSWORD": PASSWORD, "PYTHONWARNINGS": "error"}
+    outputs: list[bytes] = []
+
+    def crawlrunner(*args: str) -> int:
+        done = subprocess.run([str(ENTRY_POINT), *args], capture_output=True, env=env, cwd=tmp_path, timeout=60)
+        outputs.extend([done.stdout, done.stderr])
+        assert b"Traceback" not in done.stderr, done.stderr.decode()
+        return done.returncode
+
+    assert crawlrunner("-vv", "run", str(spec), "-o", str(db)) == 1  # the private resource's 401
+    assert crawlrunner("--log-format", "json", "-vv", "run", str(broken), "-o", str(db)) == 1
+    crawlrunner("-vv", "try", str(spec), "echo")
+    crawlrunner("plan", str(spec))
+    crawlrunner("run", str(spec), "-o", str(db), "--retry-failed", "-v")
+    for table in ("items", "echo", "private", "login"):
+        crawlrunner("export", str(db), table, "-f", "jsonl")
+    for table in ("fetch_log", "requests", "bodies", "validators", "runs"):
+        crawlrunner("query", str(db), f"SELECT * FROM {table}", "-f", "json")
+
+    # The run really sent the tokens, and echoed them back in the pages it stored.
+    tokens = server.every_token
+    assert len(tokens) >= 4  # oauth, its renewal after the revocation, the login, try's and --retry-failed's
+    assert {f"Bearer {t}" for t in tokens} & set(server.api_hits)
+    assert query(db, "SELECT DISTINCT auth FROM echo") == [("***",)]
+    written = [p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and p.name.startswith("out.db")]
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    for secret in [*tokens, CLIENT_SECRET, PASSWORD, basic]:
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            for blob in outputs + written:
+                assert form.encode() not in blob, f"{secret!r} leaked as {form!r}"
+    assert b"auth_error" in b"".join(outputs)  # the broken run's failures were printed, masked
+
+
+async def test_a_postgresql_run_fetches_its_token_and_stores_none(
+    auth_server: tuple[AuthServer, str], pg_url: str
+) -> None:
+    import asyncpg
+
+    server, base = auth_server
+    server.revoke_after = 4
+    echo = "  - {name: echo, url: /api/echo, store_bodies: true, extract: {fields: {auth: headers.Authorization}}}\n"
+
+    result = await run_async(oauth_spec(base, count=10, targets=echo), output=pg_url)
+
+    assert result.ok and result.totals.ok == 11
+    assert len(server.token_requests) == 2  # the first token, and one renewal after the revocation
+    conn = await asyncpg.connect(pg_url)
+    try:
+        tables = await conn.fetch(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+        )
+        dumped = [
+            str(row)
+            for schema, table in tables
+            for row in await conn.fetch(f'SELECT t::text FROM "{schema}"."{table}" t')
+        ]
+        auth = await conn.fetchval('SELECT array_agg(DISTINCT auth) FROM "echo"')
+    finally:
+        await conn.close()
+    assert auth == ["***"]  # the token the API echoed, masked
+    assert len(dumped) > 20
+    for secret in [*server.every_token, CLIENT_SECRET]:
+        assert not [row for row in dumped if secret in row], secret
