@@ -189,7 +189,7 @@ def _usable(token: Any, where: str) -> str:
     if not isinstance(token, str) or not token.strip():
         raise AuthError(f"the answer has no token at {where}")
     if any(c in token for c in "\r\n\0"):
-        raise AuthError(f"the token at {where} holds a line break: it cannot be sent in a header")
+        raise AuthError(f"the token at {where} holds a line break or NUL: it cannot be sent in a header")
     return token
 
 
@@ -326,9 +326,8 @@ class TokenSource:
             issued = self._grant.read(answer)
         except AuthError as exc:
             raise AuthError(f"{self.describe}: {exc}") from None
-        # Masked before anything can print it.
+        # Masked before anything can print it (the header's value holds it too).
         self._redactor.add(issued.token)
-        self._redactor.add(issued.value)
         self.fetched += 1
         log.debug("%s: token %d obtained, good for %s", self.describe, self.fetched, issued.lifetime or "until a 401")
         return Token(self._header, issued.value, self._clock(), issued.lifetime, after_401=self._after_401)

@@ -505,7 +505,7 @@ def test_no_token_or_client_secret_lands_in_the_database_logs_or_messages(
     tokens = server.every_token
     assert len(tokens) >= 4  # oauth, its renewal after the revocation, the login, try's and --retry-failed's
     assert {f"Bearer {t}" for t in tokens} & set(server.api_hits)
-    assert query(db, "SELECT DISTINCT auth FROM echo") == [("***",)]
+    assert query(db, "SELECT DISTINCT auth FROM echo") == [("Bearer ***",)]
     written = [p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and p.name.startswith("out.db")]
     basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     for secret in [*tokens, CLIENT_SECRET, PASSWORD, basic]:
@@ -542,7 +542,7 @@ async def test_a_postgresql_run_fetches_its_token_and_stores_none(
         auth = await conn.fetchval('SELECT array_agg(DISTINCT auth) FROM "echo"')
     finally:
         await conn.close()
-    assert auth == ["***"]  # the token the API echoed, masked
+    assert auth == ["Bearer ***"]  # the token the API echoed, masked
     assert len(dumped) > 20
     for secret in [*server.every_token, CLIENT_SECRET]:
         assert not [row for row in dumped if secret in row], secret
