@@ -24,6 +24,7 @@ from crawlrunner.http.tokens import (
 )
 from crawlrunner.secrets import KEPT_ADDED, MASK, Redactor
 from crawlrunner.settings import AnswerField, Auth, RetryPolicy, TokenRequest
+from crawlrunner.spec import load_spec_text
 
 OAUTH = Auth(type="oauth2_client_credentials", token_url="https://auth.test/token", client_id="id", client_secret="s")
 
@@ -272,3 +273,26 @@ def test_a_login_answer_gives_the_token_where_the_spec_says(
     issued = LoginAnswer(auth).read(answer)
 
     assert (issued.value, issued.lifetime) == read
+
+
+def test_a_client_secret_in_clear_is_warned_about_and_masked_but_a_token_selector_is_neither() -> None:
+    spec = load_spec_text(
+        "name: s\n"
+        "http:\n"
+        "  base_url: https://api.test\n"
+        "  auth: {type: oauth2_client_credentials, token_url: /t, client_id: me, client_secret: cs-in-clear-1}\n"
+        "targets:\n"
+        "  - {name: a, url: /a}\n"
+        "  - {name: b, url: /b, auth: {type: token, request: {url: /login}, token: data.access_token}}\n",
+        file="s.yaml",
+    )
+
+    assert [str(w) for w in spec.warnings] == [
+        "s.yaml:4:88: http.auth.client_secret: a credential written in the spec: anyone who can read the spec "
+        "can use it; take it from the environment with ${env.NAME}"
+    ]
+    assert spec.redactor("cs-in-clear-1 data.access_token") == f"{MASK} data.access_token"
+    a, b = (t.fetch.auth for t in spec.targets)
+    assert a is not None and a.token_url == "https://api.test/t" and a.client_auth == "basic"
+    assert b is not None and b.token_field == AnswerField(source="data.access_token")
+    assert b.request is not None and b.request.url == "https://api.test/login" and b.request.method == "POST"
