@@ -40,6 +40,7 @@ from .http.ratelimit import HostSlots
 from .http.robots import DISALLOWED, RobotsPolicy
 from .http.session import client_timeout
 from .http.tls import ssl_argument
+from .http.tokens import TokenSources
 from .plan import RequestPlan, count_requests
 from .progress import LiveView, Reporter
 from .results import FetchResult, Outcome, utc_now
@@ -61,12 +62,15 @@ def _known_total(target: Target) -> int | None:
     return count_requests(target)
 
 
-def target_client(spec: Spec, target: Target) -> TargetClient:
-    """What the fetcher needs to send ``target``'s requests: its settings, timeouts, TLS and credentials."""
+def target_client(spec: Spec, target: Target, tokens: TokenSources) -> TargetClient:
+    """What the fetcher needs to send ``target``'s requests: its settings, timeouts, TLS and credentials.
+
+    ``tokens``: the run's token sources, for an auth that fetches a token.
+    """
     settings = target.fetch
     if not settings.tls.verify and not settings.tls.fingerprint:
         log.warning("%s: TLS certificate verification is OFF (tls.verify: false)", target.name)
-    return TargetClient(
+    client = TargetClient(
         settings=settings,
         timeout=client_timeout(target.timeout),
         ssl=ssl_argument(settings.tls),
@@ -74,6 +78,7 @@ def target_client(spec: Spec, target: Target) -> TargetClient:
         secrets=spec.redactor.values,
         download_dir=Path(spec.http.download_dir),
     )
+    return tokens.attach(client)
 
 
 def _conditional(plan: RequestPlan, spec: Spec, validators: Validators) -> RequestPlan:
@@ -106,7 +111,6 @@ async def crawl(
     names = {t.name for t in selected}
     stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
-    clients = {t.name: target_client(spec, t) for t in selected}
     redact = spec.redactor
     fetcher = Fetcher(
         session,
@@ -116,6 +120,8 @@ async def crawl(
         redact=redact,
         hosts=stats.hosts,
     )
+    tokens = TokenSources(fetcher, redact, spec.http.user_agent)
+    clients = {t.name: target_client(spec, t, tokens) for t in selected}
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
     view = LiveView(stats, {t.name: _known_total(t) for t in selected})
 

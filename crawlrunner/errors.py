@@ -20,6 +20,8 @@ The tree::
     │   ├── BodyTooLarge
     │   ├── PayloadError                a body cut short (shorter than its Content-Length); retried
     │   ├── DecodeError                 a corrupt compressed body (gzip, deflate, br); not retried
+    │   ├── AuthError                   no token: its endpoint or login request failed, or its
+    │   │                               answer holds none (auth types that fetch a token)
     │   └── HTTPStatusError             a status that counts as a failure
     ├── UsageError                      a request the command cannot honour; exit status 2
     │   ├── ResumeError                 nothing to resume, or the spec changed
@@ -85,6 +87,7 @@ class ErrorKind(StrEnum):
     # No exception of its own: robots.txt answered 5xx or not at all, and
     # RFC 9309 says to fetch nothing from that origin.
     ROBOTS_UNREACHABLE = "robots_unreachable"
+    AUTH_ERROR = "auth_error"
 
 
 class CrawlRunnerError(Exception):
@@ -182,6 +185,15 @@ class DecodeError(FetchError):
     """A body that arrived whole but does not decompress: the server's bytes, the same every time."""
 
     kind = ErrorKind.DECODE_ERROR
+
+
+class AuthError(FetchError):
+    """The token a request needs could not be had; the request is not sent.
+
+    Not retried per request: the token endpoint is asked again only after a pause.
+    """
+
+    kind = ErrorKind.AUTH_ERROR
 
 
 class HTTPStatusError(FetchError):

@@ -163,7 +163,11 @@ def _first_requests(spec: Spec, target: Target, first: int, cursors: Cursors) ->
     from .http.auth import credentials
 
     redact = spec.redactor
-    auth = credentials(target.fetch.auth).headers
+    creds = credentials(target.fetch.auth)
+    auth = dict.fromkeys(creds.headers, MASK)
+    if creds.token_header is not None and target.fetch.auth is not None:
+        # Nothing is fetched to plan: the token comes when the run starts.
+        auth[creds.token_header] = f"{MASK} (auth {target.fetch.auth.type}: a token fetched when the run starts)"
     gateway = redact(target.fetch.gateway.endpoint) if target.fetch.gateway is not None else None
     return tuple(
         PlannedRequest(
@@ -171,7 +175,10 @@ def _first_requests(spec: Spec, target: Target, first: int, cursors: Cursors) ->
             redact(request.url),
             # Auth's own headers are masked whole: a Basic token is a secret even though
             # it is not spelled like any value from the environment.
-            {name: MASK if name in auth else redact(value) for name, value in {**request.headers, **auth}.items()},
+            {
+                name: auth[name] if name in auth else redact(value)
+                for name, value in {**request.headers, **auth}.items()
+            },
             gateway,
             redact(request.invalid) if request.invalid else None,
             body_text(request, redact),

@@ -84,16 +84,36 @@ def interpolate(
     return result, found
 
 
+# How many tokens fetched at run time a Redactor masks at once (see ``Redactor.add``).
+KEPT_ADDED = 8
+
+
 class Redactor:
     """Masks known secret values in any text before it leaves the process."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._given = list(secrets)
+        self._added: list[str] = []  # tokens fetched while the run goes (``add``), oldest first
+        self._compile(self._given)
+
+    def add(self, secret: str) -> None:
+        """Mask ``secret`` from now on too: a token fetched while the run goes.
+
+        Only the last ``KEPT_ADDED`` are kept: every value is another
+        alternative the pattern tries wherever text is masked (each record
+        value, each log line), and a token replaced hours ago is sent nowhere.
+        """
+        if secret in self._added or secret in self._given:
+            return
+        self._added = [*self._added, secret][-KEPT_ADDED:]
+        self._compile(self._given + self._added)
+
+    def _compile(self, secrets: list[str]) -> None:
         # Longest first, so a secret that contains another is masked whole.
         # Very short values (a default of "" or "1") would mask random text
         # and protect nothing; they are not treated as secrets.
         # A secret also travels percent-encoded inside URLs, so those
         # spellings are masked too.
-        secrets = list(secrets)
         plain = {s for s in secrets if not isinstance(s, Userinfo) and len(s) >= 4}
         self.values = tuple(sorted(plain, key=len, reverse=True))
         # Matched only between "//" and "@" (see Userinfo), so at any length.

@@ -120,16 +120,54 @@ class RateLimit:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TokenRequest:
+    """The request whose answer holds a token (``auth: {type: token, request: ...}``); one body at most."""
+
+    url: str  # absolute: a relative one is joined to http.base_url when the spec loads
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json_body: Any = None
+    form: Mapping[str, str] | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AnswerField:
+    """Where a value is in a token request's answer: a JMESPath into its JSON body, or a response header."""
+
+    source: str
+    header: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Auth:
     """Credentials for a target. Every value may come from ``${env.X}``."""
 
-    type: str  # basic, bearer, api_key, digest
+    type: str  # basic, bearer, api_key, digest, oauth2_client_credentials, token
     username: str | None = None
     password: str | None = None
     token: str | None = None
     name: str | None = None  # api_key: the header or query parameter
     value: str | None = None
     location: str = "header"  # api_key: header or query
+    # oauth2_client_credentials (RFC 6749 4.4): the token endpoint, absolute.
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+    audience: str | None = None
+    client_auth: str = "basic"  # the client's credentials in a Basic header, or in the form body
+    # token: a login request, and where its answer holds the token and its lifetime.
+    request: TokenRequest | None = None
+    token_field: AnswerField | None = None
+    expires_field: AnswerField | None = None  # None: the token is good until a 401
+    header: str = "Authorization"  # the header a token fetched at run time is sent in
+    prefix: str = "Bearer "
+
+    @property
+    def fetches_token(self) -> bool:
+        """Whether the credential is a token fetched while the run goes, not a value of the spec."""
+        return self.type in FETCHED_TOKEN_TYPES
 
 
 # The keys each auth type needs, checked when the spec loads; how each type
@@ -140,7 +178,11 @@ AUTH_NEEDS: Mapping[str, tuple[str, ...]] = {
     "bearer": ("token",),
     "api_key": ("name", "value"),
     "digest": ("username", "password"),
+    "oauth2_client_credentials": ("token_url", "client_id", "client_secret"),
+    "token": ("request", "token"),
 }
+# The types whose token is fetched at run time (``http.tokens``, one registered grant each).
+FETCHED_TOKEN_TYPES = frozenset({"oauth2_client_credentials", "token"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

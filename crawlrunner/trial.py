@@ -266,6 +266,7 @@ async def _fetch(spec: Spec, target: Target, plan: RequestPlan) -> FetchResult |
     from .http.ratelimit import HostSlots
     from .http.robots import RobotsPolicy
     from .http.session import client_timeout, open_session
+    from .http.tokens import TokenSources
 
     async with open_session(spec.http) as session:
         fetcher = Fetcher(
@@ -276,7 +277,8 @@ async def _fetch(spec: Spec, target: Target, plan: RequestPlan) -> FetchResult |
         )
         robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
         # A body is read into memory even for a target that downloads to files: a trial writes nothing.
-        client = target_client(spec, replace(target, fetch=replace(target.fetch, download=False)))
+        tokens = TokenSources(fetcher, spec.redactor, spec.http.user_agent)
+        client = target_client(spec, replace(target, fetch=replace(target.fetch, download=False)), tokens)
         result = await checked_fetch(fetcher, robots, plan, client)
         return SKIPPED_BY_ROBOTS if result is None else result
 

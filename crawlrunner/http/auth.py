@@ -4,7 +4,9 @@ aiohttp drops ``Authorization`` on a cross-origin redirect but not custom
 headers or query parameters; redirects are followed by the fetcher, which
 asks ``strip_credentials`` what to remove before each cross-origin hop.
 
-Each auth ``type`` is a small function registered in ``AUTH_TYPES``.
+Each auth ``type`` is a small function registered in ``AUTH_TYPES``. The
+types whose token is fetched at run time say here only which header it goes
+in; ``http.tokens`` fetches it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Credentials:
     middlewares: tuple[aiohttp.DigestAuthMiddleware, ...] = ()
     sensitive_headers: frozenset[str] = ALWAYS_SENSITIVE
     sensitive_params: frozenset[str] = frozenset()
+    # The header a token fetched at run time goes in (``http.tokens``); None for the static types.
+    token_header: str | None = None
 
 
 # How each auth type is sent, one small unit per type; the keys each needs
@@ -68,6 +72,13 @@ def _api_key(auth: Auth) -> Credentials:
     if auth.location == "query":
         return Credentials(query={name: value}, sensitive_params=frozenset({name}))
     return Credentials(headers={name: value}, sensitive_headers=ALWAYS_SENSITIVE | {name.lower()})
+
+
+@AUTH_TYPES.register("oauth2_client_credentials", "token")
+def _fetched_token(auth: Auth) -> Credentials:
+    # The token itself is fetched while the run goes (http.tokens): what is
+    # known now is the header it goes in, a credential that stays on its origin.
+    return Credentials(sensitive_headers=ALWAYS_SENSITIVE | {auth.header.lower()}, token_header=auth.header)
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:

@@ -6,7 +6,9 @@ cross to another origin and only http(s) targets are followed), and reads the
 body within its limit, into memory or, for downloads, into a file. Every
 answer goes to ``http.politeness`` first, which may pause the whole host (a
 429 or 503, a used-up rate limit) or widen the gap before its next request.
-A failed attempt is retried as the retry policy decides. Exceptions become
+A failed attempt is retried as the retry policy decides. With an auth that
+fetches a token (``http.tokens``), each attempt carries the current one, and
+a 401 renews it and sends the request once more. Exceptions become
 crawlrunner's in ``http.translate``, the one place that maps aiohttp's;
 ``asyncio.CancelledError`` is never caught.
 """
@@ -31,7 +33,7 @@ from ..errors import BodyTooLarge, ErrorKind, HTTPStatusError, RedirectRefused, 
 from ..plan import RequestPlan
 from ..results import FetchResult, utc_now
 from ..secrets import Redactor
-from ..settings import FetchSettings
+from ..settings import FetchSettings, TokenRequest
 from ..stats import HostStats
 from .auth import Credentials, same_origin, strip_credentials, with_query
 from .guard import Destinations, hostname
@@ -39,10 +41,12 @@ from .politeness import HostPoliteness
 from .retry import decide, parse_retry_after
 from .session import leaving_hop
 from .tls import SSLArgument
+from .tokens import ANSWER_BYTES, Answer
 from .translate import translate
 
 if TYPE_CHECKING:  # an interface the engine hands over: HostSlots, or a backend's shared one
     from ..backends.base import HostGate
+    from .tokens import Token, TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class TargetClient:
     creds: Credentials
     secrets: Sequence[str] = field(default_factory=tuple)
     download_dir: Path = Path("downloads")
+    tokens: TokenSource | None = None  # where the token of an auth that fetches one comes from
 
 
 def _gateway_url(client: TargetClient, url: str) -> str:
@@ -121,6 +126,19 @@ class _Hop:
     json_body: Any
     headers: Mapping[str, str]
     creds: Credentials
+    bearer: _Bearer | None = None  # the hop carries the auth's fetched token (not past another origin)
+
+
+@dataclass(slots=True)
+class _Bearer:
+    """An attempt's token source, and the token its last hop carried (what a 401 refused)."""
+
+    source: TokenSource
+    sent: Token | None = None
+
+    async def header(self) -> dict[str, str]:
+        self.sent = token = await self.source.current()
+        return {token.header: token.value}
 
 
 class Fetcher:
@@ -157,14 +175,20 @@ class Fetcher:
         policy = client.settings.retry
         if crawl_delay is not None:
             self.politeness.robots_delay(plan.url, crawl_delay)
+        delay = crawl_delay or 0.0
+        tokens = client.tokens  # a 401 renews the token, and the request goes once more: once per request
         for attempt in range(1, policy.attempts + 1):
             if attempt > 1:
-                # Each attempt starts clean: the log row describes the last one.
-                result.attempts = attempt
-                result.error_kind = result.error = result.status = result.content_type = result.charset = None
-                result.body, result.headers, result.final_url = b"", {}, None
-            retry_after = await self._attempt(plan, client, result, crawl_delay or 0.0)
+                _start_again(result)
+            retry_after, token = await self._attempt(plan, client, result, delay)
+            if token is not None and tokens is not None and _token_refused(result, plan) and tokens.rejected(token):
+                tokens = None
+                log.debug("%s: HTTP 401: sending %s once more with a renewed token", plan.target.name, plan.method)
+                _start_again(result)
+                retry_after, token = await self._attempt(plan, client, result, delay)
             if result.ok:
+                if token is not None:
+                    token.accepted = True
                 break
             decision = decide(
                 policy, attempt, status=result.status, error_kind=result.error_kind, retry_after=retry_after
@@ -206,15 +230,16 @@ class Fetcher:
 
     async def _attempt(
         self, plan: RequestPlan, client: TargetClient, result: FetchResult, crawl_delay: float
-    ) -> float | None:
-        """One attempt, redirects included; returns the Retry-After seconds, if any.
+    ) -> tuple[float | None, Token | None]:
+        """One attempt, redirects included; returns the Retry-After seconds, if any, and the token sent.
 
         ``crawl_delay`` paces the hops to the request's own host (robots.txt's is that host's).
         """
         settings = client.settings
         creds = client.creds
         headers: Mapping[str, str] = {**plan.headers, **creds.headers} if creds.headers else plan.headers
-        hop = _Hop(plan.url, plan.method, plan.data, plan.json_body, headers, creds)
+        bearer = _Bearer(client.tokens) if client.tokens is not None else None
+        hop = _Hop(plan.url, plan.method, plan.data, plan.json_body, headers, creds, bearer)
         try:
             for _ in range(settings.max_redirects + 1):
                 send_url = self._send_url(with_query(hop.url, hop.creds.query), client)
@@ -241,8 +266,10 @@ class Fetcher:
         except Exception as exc:
             error = translate(exc)
             result.error_kind, result.error = error.kind, str(error)
+            result.fetched_at = result.fetched_at or utc_now()  # failed before sending (no token, say)
         # The final response's headers are there once it was read, failed or not.
-        return parse_retry_after(result.headers.get("Retry-After")) if result.headers else None
+        retry_after = parse_retry_after(result.headers.get("Retry-After")) if result.headers else None
+        return retry_after, bearer.sent if bearer is not None else None
 
     async def _send(
         self,
@@ -259,6 +286,10 @@ class Fetcher:
         polite = self.politeness
         host = polite.host(send_url)
         async with self.slots.hold(send_url, settings.rate_limit, polite.gap(host, settings.rate_limit, crawl_delay)):
+            headers = hop.headers
+            if hop.bearer is not None:
+                # Taken with the slot held, so that it cannot expire while its request waits for a turn.
+                headers = {**headers, **await hop.bearer.header()}
             # Latency counts from when the host's slot is ours: waiting
             # for politeness is not the server's slowness.
             sent = time.perf_counter()
@@ -269,7 +300,7 @@ class Fetcher:
                 async with session.request(
                     hop.method,
                     send_url,
-                    headers=hop.headers,
+                    headers=headers,
                     data=hop.data,
                     json=hop.json_body,
                     timeout=client.timeout,
@@ -295,14 +326,14 @@ class Fetcher:
         scheme = urlsplit(target).scheme.lower()
         if scheme not in ("http", "https"):
             raise RedirectRefused(f"redirect to a {scheme or 'relative'}: URL refused")
-        headers, creds = hop.headers, client.creds
+        headers, creds, bearer = hop.headers, client.creds, hop.bearer
         if not same_origin(hop.url, target):
             target, headers = strip_credentials(target, headers, creds, client.secrets)
-            creds = Credentials()
+            creds, bearer = Credentials(), None
         method, data, json_body = hop.method, hop.data, hop.json_body
         if status == 303 or (status in (301, 302) and method == "POST"):
             method, data, json_body = ("HEAD" if method == "HEAD" else "GET"), None, None
-        return _Hop(target, method, data, json_body, headers, creds)
+        return _Hop(target, method, data, json_body, headers, creds, bearer)
 
     async def _read(
         self, response: aiohttp.ClientResponse, plan: RequestPlan, client: TargetClient, result: FetchResult, url: str
@@ -331,3 +362,39 @@ class Fetcher:
             )
             return
         result.body = await _read_body(response, client.settings.max_body_bytes)
+
+    async def exchange(self, request: TokenRequest, client: TargetClient) -> Answer:
+        """Send a token request (``http.tokens``) the way ``client``'s requests go, and read its small answer.
+
+        The address guard and ``allowed_hosts``, the target's TLS settings,
+        proxy and timeouts apply; redirects are not followed (a POST of
+        credentials goes where the spec says, or nowhere).
+        Failures are raised, for the token source to translate.
+        """
+        self.destinations.check(request.url)
+        # No host slot: requests that wait for this token hold theirs, and one
+        # token request per renewal is no burden on any host.
+        async with self.session.request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.form if request.form is not None else request.body,
+            json=request.json_body,
+            timeout=client.timeout,
+            allow_redirects=False,
+            ssl=client.ssl,
+            proxy=client.settings.proxy,
+        ) as response:
+            return Answer(response.status, response.headers, await _read_body(response, ANSWER_BYTES))
+
+
+def _token_refused(result: FetchResult, plan: RequestPlan) -> bool:
+    """A 401 from the origin the token went to (a redirect to another origin carried none)."""
+    return result.status == 401 and same_origin(result.final_url or plan.url, plan.url)
+
+
+def _start_again(result: FetchResult) -> None:
+    """Clear ``result`` for another attempt: the log row describes the last one."""
+    result.attempts += 1
+    result.error_kind = result.error = result.status = result.content_type = result.charset = None
+    result.body, result.headers, result.final_url = b"", {}, None

@@ -51,8 +51,9 @@ class _Builder:
         data = ctx.document.data
         raw_http = data.get("http") or {}
         self.http = layering.http_settings(ctx, raw_http, base_url)
-        self.http_fetch = layering.fetch_layer(ctx, raw_http, ("http",))
-        self.defaults_fetch = layering.fetch_layer(ctx, data.get("defaults") or {}, ("defaults",))
+        base = self.http.base_url  # with the command line's, if given
+        self.http_fetch = layering.fetch_layer(ctx, raw_http, ("http",), base_url=base)
+        self.defaults_fetch = layering.fetch_layer(ctx, data.get("defaults") or {}, ("defaults",), base_url=base)
         self.http_timeout_total = "total" in (raw_http.get("timeout") or {})
         self.defaults = dict(data.get("defaults") or {})
         for key in ("headers", "params"):
@@ -106,9 +107,8 @@ class _Builder:
         )
         fmt: Format = extract.format if extract else "json"
         request = requests.request(ctx, own, defaults, path, http, uses)
-        fetch = layering.fetch_settings(
-            ctx, [self.http_fetch, self.defaults_fetch, layering.fetch_layer(ctx, own, path)], path
-        )
+        own_fetch = layering.fetch_layer(ctx, own, path, base_url=http.base_url)
+        fetch = layering.fetch_settings(ctx, [self.http_fetch, self.defaults_fetch, own_fetch], path)
         timeout = http.timeout.merged(defaults.get("timeout")).merged(own.get("timeout"))
         total_set = self.http_timeout_total or any("total" in (layer.get("timeout") or {}) for layer in (defaults, own))
         if fetch.gateway is not None and not total_set:

@@ -147,7 +147,7 @@ def check_storage(ctx: Context, target: Target, path: SpecPath) -> None:
 
 # Header names whose values are credentials, and the keys of auth and gateway that hold one.
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
-_CREDENTIAL_KEYS = {"auth": ("password", "token", "value"), "gateway": ("api_key",)}
+_CREDENTIAL_KEYS = {"auth": ("password", "token", "value", "client_secret"), "gateway": ("api_key",)}
 
 
 def literal_credentials(ctx: Context, data: Mapping[str, Any]) -> None:
@@ -173,6 +173,8 @@ def literal_credentials(ctx: Context, data: Mapping[str, Any]) -> None:
                 keys = [name for name in settings if str(name).lower() in _CREDENTIAL_HEADERS]
             else:
                 keys = [key for key in _CREDENTIAL_KEYS.get(block, ()) if key in settings]
+                if block == "auth" and settings.get("type") == "token":
+                    keys = [key for key in keys if key != "token"]  # where the token is, not the token
             for key in keys:
                 value = settings[key]
                 if why := _written_in_clear(value, environ):

@@ -18,7 +18,9 @@ from typing import Any
 from ..overrides import ABSOLUTE_HTTP_URL
 from ..settings import (
     AUTH_NEEDS,
+    FETCHED_TOKEN_TYPES,
     TLS,
+    AnswerField,
     Auth,
     FetchSettings,
     Gateway,
@@ -29,12 +31,17 @@ from ..settings import (
     Timeouts,
 )
 from ..templates import Template
+from . import tokens
 from .env import Context
 from .loader import SpecPath
 from .urls import check_authority
 
 # Settings whose values are credentials whether or not they come from ${env.X}.
-_SECRET_KEYS = {"auth": ("username", "password", "token", "value"), "gateway": ("api_key",), "proxy": ()}
+_SECRET_KEYS = {
+    "auth": ("username", "password", "token", "value", "client_secret"),
+    "gateway": ("api_key",),
+    "proxy": (),
+}
 FETCH_KEYS = (
     "retry", "rate_limit", "auth", "tls", "proxy", "gateway", "max_body_bytes", "max_redirects", "download",
     "max_download_bytes",
@@ -112,20 +119,32 @@ def http_settings(ctx: Context, raw: dict[str, Any], base_url_override: str | No
     )
 
 
-def fetch_layer(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> dict[str, Any]:
-    """The request settings written at one level, resolved where they are written."""
+def fetch_layer(ctx: Context, raw: Mapping[str, Any], path: SpecPath, *, base_url: str | None) -> dict[str, Any]:
+    """The request settings written at one level, resolved where they are written.
+
+    ``base_url`` (``http.base_url``) is what a relative token URL is joined to.
+    """
     layer: dict[str, Any] = {}
     for key in FETCH_KEYS:
         if key not in raw:
             continue
         value = raw[key]
-        layer[key] = ctx.secret(value, path + (key,), _SECRET_KEYS[key]) if key in _SECRET_KEYS else value
+        layer[key] = ctx.secret(value, path + (key,), _secret_keys(key, value)) if key in _SECRET_KEYS else value
         if key == "rate_limit" and isinstance(value, dict):
             _check_rate_limit(ctx, value, path + (key,))
+        if key == "auth" and isinstance(layer[key], dict):
+            layer[key] = tokens.written(ctx, layer[key], path + (key,), base_url)
         if key == "tls" and isinstance(value, dict):
             # Files are checked (and made absolute) where they are written.
             layer[key] = {k: ctx.spec_file(v, path + (key, k)) if k in _TLS_FILES else v for k, v in value.items()}
     return layer
+
+
+def _secret_keys(key: str, value: Any) -> tuple[str, ...]:
+    # For type token, ``token`` says where the login answer holds the token: not a secret.
+    if key == "auth" and isinstance(value, dict) and value.get("type") == "token":
+        return tuple(k for k in _SECRET_KEYS[key] if k != "token")
+    return _SECRET_KEYS[key]
 
 
 def fetch_settings(ctx: Context, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:
@@ -196,6 +215,10 @@ def auth(ctx: Context, raw: dict[str, Any] | None, path: SpecPath) -> Auth | Non
     own = given(raw, ("username", "password", "token", "name", "value"))
     if "in" in raw:
         own["location"] = raw["in"]  # "in" is a keyword in Python, not in the spec
+    if raw["type"] in FETCHED_TOKEN_TYPES:
+        own = tokens.token_auth(ctx, raw, path + ("auth",))
+    elif isinstance(raw.get("token"), AnswerField):
+        ctx.problem(path + ("auth", "token"), f"a selector of the token is for type token, not {raw['type']}")
     return Auth(type=raw["type"], **own)
 
 

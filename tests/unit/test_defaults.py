@@ -29,6 +29,7 @@ from crawlrunner.settings import (
     RateLimit,
     RetryPolicy,
     Timeouts,
+    TokenRequest,
 )
 from crawlrunner.spec import spec_schema
 from crawlrunner.spec.model import (
@@ -108,6 +109,9 @@ SCHEMA = {
     "rate_limit.target_concurrency": default(RateLimit, "target_concurrency"),
     "rate_limit.max_delay": default(RateLimit, "max_delay"),
     "auth.in": default(Auth, "location"),
+    "auth.client_auth": default(Auth, "client_auth"),
+    "auth.header": default(Auth, "header"),
+    "auth.request.method": default(TokenRequest, "method"),
     "tls.verify": default(TLS, "verify"),
     "gateway.key_param": default(Gateway, "key_param"),
     "gateway.url_param": default(Gateway, "url_param"),
@@ -166,6 +170,8 @@ def test_the_schemas_other_defaults_are_the_codes() -> None:
     assert default(Paginate, "location") == "query"  # as send_cursor_as: param, its older spelling
     assert "query parameter (default)" in paginate["send_cursor_as"]["description"]
     assert f"{default(Target, 'mode')} (default)" in defs["target"]["properties"]["mode"]["description"]
+    auth = next(s for s in defs["auth"]["anyOf"] if s.get("type") == "object")["properties"]
+    assert f'Default: "{default(Auth, "prefix")}" (with its space)' in auth["prefix"]["description"]
 
 
 def _doc() -> str:
@@ -200,6 +206,10 @@ DOCS = [
     f"`target_concurrency` ({text(default(RateLimit, 'target_concurrency'))})",
     f"`max_delay` ({text(default(RateLimit, 'max_delay'))})",
     f"`in` (`{default(Auth, 'location')}`, the default,",
+    f"`client_auth` (`{default(Auth, 'client_auth')}`, the default:",
+    f"`method` (default `{default(TokenRequest, 'method')}`;",
+    f"`header` (default `{default(Auth, 'header')}`)",
+    f'`prefix` (default `"{default(Auth, "prefix")}"`',
     f"`verify` ({text(default(TLS, 'verify'))};",
     _row("key_param", f"`{default(Gateway, 'key_param')}`"),
     _row("url_param", f"`{default(Gateway, 'url_param')}`"),

@@ -10,8 +10,9 @@ import pytest
 
 from crawlrunner.extract.sources import SOURCES
 from crawlrunner.http.auth import AUTH_TYPES, credentials
+from crawlrunner.http.tokens import GRANTS
 from crawlrunner.paginate import PAGINATORS
-from crawlrunner.settings import AUTH_NEEDS, Auth
+from crawlrunner.settings import AUTH_NEEDS, FETCHED_TOKEN_TYPES, Auth
 from crawlrunner.spec import spec_schema
 from crawlrunner.spec.model import FIELD_SOURCES, PaginationType
 from crawlrunner.spec.pagination import STYLES
@@ -32,6 +33,10 @@ def test_every_auth_type_has_a_unit_its_keys_and_a_schema_entry() -> None:
     assert set(AUTH_TYPES) == set(AUTH_NEEDS) == set(enum)
 
 
+def test_the_auth_types_that_fetch_a_token_each_have_a_grant() -> None:
+    assert set(GRANTS) == FETCHED_TOKEN_TYPES < set(AUTH_TYPES)
+
+
 def test_every_field_source_is_read_and_written_in_the_schema() -> None:
     field = next(s for s in _defs()["field"]["oneOf"] if s.get("type") == "object")
     assert set(SOURCES) == set(FIELD_SOURCES)
@@ -44,7 +49,10 @@ def test_every_field_source_is_read_and_written_in_the_schema() -> None:
     ("registry", "message"),
     [
         (PAGINATORS, "unknown pagination style 'nope' (known: cursor, link_header, next_url, offset, page_number)"),
-        (AUTH_TYPES, "unknown auth type 'nope' (known: api_key, basic, bearer, digest)"),
+        (
+            AUTH_TYPES,
+            "unknown auth type 'nope' (known: api_key, basic, bearer, digest, oauth2_client_credentials, token)",
+        ),
     ],
 )
 def test_an_unknown_name_lists_the_known_ones(registry: Any, message: str) -> None:
@@ -71,6 +79,12 @@ def test_each_auth_type_adds_its_credentials(auth: Auth, headers: dict[str, str]
     assert dict(creds.headers) == headers
     assert dict(creds.query) == query
     assert set(query) == set(creds.sensitive_params)
+
+
+def test_a_fetched_tokens_header_is_known_up_front_and_never_follows_a_redirect() -> None:
+    creds = credentials(Auth(type="token", header="X-Session"))
+    assert not creds.headers and creds.token_header == "X-Session"
+    assert "x-session" in creds.sensitive_headers and "authorization" in creds.sensitive_headers
 
 
 def test_digest_auth_answers_the_challenge_instead_of_sending_a_header() -> None:
