@@ -18,8 +18,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from .origins import origin
 from .plan import count_requests, plan_target
 from .spec.model import Spec, Target
 
@@ -67,11 +67,6 @@ class HostPlan:
         return max(self.paced, default=0.0)
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-
-
 def host_plans(spec: Spec, *, only: Iterable[str] | None = None, known: KnownHosts | None = None) -> list[HostPlan]:
     """Per host, in the order the spec first reaches it: its known requests and the pace they must keep."""
     known = known or KnownHosts()
@@ -80,18 +75,18 @@ def host_plans(spec: Spec, *, only: Iterable[str] | None = None, known: KnownHos
     for target in spec.targets:
         if wanted is not None and target.name not in wanted:
             continue
-        for origin, count, scanned_all in _target_hosts(spec, target):
-            host = hosts.get(origin)
+        for key, count, scanned_all in _target_hosts(spec, target):
+            host = hosts.get(key)
             if host is None:
-                host = hosts[origin] = HostPlan(origin, connections=spec.http.limits.per_host)
-                host.latency = known.latencies.get(origin)
+                host = hosts[key] = HostPlan(key, connections=spec.http.limits.per_host)
+                host.latency = known.latencies.get(key)
             host.requests += count
             host.scanned_all &= scanned_all
             if target.parent or target.paginate or target.follow:
                 host.more_from.add(target.name)
             interval = target.fetch.rate_limit.interval
             if target.follow is not None and target.follow.robots:
-                delay = known.crawl_delays.get(origin)
+                delay = known.crawl_delays.get(key)
                 if delay is not None:
                     host.crawl_delay = delay
                     interval = max(interval, delay)
@@ -102,23 +97,23 @@ def host_plans(spec: Spec, *, only: Iterable[str] | None = None, known: KnownHos
 def _target_hosts(spec: Spec, target: Target) -> Iterable[tuple[str, int, bool]]:
     """(origin, known requests, whether every request was read) for the target's hosts."""
     if target.parent is not None:
-        origin = _fixed_origin(spec, target)
-        return [(origin, 0, True)] if origin else []
+        fixed = _fixed_origin(spec, target)
+        return [(fixed, 0, True)] if fixed else []
     total = count_requests(target) or 0
     first = next(iter(plan_target(target)), None)
     if first is None:
         return []
     if _fixed_origin(spec, target) is not None:
-        return [(origin_of(first.url), total, True)]
+        return [(origin(first.url), total, True)]
     counts: dict[str, int] = {}
     for plan in itertools.islice(plan_target(target), HOST_SCAN_LIMIT):
-        origin = origin_of(plan.url)
-        counts[origin] = counts.get(origin, 0) + 1
+        key = origin(plan.url)
+        counts[key] = counts.get(key, 0) + 1
     if total <= HOST_SCAN_LIMIT:
-        return [(origin, count, True) for origin, count in counts.items()]
+        return [(key, count, True) for key, count in counts.items()]
     # Share the rest out as the first requests were: a floor on a sample is still a fair floor.
     scale = total / HOST_SCAN_LIMIT
-    return [(origin, round(count * scale), False) for origin, count in counts.items()]
+    return [(key, round(count * scale), False) for key, count in counts.items()]
 
 
 def _fixed_origin(spec: Spec, target: Target) -> str | None:
@@ -130,9 +125,9 @@ def _fixed_origin(spec: Spec, target: Target) -> str | None:
             head = source.split("/", 3)
             if "{" in "/".join(head[:3]):
                 return None
-            origins.add(origin_of(source))
+            origins.add(origin(source))
         elif target.request.base_url and not source.startswith("{"):
-            origins.add(origin_of(target.request.base_url))
+            origins.add(origin(target.request.base_url))
         else:
             return None
     return origins.pop() if len(origins) == 1 else None

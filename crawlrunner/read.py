@@ -52,7 +52,8 @@ from .backends.postgres import query as pg
 from .backends.postgres.connect import is_postgres_url
 from .backends.sqlite import query as sql
 from .backends.sqlite.query import is_database as is_database  # for the CLI: never export over a database
-from .host_plan import KnownHosts, origin_of
+from .host_plan import KnownHosts
+from .origins import origin
 
 Database = str | Path
 
@@ -196,13 +197,13 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     """
     mark = "$1" if is_postgres_url(database) else "?"
     delays: dict[str, float] = {}
-    for origin, delay in query(
+    for host, delay in query(
         database,
         "SELECT h.origin, h.crawl_delay FROM host_stats h JOIN runs r ON r.id = h.run_id"
         f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
         [spec_name],
     ):
-        delays[origin] = float(delay)
+        delays[host] = float(delay)
     last = query(database, f"SELECT max(id) FROM runs WHERE spec_name = {mark} AND status = 'completed'", [spec_name])
     run_id = last.rows[0][0] if last.rows else None
     if run_id is None:
@@ -214,7 +215,7 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
         f" ORDER BY id LIMIT {LATENCY_SAMPLE}",
         [run_id],
     ):
-        samples.setdefault(origin_of(url), []).append(elapsed_ms / 1000)
+        samples.setdefault(origin(url), []).append(elapsed_ms / 1000)
     cut = query(
         database,
         f"SELECT target, count(*) FROM chain_ends WHERE run_id = {mark} AND reason = 'max_pages' GROUP BY target",

@@ -26,7 +26,7 @@ def plan_report(
     yield from plan_lines(preview_plan(spec, only=only or None, first=first, output=database), first)
     facts, unread = earlier_runs(database or spec.default_output, spec.name)
     targets = [t for t in spec.targets if not only or t.name in only]
-    yield from host_lines(host_plans(spec, only=only or None, known=facts.hosts))
+    yield from map(spec.redactor, host_lines(host_plans(spec, only=only or None, known=facts.hosts)))
     if unread:
         yield f"(earlier runs not read: {unread})"
     for warning in completeness_warnings(targets, facts, max_requests):

@@ -38,8 +38,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
+from ..origins import origin
 from ..settings import FetchSettings, RateLimit
 from ..stats import HostStats
 from .budget import Budget, read_budgets
@@ -214,17 +214,11 @@ class HostPoliteness:
         Without the URL's userinfo: the origin is stored (``host_stats``) and
         shown, and ``user:password@`` is a secret.
         """
-        # "scheme://netloc/..." without a full parse: this runs for every request.
-        parts = url.split("/", 3)
-        if len(parts) > 2 and url.startswith(("http://", "https://")):
-            origin = f"{parts[0]}//{parts[2].rpartition('@')[2]}".lower()
-        else:
-            split = urlsplit(url)
-            origin = f"{split.scheme}://{split.netloc.rpartition('@')[2]}".lower()
-        host = self._hosts.get(origin)
+        key = origin(url)
+        host = self._hosts.get(key)
         if host is None:
-            stats = self.stats.setdefault(origin, HostStats())
-            host = self._hosts[origin] = _Host(origin, stats)
+            stats = self.stats.setdefault(key, HostStats())
+            host = self._hosts[key] = _Host(key, stats)
         return host
 
     def gap(self, host: _Host, rate: RateLimit, crawl_delay: float = 0.0) -> float:
