@@ -44,6 +44,7 @@ from .plan import RequestPlan, count_requests
 from .progress import LiveView, Reporter
 from .results import FetchResult, Outcome, utc_now
 from .secrets import Redactor
+from .sitemaps import since_cutoff
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
@@ -56,7 +57,7 @@ SKIPPED_BY_ROBOTS = "disallowed by robots.txt"
 
 def _known_total(target: Target) -> int | None:
     """Requests the target will make, when that is known before crawling."""
-    if target.paginate or target.follow or target.parent:
+    if target.paginate or target.follow or target.parent or target.sitemap:
         return None
     return count_requests(target)
 
@@ -107,6 +108,7 @@ async def crawl(
     stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
     clients = {t.name: target_client(spec, t) for t in selected}
+    since = {t.name: since_cutoff(t.sitemap, run.last_completed_start) for t in selected if t.sitemap is not None}
     redact = spec.redactor
     fetcher = Fetcher(
         session,
@@ -135,7 +137,7 @@ async def crawl(
             unsent = FetchResult(plan.target.name, plan.method, plan.url, utc_now())
             await sink.write(Outcome(unsent, plan, skipped=SKIPPED_BY_ROBOTS))
             return []
-        outcome = process(plan, result, children=children[plan.target.name])
+        outcome = process(plan, result, children=children[plan.target.name], since=since.get(plan.target.name))
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying

@@ -69,9 +69,14 @@ def is_link(plan: RequestPlan, source: RequestPlan) -> bool:
     """Whether ``plan``, derived from ``source``, is a followed link (not a next page or a child request).
 
     ``links`` makes the only derived requests of the page's own target one
-    level deeper: a next page keeps its depth, a child request has another target.
+    level deeper: a next page keeps its depth, a child request has another
+    target. A sitemap document's requests are no links (its depth is its
+    level of sitemap index).
     """
-    return plan.target.follow is not None and plan.target is source.target and plan.depth > source.depth
+    return (
+        plan.target.follow is not None and plan.target is source.target and plan.depth > source.depth
+        and source.role is None
+    )  # fmt: skip
 
 
 def _rules_allow(url: str, rules: Follow) -> bool:

@@ -32,6 +32,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
@@ -180,6 +181,8 @@ class OpenedRun:
     hosts: HostGate | None = None
     # (requests, records) of the whole run, every worker's, for the progress view of a shared run.
     cluster_totals: Callable[[], Awaitable[tuple[int, int]]] | None = None
+    # When the spec's last completed run before this (logical) run started: sitemaps' ``since: last_run``.
+    last_completed_start: datetime | None = None
 
 
 @dataclass(frozen=True)

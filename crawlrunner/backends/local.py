@@ -20,8 +20,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..follow import FollowScope, is_link
-from ..plan import RequestPlan
+from ..plan import SITEMAP, RequestPlan
 from ..results import Outcome
+from ..sitemaps import SitemapScope
 from ..spec.model import Target
 from .base import Frontier, RunLimits
 
@@ -38,6 +39,8 @@ class LocalState:
     pending: list[RequestPlan] = field(default_factory=list)  # saved derived requests, or failures to retry
     followed: list[tuple[str, str]] = field(default_factory=list)  # (target, url) already requested
     start_hosts: dict[str, frozenset[str]] = field(default_factory=dict)  # per link-following target
+    sitemap_documents: list[tuple[str, str]] = field(default_factory=list)  # (target, url) of sitemaps requested
+    sitemap_urls: dict[str, int] = field(default_factory=dict)  # per sitemap target, page URLs taken so far
 
 
 class LocalFrontier(Frontier):
@@ -60,6 +63,14 @@ class LocalFrontier(Frontier):
             scope = self._scopes.get(target_name)
             if scope is not None:
                 scope.remember(url)
+        self._sitemaps = {
+            t.name: SitemapScope(t.sitemap, urls=state.sitemap_urls.get(t.name, 0))
+            for t in targets
+            if t.sitemap is not None
+        }
+        for target_name, url in state.sitemap_documents:
+            if (sitemaps := self._sitemaps.get(target_name)) is not None:
+                sitemaps.remember(url)
         for plan in state.pending:
             if plan.request_id is None:  # a failure of another run, retried: this run's request now
                 plan.request_id = next(self._ids)
@@ -88,6 +99,8 @@ class LocalFrontier(Frontier):
             if plan is None:
                 self._start = None
                 continue
+            if plan.role == SITEMAP and not self._sitemaps[plan.target.name].admit_document(plan):
+                continue  # a sitemap the spec lists twice
             scope = self._scopes.get(plan.target.name)
             if scope is None or scope.admit_start(plan):
                 return plan
@@ -136,13 +149,20 @@ class LocalFrontier(Frontier):
         if max_records is not None and self._records >= max_records:
             self._stop_early()  # workers learn it when this request completes
         admitted = []
-        for request in outcome.derived:
+        for request in self._from_sitemap(plan, outcome) if plan.role == SITEMAP else outcome.derived:
             if is_link(request, plan) and not self._scopes[request.target.name].admit(request, plan):
                 continue
             # Ids now, so the sink can save these as pending and later mark them done.
             request.request_id, request.seq = next(self._ids), None
             admitted.append(request)
         return admitted
+
+    def _from_sitemap(self, plan: RequestPlan, outcome: Outcome) -> list[RequestPlan]:
+        """A sitemap document's requests this run makes: sitemaps not read yet, pages within max_urls."""
+        scope = self._scopes.get(plan.target.name)
+        if scope is not None:  # pages links may reach too: each is fetched once
+            outcome.derived = [r for r in outcome.derived if r.role == SITEMAP or scope.admit_start(r)]
+        return self._sitemaps[plan.target.name].admit(outcome)
 
     async def complete(self, plan: RequestPlan, derived: list[RequestPlan]) -> None:
         await self._finish(derived)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from ..coercion import coerce
@@ -17,8 +18,9 @@ from ..document import Page
 from ..errors import CoercionError, ExtractError
 from ..follow import links
 from ..paginate import failed_page, next_page
-from ..plan import RequestPlan, child_requests
+from ..plan import SITEMAP, RequestPlan, child_requests
 from ..results import ChainEnd, FetchResult, Outcome
+from ..sitemaps import read_document
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
 from .sources import SOURCES
 
@@ -38,7 +40,12 @@ def _needs_page(target: Target, children: tuple[Target, ...]) -> bool:
 
 
 def process(
-    plan: RequestPlan, fetch: FetchResult, *, children: tuple[Target, ...] = (), derive: bool = True
+    plan: RequestPlan,
+    fetch: FetchResult,
+    *,
+    children: tuple[Target, ...] = (),
+    derive: bool = True,
+    since: datetime | None = None,
 ) -> Outcome:
     """Records and derived requests from one response.
 
@@ -48,8 +55,12 @@ def process(
     candidates: the frontier decides which the run makes (a link seen
     before is not). ``derive=False`` extracts records only (re-extraction).
     A body that cannot be parsed marks the fetch failed (``extract_error``)
-    and yields nothing; the run goes on.
+    and yields nothing; the run goes on. A sitemap document (role SITEMAP)
+    has no records: it leads to the sitemaps and pages it lists, those
+    last modified before ``since`` left out (``sitemaps.read_document``).
     """
+    if plan.role == SITEMAP:
+        return read_document(plan, fetch, since=since) if derive else Outcome(fetch, plan)
     outcome = Outcome(fetch, plan)
     target = plan.target
     if not fetch.ok:

@@ -148,9 +148,10 @@ class PostgresBackend(Backend):
         async with self.pool.acquire() as conn:
             validators = await records.validators(conn, targets)
             retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
+            last_completed = await conn.fetchval(sql.LAST_COMPLETED_START, run_id, spec.name)
         return OpenedRun(
             run_id, frontier, sink, validators, whole_crawl=retry_of is None, hosts=hosts,
-            cluster_totals=lambda: self.run_totals(run_id),
+            cluster_totals=lambda: self.run_totals(run_id), last_completed_start=last_completed,
         )  # fmt: skip
 
     @staticmethod

@@ -222,7 +222,9 @@ class PostgresFrontier(Frontier):
         return batch
 
     async def _save_starts(self, conn: asyncpg.Connection, target: Target, plans: list[RequestPlan]) -> None:
-        if target.follow is not None:
+        if target.follow is not None or target.sitemap is not None:
+            # Seen, for link following; for sitemaps, so that a sitemap robots.txt
+            # or an index lists again is not read twice.
             plans = await self._first_seen_starts(conn, target, plans)
         redactor = self._spec.redactor
         rows = [request_row(plan, self._run_id, redactor, "pending") for plan in plans]
@@ -231,7 +233,7 @@ class PostgresFrontier(Frontier):
     async def _first_seen_starts(
         self, conn: asyncpg.Connection, target: Target, plans: list[RequestPlan]
     ) -> list[RequestPlan]:
-        """A link-following target's start URLs not requested before in the run (by link or as a start)."""
+        """A link-following (or sitemap) target's start URLs not requested before in the run (by link or as a start)."""
         normal = {id(plan): normalize_url(plan.url) for plan in plans}
         urls = sorted({u for u in normal.values() if u is not None})
         await conn.execute(sql.LOCK_FOLLOWED, self._run_id, target.name)

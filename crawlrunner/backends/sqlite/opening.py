@@ -60,7 +60,10 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
         state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted))
         frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
     validators = await store.validators(targets)
-    return OpenedRun(run_id, frontier, SQLiteSink(store, run_id, spec), validators, whole_crawl=whole_crawl)
+    return OpenedRun(
+        run_id, frontier, SQLiteSink(store, run_id, spec), validators, whole_crawl=whole_crawl,
+        last_completed_start=await store.last_completed_start(spec, run_id),
+    )  # fmt: skip
 
 
 async def _begin_retry(store: Store, spec: Spec, targets: list[Target], limits: RunLimits) -> tuple[int, LocalFrontier]:
@@ -112,6 +115,8 @@ async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, Loca
         start=_start_requests(spec, starts, saved.done),
         pending=[p for p in saved.pending if p.target.name in wanted],
         followed=saved.followed,
+        sitemap_documents=saved.sitemap_documents,
+        sitemap_urls=saved.sitemap_urls,
     )
     fingerprints = spec.fingerprints
     if run.fingerprints is not None:
