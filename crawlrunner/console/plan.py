@@ -23,6 +23,8 @@ def plan_lines(plans: Iterable[TargetPlan], first: int) -> Iterator[str]:
 
 def _more(plan: TargetPlan) -> str:
     sources = []
+    if plan.sitemaps:
+        sources.append("the pages the sitemaps list")
     if plan.pagination:
         sources.append(f"{plan.pagination} pagination")
     if plan.follow_depth is not None:
