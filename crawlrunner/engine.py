@@ -123,7 +123,8 @@ async def crawl(
         """The response to ``plan``, or why there is none; None when robots.txt forbids it."""
         target = plan.target
         view.in_flight = frontier.in_flight
-        sent = _conditional(plan, spec, validators) if target.conditional else plan
+        # A sitemap is read whole every time: a 304 would leave its pages unknown.
+        sent = _conditional(plan, spec, validators) if target.conditional and plan.role is None else plan
         result = await checked_fetch(fetcher, robots, sent, clients[target.name])
         if result is None:
             stats.targets[target.name].robots_denied += 1

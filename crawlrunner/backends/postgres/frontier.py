@@ -238,7 +238,8 @@ class PostgresFrontier(Frontier):
         urls = sorted({u for u in normal.values() if u is not None})
         await conn.execute(sql.LOCK_FOLLOWED, self._run_id, target.name)
         fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, target.name, urls)} if urls else set()
-        await conn.execute(sql.ADD_FOLLOWED, self._run_id, target.name, len(fresh))
+        if target.follow is not None:  # follow.max_pages counts start URLs (a sitemap target's are its sitemaps)
+            await conn.execute(sql.ADD_FOLLOWED, self._run_id, target.name, len(fresh))
         kept = []
         for plan in plans:
             url = normal[id(plan)]
