@@ -3,7 +3,9 @@
 Start requests come lazily from the plan, numbered within their target; derived
 requests (next pages, followed links, child requests) are queued as pages are
 processed and are served first, so chains keep moving and memory stays small
-(a target of a million URLs never becomes a million objects). The crawl is
+(a target of a million URLs never becomes a million objects). Sitemaps found
+in an index come after the derived requests already queued (its pages), and
+before more start requests. The crawl is
 over when the plan is exhausted, nothing is queued and no request is in
 flight (an in-flight page may still derive more work).
 
@@ -75,7 +77,11 @@ class LocalFrontier(Frontier):
             if plan.request_id is None:  # a failure of another run, retried: this run's request now
                 plan.request_id = next(self._ids)
         self._start: Iterator[RequestPlan] | None = state.start
-        self._derived: deque[RequestPlan] = deque(state.pending)
+        self._derived: deque[RequestPlan] = deque(p for p in state.pending if p.role != SITEMAP)
+        # Sitemaps found in indexes wait until the pages found so far are
+        # taken: an index of many sitemaps is read about one at a time, so
+        # its pages are never all in memory at once.
+        self._sitemaps_queued: deque[RequestPlan] = deque(p for p in state.pending if p.role == SITEMAP)
         self._limits = limits or RunLimits()
         self._claimed = 0
         self._records = 0
@@ -112,7 +118,7 @@ class LocalFrontier(Frontier):
         while True:
             if self._closed:
                 return None
-            plan = self._derived.popleft() if self._derived else self._next_start()
+            plan = self._next_queued() or self._next_start()
             if plan is not None:
                 self._in_flight += 1
                 if plan.request_id is None:
@@ -136,7 +142,15 @@ class LocalFrontier(Frontier):
                     self._waiting -= 1
 
     def _may_change(self) -> bool:
-        return self._closed or bool(self._derived) or self._start is not None or self._in_flight == 0
+        return self._closed or self._queued() > 0 or self._start is not None or self._in_flight == 0
+
+    def _next_queued(self) -> RequestPlan | None:
+        if self._derived:
+            return self._derived.popleft()
+        return self._sitemaps_queued.popleft() if self._sitemaps_queued else None
+
+    def _queued(self) -> int:
+        return len(self._derived) + len(self._sitemaps_queued)
 
     async def _wake_all(self) -> None:
         if self._waiting:
@@ -174,16 +188,17 @@ class LocalFrontier(Frontier):
         await self._finish(())
 
     async def _finish(self, derived: Iterable[RequestPlan]) -> None:
-        before = len(self._derived)
-        self._derived.extend(derived)
+        before = self._queued()
+        for plan in derived:
+            (self._sitemaps_queued if plan.role == SITEMAP else self._derived).append(plan)
         self._in_flight -= 1
         if not self._waiting:
             return
         async with self._changed:
             if self._in_flight == 0 or self._closed:
                 self._changed.notify_all()  # maybe the end: every waiter must see it
-            elif len(self._derived) > before:
-                self._changed.notify(len(self._derived) - before)
+            elif self._queued() > before:
+                self._changed.notify(self._queued() - before)
 
     def _stop_early(self) -> None:
         self._limited = self._closed = True

@@ -174,6 +174,25 @@ async def test_the_frontier_reads_each_sitemap_once_however_many_list_it() -> No
     assert sorted(fetched) == ["/b.xml", "/c.xml", "/d.xml", "/i.xml", "/p/1", "/p/2", "/robots.txt"]
 
 
+async def test_an_indexs_sitemaps_wait_until_the_pages_found_so_far_are_taken() -> None:
+    target = _spec("{sitemap: /i.xml}").targets[0]
+    bodies = {
+        "/i.xml": _index("/a.xml", "/b.xml"),
+        "/a.xml": _urlset("/p/1", "/p/2"),
+        "/b.xml": _urlset("/p/3", "/p/4"),
+    }
+    frontier = LocalFrontier([target], LocalState(1, start=numbered(plan_target(target))), RunLimits())
+    order = []
+    while (plan := await frontier.claim()) is not None:
+        path = plan.url.removeprefix("https://shop.example")
+        order.append(path)
+        outcome = process(plan, _fetch(plan, bodies.get(path, "<html/>")))
+        await frontier.complete(plan, frontier.admit(plan, outcome))
+
+    # One sitemap's pages at a time: never an index's every page in memory at once.
+    assert order == ["/i.xml", "/a.xml", "/p/1", "/p/2", "/b.xml", "/p/3", "/p/4"]
+
+
 def test_a_sitemap_documents_requests_are_not_links() -> None:
     target = _spec("{sitemap: /s.xml}", "    follow: {max_depth: 2}\n").targets[0]
     document = _document(target)

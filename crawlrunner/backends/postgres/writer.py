@@ -181,15 +181,21 @@ class PostgresSink(BatchingSink):
                     plain.append(request)
         for name in sorted(links):  # one lock order for every worker
             plain += await self._first_seen(conn, name, links[name])
+        sitemaps: list[RequestPlan] = []
         for name in sorted(once):
             fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, name, sorted(once[name]))}
             new = [plan for url, plan in once[name].items() if url in fresh]
-            pages = sum(1 for plan in new if plan.role is None)
+            pages = [plan for plan in new if plan.role is None]
             if pages:  # as a start URL does, a sitemap's page counts against follow.max_pages
-                await conn.execute(sql.ADD_FOLLOWED, self._run_id, name, pages)
-            plain += new
+                await conn.execute(sql.ADD_FOLLOWED, self._run_id, name, len(pages))
+            plain += pages
+            sitemaps += [plan for plan in new if plan.role == SITEMAP]
         rows = [self._request_row(plan, "pending") for plan in plain]
         await sql.insert_requests(conn, rows, (plan.invalid for plan in plain), sql.DERIVED)
+        # Sitemaps found in indexes are claimed after the pages found so far, as start requests
+        # are: an index of many sitemaps is read about one at a time.
+        rows = [self._request_row(plan, "pending") for plan in sitemaps]
+        await sql.insert_requests(conn, rows, (plan.invalid for plan in sitemaps), sql.START)
 
     async def _first_seen(
         self, conn: asyncpg.Connection, target: str, links: dict[str, RequestPlan]
