@@ -143,6 +143,11 @@ def _host(url: str) -> str:
 def start_hosts(target: Target) -> frozenset[str]:
     """The hosts of a link-following target's start URLs, from its plan (none for a child target).
 
-    Walks the target's start requests once, keeping only their hosts.
+    Walks the target's start requests once, keeping only their hosts. None
+    for a target seeded by sitemaps either: its start URLs are sitemaps,
+    often on another host than the pages they list, so its links stay on
+    the host of the page they are on.
     """
+    if target.sitemap is not None:
+        return frozenset()
     return frozenset(host for plan in plan_target(target) if not plan.invalid and (host := _host(plan.url)))

@@ -10,7 +10,7 @@ from crawlrunner.backends.local import LocalFrontier, LocalState, numbered
 from crawlrunner.backends.rows import COLUMNS, request_row, restore_plan
 from crawlrunner.errors import ErrorKind
 from crawlrunner.extract import process
-from crawlrunner.follow import is_link
+from crawlrunner.follow import FollowScope, is_link, start_hosts
 from crawlrunner.plan import SITEMAP, RequestPlan, count_requests, plan_target, sitemap_document
 from crawlrunner.results import FetchResult
 from crawlrunner.spec import load_spec_text
@@ -201,6 +201,13 @@ def test_a_sitemap_documents_requests_are_not_links() -> None:
 
     assert not is_link(nested, document) and not is_link(page, document)
     assert is_link(RequestPlan(target, "https://shop.example/p/2", depth=1), page)
+    # Its start URLs are sitemaps (maybe on a CDN): links stay on the host of the page they are on.
+    assert target.follow is not None
+    scope = FollowScope(target.follow, start_hosts(target))
+    cdn_page = RequestPlan(target, "https://www.shop.example/p/1")
+    assert start_hosts(target) == frozenset()
+    assert scope.in_scope(RequestPlan(target, "https://www.shop.example/p/2", depth=1), cdn_page)
+    assert not scope.in_scope(RequestPlan(target, "https://elsewhere.example/", depth=1), cdn_page)
 
 
 def test_the_role_is_saved_with_the_request_and_restored() -> None:
