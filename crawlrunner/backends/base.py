@@ -79,7 +79,9 @@ class Frontier(ABC):
         """Which of the requests ``plan``'s outcome led to this run will make, each with its id.
 
         Drops followed links already seen in this run, off the target's hosts
-        or beyond its ``max_pages``, and counts the outcome's records against
+        or beyond its ``max_pages`` (and a sitemap's requests: sitemaps read
+        before, pages beyond ``max_urls``; a shared run's sink may decide
+        those in its commit), and counts the outcome's records against
         ``max_records``. Called before the outcome goes to the sink, which
         saves the admitted requests together with ``plan``'s done mark.
         """
