@@ -19,6 +19,7 @@ from .expectations import TargetFacts, conversion_problems, drift_note, health_p
 from .plan import RequestPlan
 from .results import FetchResult, Outcome
 from .secrets import mask_references
+from .sitemaps import limit_notes
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
@@ -225,10 +226,11 @@ async def _run(
         failures = await backend.failures_by_target(run.run_id)
         totals = await backend.run_totals(run.run_id)
     checked = check_run(targets, facts, status, stats)
+    cut = [note for name, fact in facts.items() for note in limit_notes(name, fact)]
     return RunResult(
         run.run_id, database, status, stats, time.perf_counter() - started, checked.unmet,
         frozenset(t.name for t in targets if t.expect is not None and t.expect.max_failed_ratio is not None),
-        failures, totals, health=checked.health, facts=facts, notes=checked.notes,
+        failures, totals, health=checked.health, facts=facts, notes=[*cut, *checked.notes],
     )  # fmt: skip
 
 

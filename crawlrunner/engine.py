@@ -45,6 +45,7 @@ from .plan import RequestPlan, count_requests
 from .progress import LiveView, Reporter
 from .results import FetchResult, Outcome, utc_now
 from .secrets import Redactor
+from .sitemaps import since_cutoff
 from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
@@ -57,7 +58,7 @@ SKIPPED_BY_ROBOTS = "disallowed by robots.txt"
 
 def _known_total(target: Target) -> int | None:
     """Requests the target will make, when that is known before crawling."""
-    if target.paginate or target.follow or target.parent:
+    if target.paginate or target.follow or target.parent or target.sitemap:
         return None
     return count_requests(target)
 
@@ -111,6 +112,7 @@ async def crawl(
     names = {t.name for t in selected}
     stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
+    since = {t.name: since_cutoff(t.sitemap, run.last_completed_start) for t in selected if t.sitemap is not None}
     redact = spec.redactor
     fetcher = Fetcher(
         session,
@@ -129,7 +131,8 @@ async def crawl(
         """The response to ``plan``, or why there is none; None when robots.txt forbids it."""
         target = plan.target
         view.in_flight = frontier.in_flight
-        sent = _conditional(plan, spec, validators) if target.conditional else plan
+        # A sitemap is read whole every time: a 304 would leave its pages unknown.
+        sent = _conditional(plan, spec, validators) if target.conditional and plan.role is None else plan
         result = await checked_fetch(fetcher, robots, sent, clients[target.name])
         if result is None:
             stats.targets[target.name].robots_denied += 1
@@ -145,7 +148,10 @@ async def crawl(
             return []
         # A 304 has no body: what the page led to when it was last fetched whole is derived again.
         unchanged = await run.led_to(plan) if result.status == 304 and run.led_to is not None else None
-        outcome = process(plan, result, children=children[plan.target.name], unchanged=unchanged, cursors=run.cursors)
+        outcome = process(
+            plan, result, children=children[plan.target.name], unchanged=unchanged, cursors=run.cursors,
+            since=since.get(plan.target.name),
+        )  # fmt: skip
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying

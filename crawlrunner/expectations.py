@@ -58,6 +58,8 @@ class TargetFacts:
     first_page_no_next: int = 0  # chains that found no next page on their first page
     truncated: tuple[tuple[str, str], ...] = ()  # (reason, last URL) of the first truncated chains
     previous: Baseline | None = None
+    sitemap_cuts: int = 0  # sitemap documents a limit cut short (max_urls, max_depth, max_bytes)
+    sitemap_cut_examples: tuple[tuple[str, str], ...] = ()  # (URL, fetch_log.error) of the first ones
 
     @property
     def chains(self) -> int:

@@ -74,9 +74,14 @@ def is_link(plan: RequestPlan, source: RequestPlan) -> bool:
     """Whether ``plan``, derived from ``source``, is a followed link (not a next page or a child request).
 
     ``links`` makes the only derived requests of the page's own target one
-    level deeper: a next page keeps its depth, a child request has another target.
+    level deeper: a next page keeps its depth, a child request has another
+    target. A sitemap document's requests are no links (its depth is its
+    level of sitemap index).
     """
-    return plan.target.follow is not None and plan.target is source.target and plan.depth > source.depth
+    return (
+        plan.target.follow is not None and plan.target is source.target and plan.depth > source.depth
+        and source.role is None
+    )  # fmt: skip
 
 
 def _rules_allow(url: str, rules: Follow) -> bool:
@@ -143,6 +148,11 @@ def _host(url: str) -> str:
 def start_hosts(target: Target) -> frozenset[str]:
     """The hosts of a link-following target's start URLs, from its plan (none for a child target).
 
-    Walks the target's start requests once, keeping only their hosts.
+    Walks the target's start requests once, keeping only their hosts. None
+    for a target seeded by sitemaps either: its start URLs are sitemaps,
+    often on another host than the pages they list, so its links stay on
+    the host of the page they are on.
     """
+    if target.sitemap is not None:
+        return frozenset()
     return frozenset(host for plan in plan_target(target) if not plan.invalid and (host := _host(plan.url)))

@@ -5,6 +5,9 @@ combination of its variables (ranges and lists) and seed-file rows: a
 cartesian product walked with nested loops, so a template over a million
 values never builds a million objects. Child targets have no start requests:
 theirs are rendered from parent records as they arrive (``child_requests``).
+A target seeded by sitemaps starts with its sitemap documents (role
+``SITEMAP``); the pages they list are rendered as they are read
+(``sitemap_page_requests``), like seed-file rows with a ``url`` column.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ from .incremental import VARIABLE, Cursors
 from .spec.model import IntRange, Paginate, SeedFile, Spec, Target
 from .spec.pagination import json_kind
 from .templates import render_tree, value_text
+
+# ``RequestPlan.role`` (``requests.role``) of a sitemap document, or of the
+# robots.txt read to find sitemaps: not a page, so it has no records.
+SITEMAP = "sitemap"
+ROBOTS_PATH = "/robots.txt"
 
 
 @dataclass(slots=True)
@@ -57,6 +65,7 @@ class RequestPlan:
     invalid: str | None = None  # why this request cannot be sent, if it cannot
     seq: int | None = None  # a start request's position in the plan (for resume)
     request_id: int | None = None  # its id in the run (the requests table's row, for SQLite)
+    role: str | None = None  # None: a page; SITEMAP: a sitemap document (depth: its index level)
 
     def with_url(self, url: str, **changes: Any) -> RequestPlan:
         return replace(self, url=url, **changes)
@@ -214,11 +223,14 @@ def target_values(target: Target) -> Iterator[dict[str, Any]]:
 
 
 def plan_target(target: Target, cursors: Cursors | None = None) -> Iterator[RequestPlan]:
-    """The target's start requests (none for a child target).
+    """The target's start requests (none for a child target; its sitemap documents for a sitemap target).
 
     ``cursors``: where an incremental target starts (None: at its ``initial``).
     """
     if target.parent is not None:
+        return
+    if target.sitemap is not None:
+        yield from sitemap_documents(target)
         return
     cursor = _cursor(target, cursors, None)
     for values in target_values(target):
@@ -243,13 +255,49 @@ def plan_requests(spec: Spec, only: Iterable[str] | None = None) -> Iterator[Req
             yield from plan_target(target)
 
 
+def sitemap_documents(target: Target) -> Iterator[RequestPlan]:
+    """A sitemap target's start requests: its sitemaps, then the robots.txt files that list more."""
+    sitemap = target.sitemap
+    assert sitemap is not None
+    for url in sitemap.urls:
+        yield sitemap_document(target, url)
+    if sitemap.robots:
+        for origin in sitemap.robots_origins:
+            yield sitemap_document(target, origin + ROBOTS_PATH)
+
+
+def sitemap_document(target: Target, url: str, *, depth: int = 0) -> RequestPlan:
+    """A GET of one sitemap document (or robots.txt) with the target's headers; ``depth``: its index level.
+
+    The headers are rendered with the document's URL as ``{url}``, as a
+    page's would be; the target's method, params and body are for its pages.
+    """
+    request = target.request
+    headers = request.static_headers
+    if headers is None:
+        try:
+            headers = {k: t.render({"url": url, "lastmod": ""}) for k, t in request.headers.items()}
+        except TemplateError as exc:
+            return RequestPlan(target, url, "GET", invalid=str(exc), depth=depth, role=SITEMAP)
+    return RequestPlan(target, url, "GET", headers, depth=depth, role=SITEMAP)
+
+
+def sitemap_page_requests(target: Target, entry: Mapping[str, Any]) -> Iterator[RequestPlan]:
+    """The requests for one page a sitemap lists (``entry``: its absolute ``url`` and ``lastmod``), as for a seed row."""
+    for values in _combinations(target.vars, dict(entry)):
+        for index in range(len(target.request.urls)):
+            yield render(target, values, index)
+
+
 def count_requests(target: Target) -> int | None:
-    """How many start requests the target has (pagination and links may add more).
+    """How many start requests the target has (pagination, links and sitemaps may add more).
 
     None for a child target, whose requests depend on its parent's records.
     """
     if target.parent is not None:
         return None
+    if target.sitemap is not None:
+        return len(target.sitemap.urls) + (len(target.sitemap.robots_origins) if target.sitemap.robots else 0)
     total = len(target.request.urls)
     for _, values in target.vars:
         total *= len(values)

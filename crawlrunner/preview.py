@@ -73,6 +73,7 @@ class TargetPlan:
     requests: tuple[PlannedRequest, ...] = ()
     pagination: str | None = None  # the pagination type, when pages add requests
     follow_depth: int | None = None  # the link-following depth, when links add requests
+    sitemaps: bool = False  # its start requests are sitemaps: the pages they list add requests
     parent: str | None = None
     url_field: str | None = None
     url_template: str | None = None
@@ -136,7 +137,7 @@ def count_start_requests(spec: Spec) -> tuple[int, bool]:
     """How many start requests ``spec`` has, and whether pages, links or parent records add more."""
     counts = [count_requests(t) for t in spec.targets]
     start = sum(c for c in counts if c is not None)
-    dynamic = any(c is None or t.paginate or t.follow for c, t in zip(counts, spec.targets, strict=True))
+    dynamic = any(c is None or t.paginate or t.follow or t.sitemap for c, t in zip(counts, spec.targets, strict=True))
     return start, dynamic
 
 
@@ -147,6 +148,7 @@ def _target_plan(spec: Spec, target: Target, first: int, cursors: Cursors, unkno
         count,
         pagination=target.paginate.type if target.paginate else None,
         follow_depth=target.follow.max_depth if target.follow else None,
+        sitemaps=target.sitemap is not None,
         parent=target.parent,
         incremental=_cursor_plan(target, cursors, unknown) if target.incremental is not None else None,
     )

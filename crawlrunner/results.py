@@ -118,6 +118,15 @@ class LedTo:
 
 
 @dataclass(slots=True)
+class SitemapCut:
+    """What a sitemap document's limits left out (``seeds: {sitemap: ...}``): on its outcome when one was reached."""
+
+    bytes_read: int | None = None  # max_bytes stopped the reading after this many bytes
+    sitemaps: int = 0  # nested sitemaps beyond max_depth, not read
+    urls: int = 0  # page URLs beyond max_urls (this document's, or the run's), not fetched
+
+
+@dataclass(slots=True)
 class Outcome:
     """A fetch and what extraction made of it: the unit the store commits.
 
@@ -138,3 +147,4 @@ class Outcome:
     chain_end: ChainEnd | None = None  # this page ended its pagination chain
     led_to: LedTo | None = None  # a conditional target's whole page: what it led to, for its next 304
     skipped: str | None = None  # why the request was not sent (robots.txt): no fetch, a "skipped" request
+    sitemap_cut: SitemapCut | None = None  # a sitemap document a limit cut short

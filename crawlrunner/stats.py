@@ -79,7 +79,7 @@ class TargetStats:
         self.latency.add(fetch.elapsed)
         if fetch.ok:
             self.ok += 1
-            if fetch.error:
+            if fetch.error and outcome.sitemap_cut is None:  # a sitemap's cut has a note of its own
                 self.warnings[fetch.error] += 1
         else:
             self.failed += 1

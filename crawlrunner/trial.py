@@ -38,7 +38,7 @@ from .document import Page
 from .errors import ErrorKind, ExtractError, UsageError
 from .extract import field_value, page_format, process, schema_error
 from .follow import FollowScope, is_link, start_hosts
-from .plan import PageChain, RequestPlan, page_key, plan_target
+from .plan import SITEMAP, PageChain, RequestPlan, page_key, plan_target, sitemap_page_requests
 from .preview import body_text
 from .results import ChainEnd, FetchResult, Outcome, utc_now
 from .secrets import Redactor
@@ -110,10 +110,10 @@ class TrialRecord:
 
 @dataclass(frozen=True, slots=True)
 class RequestGroup:
-    """Requests the page leads to: its followed links, or one child target's requests."""
+    """Requests the page leads to: its followed links, or one child target's requests; a sitemap's entries."""
 
     target: str
-    kind: Literal["links", "children"]
+    kind: Literal["links", "children", "sitemap"]
     count: int
     first: tuple[TrialRequest, ...]  # the first few
     not_followed: int = 0  # links a run would not follow: seen, off the target's hosts, past max_pages
@@ -246,6 +246,8 @@ def _request(target: Target, url: str | None, *, saved: bool) -> RequestPlan:
         url = urljoin(target.request.base_url, url)
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise UsageError(f"not an http(s) URL: {url[:200]}")
+    if planned is not None and planned.role == SITEMAP:  # a page, requested as a sitemap listing it would have it
+        return next(sitemap_page_requests(target, {"url": url, "lastmod": ""}))
     if planned is None or planned.invalid is not None:
         headers = target.request.static_headers or {}
         return RequestPlan(target, url, target.method, headers)
@@ -299,8 +301,9 @@ def _trial(
         error=redact(fetch.error) if fetch.error and not fetch.ok else None,
     )
     # A HEAD request has no body: nothing to extract, as in a run.
-    extracts = target.extract is not None and plan.method != "HEAD"
-    trial = PageTrial(target.name, facts, extracts, target.parent, paginates=target.paginate is not None)
+    extracts = target.extract is not None and plan.method != "HEAD" and plan.role is None  # a sitemap has no records
+    paginates = target.paginate is not None and plan.role is None
+    trial = PageTrial(target.name, facts, extracts, target.parent, paginates=paginates)
     if not fetch.ok:
         return replace(trial, chain_end=outcome.chain_end)
     extraction = target.extract
@@ -318,7 +321,7 @@ def _trial(
         )
     derived = list(outcome.derived)
     next_page = None
-    if target.paginate is not None and outcome.chain_end is None and derived:
+    if paginates and outcome.chain_end is None and derived:
         next_page = _shown(derived.pop(0), redact)
     return replace(
         trial,
@@ -365,7 +368,10 @@ def _traced(extraction: Extraction, page: Page, plan: RequestPlan, redact: Redac
 def _groups(
     plan: RequestPlan, derived: Sequence[RequestPlan], children: tuple[Target, ...], first: int, redact: Redactor
 ) -> tuple[RequestGroup, ...]:
-    """The followed links a run would make of the page's, and each child target's requests."""
+    """The followed links a run would make of the page's, and each child target's requests; a sitemap's entries."""
+    if plan.role == SITEMAP:
+        shown = tuple(_shown(request, redact) for request in derived[:first])
+        return (RequestGroup(plan.target.name, "sitemap", len(derived), shown),)
     groups = []
     follow = plan.target.follow
     if follow is not None:

@@ -32,6 +32,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
@@ -83,7 +84,9 @@ class Frontier(ABC):
         """Which of the requests ``plan``'s outcome led to this run will make, each with its id.
 
         Drops followed links already seen in this run, off the target's hosts
-        or beyond its ``max_pages``, and counts the outcome's records against
+        or beyond its ``max_pages`` (and a sitemap's requests: sitemaps read
+        before, pages beyond ``max_urls``; a shared run's sink may decide
+        those in its commit), and counts the outcome's records against
         ``max_records``. Called before the outcome goes to the sink, which
         saves the admitted requests together with ``plan``'s done mark.
         """
@@ -192,6 +195,8 @@ class OpenedRun:
     cluster_totals: Callable[[], Awaitable[tuple[int, int]]] | None = None
     # Where incremental targets start (what the spec's completed runs before this one reached).
     cursors: Cursors = field(default_factory=Cursors)
+    # When the spec's last completed run before this (logical) run started: sitemaps' ``since: last_run``.
+    last_completed_start: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,13 @@ WHERE run_id IN {family} AND target = :target AND reason IN {reasons} AND (reaso
 ORDER BY fetch_id LIMIT {limit}
 """
 
+# Sitemap documents a limit cut short: their error says so (``sitemaps.LIMIT_PREFIX``).
+_SITEMAP_CUTS = """
+SELECT url, error, count(*) OVER () FROM fetch_log
+WHERE run_id IN {family} AND target = :target AND error_kind IS NULL AND error LIKE 'sitemap limit:%'
+ORDER BY id LIMIT {limit}
+"""
+
 # The last completed run of the spec before this logical run that kept this target's health.
 _BASELINE = """
 SELECT run_id, field, records, empty FROM extraction_health
@@ -137,8 +144,13 @@ async def _target_facts(
     run_id, ids, named = runs[0], _ids(runs), {"target": target.name}
     rows = await db.fetch(_REQUESTS.format(root=runs[-1], run=run_id, family=ids), named)
     requests, failed = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+    cuts: dict[str, Any] = {}
+    if target.sitemap is not None:
+        rows = await db.fetch(_SITEMAP_CUTS.format(family=ids, limit=TRUNCATED_EXAMPLES), named)
+        examples = tuple((str(url), str(error)) for url, error, _ in rows)
+        cuts = {"sitemap_cuts": int(rows[0][2]) if rows else 0, "sitemap_cut_examples": examples}
     if empty is None:
-        return TargetFacts(records=0, requests=requests, failed=failed)
+        return TargetFacts(records=0, requests=requests, failed=failed, **cuts)
     rows = await db.fetch(_DOCUMENTS.format(family=ids), named)
     documents, empty_documents = (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
     chain_ends: dict[str, int] = {}
@@ -162,6 +174,7 @@ async def _target_facts(
         first_page_no_next=first_page_no_next,
         truncated=truncated,
         previous=await _baseline(db, runs, target, spec_name),
+        **cuts,
     )
 
 

@@ -3,7 +3,9 @@
 Start requests come lazily from the plan, numbered within their target; derived
 requests (next pages, followed links, child requests) are queued as pages are
 processed and are served first, so chains keep moving and memory stays small
-(a target of a million URLs never becomes a million objects). The crawl is
+(a target of a million URLs never becomes a million objects). Sitemaps found
+in an index come after the derived requests already queued (its pages), and
+before more start requests. The crawl is
 over when the plan is exhausted, nothing is queued and no request is in
 flight (an in-flight page may still derive more work).
 
@@ -20,8 +22,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..follow import FollowScope, is_link
-from ..plan import RequestPlan
+from ..plan import SITEMAP, RequestPlan
 from ..results import Outcome
+from ..sitemaps import SitemapScope
 from ..spec.model import Target
 from .base import Frontier, RunLimits
 
@@ -38,6 +41,8 @@ class LocalState:
     pending: list[RequestPlan] = field(default_factory=list)  # saved derived requests, or failures to retry
     followed: list[tuple[str, str]] = field(default_factory=list)  # (target, url) already requested
     start_hosts: dict[str, frozenset[str]] = field(default_factory=dict)  # per link-following target
+    sitemap_documents: list[tuple[str, str]] = field(default_factory=list)  # (target, url) of sitemaps requested
+    sitemap_urls: dict[str, int] = field(default_factory=dict)  # per sitemap target, page URLs taken so far
 
 
 class LocalFrontier(Frontier):
@@ -60,11 +65,23 @@ class LocalFrontier(Frontier):
             scope = self._scopes.get(target_name)
             if scope is not None:
                 scope.remember(url)
+        self._sitemaps = {
+            t.name: SitemapScope(t.sitemap, urls=state.sitemap_urls.get(t.name, 0))
+            for t in targets
+            if t.sitemap is not None
+        }
+        for target_name, url in state.sitemap_documents:
+            if (sitemaps := self._sitemaps.get(target_name)) is not None:
+                sitemaps.remember(url)
         for plan in state.pending:
             if plan.request_id is None:  # a failure of another run, retried: this run's request now
                 plan.request_id = next(self._ids)
         self._start: Iterator[RequestPlan] | None = state.start
-        self._derived: deque[RequestPlan] = deque(state.pending)
+        self._derived: deque[RequestPlan] = deque(p for p in state.pending if p.role != SITEMAP)
+        # Sitemaps found in indexes wait until the pages found so far are
+        # taken: an index of many sitemaps is read about one at a time, so
+        # its pages are never all in memory at once.
+        self._sitemaps_queued: deque[RequestPlan] = deque(p for p in state.pending if p.role == SITEMAP)
         self._limits = limits or RunLimits()
         self._claimed = 0
         self._records = 0
@@ -88,6 +105,8 @@ class LocalFrontier(Frontier):
             if plan is None:
                 self._start = None
                 continue
+            if plan.role == SITEMAP and not self._sitemaps[plan.target.name].admit_document(plan):
+                continue  # a sitemap the spec lists twice
             scope = self._scopes.get(plan.target.name)
             if scope is None or scope.admit_start(plan):
                 return plan
@@ -99,7 +118,7 @@ class LocalFrontier(Frontier):
         while True:
             if self._closed:
                 return None
-            plan = self._derived.popleft() if self._derived else self._next_start()
+            plan = self._next_queued() or self._next_start()
             if plan is not None:
                 self._in_flight += 1
                 if plan.request_id is None:
@@ -123,7 +142,15 @@ class LocalFrontier(Frontier):
                     self._waiting -= 1
 
     def _may_change(self) -> bool:
-        return self._closed or bool(self._derived) or self._start is not None or self._in_flight == 0
+        return self._closed or self._queued() > 0 or self._start is not None or self._in_flight == 0
+
+    def _next_queued(self) -> RequestPlan | None:
+        if self._derived:
+            return self._derived.popleft()
+        return self._sitemaps_queued.popleft() if self._sitemaps_queued else None
+
+    def _queued(self) -> int:
+        return len(self._derived) + len(self._sitemaps_queued)
 
     async def _wake_all(self) -> None:
         if self._waiting:
@@ -136,13 +163,20 @@ class LocalFrontier(Frontier):
         if max_records is not None and self._records >= max_records:
             self._stop_early()  # workers learn it when this request completes
         admitted = []
-        for request in outcome.derived:
+        for request in self._from_sitemap(plan, outcome) if plan.role == SITEMAP else outcome.derived:
             if is_link(request, plan) and not self._scopes[request.target.name].admit(request, plan):
                 continue
             # Ids now, so the sink can save these as pending and later mark them done.
             request.request_id, request.seq = next(self._ids), None
             admitted.append(request)
         return admitted
+
+    def _from_sitemap(self, plan: RequestPlan, outcome: Outcome) -> list[RequestPlan]:
+        """A sitemap document's requests this run makes: sitemaps not read yet, pages within max_urls."""
+        scope = self._scopes.get(plan.target.name)
+        if scope is not None:  # pages links may reach too: each is fetched once
+            outcome.derived = [r for r in outcome.derived if r.role == SITEMAP or scope.admit_start(r)]
+        return self._sitemaps[plan.target.name].admit(outcome)
 
     async def complete(self, plan: RequestPlan, derived: list[RequestPlan]) -> None:
         await self._finish(derived)
@@ -154,16 +188,17 @@ class LocalFrontier(Frontier):
         await self._finish(())
 
     async def _finish(self, derived: Iterable[RequestPlan]) -> None:
-        before = len(self._derived)
-        self._derived.extend(derived)
+        before = self._queued()
+        for plan in derived:
+            (self._sitemaps_queued if plan.role == SITEMAP else self._derived).append(plan)
         self._in_flight -= 1
         if not self._waiting:
             return
         async with self._changed:
             if self._in_flight == 0 or self._closed:
                 self._changed.notify_all()  # maybe the end: every waiter must see it
-            elif len(self._derived) > before:
-                self._changed.notify(len(self._derived) - before)
+            elif self._queued() > before:
+                self._changed.notify(self._queued() - before)
 
     def _stop_early(self) -> None:
         self._limited = self._closed = True

@@ -20,7 +20,7 @@ from ..spec.model import Spec
 # Written by ``request_row``, in this order.
 COLUMNS = (
     "id", "run_id", "target", "state", "seq", "method", "url", "headers", "body",
-    "depth", "page", "chain_pages", "chain_items", "parent",
+    "depth", "page", "chain_pages", "chain_items", "parent", "role",
 )  # fmt: skip
 # Read back by ``restore_plan``, in this order: ``select_columns("r")`` in a join.
 _PLAN_COLUMNS = tuple(name for name in COLUMNS if name not in ("run_id", "state"))
@@ -52,7 +52,7 @@ def request_row(
         plan.request_id, run_id, plan.target.name, state, plan.seq, plan.method, tokenize(plan.url),
         headers_text, tokenize(json.dumps(body)) if body is not None else None,
         plan.depth, plan.page, chain.pages if chain else None, chain.items if chain else None,
-        tokenize(json.dumps(dict(plan.parent), default=str)) if plan.parent is not None else None,
+        tokenize(json.dumps(dict(plan.parent), default=str)) if plan.parent is not None else None, plan.role,
     )  # fmt: skip
 
 
@@ -87,13 +87,13 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
     environment of this run. A secret that is no longer there makes the
     request invalid (recorded as failed) rather than sent without it.
     """
-    request_id, target_name, seq, method, url, headers, body, depth, page, chain_pages, chain_items, parent = row
+    request_id, target_name, seq, method, url, headers, body, depth, page, chain_pages, chain_items, parent, role = row
     target = next((t for t in spec.targets if t.name == target_name), None)
     if target is None:
         return None
     detokenize = spec.redactor.detokenize
     chain = None
-    if target.paginate is not None:
+    if target.paginate is not None and role is None:
         chain = PageChain(pages=chain_pages or 1, items=chain_items or 0)
     try:
         payload = json.loads(detokenize(body)) if body else {}
@@ -110,9 +110,12 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
             parent=json.loads(detokenize(parent)) if parent else None,
             seq=seq,
             request_id=request_id,
+            role=role,
         )
     except MissingSecret as exc:
-        return RequestPlan(target, mask_references(url), method, invalid=str(exc), request_id=request_id, seq=seq)
+        return RequestPlan(
+            target, mask_references(url), method, invalid=str(exc), request_id=request_id, seq=seq, role=role
+        )
 
 
 # A request as ``validators.led_to`` keeps it: its row without the run's numbering.

@@ -78,6 +78,8 @@ def _cursor_text(cursor: CursorPlan) -> str:
 
 def _more(plan: TargetPlan) -> str:
     sources = []
+    if plan.sitemaps:
+        sources.append("the pages the sitemaps list")
     if plan.pagination:
         sources.append(f"{plan.pagination} pagination")
     if plan.follow_depth is not None:

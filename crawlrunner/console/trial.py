@@ -49,6 +49,9 @@ def trial_lines(trial: PageTrial, first: int) -> Iterator[str]:
     elif trial.fetch.method == "HEAD":
         yield ""
         yield "a HEAD request has no body: nothing to extract"
+    elif any(group.kind == "sitemap" for group in trial.requests):
+        yield ""
+        yield "a sitemap: its entries are requests, not records (to try a page: crawlrunner try SPEC TARGET URL)"
     else:
         yield ""
         yield "no extraction rules: the page yields no records"
@@ -139,6 +142,8 @@ def _group_lines(group: RequestGroup) -> Iterator[str]:
     if group.kind == "links":
         skipped = f" ({group.not_followed} more not followed: seen, off its hosts or past max_pages)"
         yield f"links to follow: {group.count}{skipped if group.not_followed else ''}"
+    elif group.kind == "sitemap":
+        yield f"requests it lists (sitemaps, then pages): {group.count or 'none'}"
     else:
         yield f"requests of child target {group.target}: {group.count or 'none'}"
     for request in group.first:

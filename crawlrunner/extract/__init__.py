@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from ..coercion import coerce
@@ -18,8 +19,9 @@ from ..errors import CoercionError, ExtractError
 from ..follow import links
 from ..incremental import Cursors
 from ..paginate import failed_page, next_page
-from ..plan import RequestPlan, child_requests
+from ..plan import SITEMAP, RequestPlan, child_requests
 from ..results import ChainEnd, FetchResult, LedTo, Outcome
+from ..sitemaps import read_document
 from ..spec.model import Extraction, Field, Format, KeyPaths, Target
 from .graphql import graphql_warning
 from .recrawl import remembered, replay
@@ -48,6 +50,7 @@ def process(
     derive: bool = True,
     unchanged: LedTo | None = None,
     cursors: Cursors | None = None,
+    since: datetime | None = None,
 ) -> Outcome:
     """Records and derived requests from one response.
 
@@ -61,7 +64,12 @@ def process(
     and yields nothing; the run goes on. A conditional target's whole page
     also notes what it led to (``outcome.led_to``); a 304 of it derives that
     again from ``unchanged``, what the page led to last time (``recrawl``).
+    A sitemap document (role SITEMAP) has no records: it leads to the
+    sitemaps and pages it lists, those last modified before ``since`` left
+    out (``sitemaps.read_document``).
     """
+    if plan.role == SITEMAP:
+        return read_document(plan, fetch, since=since) if derive else Outcome(fetch, plan)
     outcome = Outcome(fetch, plan)
     target = plan.target
     if not fetch.ok:

@@ -30,7 +30,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import aiohttp
 
 from ..errors import BodyTooLarge, ErrorKind, HTTPStatusError, RedirectRefused, TooManyRedirects
-from ..plan import RequestPlan
+from ..plan import SITEMAP, RequestPlan
 from ..results import FetchResult, utc_now
 from ..secrets import Redactor
 from ..settings import FetchSettings, TokenRequest
@@ -90,6 +90,17 @@ async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
         if len(buffer) > limit:
             # Also where a decompression bomb stops: the limit counts inflated bytes.
             raise BodyTooLarge(f"body exceeds the limit of {limit} bytes")
+    return bytes(buffer)
+
+
+async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The first ``limit`` bytes of the (decompressed) body; the rest is not read."""
+    buffer = bytearray()
+    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+        buffer += chunk
+        if len(buffer) >= limit:
+            del buffer[limit:]
+            break
     return bytes(buffer)
 
 
@@ -355,6 +366,11 @@ class Fetcher:
                 pass
             raise HTTPStatusError(f"HTTP {response.status} {response.reason or ''}".rstrip())
         if plan.method == "HEAD":
+            return
+        if plan.role == SITEMAP and plan.target.sitemap is not None:
+            # A sitemap is read in memory up to its own limit, one byte past it
+            # to tell a cut: cut, not failed, so the URLs before the cut are used.
+            result.body = await _read_prefix(response, plan.target.sitemap.max_bytes + 1)
             return
         if client.settings.download:
             result.body_path, result.body_bytes = await _download(

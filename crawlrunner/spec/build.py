@@ -24,7 +24,7 @@ from ..errors import SpecError
 from ..overrides import output_problem
 from ..secrets import Redactor
 from ..settings import GATEWAY_TIMEOUT
-from . import checks, extraction, incremental, layering, requests
+from . import checks, extraction, incremental, layering, requests, sitemaps
 from .env import Context
 from .fingerprints import fingerprint
 from .loader import Document, SpecPath
@@ -115,7 +115,9 @@ class _Builder:
             # Rendering gateways take their time; their own docs suggest ~70 s.
             timeout = timeout.merged({"total": GATEWAY_TIMEOUT})
         variables = requests.variables(ctx, raw.get("vars") or {}, path + ("vars",))
-        seeds = requests.seeds(ctx, raw["seeds"], path + ("seeds",)) if "seeds" in raw else None
+        wants_sitemaps = sitemaps.is_sitemap(raw.get("seeds"))
+        seeds = requests.seeds(ctx, raw["seeds"], path + ("seeds",)) if "seeds" in raw and not wants_sitemaps else None
+        sitemap = sitemaps.sitemaps(ctx, raw["seeds"], path + ("seeds",), http, request) if wants_sitemaps else None
         pages = paginate(ctx, raw["paginate"], path + ("paginate",), fmt, request) if raw.get("paginate") else None
         links = extraction.follow(ctx, raw["follow"], path + ("follow",), fmt, extract) if "follow" in raw else None
         expect = extraction.expectations(ctx, raw["expect"], path + ("expect",), extract) if "expect" in raw else None
@@ -125,6 +127,7 @@ class _Builder:
             request=request,
             vars=variables,
             seeds=seeds,
+            sitemap=sitemap,
             timeout=timeout,
             fetch=fetch,
             paginate=pages,

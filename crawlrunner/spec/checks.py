@@ -19,7 +19,7 @@ from ..settings import HttpSettings
 from .env import Context
 from .hosts import check_destinations
 from .loader import SpecPath
-from .model import Target
+from .model import SITEMAP_COLUMNS, Target
 from .requests import Uses
 
 Indexed = list[tuple[int, dict[str, Any]]]  # (position in targets, the target as written)
@@ -79,7 +79,7 @@ def check_sources(
     else:
         available = _child_sources(ctx, target, own, path, fields_of)
         origin = f"fields of {target.parent!r}"
-    if "seeds" in own and target.seeds is None:
+    if "seeds" in own and target.seeds is None and target.sitemap is None:
         return  # the seed file could not be read: its columns are unknown
     known = ", ".join(sorted(available)) or "none"
     cursor = {VARIABLE} if "incremental" in own else set()
@@ -113,7 +113,8 @@ def _start_sources(ctx: Context, target: Target, own: dict[str, Any], path: Spec
         ctx.problem(path + ("urls",), "give either 'url' or 'urls', not both")
     if "url_field" in own:
         ctx.problem(path + ("url_field",), "url_field needs a parent target")
-    return {name for name, _ in target.vars} | set(target.seeds.columns if target.seeds else ())
+    sitemap_columns = SITEMAP_COLUMNS if target.sitemap else ()
+    return {name for name, _ in target.vars} | set(target.seeds.columns if target.seeds else sitemap_columns)
 
 
 def _child_sources(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,6 +208,35 @@ class SeedFile:
     columns: tuple[str, ...]
 
 
+# The sitemap protocol's limits (sitemaps.org): 50 MB uncompressed per
+# document; a million URLs and three levels of index are crawlrunner's own.
+SITEMAP_MAX_URLS = 1_000_000
+SITEMAP_MAX_DEPTH = 3
+SITEMAP_MAX_BYTES = 50 * 1024 * 1024
+# The variables a sitemap entry gives a target's templates.
+SITEMAP_COLUMNS = ("url", "lastmod")
+
+
+@dataclass(frozen=True, slots=True)
+class Sitemaps:
+    """``seeds: {sitemap: ...}``: the target's URLs come from sitemaps (sitemaps.org).
+
+    ``urls`` are absolute. With ``robots``, the robots.txt of each of
+    ``robots_origins`` is read for its ``Sitemap:`` lines. ``since`` keeps
+    only entries whose ``lastmod`` is not older (entries without one are
+    kept): a fixed time, or "last_run", the start of the spec's last
+    completed run.
+    """
+
+    urls: tuple[str, ...] = ()
+    robots: bool = False
+    robots_origins: tuple[str, ...] = ()
+    since: datetime | Literal["last_run"] | None = None
+    max_urls: int = SITEMAP_MAX_URLS  # per run and target, across every document
+    max_depth: int = SITEMAP_MAX_DEPTH  # levels of sitemap index below the first document
+    max_bytes: int = SITEMAP_MAX_BYTES  # per document, decompressed
+
+
 @dataclass(frozen=True, slots=True)
 class RequestTemplate:
     """What each request of a target is rendered from."""
@@ -248,6 +278,7 @@ class Target:
     request: RequestTemplate
     vars: tuple[tuple[str, tuple[Any, ...] | IntRange], ...] = ()
     seeds: SeedFile | None = None
+    sitemap: Sitemaps | None = None  # seeds: {sitemap: ...}
     parent: str | None = None
     url_field: str | None = None
     timeout: Timeouts = field(default_factory=Timeouts)

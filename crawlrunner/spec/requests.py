@@ -18,6 +18,7 @@ from .env import Context
 from .layering import merge, scalar_text, single_line
 from .loader import SpecPath
 from .model import IntRange, RequestTemplate, SeedFile, SeedFormat
+from .sitemaps import seed_file_problems
 from .urls import check_authority
 
 # (template variables used, where) for each template of a target.
@@ -136,6 +137,7 @@ def variables(ctx: Context, raw: dict[str, Any], path: SpecPath) -> tuple[tuple[
 
 def seeds(ctx: Context, raw: str | dict[str, Any], path: SpecPath) -> SeedFile | None:
     """A seed file and its columns (read now, so templates can be checked against them)."""
+    seed_file_problems(ctx, raw, path)
     file = raw if isinstance(raw, str) else raw["file"]
     where = path if isinstance(raw, str) else path + ("file",)
     seed_path = (ctx.spec_dir / file).resolve()

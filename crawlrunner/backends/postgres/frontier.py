@@ -225,7 +225,9 @@ class PostgresFrontier(Frontier):
         return batch
 
     async def _save_starts(self, conn: asyncpg.Connection, target: Target, plans: list[RequestPlan]) -> None:
-        if target.follow is not None:
+        if target.follow is not None or target.sitemap is not None:
+            # Seen, for link following; for sitemaps, so that a sitemap robots.txt
+            # or an index lists again is not read twice.
             plans = await self._first_seen_starts(conn, target, plans)
         redactor = self._spec.redactor
         rows = [request_row(plan, self._run_id, redactor, "pending") for plan in plans]
@@ -234,12 +236,13 @@ class PostgresFrontier(Frontier):
     async def _first_seen_starts(
         self, conn: asyncpg.Connection, target: Target, plans: list[RequestPlan]
     ) -> list[RequestPlan]:
-        """A link-following target's start URLs not requested before in the run (by link or as a start)."""
+        """A link-following (or sitemap) target's start URLs not requested before in the run (by link or as a start)."""
         normal = {id(plan): normalize_url(plan.url) for plan in plans}
         urls = sorted({u for u in normal.values() if u is not None})
         await conn.execute(sql.LOCK_FOLLOWED, self._run_id, target.name)
         fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, target.name, urls)} if urls else set()
-        await conn.execute(sql.ADD_FOLLOWED, self._run_id, target.name, len(fresh))
+        if target.follow is not None:  # follow.max_pages counts start URLs (a sitemap target's are its sitemaps)
+            await conn.execute(sql.ADD_FOLLOWED, self._run_id, target.name, len(fresh))
         kept = []
         for plan in plans:
             url = normal[id(plan)]

@@ -178,7 +178,9 @@ CREATE TABLE IF NOT EXISTS extraction_health (
 );
 """
 # Layout 3: incremental and polite, as in the SQLite layout's version 5
-# (``cursors``, ``validators.led_to`` and ``led_to_spec``, ``requests.role``, ``host_stats``).
+# (``cursors``, ``validators.led_to`` and ``led_to_spec``, ``requests.role``,
+# ``host_stats``); and ``run_targets.sitemap_urls``, the page URLs a run took
+# from a target's sitemaps (``max_urls``, counted across workers).
 _LAYOUT_3 = """
 CREATE TABLE IF NOT EXISTS cursors (
     run_id bigint NOT NULL REFERENCES runs(id),
@@ -190,6 +192,7 @@ CREATE TABLE IF NOT EXISTS cursors (
 ALTER TABLE validators ADD COLUMN IF NOT EXISTS led_to text;
 ALTER TABLE validators ADD COLUMN IF NOT EXISTS led_to_spec text;
 ALTER TABLE requests ADD COLUMN IF NOT EXISTS role text;
+ALTER TABLE run_targets ADD COLUMN IF NOT EXISTS sitemap_urls bigint NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS host_stats (
     run_id bigint NOT NULL REFERENCES runs(id),
     origin text NOT NULL,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 _REQUEST_TYPES = {
     "run_id": "bigint", "target": "text", "state": "text", "seq": "bigint", "method": "text", "url": "text",
     "headers": "text", "body": "text", "depth": "integer", "page": "integer", "chain_pages": "integer",
-    "chain_items": "integer", "parent": "text",
+    "chain_items": "integer", "parent": "text", "role": "text",
 }  # fmt: skip
 _WRITTEN = [c for c in COLUMNS if c != "id"]
 assert set(_WRITTEN) == set(_REQUEST_TYPES), "backends.rows.COLUMNS changed: map the new column's type here"
@@ -94,6 +94,24 @@ MOVE_PLAN_CURSOR = "UPDATE run_targets SET next_seq = $3, exhausted = $4 WHERE r
 # orders the commits that add links to one target, so the budget is exact.
 LOCK_FOLLOWED = "SELECT followed FROM run_targets WHERE run_id = $1 AND target = $2 FOR UPDATE"
 ADD_FOLLOWED = "UPDATE run_targets SET followed = followed + $3 WHERE run_id = $1 AND target = $2"
+# Sitemaps' run-wide budget (seeds.max_urls), under the same row lock.
+SITEMAP_URLS = "SELECT sitemap_urls FROM run_targets WHERE run_id = $1 AND target = $2"
+ADD_SITEMAP_URLS = "UPDATE run_targets SET sitemap_urls = sitemap_urls + $3 WHERE run_id = $1 AND target = $2"
+# Every run_targets row a commit will lock, first and in one order: a commit
+# that reads a sitemap budget and adds links locks two rows, never crosswise.
+LOCK_TARGETS = """
+SELECT target FROM run_targets WHERE run_id = $1 AND target = ANY($2::text[]) ORDER BY target FOR UPDATE
+"""
+# When the spec's last completed run before this one (and the runs it retries) started: since: last_run.
+LAST_COMPLETED_START = """
+WITH RECURSIVE family(id) AS (
+    SELECT $1::bigint UNION ALL SELECT r.retry_of FROM runs AS r JOIN family AS f ON r.id = f.id
+    WHERE r.retry_of IS NOT NULL
+)
+SELECT started_at FROM runs
+WHERE spec_name = $2 AND status = 'completed' AND id < (SELECT min(id) FROM family)
+ORDER BY id DESC LIMIT 1
+"""
 # Insert-only; sorted, so that two transactions never wait for each other in opposite orders.
 FIRST_SEEN = """
 INSERT INTO seen (run_id, target, url)
@@ -109,9 +127,9 @@ FORGET_SEEN = "DELETE FROM seen WHERE run_id = $1 AND target = $2 AND url = ANY(
 # how many pages it really had.
 COPY_FAILED = """
 INSERT INTO requests (run_id, target, state, method, url, headers, body, depth, page, chain_pages, chain_items,
-    parent, reason, priority)
+    parent, role, reason, priority)
 SELECT $2, target, 'pending', method, url, headers, body, depth, page, chain_pages, chain_items,
-    parent, reason, priority
+    parent, role, reason, priority
 FROM requests WHERE run_id = $1 AND state = 'failed' AND target = ANY($3::text[])
 ORDER BY id
 """

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ...follow import is_link
-from ...plan import RequestPlan
+from ...follow import is_link, normalize_url
+from ...plan import SITEMAP, RequestPlan
 from ...results import Outcome
+from ...sitemaps import describe_cut, split_pages, with_left_out
 from ...spec.model import Spec
 from ..batching import BatchingSink
 from ..rows import RequestRows, chain_end_row, fetch_row
@@ -68,11 +69,43 @@ class PostgresSink(BatchingSink):
     async def _commit_once(self, batch: list[Outcome]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             kept = await self._fence(conn, batch)
+            derived, errors = await self._sitemap_budget(conn, kept)
             fetched = [o for o in kept if o.skipped is None]
             ids = [int(r[0]) for r in await conn.fetch(sql.FETCH_LOG_IDS, len(fetched))] if fetched else []
-            await self._log_fetches(conn, fetched, ids)
-            await self._save_derived(conn, kept)
+            await self._log_fetches(conn, fetched, ids, errors)
+            await self._save_derived(conn, kept, derived)
             await self._records.write(conn, list(zip(fetched, ids, strict=True)))
+
+    async def _sitemap_budget(
+        self, conn: asyncpg.Connection, kept: list[Outcome]
+    ) -> tuple[dict[int, list[RequestPlan]], dict[int, str]]:
+        """The requests each sitemap document may add within its target's run-wide ``max_urls``, and the errors
+        saying what it left out, by ``id`` of the outcome.
+
+        The count is the run's, every worker's (``run_targets.sitemap_urls``),
+        under the target's row lock; the outcomes are not changed, so a
+        commit tried again counts again from what the database holds.
+        """
+        documents = [o for o in kept if o.plan is not None and o.plan.role == SITEMAP and o.derived]
+        if not documents:
+            return {}, {}
+        locked = {o.fetch.target for o in documents}
+        locked |= {r.target.name for o in kept if o.plan is not None for r in o.derived if is_link(r, o.plan)}
+        await conn.fetch(sql.LOCK_TARGETS, self._run_id, sorted(locked))
+        derived: dict[int, list[RequestPlan]] = {}
+        errors: dict[int, str] = {}
+        for outcome in documents:
+            assert outcome.plan is not None and outcome.plan.target.sitemap is not None
+            rules, name = outcome.plan.target.sitemap, outcome.fetch.target
+            taken_so_far = int(await conn.fetchval(sql.SITEMAP_URLS, self._run_id, name))
+            requests, taken, left_out = split_pages(outcome, rules.max_urls - taken_so_far)
+            derived[id(outcome)] = requests
+            if taken:
+                await conn.execute(sql.ADD_SITEMAP_URLS, self._run_id, name, taken)
+            if left_out:
+                errors[id(outcome)] = describe_cut(with_left_out(outcome, left_out), rules)
+                log.warning("%s: %s (%s)", name, errors[id(outcome)], self._spec.redactor(outcome.fetch.url))
+        return derived, errors
 
     async def _fence(self, conn: asyncpg.Connection, batch: list[Outcome]) -> list[Outcome]:
         """Mark the batch's requests finished where their lease still holds; the outcomes that may be written."""
@@ -104,7 +137,10 @@ class PostgresSink(BatchingSink):
             )
         return kept
 
-    async def _log_fetches(self, conn: asyncpg.Connection, fetched: list[Outcome], ids: list[int]) -> None:
+    async def _log_fetches(
+        self, conn: asyncpg.Connection, fetched: list[Outcome], ids: list[int], errors: dict[int, str]
+    ) -> None:
+        """The fetch-log rows (``errors``: a sitemap document's error, by ``id`` of its outcome, in place of its own)."""
         if not fetched:
             return
         redact = self._spec.redactor
@@ -112,29 +148,54 @@ class PostgresSink(BatchingSink):
         chain_ends: list[tuple[Any, ...]] = []
         for outcome, fetch_id in zip(fetched, ids, strict=True):
             row = fetch_row(outcome, fetch_id, self._run_id, redact)
-            rows.append((*row[:15], datetime.fromisoformat(row[15]), *row[16:], self._worker_id))
+            error = errors.get(id(outcome), row[14])
+            rows.append((*row[:14], error, datetime.fromisoformat(row[15]), *row[16:], self._worker_id))
             if outcome.chain_end is not None:
                 chain_ends.append(chain_end_row(outcome, fetch_id, self._run_id, row[4]))
         await conn.execute(sql.INSERT_FETCH_LOG, *zip(*rows, strict=True))
         if chain_ends:
             await conn.execute(sql.INSERT_CHAIN_ENDS, *zip(*chain_ends, strict=True))
 
-    async def _save_derived(self, conn: asyncpg.Connection, kept: list[Outcome]) -> None:
-        """The requests the kept outcomes led to, pending; followed links only if new to the run."""
+    async def _save_derived(
+        self, conn: asyncpg.Connection, kept: list[Outcome], allowed: dict[int, list[RequestPlan]]
+    ) -> None:
+        """The requests the kept outcomes led to (``allowed``, where a budget cut them), pending.
+
+        Followed links only if new to the run; a sitemap only if no sitemap
+        or robots.txt listed it before, nor the spec; a sitemap's page of a
+        link-following target only if no link reached it first.
+        """
         plain: list[RequestPlan] = []
         links: dict[str, dict[str, RequestPlan]] = {}
+        once: dict[str, dict[str, RequestPlan]] = {}  # sitemaps, and pages links may reach too
         for outcome in kept:
             source = outcome.plan
             assert source is not None
-            for request in outcome.derived:
+            for request in allowed.get(id(outcome), outcome.derived):
                 if is_link(request, source):
                     links.setdefault(request.target.name, {}).setdefault(request.url, request)
+                elif source.role == SITEMAP and (request.role == SITEMAP or request.target.follow is not None):
+                    url = normalize_url(request.url) or request.url
+                    once.setdefault(request.target.name, {}).setdefault(url, request)
                 else:
                     plain.append(request)
         for name in sorted(links):  # one lock order for every worker
             plain += await self._first_seen(conn, name, links[name])
+        sitemaps: list[RequestPlan] = []
+        for name in sorted(once):
+            fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, name, sorted(once[name]))}
+            new = [plan for url, plan in once[name].items() if url in fresh]
+            pages = [plan for plan in new if plan.role is None]
+            if pages:  # as a start URL does, a sitemap's page counts against follow.max_pages
+                await conn.execute(sql.ADD_FOLLOWED, self._run_id, name, len(pages))
+            plain += pages
+            sitemaps += [plan for plan in new if plan.role == SITEMAP]
         rows = [self._request_row(plan, "pending") for plan in plain]
         await sql.insert_requests(conn, rows, (plan.invalid for plan in plain), sql.DERIVED)
+        # Sitemaps found in indexes are claimed after the pages found so far, as start requests
+        # are: an index of many sitemaps is read about one at a time.
+        rows = [self._request_row(plan, "pending") for plan in sitemaps]
+        await sql.insert_requests(conn, rows, (plan.invalid for plan in sitemaps), sql.START)
 
     async def _first_seen(
         self, conn: asyncpg.Connection, target: str, links: dict[str, RequestPlan]

@@ -63,9 +63,10 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
         state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted, cursors=cursors))
         frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
     validators = await store.validators(targets, expected_keys(spec, targets))
-    sink = SQLiteSink(store, run_id, spec)
-    led_to = led_to_reader(spec, store.led_to)
-    return OpenedRun(run_id, frontier, sink, validators, led_to, whole_crawl=whole_crawl, cursors=cursors)
+    return OpenedRun(
+        run_id, frontier, SQLiteSink(store, run_id, spec), validators, led_to_reader(spec, store.led_to),
+        whole_crawl=whole_crawl, cursors=cursors, last_completed_start=await store.last_completed_start(spec, run_id),
+    )  # fmt: skip
 
 
 async def _begin_retry(store: Store, spec: Spec, targets: list[Target], limits: RunLimits) -> tuple[int, LocalFrontier]:
@@ -121,6 +122,8 @@ async def _resume(store: Store, spec: Spec, wanted: set[str]) -> tuple[int, Loca
         start=_start_requests(spec, starts, saved.done, cursors),
         pending=[p for p in saved.pending if p.target.name in wanted],
         followed=saved.followed,
+        sitemap_documents=saved.sitemap_documents,
+        sitemap_urls=saved.sitemap_urls,
     )
     fingerprints = spec.fingerprints
     if run.fingerprints is not None:

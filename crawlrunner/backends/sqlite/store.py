@@ -16,6 +16,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ...errors import OutputPathError, StorageError
 from ...incremental import Cursors
 from ...plan import RequestPlan
 from ...results import utc_now
+from ...sitemaps import requests_per_url
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
@@ -48,6 +50,20 @@ from .schema import (
 
 log = logging.getLogger(__name__)
 
+# The requests a run took from a sitemap target's sitemaps: its pages (role
+# null) that are neither start requests (its sitemaps are those), nor links
+# (depth 1 on), nor next pages (a chain's page 2 on). The frontier's
+# max_urls count of a resumed run starts from them.
+SITEMAP_PAGES = "role IS NULL AND seq IS NULL AND depth = 0 AND coalesce(chain_pages, 1) = 1"
+# The start of the spec's last completed run before a run (and the runs it retries).
+LAST_COMPLETED_START = """
+WITH RECURSIVE family(id) AS (
+    SELECT ? UNION ALL SELECT r.retry_of FROM runs AS r JOIN family AS f ON r.id = f.id WHERE r.retry_of IS NOT NULL
+)
+SELECT started_at FROM runs
+WHERE spec_name = ? AND status = 'completed' AND id < (SELECT min(id) FROM family)
+ORDER BY id DESC LIMIT 1
+"""
 BUSY_TIMEOUT_MS = 5000
 ITER_CHUNK_SIZE = 64  # rows a cursor fetches per trip to aiosqlite's thread (its default)
 
@@ -313,6 +329,11 @@ class Store:
         stored = Fingerprints.from_json(fingerprints) if fingerprints else None
         return RunRow(int(run_id), str(status), str(digest), stored, retry_of)
 
+    async def last_completed_start(self, spec: Spec, run_id: int) -> datetime | None:
+        """When the spec's last completed run before run ``run_id`` started (before the crawl it retries, for a retry)."""
+        rows = await self.rows(LAST_COMPLETED_START, (run_id, spec.name))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
     async def reopen_run(self, run_id: int, spec: Spec, fingerprints: Fingerprints) -> None:
         """Mark the run running again, under ``spec``: ``fingerprints`` are of the targets it now has."""
         await self.rows(
@@ -388,11 +409,31 @@ class Store:
             f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
         ) if following else []  # fmt: skip
         detokenize = spec.redactor.detokenize
+        documents, taken = await self._sitemap_state(spec, run_id)
         return ResumeState(
             done={target: DoneStarts.of(seqs) for target, seqs in finished.items()},
             pending=[plan for row in pending if (plan := restore_plan(spec, row)) is not None],
             followed=[(target, detokenize(url)) for target, url in followed],
+            sitemap_documents=[(target, detokenize(url)) for target, url in documents],
+            sitemap_urls=taken,
         )
+
+    async def _sitemap_state(self, spec: Spec, run_id: int) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+        """The sitemaps a run requested, and the page URLs it took from them, per sitemap target."""
+        targets = {t.name: t for t in spec.targets if t.sitemap is not None}
+        if not targets:
+            return [], {}
+        marks = ", ".join("?" for _ in targets)
+        documents = await self.rows(
+            f"SELECT target, url FROM requests WHERE run_id = ? AND role = 'sitemap' AND target IN ({marks})",
+            (run_id, *targets),
+        )
+        counts = await self.rows(
+            f"SELECT target, count(*) FROM requests WHERE run_id = ? AND {SITEMAP_PAGES} AND target IN ({marks})"
+            " GROUP BY target",
+            (run_id, *targets),
+        )
+        return documents, {name: int(count) // requests_per_url(targets[name]) for name, count in counts}
 
     @asynccontextmanager
     async def transaction(self, doing: str) -> AsyncIterator[None]:
@@ -534,3 +575,5 @@ class ResumeState:
     done: dict[str, DoneStarts]  # per target, start requests done
     pending: list[RequestPlan]  # derived (or retried) requests not yet done
     followed: list[tuple[str, str]]  # (target, url) of link-following targets' requests
+    sitemap_documents: list[tuple[str, str]]  # (target, url) of the sitemaps requested
+    sitemap_urls: dict[str, int]  # per sitemap target, the page URLs taken from its sitemaps
