@@ -41,6 +41,7 @@ from crawlrunner.spec.model import (
     IntRange,
     Paginate,
     RequestTemplate,
+    Sitemaps,
     Target,
 )
 from crawlrunner.spec.pagination import STYLES
@@ -96,6 +97,10 @@ SCHEMA = {
     "paginate.stop_on_empty": default(Paginate, "stop_on_empty"),
     "paginate.max_pages": default(Paginate, "max_pages"),
     "paginate.in": default(Paginate, "location"),
+    "seeds.robots": default(Sitemaps, "robots"),
+    "seeds.max_urls": default(Sitemaps, "max_urls"),
+    "seeds.max_depth": default(Sitemaps, "max_depth"),
+    "seeds.max_bytes": default(Sitemaps, "max_bytes"),
     "follow.max_depth": default(Follow, "max_depth"),
     "follow.max_pages": default(Follow, "max_pages"),
     "follow.robots": default(Follow, "robots"),
