@@ -19,7 +19,7 @@ from .layering import merge, scalar_text, single_line
 from .loader import SpecPath
 from .model import IntRange, RequestTemplate, SeedFile, SeedFormat
 from .sitemaps import seed_file_problems
-from .urls import check_authority
+from .urls import check_authority, sendable
 
 # (template variables used, where) for each template of a target.
 Uses = list[tuple[set[str], SpecPath]]
@@ -102,12 +102,8 @@ def _url(ctx: Context, written: str, path: SpecPath, base_url: str | None) -> Te
     text = ctx.resolve(written, path, template=True, url=True)
     if path in ctx.unresolved:
         return None
-    if any(c in text for c in "\r\n\t"):
-        ctx.problem(path, "URLs must not contain line breaks or tabs")
-        return None
-    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", text)
-    if scheme and scheme.group(1).lower() not in ("http", "https"):
-        ctx.problem(path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
+    scheme = sendable(ctx, text, path)
+    if scheme is False:
         return None
     template = Template.compile(text)
     if any("{" in part or "}" in part for part in template.parts[::2]):

@@ -8,22 +8,19 @@ two is reported key by key. Sitemap URLs are resolved against
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from ..settings import HttpSettings
-from ..templates import Template, escape
 from .env import Context
 from .loader import SpecPath
 from .model import RequestTemplate, Sitemaps
-from .urls import check_authority
+from .urls import absolute_url
 
 # The keys only sitemaps have, and the one only a seed file has.
 SITEMAP_KEYS = ("sitemap", "robots", "since", "max_urls", "max_depth", "max_bytes")
 LAST_RUN: Literal["last_run"] = "last_run"
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def is_sitemap(raw: Any) -> bool:
@@ -82,21 +79,7 @@ def _sitemap_url(ctx: Context, written: str, path: SpecPath, http: HttpSettings)
     text: str = ctx.resolve(written, path, url=True)
     if path in ctx.unresolved:
         return None
-    if any(c in text for c in "\r\n\t"):
-        ctx.problem(path, "URLs must not contain line breaks or tabs")
-        return None
-    scheme = _SCHEME.match(text)
-    if scheme and scheme.group(1).lower() not in ("http", "https"):
-        ctx.problem(path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
-        return None
-    if not scheme:
-        if http.base_url is None:
-            ctx.problem(path, f"relative sitemap URL {written!r} needs http.base_url")
-            return None
-        text = urljoin(http.base_url, text)
-    # A literal URL, checked like a target's (its port; credentials in it kept secret).
-    check_authority(ctx, Template.compile(escape(text)), path)
-    return text
+    return absolute_url(ctx, text, path, http.base_url)
 
 
 def _robots_origins(urls: list[str], http: HttpSettings, request: RequestTemplate) -> tuple[str, ...]:

@@ -12,24 +12,19 @@ merged block. Fetching is ``http.tokens``'s job.
 
 from __future__ import annotations
 
-import re
 from typing import Any
-from urllib.parse import urljoin
 
 from ..errors import SelectorSyntaxError
-from ..overrides import ABSOLUTE_HTTP_URL
 from ..selectors import compile_selector
 from ..settings import AnswerField, TokenRequest
-from ..templates import Template
 from .env import Context
 from .loader import SpecPath
-from .urls import check_authority
+from .urls import absolute_url
 
 # Passed to ``Auth`` as written; the defaults are Auth's.
 _KEYS = ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth", "request", "header", "prefix")
 _REQUEST_KEYS = ("method", "headers", "form", "body")
 _BODIES = ("json", "form", "body")
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def written(ctx: Context, raw: dict[str, Any], path: SpecPath, base_url: str | None) -> dict[str, Any]:
@@ -78,24 +73,8 @@ def answer_field(ctx: Context, raw: Any, path: SpecPath) -> AnswerField | None:
 
 
 def _absolute(ctx: Context, url: str, path: SpecPath, base_url: str | None) -> str:
-    """``url`` joined to ``base_url`` when relative; a problem if it cannot be fetched."""
-    if any(c in url for c in "\r\n\t"):
-        ctx.problem(path, "URLs must not contain line breaks or tabs")
-        return url
-    scheme = _SCHEME.match(url)
-    if scheme and scheme.group(1).lower() not in ("http", "https"):
-        ctx.problem(path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
-        return url
-    if not scheme:
-        if base_url is None:
-            ctx.problem(path, f"relative URL {url!r} needs http.base_url")
-            return url
-        url = urljoin(base_url, url)
-    if not ABSOLUTE_HTTP_URL.match(url):
-        ctx.problem(path, "expected an absolute http:// or https:// URL, or one relative to http.base_url")
-        return url
-    check_authority(ctx, Template(url, (url,)), path)
-    return url
+    """``url`` joined to ``base_url`` when relative (as written when it cannot be used: the problem is reported)."""
+    return absolute_url(ctx, url, path, base_url) or url
 
 
 def _request(ctx: Context, raw: dict[str, Any], path: SpecPath, base_url: str | None) -> TokenRequest:

@@ -12,16 +12,52 @@ from __future__ import annotations
 
 import base64
 import re
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin
 
+from ..overrides import ABSOLUTE_HTTP_URL
 from ..secrets import Userinfo
-from ..templates import Template
+from ..templates import Template, escape
 from .env import Context
 from .loader import SpecPath
 
 # scheme://authority, the authority ending where the path, query or fragment starts.
 _AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)([/?#])?")
 MAX_PORT = 65535
+# A URL's scheme, if it has one ("mailto:", "https:").
+SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def sendable(ctx: Context, text: str, path: SpecPath) -> re.Match[str] | None | bool:
+    """False (reported) for a URL that can never be sent; else its scheme's match, None when it is relative."""
+    if any(c in text for c in "\r\n\t"):
+        ctx.problem(path, "URLs must not contain line breaks or tabs")
+        return False
+    scheme = SCHEME.match(text)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        ctx.problem(path, f"only http and https URLs can be fetched, not {scheme.group(1)}:")
+        return False
+    return scheme
+
+
+def absolute_url(ctx: Context, text: str, path: SpecPath, base_url: str | None) -> str | None:
+    """A literal URL of the spec (no placeholders), joined to ``base_url`` when relative; None (reported) if unusable.
+
+    Checked as a target's URL is: its scheme, its port, and credentials in it
+    remembered as secrets.
+    """
+    scheme = sendable(ctx, text, path)
+    if scheme is False:
+        return None
+    if scheme is None:
+        if base_url is None:
+            ctx.problem(path, f"relative URL {text!r} needs http.base_url")
+            return None
+        text = urljoin(base_url, text)
+    if not ABSOLUTE_HTTP_URL.match(text):
+        ctx.problem(path, "expected an absolute http:// or https:// URL, or one relative to http.base_url")
+        return None
+    check_authority(ctx, Template.compile(escape(text)), path)
+    return text
 
 
 def check_authority(ctx: Context, template: Template, path: SpecPath) -> None:
