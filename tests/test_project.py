@@ -240,9 +240,14 @@ def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callabl
 def test_every_readme_spec_fragment_validates() -> None:
     from crawlrunner.spec import load_spec_text
 
-    environ = dict.fromkeys(("SHOP_TOKEN", "API_TOKEN", "PROXY_USER", "PROXY_PASS", "SCRAPERAPI_KEY"), "value-1234")
+    environ = dict.fromkeys(
+        ("SHOP_TOKEN", "API_TOKEN", "PROXY_USER", "PROXY_PASS", "SCRAPERAPI_KEY", "CLIENT_SECRET", "SHOP_PASSWORD"),
+        "value-1234",
+    )
     for block in re.findall(r"```yaml\n(.*?)```", _readme(), re.S):
-        if "targets:" not in block:
+        if block.startswith("- name:"):  # one target, as it would sit in a spec's list of targets
+            block = "name: fragment\nhttp: {base_url: 'https://example.com'}\ntargets:\n" + block
+        elif "targets:" not in block:
             block = "name: fragment\n" + block + "targets:\n  - {name: t, url: 'https://example.com/'}\n"
         text = block.replace("certs/internal-ca.pem", str(REPO / "README.md"))  # any existing file
         assert load_spec_text(text, str(REPO / "README.md"), environ=environ).targets
