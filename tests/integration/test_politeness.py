@@ -230,6 +230,28 @@ async def test_crawl_delay_spaces_the_requests_of_a_target_that_follows_links(
         assert host_stats(db_path) == [(base, 7, 0, 0, 0, 0.0, None)]
 
 
+def test_plan_shows_the_crawl_delay_a_run_learnt(
+    host: tuple[Host, str], write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    site, base = host
+    site.robots = "User-agent: *\nCrawl-delay: 0.3\n"
+    spec = write_spec(
+        "name: p\nhttp: {{base_url: '{base}'}}\n"
+        "targets:\n  - name: site\n    url: /site/{{n}}.html\n    vars: {{n: [0, 1, 2]}}\n    follow: {{max_depth: 1}}\n",
+        base=base,
+    )
+    before = cli.invoke(main, ["plan", str(spec), "-o", str(db_path), "-n", "0"])
+    assert cli.invoke(main, ["run", str(spec), "-o", str(db_path), "-q"]).exit_code == 0
+
+    after = cli.invoke(main, ["plan", str(spec), "-o", str(db_path), "-n", "0"])
+
+    assert f"  {base}: 3 known requests, more from site; no rate limit, 8 at a time" in before.output
+    assert (
+        f"  {base}: 3 known requests, more from site; 1 request every 0.3 s (robots.txt Crawl-delay 0.3 s), "
+        "8 at a time, "
+    ) in after.output
+
+
 # -- adaptive pacing ----------------------------------------------------------------------------
 
 FAST, SLOW = 12, 0.2  # the first 12 requests are answered at once, the rest in 0.2 s
