@@ -144,6 +144,22 @@ def check_storage(ctx: Context, target: Target, path: SpecPath) -> None:
             ctx.problem(path + ("key", i), f"no field named {name!r} in this target")
     if target.mode != "append" and target.extract is None:
         ctx.problem(path + ("mode",), f"mode {target.mode} needs extract: there is no table without fields")
+    if target.conditional:
+        check_conditional(ctx, target, path + ("conditional",))
+
+
+def check_conditional(ctx: Context, target: Target, path: SpecPath) -> None:
+    """Validators (and what a page led to) are kept per URL: each page must be its own URL, fetched with GET."""
+    if target.method not in ("GET", "HEAD"):
+        ctx.problem(
+            path, f"conditional requests need GET (or HEAD), not {target.method}: a POST's answer depends on its body"
+        )
+    elif target.paginate is not None and target.paginate.location != "query":
+        ctx.problem(
+            path,
+            f"conditional requests cannot be combined with paginate in: {target.paginate.location}: "
+            "every page has the same URL, and validators are kept per URL",
+        )
 
 
 # Header names whose values are credentials, and the keys of auth and gateway that hold one.
