@@ -82,7 +82,7 @@ def host_plans(spec: Spec, *, only: Iterable[str] | None = None, known: KnownHos
                 host.latency = known.latencies.get(key)
             host.requests += count
             host.scanned_all &= scanned_all
-            if target.parent or target.paginate or target.follow:
+            if target.parent or target.paginate or target.follow or target.sitemap:
                 host.more_from.add(target.name)
             interval = target.fetch.rate_limit.interval
             if target.follow is not None and target.follow.robots:

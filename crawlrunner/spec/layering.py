@@ -147,13 +147,20 @@ def _secret_keys(key: str, value: Any) -> tuple[str, ...]:
     return _SECRET_KEYS[key]
 
 
+_RATES = frozenset({"per_second", "per_minute"})
+
+
 def fetch_settings(ctx: Context, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:
     """http → defaults → target: mappings merge key by key, null switches off."""
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = merge(merged[key], value)
+                inherited = merged[key]
+                if key == "rate_limit" and _RATES & value.keys():
+                    # One setting written two ways: a layer's per_minute replaces an inherited per_second.
+                    inherited = {k: v for k, v in inherited.items() if k not in _RATES}
+                merged[key] = merge(inherited, value)
             else:
                 merged[key] = value
     return FetchSettings(

@@ -271,3 +271,19 @@ def test_target_header_override_ignores_case() -> None:
         "targets:\n  - name: a\n    url: https://h/\n    headers: {accept: text/html, user-agent: mine}\n"
     )
     assert headers_of(spec, "a") == {"accept": "text/html", "user-agent": "mine"}
+
+
+def test_a_targets_per_minute_replaces_an_inherited_per_second() -> None:
+    spec = load_spec_text(
+        "name: r\nhttp: {base_url: 'https://h', rate_limit: {per_second: 2, min_delay: 1}}\ntargets:\n"
+        "  - {name: slow, url: /a, rate_limit: {per_minute: 30}}\n  - {name: plain, url: /b}\n"
+    )
+
+    slow, plain = (t.fetch.rate_limit for t in spec.targets)
+
+    assert (slow.per_second, slow.min_delay) == (0.5, 1)  # 30 a minute; the rest still inherited
+    assert plain.per_second == 2
+    with pytest.raises(SpecError, match="give per_second or per_minute, not both"):
+        load_spec_text(
+            "name: r\ntargets:\n  - {name: t, url: 'https://h/', rate_limit: {per_second: 1, per_minute: 5}}\n"
+        )
