@@ -123,19 +123,19 @@ def host_lines(hosts: Iterable[HostPlan]) -> Iterator[str]:
 
 def _pace(host: HostPlan) -> str:
     """How the host's requests are spaced: one clock per rate limit, so each pace is shown with its requests."""
-    paces = []
-    for interval, count in sorted(host.paced.items(), reverse=True):
-        if not interval:
-            paces.append("no rate limit")
-            continue
-        why = f" (robots.txt Crawl-delay {host.crawl_delay:g} s)" if host.crawl_delay == interval else ""
-        paces.append(f"1 request every {interval:g} s{why}")
+    paces = [(_interval_text(host, interval), count) for interval, count in sorted(host.paced.items(), reverse=True)]
     if len(paces) == 1:
-        return paces[0]
-    counts = [count for _, count in sorted(host.paced.items(), reverse=True)]
+        return paces[0][0]
     return "each target at its own pace: " + ", ".join(
-        f"{pace} for {count:,} request{'s' if count != 1 else ''}" for pace, count in zip(paces, counts, strict=True)
+        f"{pace} for {count:,} request{'s' if count != 1 else ''}" for pace, count in paces
     )
+
+
+def _interval_text(host: HostPlan, interval: float) -> str:
+    if not interval:
+        return "no rate limit"
+    why = f" (robots.txt Crawl-delay {host.crawl_delay:g} s)" if host.crawl_delay == interval else ""
+    return f"1 request every {interval:g} s{why}"
 
 
 def completeness_warnings(
