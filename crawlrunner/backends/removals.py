@@ -4,7 +4,9 @@ A key that earlier runs stored and a completed crawl of the whole spec no
 longer saw gets a ``removed`` history row and its row's ``_removed_run``
 (the row itself stays). Not seeing a key proves it is gone only if the run
 saw everything the target has: a failed page, a page not sent, a child
-target whose parent's page failed, all hide keys that still exist. Each
+target whose parent's page failed, all hide keys that still exist; a target
+that asks only for what changed (``incremental``, a sitemap's ``since``), or
+whose parent does, never sees them all. Each
 backend gathers the run's facts (``RunGaps``: the ``GAPS`` query, and the
 upsert tables that got no row in the run); ``may_record_removals`` weighs
 them, the one place that decides.
@@ -13,14 +15,15 @@ them, the one place that decides.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..spec.model import Target
 
 # (target, what) of every target that did not see all it has in run {run}
 # (a placeholder: "?1" on SQLite, "$1" on PostgreSQL): a request that failed,
 # one not sent on purpose (robots.txt), a pagination chain cut short by
-# max_pages or a loop (a chain ended by a failed page is a failed request).
+# max_pages or a loop (a chain ended by a failed page is a failed request),
+# a sitemap whose limits left URLs out.
 # Both layouts have these columns.
 GAPS = """
 SELECT DISTINCT target, 'failed' FROM fetch_log WHERE run_id = {run} AND error_kind IS NOT NULL
@@ -28,6 +31,8 @@ UNION
 SELECT DISTINCT target, 'skipped' FROM requests WHERE run_id = {run} AND state = 'skipped'
 UNION
 SELECT DISTINCT target, 'truncated' FROM chain_ends WHERE run_id = {run} AND reason IN ('max_pages', 'loop')
+UNION
+SELECT DISTINCT target, 'truncated' FROM fetch_log WHERE run_id = {run} AND error LIKE 'sitemap limit:%'
 """
 
 
@@ -39,6 +44,7 @@ class RunGaps:
     skipped: frozenset[str] = frozenset()  # a request of the target was not sent (robots.txt)
     truncated: frozenset[str] = frozenset()  # a pagination chain of the target was cut short
     empty: frozenset[str] = frozenset()  # the target's table got no row in the run: more likely broken than empty
+    changes_only: frozenset[str] = frozenset()  # the target asks only for what changed (``Target.changes_only``)
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, str]], empty: Collection[str] = ()) -> RunGaps:
@@ -65,7 +71,7 @@ def may_record_removals(target: Target, gaps: RunGaps, parents: Mapping[str, str
     name: str | None = target.name
     seen: set[str] = set()
     while name is not None and name not in seen:
-        if name in gaps.failed or name in gaps.skipped or name in gaps.truncated:
+        if name in gaps.failed or name in gaps.skipped or name in gaps.truncated or name in gaps.changes_only:
             return False
         seen.add(name)
         name = parents.get(name)
@@ -76,6 +82,7 @@ def removal_targets(targets: Iterable[Target], gaps: RunGaps) -> list[Target]:
     """The upsert targets among ``targets`` (in their order) whose unseen keys the run records as removed."""
     targets = list(targets)
     parents = {t.name: t.parent for t in targets}
+    gaps = replace(gaps, changes_only=frozenset(t.name for t in targets if t.changes_only))
     return [
         t for t in targets if t.mode == "upsert" and t.extract is not None and may_record_removals(t, gaps, parents)
     ]

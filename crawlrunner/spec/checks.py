@@ -67,6 +67,30 @@ def check_run(ctx: Context, raw_targets: Indexed, targets: list[Target], http: H
     if http.cookies and http.base_url is None:
         ctx.problem(("http", "cookies"), "cookies need http.base_url: they are sent to its host only")
     check_destinations(ctx, raw_targets, targets, http)
+    by_name = {t.name: t for t in targets}
+    for (index, _), target in zip(raw_targets, targets, strict=False):
+        check_changes_only(ctx, target, by_name, ("targets", index))
+
+
+def check_changes_only(ctx: Context, target: Target, by_name: Mapping[str, Target], path: SpecPath) -> None:
+    """What cannot go with a target that asks only for what changed (itself, or through a parent)."""
+    asking: Target | None = target
+    seen: set[str] = set()
+    while asking is not None and not asking.changes_only and asking.name not in seen:
+        seen.add(asking.name)
+        asking = by_name.get(asking.parent) if asking.parent else None
+    if asking is None or not asking.changes_only:
+        return
+    what = "incremental" if asking.incremental is not None else "sitemap since"
+    via = "" if asking is target else f" (its parent {asking.name!r} has {what})"
+    if target.mode == "replace":
+        ctx.problem(
+            path + ("mode",),
+            f"mode replace keeps only a run's own rows, and a run with {what} fetches only what changed{via}: "
+            "use mode: upsert (or append)",
+        )
+    if target is asking and target.sitemap is not None and target.incremental is not None:
+        ctx.problem(path + ("incremental",), "incremental cannot be used with sitemap seeds: use the sitemap's since")
 
 
 def check_sources(

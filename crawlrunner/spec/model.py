@@ -297,6 +297,11 @@ class Target:
     def method(self) -> str:
         return self.request.method
 
+    @property
+    def changes_only(self) -> bool:
+        """Whether the target asks only for what changed (``incremental``, a sitemap's ``since``): never all it has."""
+        return self.incremental is not None or (self.sitemap is not None and self.sitemap.since is not None)
+
 
 @dataclass(frozen=True, slots=True)
 class Spec:

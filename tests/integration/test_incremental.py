@@ -161,6 +161,24 @@ async def test_the_first_run_sends_initial_and_the_next_the_largest_value_minus_
     ]
 
 
+async def test_records_an_incremental_run_did_not_ask_for_are_not_removed(
+    shop: tuple[Shop, str], write_spec: Spec, db_path: Path
+) -> None:
+    api, base = shop
+    api.add(1, "2024-03-01T00:00:00Z")
+    api.add(2, "2024-05-01T10:00:00Z")
+    spec = load_spec(write_spec(ORDERS, base=base, lag=0))
+
+    await run_async(spec, output=db_path)
+    api.add(3, "2024-05-02T08:00:00Z")
+    second = await run_async(spec, output=db_path)
+
+    # Run 2 asked only for what changed: orders 1 and 2 are unchanged, not gone.
+    assert second.ok and api.since("/api/orders")[-1] == "2024-05-01T10:00:00Z"
+    assert query(db_path, "SELECT id, _removed_run FROM orders ORDER BY id") == [(1, None), (2, None), (3, None)]
+    assert query(db_path, "SELECT count(*) FROM _orders_history WHERE change = 'removed'") == [(0,)]
+
+
 async def test_date_times_with_different_offsets_compare_as_instants(
     shop: tuple[Shop, str], write_spec: Spec, db_path: Path
 ) -> None:
