@@ -41,16 +41,20 @@ NO_RUN_YET = 1 << 62
 def reached(outcomes: Iterable[Outcome], redact: Redactor) -> dict[Key, Any]:
     """Per (target, scope) of incremental targets, the largest cursor value among ``outcomes``' records.
 
-    None for a scope where a request failed (it stays null for the run).
+    None for a scope the run did not read whole: a request failed, one was not
+    sent (robots.txt), or a pagination chain was cut short (``max_pages``, a
+    loop); it stays null for the run, so the next run asks from where this
+    one started.
     """
     found: dict[Key, Any] = {}
     for outcome in outcomes:
         plan = outcome.plan
-        if plan is None or plan.target.incremental is None or outcome.skipped is not None:
+        if plan is None or plan.target.incremental is None:
             continue
         incremental = plan.target.incremental
         key = (plan.target.name, redact(incremental.scope(plan.parent)))
-        if not outcome.fetch.ok:
+        chain_end = outcome.chain_end
+        if not outcome.fetch.ok or outcome.skipped is not None or (chain_end is not None and chain_end.truncated):
             found[key] = None
             continue
         values = [v for record in outcome.records if (v := record.get(incremental.cursor)) is not None]

@@ -267,6 +267,26 @@ def test_a_failed_request_keeps_its_runs_cursor_where_it_was(
     assert query(db_path, "SELECT run_id, value FROM cursors WHERE run_id = 2") == [(2, "null")]
 
 
+def test_a_chain_cut_at_max_pages_keeps_its_runs_cursor_where_it_was(
+    shop: tuple[Shop, str], write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    api, base = shop
+    api.per_page = 1
+    for i, day in enumerate(["01", "02", "03"], 1):
+        api.add(i, f"2024-05-{day}T00:00:00Z")
+    text = ORDERS.replace(
+        "    mode: upsert", "    paginate: {{type: next_url, next: next, max_pages: 2}}\n    mode: upsert"
+    )
+    spec = write_spec(text, base=base, lag=0)
+
+    cli.invoke(main, ["run", str(spec), "-o", str(db_path)])
+    cli.invoke(main, ["run", str(spec), "-o", str(db_path)])
+
+    # Run 1 read 2 of 3 pages (the third, unread, may hold older changes): run 2 asks from the start again.
+    assert api.since("/api/orders") == ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"]
+    assert query(db_path, "SELECT run_id, value FROM cursors WHERE run_id = 1") == [(1, "null")]
+
+
 CHILDREN = """
 name: sync
 http: {{base_url: "{base}", retry: null}}
