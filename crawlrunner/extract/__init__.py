@@ -78,7 +78,7 @@ def process(
         return outcome
     if fetch.status == 304:
         if derive and unchanged is not None:
-            replay(plan, unchanged, outcome, children)
+            replay(plan, unchanged, outcome, children, cursors)
         return outcome
     if plan.method == "HEAD" or fetch.body_path:
         return outcome

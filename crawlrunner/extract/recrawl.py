@@ -8,18 +8,22 @@ the page's ETag (``validators.led_to``). When a later run's conditional
 request for the page gets a 304, ``replay`` derives the same requests again,
 from where this run stands: the next page goes on with this chain's counters,
 links are one level deeper than this page, child requests carry the parent
-records they had. The frontier admits them like any derived request, so an
+records they had (an incremental child's are rendered again with this run's
+cursor). The frontier admits them like any derived request, so an
 unchanged site is crawled along the same graph without a single body.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import replace
 
 from ..document import Page
 from ..follow import link_request, links
+from ..incremental import Cursors
 from ..paginate import unchanged_page
-from ..plan import RequestPlan
+from ..plan import RequestPlan, child_requests
 from ..results import ChainEnd, LedTo, Outcome
 from ..spec.model import Target
 
@@ -44,7 +48,9 @@ def remembered(plan: RequestPlan, page: Page, outcome: Outcome, children: tuple[
     return led
 
 
-def replay(plan: RequestPlan, led: LedTo, outcome: Outcome, children: tuple[Target, ...]) -> None:
+def replay(
+    plan: RequestPlan, led: LedTo, outcome: Outcome, children: tuple[Target, ...], cursors: Cursors | None = None
+) -> None:
     """Fill the outcome of a 304 with what the unchanged page led to last time, derived from here."""
     derived: list[RequestPlan] = []
     if plan.target.paginate is not None:
@@ -56,7 +62,29 @@ def replay(plan: RequestPlan, led: LedTo, outcome: Outcome, children: tuple[Targ
     rules = plan.target.follow
     if rules is not None and plan.depth < rules.max_depth:
         derived.extend(link_request(plan, link.url) for link in led.links)
-    # Only the child targets this run has: --target may leave some out.
-    wanted = {child.name for child in children}
-    derived.extend(request for request in led.children if request.target.name in wanted)
+    derived.extend(_child_requests(plan, led, children, cursors))
     outcome.derived = derived
+
+
+def _child_requests(
+    plan: RequestPlan, led: LedTo, children: tuple[Target, ...], cursors: Cursors | None
+) -> Iterator[RequestPlan]:
+    """The stored child requests of the targets this run has (``--target`` may leave some out).
+
+    An incremental child's were rendered with the cursor of the run that
+    fetched the page whole: they are rendered again, from the parent record
+    they carry, with this run's.
+    """
+    wanted = {child.name: child for child in children}
+    rendered: set[tuple[str, str]] = set()
+    for request in led.children:
+        child = wanted.get(request.target.name)
+        if child is None:
+            continue
+        if child.incremental is None or request.parent is None:
+            yield request
+            continue
+        record = json.dumps(request.parent, sort_keys=True, default=str)
+        if (child.name, record) not in rendered:  # one stored request per URL template: render them once
+            rendered.add((child.name, record))
+            yield from child_requests(child, request.parent, plan.url, cursors)

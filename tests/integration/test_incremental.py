@@ -484,3 +484,38 @@ async def test_the_workers_of_a_shared_run_agree_on_its_cursor(
         (1, "", '"2024-05-12T00:00:00+00:00"')
     ]
     assert api.since("/api/orders") == ["2024-05-11T23:59:00Z"] * 12  # every worker sent the same value
+
+
+async def test_a_304_parent_leads_to_its_incremental_childs_requests_with_this_runs_cursor(
+    write_spec: Spec, db_path: Path
+) -> None:
+    asked: list[str] = []
+
+    async def parents(request: web.Request) -> web.Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return web.Response(status=304, headers={"ETag": '"v1"'})
+        return web.json_response({"items": [{"id": 1}]}, headers={"ETag": '"v1"'})
+
+    async def child(request: web.Request) -> web.Response:
+        asked.append(request.query["since"])
+        return web.json_response({"items": [{"u": 5 * len(asked)}]})
+
+    app = web.Application()
+    app.router.add_get("/parents", parents)
+    app.router.add_get("/c/{id}", child)
+    with ThreadedServer(app) as server:
+        spec = load_spec(
+            write_spec(
+                "name: ri\nhttp: {{base_url: '{base}', retry: null}}\ntargets:\n"
+                "  - {{name: parents, url: /parents, conditional: true,"
+                " extract: {{records: items, fields: {{id: {{jmespath: id, type: int}}}}}}}}\n"
+                "  - {{name: kids, parent: parents, url: '/c/{{id}}?since={{incremental}}',"
+                " incremental: {{cursor: u, initial: 0}}, extract: {{records: items, fields: {{u: {{jmespath: u, type: int}}}}}}}}\n",
+                base=server.url,
+            )
+        )
+        for _ in range(3):
+            assert (await run_async(spec, output=db_path)).ok
+
+    # Runs 2 and 3 got a 304 for the parent page: its child request is made again, with the cursor as it now stands.
+    assert asked == ["0", "5", "10"]
