@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError, most_telling
+from .errors import StorageError, UsageError, most_telling
 from .expectations import TargetFacts, conversion_problems, drift_note, health_problems, unmet
 from .plan import RequestPlan
 from .results import FetchResult, Outcome
@@ -24,7 +24,7 @@ from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
 if TYPE_CHECKING:
-    from .backends.base import StoredBody
+    from .backends.base import Backend, StoredBody
     from .progress import Reporter
 
 log = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ async def _run(
         try:
             async with open_session(spec.http) as session:
                 stats = await crawl(spec, session, run, targets=targets, stop=stop, reporter=reporter)
-            await backend.keep_host_stats(run.run_id, stats.hosts)
+            await _keep_host_stats(backend, run.run_id, stats)
             if stop is not None and stop.is_set():
                 status = "interrupted"
             else:
@@ -381,3 +381,11 @@ def reextract(spec: Spec, *, output: str | Path | None = None, only: Iterable[st
     from . import runtime
 
     return runtime.run(reextract_async(spec, output=output, only=only))
+
+
+async def _keep_host_stats(backend: Backend, run_id: int, stats: RunStats) -> None:
+    """Keep how polite the session had to be; a database that cannot take it does not fail a finished crawl."""
+    try:
+        await backend.keep_host_stats(run_id, stats.hosts)
+    except StorageError as exc:
+        log.warning("run %d: the hosts' politeness counts were not kept (host_stats): %s", run_id, exc)

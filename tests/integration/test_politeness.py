@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,3 +355,18 @@ async def read_host_stats(output: str | Path) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await conn.fetch(f"SELECT {columns.format(seconds=seconds)} FROM host_stats")]
     finally:
         await conn.close()
+
+
+async def test_host_stats_that_cannot_be_kept_do_not_fail_a_finished_crawl(
+    host: tuple[Host, str], write_spec: Spec, db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, base = host
+    text = "name: p\nhttp: {{base_url: '{base}'}}\ntargets:\n  - {{name: t, url: /a}}\n"
+    assert (await crawl(write_spec, db_path, text, base=base)).ok
+    with closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("DROP TABLE host_stats")  # a database that cannot take the counts
+
+    result = await crawl(write_spec, db_path, text, base=base)
+
+    assert result.ok and result.status == "completed"
+    assert "the hosts' politeness counts were not kept (host_stats)" in caplog.text
