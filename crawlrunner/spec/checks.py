@@ -70,6 +70,9 @@ def check_run(ctx: Context, raw_targets: Indexed, targets: list[Target], http: H
     by_name = {t.name: t for t in targets}
     for (index, _), target in zip(raw_targets, targets, strict=False):
         check_changes_only(ctx, target, by_name, ("targets", index))
+        if target.sitemap is not None and target.fetch.gateway is not None:
+            # A rendering gateway answers with a rendered page, not the XML of a sitemap.
+            ctx.problem(("targets", index, "seeds"), "sitemaps cannot be read through a gateway: give the target none")
 
 
 def check_changes_only(ctx: Context, target: Target, by_name: Mapping[str, Target], path: SpecPath) -> None:
