@@ -180,6 +180,10 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
         yield path, f"{_describe(value)} is not valid: {what}", False
         return
     if kind == "not":
+        if set(expected) == {"pattern"} and not isinstance(value, str):
+            # A pattern holds for anything but a string, so "not pattern" fails on
+            # every non-string: the type check next to it already says what is wrong.
+            return
         what = schema.get("description") or "the name is reserved"
         yield path, f"{_describe(value)} is not allowed: {what}", False
         return
