@@ -258,6 +258,14 @@ def test_in_header_is_send_cursor_as_header() -> None:
     assert second.headers["X-Cursor"] == "t2" and second.url == plan.url
 
 
+def test_a_cursor_header_that_comes_back_is_a_loop_named_by_its_value(caplog: pytest.LogCaptureFixture) -> None:
+    plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, in: header}")
+    second = _next(next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5))
+    with caplog.at_level("WARNING", logger="crawlrunner"):
+        assert _stop(next_page(second, _page(second, {}, {"X-Next": "t2"}), records=5)) == ("loop", 2)
+    assert "the next page (X-Cursor='t2') was already fetched in this chain" in caplog.text
+
+
 def test_an_unchanged_page_continues_its_chain_with_the_chains_own_counters() -> None:
     first = _first_plan("{type: next_url, next: next, max_pages: 3}")
     second = _next(next_page(first, _page(first, {"next": "/items?p=2"}), records=4))
