@@ -26,9 +26,11 @@ instead of looping forever. Every end is a ``ChainEnd`` with its
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..plan import PageChain, RequestPlan, page_key
 from ..results import ChainEnd, ChainStop
@@ -40,6 +42,7 @@ from .link_header import next_link
 
 if TYPE_CHECKING:
     from ..document import Page
+    from ..spec.model import Paginate
 
 __all__ = ["PAGINATORS", "failed_page", "next_link", "next_page", "unchanged_page"]
 
@@ -102,11 +105,34 @@ def _onward(plan: RequestPlan, follow_up: RequestPlan, chain: PageChain, where: 
     assert paginate is not None
     key = page_key(follow_up, paginate)
     if key in chain.seen:
-        log.warning("%s: pagination loop at %s (next page already seen); chain stopped", plan.target.name, where)
+        # With in: body or header every page has one URL: the value sent is what tells which page came back.
+        log.warning(
+            "%s: pagination loop at %s: the next page (%s) was already fetched in this chain; chain stopped",
+            plan.target.name, where, _which_page(follow_up, paginate),
+        )  # fmt: skip
         return ChainEnd(ChainStop.LOOP, chain.pages, chain.items)
     chain.seen.add(key)
     chain.pages += 1
     return follow_up
+
+
+_SHOWN = 80  # characters of a page's value in a log line: a cursor can be a long opaque token
+
+
+def _which_page(plan: RequestPlan, paginate: Paginate) -> str:
+    """The page ``plan`` asks for, as a person tells it: its URL, or the value sent at ``param``, cut short."""
+    if paginate.location == "query":
+        return plan.url
+    if paginate.location == "header":
+        value: Any = plan.headers.get(paginate.param)
+    elif isinstance(plan.data, Mapping):
+        value = plan.data.get(paginate.param)
+    else:
+        value = plan.json_body
+        for name in paginate.param.split("."):
+            value = value.get(name) if isinstance(value, dict) else None
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return f"{paginate.param}={text if len(text) <= _SHOWN else text[: _SHOWN - 1] + '…'}"
 
 
 def failed_page(plan: RequestPlan) -> ChainEnd | None:

@@ -108,7 +108,8 @@ class _Builder:
         fmt: Format = extract.format if extract else "json"
         request = requests.request(ctx, own, defaults, path, http, uses)
         own_fetch = layering.fetch_layer(ctx, own, path, base_url=http.base_url)
-        fetch = layering.fetch_settings(ctx, [self.http_fetch, self.defaults_fetch, own_fetch], path)
+        layers = [(("http",), self.http_fetch), (("defaults",), self.defaults_fetch), (path, own_fetch)]
+        fetch = layering.fetch_settings(ctx, layers, path)
         timeout = http.timeout.merged(defaults.get("timeout")).merged(own.get("timeout"))
         total_set = self.http_timeout_total or any("total" in (layer.get("timeout") or {}) for layer in (defaults, own))
         if fetch.gateway is not None and not total_set:

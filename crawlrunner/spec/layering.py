@@ -12,7 +12,7 @@ default comes from ``settings`` and is written nowhere else.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..overrides import ABSOLUTE_HTTP_URL
@@ -150,10 +150,26 @@ def _secret_keys(key: str, value: Any) -> tuple[str, ...]:
 _RATES = frozenset({"per_second", "per_minute"})
 
 
-def fetch_settings(ctx: Context, layers: list[dict[str, Any]], path: SpecPath) -> FetchSettings:
-    """http → defaults → target: mappings merge key by key, null switches off."""
+Layers = Sequence[tuple[SpecPath, dict[str, Any]]]  # http → defaults → target, each with where it is written
+
+
+def fetch_settings(ctx: Context, layers: Layers, path: SpecPath) -> FetchSettings:
+    """The target's request settings from its ``layers``: mappings merge key by key, null switches off."""
+    merged = _merged(layers)
+    _check_auth(ctx, layers, merged.get("auth"))
+    return FetchSettings(
+        retry=_retry(merged.get("retry", {})),
+        rate_limit=_rate_limit(merged.get("rate_limit") or {}),
+        auth=auth(ctx, merged.get("auth"), path),
+        tls=_tls(merged.get("tls") or {}),
+        gateway=gateway(merged.get("gateway")),
+        **given(merged, ("proxy", "max_body_bytes", "max_redirects", "download", "max_download_bytes")),
+    )
+
+
+def _merged(layers: Layers) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for _, layer in layers:
         for key, value in layer.items():
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
                 inherited = merged[key]
@@ -163,14 +179,7 @@ def fetch_settings(ctx: Context, layers: list[dict[str, Any]], path: SpecPath) -
                 merged[key] = merge(inherited, value)
             else:
                 merged[key] = value
-    return FetchSettings(
-        retry=_retry(merged.get("retry", {})),
-        rate_limit=_rate_limit(ctx, merged.get("rate_limit") or {}, path),
-        auth=auth(ctx, merged.get("auth"), path),
-        tls=_tls(merged.get("tls") or {}),
-        gateway=gateway(merged.get("gateway")),
-        **given(merged, ("proxy", "max_body_bytes", "max_redirects", "download", "max_download_bytes")),
-    )
+    return merged
 
 
 def _retry(raw: dict[str, Any] | None) -> RetryPolicy:
@@ -182,9 +191,7 @@ def _retry(raw: dict[str, Any] | None) -> RetryPolicy:
     return RetryPolicy(**own)
 
 
-def _rate_limit(ctx: Context, raw: dict[str, Any], path: SpecPath) -> RateLimit:
-    if "per_second" in raw and "per_minute" in raw:
-        ctx.problem(path + ("rate_limit",), "give per_second or per_minute, not both")
+def _rate_limit(raw: dict[str, Any]) -> RateLimit:
     per_second = raw.get("per_second") or (raw["per_minute"] / 60 if raw.get("per_minute") else None)
     return RateLimit(
         per_second=per_second, **given(raw, ("min_delay", "cooldown", "adaptive", "target_concurrency", "max_delay"))
@@ -192,7 +199,13 @@ def _rate_limit(ctx: Context, raw: dict[str, Any], path: SpecPath) -> RateLimit:
 
 
 def _check_rate_limit(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> None:
-    """Mistakes within one level's ``rate_limit``, reported where they are written."""
+    """Mistakes within one level's ``rate_limit``, reported where they are written.
+
+    Both rates in one block is the one way the merged setting can hold both:
+    a level that writes either replaces both inherited ones.
+    """
+    if "per_second" in raw and "per_minute" in raw:
+        ctx.problem(path, "give per_second or per_minute, not both")
     if raw.get("adaptive") is False and "target_concurrency" in raw:
         ctx.problem(path + ("target_concurrency",), "has no effect with adaptive: false", key=True)
     if raw.get("max_delay") is None:
@@ -213,20 +226,50 @@ def _tls(raw: dict[str, Any]) -> TLS:
 
 
 def auth(ctx: Context, raw: dict[str, Any] | None, path: SpecPath) -> Auth | None:
-    """The target's credentials; each auth type's required keys are in ``settings.AUTH_NEEDS``."""
+    """The target's credentials (their mistakes are ``_check_auth``'s)."""
     if not raw:
         return None
-    missing = [k for k in AUTH_NEEDS[raw["type"]] if k not in raw]
-    if missing:
-        ctx.problem(path + ("auth",), f"{raw['type']} auth needs {' and '.join(map(repr, missing))}")
     own = given(raw, ("username", "password", "token", "name", "value"))
     if "in" in raw:
         own["location"] = raw["in"]  # "in" is a keyword in Python, not in the spec
     if raw["type"] in FETCHED_TOKEN_TYPES:
         own = tokens.token_auth(ctx, raw, path + ("auth",))
-    elif isinstance(raw.get("token"), AnswerField):
-        ctx.problem(path + ("auth", "token"), f"a selector of the token is for type token, not {raw['type']}")
     return Auth(type=raw["type"], **own)
+
+
+def _check_auth(ctx: Context, layers: Layers, raw: dict[str, Any] | None) -> None:
+    """The merged ``auth`` block's mistakes, each reported where it is written.
+
+    That is the first level from which on the mistake holds (the level's
+    block with what it inherits): a run-wide ``auth`` without its token is
+    one problem under ``http`` (every target's report of it is kept once),
+    while a target switching to a type whose keys nothing gives, or removing
+    one with null, gets it under its own name.
+    """
+    if not raw:
+        return
+    for mistake in _auth_mistakes(raw):
+        level = len(layers) - 1
+        while level > 0 and mistake in _auth_mistakes(_merged(layers[:level]).get("auth")):
+            level -= 1
+        where, message = mistake
+        ctx.problem(layers[level][0] + ("auth", *where), message)
+
+
+def _auth_mistakes(raw: dict[str, Any] | None) -> list[tuple[SpecPath, str]]:
+    """(path within the block, message) for each mistake of an auth block; ``settings.AUTH_NEEDS`` the keys."""
+    mistakes: list[tuple[SpecPath, str]] = []
+    if not raw:
+        return mistakes
+    missing = [k for k in AUTH_NEEDS[raw["type"]] if k not in raw]
+    if missing:
+        mistakes.append(((), f"{raw['type']} auth needs {' and '.join(map(repr, missing))}"))
+    if raw["type"] not in FETCHED_TOKEN_TYPES and isinstance(raw.get("token"), AnswerField):
+        # Worded without the type: the mistake stays one while later levels change the type.
+        mistakes.append(
+            (("token",), "a selector of the token is for type token only; other types take the token itself")
+        )
+    return mistakes
 
 
 def gateway(raw: dict[str, Any] | None) -> Gateway | None:

@@ -90,18 +90,71 @@ def _location(ctx: Context, raw: dict[str, Any], path: SpecPath) -> PageLocation
 
 
 def _check_body(ctx: Context, paginate: Paginate, request: RequestTemplate, path: SpecPath) -> None:
-    """``in: body`` needs a JSON or form body, with room for the page at ``param`` (and ``limit_param``)."""
-    if request.form is not None:
-        return  # a form field may have any name
+    """``in: body`` needs a JSON or form body, with room for the page at ``param`` (and ``limit_param``).
+
+    Room means: objects on the way (JSON), the page and its size at places of
+    their own, and nothing the user wrote already there, since the page would
+    replace it. A null there only marks the place (GraphQL's ``after: null``).
+    """
     if request.body is not None:
         ctx.problem(path + ("in",), "in: body puts the page into a json: or form: body; a raw body: cannot be edited")
-    elif not request.has_json_body:
+        return
+    if request.form is None and not request.has_json_body:
         ctx.problem(path + ("in",), "in: body needs a request body to put the page in: give the target json: or form:")
+        return
+    sizes = paginate.limit is not None and paginate.limit_param is not None
+    keys = ("param", "limit_param") if sizes else ("param",)
+    if sizes and (overlap := _overlap(paginate.param, paginate.limit_param or "", json=request.form is None)):
+        ctx.problem(path + ("limit_param",), overlap)
+        keys = ("param",)
+    for key in keys:
+        if problem := _room_problem(request, paginate, key):
+            ctx.problem(path + (key,), problem)
+
+
+def _overlap(param: str, limit_param: str, *, json: bool) -> str | None:
+    """Why the page and its size would overwrite each other; None when they have places of their own."""
+    shorter, longer = sorted((param.split("."), limit_param.split(".")), key=len) if json else ([param], [limit_param])
+    if longer[: len(shorter)] != shorter:
+        return None
+    where = "the JSON body: use two paths side by side, as page.number and page.size" if json else "the form"
+    return f"{limit_param!r} and param {param!r} would overwrite each other in {where}"
+
+
+def _room_problem(request: RequestTemplate, paginate: Paginate, key: str) -> str | None:
+    """Why the body has no room for ``paginate``'s ``key`` (param or limit_param); None when it has."""
+    dotted: str = getattr(paginate, key)
+    what = "page" if key == "param" else "page size"
+    if request.form is not None:
+        written: Any = request.form.get(dotted)
+        body = "form: body"
+    elif problem := _json_path_problem(request.json_body, dotted):
+        return problem
     else:
-        sizes = paginate.limit is not None and paginate.limit_param is not None
-        for key in ("param", "limit_param") if sizes else ("param",):
-            if problem := _json_path_problem(request.json_body, getattr(paginate, key)):
-                ctx.problem(path + (key,), problem)
+        written = _json_value(request.json_body, dotted)
+        body = "json: body"
+    if written is None or (key == "param" and paginate.type == "cursor" and _is_placeholder(written)):
+        return None  # a placeholder is the first page's cursor: a cursor chain sends its first body as written
+    kind = f"the template {written.source!r}" if isinstance(written, Template) and written.names else json_kind(written)
+    fix = "leave the field out" if request.form is not None else "write null there"
+    return (
+        f"cannot put the {what} at {dotted!r}: the {body} already has {kind} there, "
+        f"which the {what} would replace (choose another {key}, or {fix})"
+    )
+
+
+def _json_value(tree: Any, dotted: str) -> Any:
+    """The value the JSON body template ``tree`` has at ``dotted`` (None: none, or not known before it is filled)."""
+    node = tree
+    for name in dotted.split("."):
+        if not isinstance(node, dict):
+            return None  # only known once a template is filled in
+        node = node.get(name)
+    return node
+
+
+def _is_placeholder(value: Any) -> bool:
+    return isinstance(value, Template) and value.is_single_placeholder
 
 
 def _json_path_problem(tree: Any, dotted: str) -> str | None:

@@ -66,7 +66,8 @@ def check(document: Document) -> list[SpecProblem]:
         for path, message, at_key in _explain(error):
             written = document.plain_scalars.get(path)
             if written is not None and message.startswith("expected") and "a string" in message:
-                message += _quote_hint(written, error.instance)
+                # The value at ``path``: an error inside anyOf/oneOf is about a part of error.instance.
+                message += _quote_hint(written, _value_at(document.data, path))
             problem = document.problem(path, message, key=at_key)
             problems.setdefault((problem.line, problem.column, problem.path, message), problem)
     return sorted(problems.values(), key=lambda p: (p.line, p.column, p.path))
@@ -93,6 +94,13 @@ def _type_of(value: Any) -> str:
         if isinstance(value, python_type):
             return _TYPE_NAMES[name]
     return "null" if value is None else type(value).__name__
+
+
+def _value_at(data: Any, path: SpecPath) -> Any:
+    """The value ``path`` leads to in ``data`` (which the schema error was found in, so the path exists)."""
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _quote_hint(written: str, value: Any) -> str:
@@ -172,6 +180,10 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
         yield path, f"{_describe(value)} is not valid: {what}", False
         return
     if kind == "not":
+        if set(expected) == {"pattern"} and not isinstance(value, str):
+            # A pattern holds for anything but a string, so "not pattern" fails on
+            # every non-string: the type check next to it already says what is wrong.
+            return
         what = schema.get("description") or "the name is reserved"
         yield path, f"{_describe(value)} is not allowed: {what}", False
         return

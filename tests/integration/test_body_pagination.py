@@ -21,6 +21,7 @@ from aiohttp import web
 
 import crawlrunner
 from crawlrunner.api import reextract_async, run_async
+from crawlrunner.secrets import MASK
 from crawlrunner.spec import load_spec
 
 from ..conftest import ThreadedServer
@@ -38,6 +39,7 @@ class Api:
         self.asked: dict[str, list[Any]] = {"search": [], "form": [], "graphql": [], "loop": []}
         self.requested: Callable[[int], None] | None = None  # called with each search page number
         self.delay = 0.0  # seconds each search answer takes
+        self.loop_cursor = "same"  # the cursor graphql_loop gives on every page
 
     async def search(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -72,7 +74,7 @@ class Api:
         body = await request.json()
         self.asked["loop"].append(body["variables"]["after"])
         # A broken server: the same cursor on every page.
-        info = {"endCursor": "same", "hasNextPage": True}
+        info = {"endCursor": self.loop_cursor, "hasNextPage": True}
         return web.json_response({"data": {"products": {"edges": [{"node": PRODUCTS[0]}], "pageInfo": info}}})
 
 
@@ -176,17 +178,53 @@ async def test_graphql_cursor_pagination_through_the_variables(
     assert await _rows(db_path, "SELECT reason, pages FROM chain_ends") == [("has_more_false", 3)]
 
 
+LOOPING = GRAPHQL.replace("name: products", "name: looping").replace("url: /graphql", "url: /graphql-loop")
+
+
+def _loop_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "pagination loop" in r.getMessage()]
+
+
 async def test_a_graphql_server_returning_the_same_cursor_ends_the_chain_as_a_loop(
-    api: tuple[Api, str], write_spec: Callable[..., Path], db_path: Path
+    api: tuple[Api, str], write_spec: Callable[..., Path], db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     state, base = api
-    looping = GRAPHQL.replace("name: products", "name: looping").replace("url: /graphql", "url: /graphql-loop")
-    result = await run_async(_spec(write_spec, base, looping), output=db_path)
+    with caplog.at_level("WARNING", logger="crawlrunner"):
+        result = await run_async(_spec(write_spec, base, LOOPING), output=db_path)
 
     assert result.ok, result.stats
     # Page 2 asks for "same" and gets "same" back: page 3 would be page 2 again.
     assert state.asked["loop"] == [None, "same"]
     assert await _rows(db_path, "SELECT reason, pages FROM chain_ends") == [("loop", 2)]
+    # Every page has the same URL: the warning says which cursor came back.
+    assert _loop_warnings(caplog) == [
+        f"looping: pagination loop at {base}/graphql-loop: the next page (variables.after='same') "
+        "was already fetched in this chain; chain stopped"
+    ]
+
+
+async def test_the_loop_warning_masks_a_secret_in_the_repeated_page(
+    api: tuple[Api, str],
+    write_spec: Callable[..., Path],
+    db_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state, base = api
+    # A server that hands back a credential as its cursor: the log line must not show it.
+    secret = "sk-live-0123456789abcdef"
+    state.loop_cursor = secret
+    monkeypatch.setenv("SHOP_KEY", secret)
+    spec = _spec(
+        write_spec, base, LOOPING.replace("    json:", "    headers: {X-Key: '${env.SHOP_KEY}'}\n    json:", 1)
+    )
+    with caplog.at_level("WARNING", logger="crawlrunner"):
+        result = await run_async(spec, output=db_path)
+
+    assert result.ok, result.stats
+    assert state.asked["loop"] == [None, secret]
+    (warning,) = _loop_warnings(caplog)
+    assert secret not in warning and f"(variables.after='{MASK}')" in warning, warning
 
 
 async def test_graphql_errors_without_data_fail_the_request_with_the_servers_message(

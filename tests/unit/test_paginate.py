@@ -223,6 +223,19 @@ def test_a_cursor_in_the_body_that_comes_back_is_a_loop() -> None:
     assert _stop(next_page(second, _graphql_page(second, "c1", True), records=2)) == ("loop", 2)
 
 
+def test_a_cursor_chain_may_start_from_a_cursor_in_a_variable() -> None:
+    # The one value the page may replace: a cursor chain sends its first body as written.
+    plan = _body_plan(
+        "{type: cursor, in: body, param: variables.after, cursor: next}",
+        "json: {query: '{ a }', variables: {after: '{start}'}}",
+        vars_="vars: {start: [c0]}",
+    )
+    assert plan.json_body == {"query": "{ a }", "variables": {"after": "c0"}}
+
+    second = _next(next_page(plan, _page(plan, {"next": "c1"}), records=1))
+    assert second.json_body == {"query": "{ a }", "variables": {"after": "c1"}}
+
+
 def test_a_json_path_creates_the_objects_it_needs() -> None:
     plan = _body_plan("{type: cursor, in: body, param: variables.after, cursor: next}", "json: {query: '{ a }'}")
     assert plan.json_body == {"query": "{ a }"}  # nothing added to the first page
@@ -243,6 +256,14 @@ def test_in_header_is_send_cursor_as_header() -> None:
     plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, in: header}")
     second = _next(next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5))
     assert second.headers["X-Cursor"] == "t2" and second.url == plan.url
+
+
+def test_a_cursor_header_that_comes_back_is_a_loop_named_by_its_value(caplog: pytest.LogCaptureFixture) -> None:
+    plan = _first_plan("{type: cursor, cursor: {header: X-Next}, param: X-Cursor, in: header}")
+    second = _next(next_page(plan, _page(plan, {}, {"X-Next": "t2"}), records=5))
+    with caplog.at_level("WARNING", logger="crawlrunner"):
+        assert _stop(next_page(second, _page(second, {}, {"X-Next": "t2"}), records=5)) == ("loop", 2)
+    assert "the next page (X-Cursor='t2') was already fetched in this chain" in caplog.text
 
 
 def test_an_unchanged_page_continues_its_chain_with_the_chains_own_counters() -> None:
