@@ -135,6 +135,16 @@ def _room_problem(request: RequestTemplate, paginate: Paginate, key: str) -> str
         body = "json: body"
     if written is None or (key == "param" and paginate.type == "cursor" and _is_placeholder(written)):
         return None  # a placeholder is the first page's cursor: a cursor chain sends its first body as written
+    if paginate.type in ("page_number", "offset") and (number := _literal_number(written)) is not None:
+        # The first page written out, as people do: fine when the chain sends the same.
+        setting = "start" if key == "param" else "limit"
+        sent = paginate.start if key == "param" else paginate.limit
+        if number == sent:
+            return None
+        return (
+            f"the {body} has {number:g} at {dotted!r}, but the chain sends {sent} there on its first page: "
+            f"set paginate.{setting}: {number:g} instead (or leave it out of the body)"
+        )
     kind = f"the template {written.source!r}" if isinstance(written, Template) and written.names else json_kind(written)
     fix = "leave the field out" if request.form is not None else "write null there"
     return (
@@ -151,6 +161,17 @@ def _json_value(tree: Any, dotted: str) -> Any:
             return None  # only known once a template is filled in
         node = node.get(name)
     return node
+
+
+def _literal_number(value: Any) -> float | None:
+    """``value`` as a number when it is one written in the body (a JSON number, or a form field's digits)."""
+    if isinstance(value, Template):
+        value = value.parts[0] if value.is_static else None
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _is_placeholder(value: Any) -> bool:

@@ -290,3 +290,15 @@ def test_an_unchanged_page_that_leads_back_into_its_chain_stops_it_as_a_loop() -
     second = _next(next_page(first, _page(first, {"next": "/items?p=2"}), records=1))
 
     assert _stop(unchanged_page(second, RequestPlan(first.target, first.url), None, items=1)) == ("loop", 2)
+
+
+def test_a_first_page_written_in_the_body_as_the_chain_sends_it_is_accepted() -> None:
+    spec = load_spec_text(
+        "name: p\nhttp: {base_url: 'http://api.test'}\ntargets:\n"
+        "  - {name: t, url: /search, method: POST, json: {q: lamp, page: {number: 1, size: 20}},\n"
+        "     paginate: {type: page_number, in: body, param: page.number, limit_param: page.size, limit: 20}}\n"
+    )
+
+    (first,) = plan_target(spec.targets[0])
+
+    assert first.json_body == {"q": "lamp", "page": {"number": 1, "size": 20}}
