@@ -128,16 +128,22 @@ def _read_sitemap(plan: RequestPlan, fetch: FetchResult, outcome: Outcome, since
     outcome.derived = [*documents.values(), *pages]
     if cut.bytes_read is not None or cut.sitemaps or cut.urls:
         outcome.sitemap_cut = cut
-        note_cut(outcome)
+        outcome.fetch.error = describe_cut(cut, rules)  # logged by the frontier, once the run's max_urls adds its part
 
 
 def note_cut(outcome: Outcome) -> None:
-    """Say what the document's limits left out: in its fetch-log error (a warning: the fetch succeeded) and the log."""
+    """Say what the document's limits left out, all of it: in its fetch-log error (a warning: the fetch succeeded) and
+    the log, once."""
     cut, plan = outcome.sitemap_cut, outcome.plan
     assert cut is not None and plan is not None and plan.target.sitemap is not None
     text = describe_cut(cut, plan.target.sitemap)
     outcome.fetch.error = text
-    log.warning("%s: %s (%s)", plan.target.name, text, plan.url)
+    log_cut(plan.target.name, text, plan.url)
+
+
+def log_cut(target: str, text: str, url: str) -> None:
+    """The one warning a document a limit cut gets, with every limit it reached."""
+    log.warning("%s: %s (%s)", target, text, url)
 
 
 def describe_cut(cut: SitemapCut, rules: Sitemaps) -> str:
@@ -218,6 +224,7 @@ class SitemapScope:
         self.urls += taken
         if left_out:
             outcome.sitemap_cut = with_left_out(outcome, left_out)
+        if outcome.sitemap_cut is not None:
             note_cut(outcome)
         return kept
 
