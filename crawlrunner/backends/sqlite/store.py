@@ -402,11 +402,12 @@ class Store:
         pending = await self.rows(
             f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id", (run_id,)
         )
-        # URLs already requested, for the link-following targets' de-duplication only.
+        # Pages already requested, for the link-following targets' de-duplication and max_pages only.
         following = [t.name for t in spec.targets if t.follow is not None]
         marks = ", ".join("?" for _ in following)
         followed = await self.rows(
-            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
+            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks}) AND role IS NULL",
+            (run_id, *following),
         ) if following else []  # fmt: skip
         detokenize = spec.redactor.detokenize
         documents, taken = await self._sitemap_state(spec, run_id)
