@@ -49,10 +49,22 @@ def is_robots(plan: RequestPlan) -> bool:
     return plan.depth == 0 and urlsplit(plan.url).path == ROBOTS_PATH
 
 
-def since_cutoff(rules: Sitemaps, last_run_start: datetime | None) -> datetime | None:
-    """The time ``since`` stands for in this run: as written, or the start of the last completed run (None: keep all)."""
+@dataclass(frozen=True)
+class LastRun:
+    """What ``since: last_run`` stands for: the start of the last run that crawled the target without a failure.
+
+    ``run_id`` is that run (for a ``--retry-failed`` run, the crawl it
+    retried); how it is found: ``backends.sitemap_runs``.
+    """
+
+    run_id: int
+    started: datetime
+
+
+def since_cutoff(rules: Sitemaps, last_run: LastRun | None) -> datetime | None:
+    """The time ``since`` stands for in this run: as written, or the target's ``last_run`` (None: keep all)."""
     if rules.since == "last_run":
-        return last_run_start
+        return last_run.started if last_run is not None else None
     return rules.since
 
 
