@@ -33,6 +33,7 @@ __all__ = [
     "PageTrial",
     "PlannedRequest",
     "RunResult",
+    "SincePlan",
     "Spec",
     "SpecError",
     "SpecProblem",
@@ -73,6 +74,7 @@ _LAZY = {
     "stop_run": "crawlrunner.api",
     "CursorPlan": "crawlrunner.preview",
     "PlannedRequest": "crawlrunner.preview",
+    "SincePlan": "crawlrunner.preview",
     "TargetPlan": "crawlrunner.preview",
     "preview_plan": "crawlrunner.preview",
     "Table": "crawlrunner.read",
@@ -96,7 +98,7 @@ if TYPE_CHECKING:
         UnknownTargetError,
         UsageError,
     )
-    from .preview import CursorPlan, PlannedRequest, TargetPlan, preview_plan
+    from .preview import CursorPlan, PlannedRequest, SincePlan, TargetPlan, preview_plan
     from .read import Table, changes, export, list_runs, query
     from .spec import load_spec
     from .spec.model import Spec

@@ -112,7 +112,7 @@ async def crawl(
     names = {t.name for t in selected}
     stats = RunStats({t.name: TargetStats() for t in selected})
     children = {t.name: tuple(c for c in spec.children(t.name) if c.name in names) for t in selected}
-    since = {t.name: since_cutoff(t.sitemap, run.last_completed_start) for t in selected if t.sitemap is not None}
+    since = {t.name: since_cutoff(t.sitemap, run.last_runs.get(t.name)) for t in selected if t.sitemap is not None}
     redact = spec.redactor
     fetcher = Fetcher(
         session,

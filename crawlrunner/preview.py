@@ -18,6 +18,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -60,6 +61,20 @@ class CursorPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class SincePlan:
+    """What a sitemap target's ``since: last_run`` stands for on the next run: pages older are not fetched.
+
+    ``started`` is the start of run ``run_id``, the last that crawled the
+    target without a failure (``sitemaps.LastRun``); both None: no run
+    counts yet, and every page is due.
+    """
+
+    run_id: int | None = None
+    started: datetime | None = None
+    unknown: str | None = None  # why the database could not be read
+
+
+@dataclass(frozen=True, slots=True)
 class TargetPlan:
     """A target's requests: how many start requests, the first few, and where more come from.
 
@@ -78,6 +93,7 @@ class TargetPlan:
     url_field: str | None = None
     url_template: str | None = None
     incremental: CursorPlan | None = None
+    since: SincePlan | None = None  # a sitemap target with since: last_run
 
 
 def preview_plan(
@@ -88,14 +104,16 @@ def preview_plan(
     Nothing is fetched. An unknown name in ``only`` raises ``UnknownTargetError``.
     Incremental targets start where the spec's completed runs in ``output``
     (default: the spec's) got to, read without writing; without a database,
-    at their ``initial``.
+    at their ``initial``. What sitemap targets' ``since: last_run`` stands
+    for is read the same way (without a database: no run yet, every page).
     """
     wanted = None if only is None else list(only)
     if wanted is not None:
         spec.check_targets(wanted)
     targets = [t for t in spec.targets if wanted is None or t.name in wanted]
     cursors, unknown = _cursors(spec, output, targets)
-    return [_target_plan(spec, t, first, cursors, unknown) for t in targets]
+    since = _since_plans(spec, output, targets)
+    return [replace(_target_plan(spec, t, first, cursors, unknown), since=since.get(t.name)) for t in targets]
 
 
 def _cursors(spec: Spec, output: str | Path | None, targets: list[Target]) -> tuple[Cursors, str | None]:
@@ -108,6 +126,22 @@ def _cursors(spec: Spec, output: str | Path | None, targets: list[Target]) -> tu
         return read_cursors(output if output is not None else spec.default_output, spec), None
     except CrawlRunnerError as exc:
         return Cursors(), spec.redactor(str(exc))
+
+
+def _since_plans(spec: Spec, output: str | Path | None, targets: list[Target]) -> dict[str, SincePlan]:
+    """Per sitemap target with ``since: last_run``, what it stands for in the spec's next run."""
+    wanted = [t.name for t in targets if t.sitemap is not None and t.sitemap.since == "last_run"]
+    if not wanted:
+        return {}
+    from .backends import read_last_runs
+
+    try:
+        known = read_last_runs(output if output is not None else spec.default_output, spec)
+    except CrawlRunnerError as exc:
+        return dict.fromkeys(wanted, SincePlan(unknown=spec.redactor(str(exc))))
+    return {
+        name: SincePlan(known[name].run_id, known[name].started) if name in known else SincePlan() for name in wanted
+    }
 
 
 def _cursor_plan(target: Target, cursors: Cursors, unknown: str | None) -> CursorPlan:

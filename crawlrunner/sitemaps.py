@@ -49,10 +49,22 @@ def is_robots(plan: RequestPlan) -> bool:
     return plan.depth == 0 and urlsplit(plan.url).path == ROBOTS_PATH
 
 
-def since_cutoff(rules: Sitemaps, last_run_start: datetime | None) -> datetime | None:
-    """The time ``since`` stands for in this run: as written, or the start of the last completed run (None: keep all)."""
+@dataclass(frozen=True)
+class LastRun:
+    """What ``since: last_run`` stands for: the start of the last run that crawled the target without a failure.
+
+    ``run_id`` is that run (for a ``--retry-failed`` run, the crawl it
+    retried); how it is found: ``backends.sitemap_runs``.
+    """
+
+    run_id: int
+    started: datetime
+
+
+def since_cutoff(rules: Sitemaps, last_run: LastRun | None) -> datetime | None:
+    """The time ``since`` stands for in this run: as written, or the target's ``last_run`` (None: keep all)."""
     if rules.since == "last_run":
-        return last_run_start
+        return last_run.started if last_run is not None else None
     return rules.since
 
 
@@ -128,16 +140,22 @@ def _read_sitemap(plan: RequestPlan, fetch: FetchResult, outcome: Outcome, since
     outcome.derived = [*documents.values(), *pages]
     if cut.bytes_read is not None or cut.sitemaps or cut.urls:
         outcome.sitemap_cut = cut
-        note_cut(outcome)
+        outcome.fetch.error = describe_cut(cut, rules)  # logged by the frontier, once the run's max_urls adds its part
 
 
 def note_cut(outcome: Outcome) -> None:
-    """Say what the document's limits left out: in its fetch-log error (a warning: the fetch succeeded) and the log."""
+    """Say what the document's limits left out, all of it: in its fetch-log error (a warning: the fetch succeeded) and
+    the log, once."""
     cut, plan = outcome.sitemap_cut, outcome.plan
     assert cut is not None and plan is not None and plan.target.sitemap is not None
     text = describe_cut(cut, plan.target.sitemap)
     outcome.fetch.error = text
-    log.warning("%s: %s (%s)", plan.target.name, text, plan.url)
+    log_cut(plan.target.name, text, plan.url)
+
+
+def log_cut(target: str, text: str, url: str) -> None:
+    """The one warning a document a limit cut gets, with every limit it reached."""
+    log.warning("%s: %s (%s)", target, text, url)
 
 
 def describe_cut(cut: SitemapCut, rules: Sitemaps) -> str:
@@ -218,6 +236,7 @@ class SitemapScope:
         self.urls += taken
         if left_out:
             outcome.sitemap_cut = with_left_out(outcome, left_out)
+        if outcome.sitemap_cut is not None:
             note_cut(outcome)
         return kept
 

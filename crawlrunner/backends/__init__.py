@@ -15,10 +15,12 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..incremental import Cursors
+from ..sitemaps import LastRun
 from ..spec.model import Spec
 from .base import Backend
 from .cursors import start_points
 from .postgres.connect import display_name, is_postgres_url
+from .sitemap_runs import as_last_runs, since_last_run
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -63,6 +65,29 @@ def read_cursors(output: str | Path, spec: Spec) -> Cursors:
 
     with sql.read_only(output) as conn:
         return start_points(sql.completed_cursors(conn, spec.name), spec)
+
+
+def read_last_runs(output: str | Path, spec: Spec) -> dict[str, LastRun]:
+    """What ``since: last_run`` would stand for in the next run of ``spec`` in ``output``, read without writing.
+
+    No database yet: nothing (every page is due). A database that cannot be
+    read raises a ``CrawlRunnerError`` saying why.
+    """
+    targets = since_last_run(spec)
+    if not targets:
+        return {}
+    if is_database_url(output):
+        assert isinstance(output, str)
+        from .postgres import query as pg
+
+        with pg.read_only(output) as session:
+            return as_last_runs(pg.last_run_rows(session, spec.name, targets))
+    if not Path(output).exists():
+        return {}
+    from .sqlite import query as sql
+
+    with sql.read_only(output) as conn:
+        return as_last_runs(sql.last_run_rows(conn, spec.name, targets))
 
 
 def is_database_url(output: object) -> bool:

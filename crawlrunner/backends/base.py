@@ -32,7 +32,6 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
@@ -41,6 +40,7 @@ from ..incremental import Cursors
 from ..plan import RequestPlan
 from ..results import LedTo, Outcome
 from ..settings import RateLimit
+from ..sitemaps import LastRun
 from ..spec.model import Spec, Target
 from ..stats import HostStats
 
@@ -195,8 +195,9 @@ class OpenedRun:
     cluster_totals: Callable[[], Awaitable[tuple[int, int]]] | None = None
     # Where incremental targets start (what the spec's completed runs before this one reached).
     cursors: Cursors = field(default_factory=Cursors)
-    # When the spec's last completed run before this (logical) run started: sitemaps' ``since: last_run``.
-    last_completed_start: datetime | None = None
+    # Per sitemap target with ``since: last_run``, the last run before this (logical) one that crawled it
+    # without a failure (``backends.sitemap_runs``); a target not in it has none: everything is due.
+    last_runs: Mapping[str, LastRun] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,9 @@ class LocalFrontier(Frontier):
             if plan is None:
                 self._start = None
                 continue
-            if plan.role == SITEMAP and not self._sitemaps[plan.target.name].admit_document(plan):
+            if plan.role == SITEMAP:  # not a page: its own de-duplication, and no part of follow.max_pages
+                if self._sitemaps[plan.target.name].admit_document(plan):
+                    return plan
                 continue  # a sitemap the spec lists twice
             scope = self._scopes.get(plan.target.name)
             if scope is None or scope.admit_start(plan):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC
 from pathlib import Path
 
 from ..backends.postgres.connect import is_postgres_url
 from ..errors import CrawlRunnerError
 from ..host_plan import HOST_SCAN_LIMIT, HostPlan, host_plans
 from ..plan import count_requests
-from ..preview import CursorPlan, PlannedRequest, TargetPlan, preview_plan
+from ..preview import CursorPlan, PlannedRequest, SincePlan, TargetPlan, preview_plan
 from ..progress import duration
 from ..read import PlanFacts, plan_facts
 from ..spec.model import Spec, Target
@@ -57,6 +58,8 @@ def plan_lines(plans: Iterable[TargetPlan], first: int) -> Iterator[str]:
                 yield f"  ... {plan.count - first} more"
         if plan.incremental is not None:
             yield f"{plan.target}: incremental {_cursor_text(plan.incremental)}"
+        if plan.since is not None:
+            yield f"{plan.target}: {_since_text(plan.since)}"
 
 
 def _cursor_text(cursor: CursorPlan) -> str:
@@ -74,6 +77,15 @@ def _cursor_text(cursor: CursorPlan) -> str:
     if cursor.run_id is None:
         return f"{cursor.where} = {cursor.value} (initial: no completed run yet)"
     return f"{cursor.where} = {cursor.value} (from run {cursor.run_id}, {lag})"
+
+
+def _since_text(since: SincePlan) -> str:
+    """``since: 2026-11-30T01:11:08Z (the start of run 4)``: the pages a sitemap's lastmod says are older are left."""
+    if since.unknown is not None:
+        return f"since: last_run = unknown: {since.unknown}"
+    if since.started is None:
+        return "since: last_run (no completed run yet that crawled it without a failure: everything)"
+    return f"since: {since.started.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} (the start of run {since.run_id})"
 
 
 def _more(plan: TargetPlan) -> str:

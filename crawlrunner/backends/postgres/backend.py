@@ -152,11 +152,11 @@ class PostgresBackend(Backend):
         async with self.pool.acquire() as conn:
             validators = await records.validators(conn, targets, expected_keys(spec, targets))
             retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
-            last_completed = await conn.fetchval(sql.LAST_COMPLETED_START, run_id, spec.name)
+            since = await records.last_runs(conn, spec, run_id)
         return OpenedRun(
             run_id, frontier, sink, validators, led_to_reader(spec, self._led_to), whole_crawl=retry_of is None,
             hosts=hosts, cluster_totals=lambda: self.run_totals(run_id), cursors=cursors,
-            last_completed_start=last_completed,
+            last_runs=since,
         )  # fmt: skip
 
     async def _led_to(self, target: str, url: str) -> str | None:

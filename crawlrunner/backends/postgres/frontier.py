@@ -241,8 +241,9 @@ class PostgresFrontier(Frontier):
         urls = sorted({u for u in normal.values() if u is not None})
         await conn.execute(sql.LOCK_FOLLOWED, self._run_id, target.name)
         fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, target.name, urls)} if urls else set()
-        if target.follow is not None:  # follow.max_pages counts start URLs (a sitemap target's are its sitemaps)
-            await conn.execute(sql.ADD_FOLLOWED, self._run_id, target.name, len(fresh))
+        pages = {normal[id(plan)] for plan in plans if plan.role is None} & fresh  # a sitemap is no page
+        if target.follow is not None and pages:  # follow.max_pages counts start URLs
+            await conn.execute(sql.ADD_FOLLOWED, self._run_id, target.name, len(pages))
         kept = []
         for plan in plans:
             url = normal[id(plan)]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ... import runtime
 from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
+from ..sitemap_runs import POSTGRES_LAST_RUN
 from . import connect
 from .membership import worker_timeout
 from .schema import quote_identifier
@@ -326,6 +327,15 @@ def completed_cursors(session: Session, spec_name: str) -> list[tuple[Any, ...]]
         return []
     rows = session.call(lambda conn: conn.fetch(COMPLETED.format(spec="$1", run="$2"), spec_name, NO_RUN_YET))
     return [tuple(row) for row in rows]
+
+
+def last_run_rows(session: Session, spec_name: str, targets: Sequence[str]) -> list[tuple[str, Any]]:
+    """Per target, its ``sitemap_runs.LAST_RUN`` row for the spec's next run (None: no run counts yet)."""
+
+    async def fetch(conn: asyncpg.Connection) -> list[tuple[str, Any]]:
+        return [(name, await conn.fetchrow(POSTGRES_LAST_RUN, NO_RUN_YET, spec_name, name)) for name in targets]
+
+    return [(name, tuple(row) if row is not None else None) for name, row in session.call(fetch)]
 
 
 def changes(session: Session, table: str, since: int | None) -> Rows:

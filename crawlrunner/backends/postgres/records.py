@@ -43,10 +43,12 @@ from typing import TYPE_CHECKING, Any
 from ...errors import StorageError
 from ...incremental import Cursors
 from ...results import Outcome
+from ...sitemaps import LastRun
 from ...spec.model import Spec, Target
 from ..cursors import COMPLETED, merged, reached, start_points
 from ..recrawl import LedToColumns, trusted
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
+from ..sitemap_runs import POSTGRES_LAST_RUN, as_last_runs, since_last_run
 from .schema import quote_identifier
 from .tables import Converter, array_type, as_text, column_types, converter, field_names, history_table, sql_key
 
@@ -521,6 +523,15 @@ async def cursors(conn: asyncpg.Connection, spec: Spec, run_id: int) -> Cursors:
     if not any(t.incremental is not None for t in spec.targets):
         return Cursors()
     return start_points(await conn.fetch(COMPLETED.format(spec="$1", run="$2"), spec.name, run_id), spec)
+
+
+async def last_runs(conn: asyncpg.Connection, spec: Spec, run_id: int) -> dict[str, LastRun]:
+    """What ``since: last_run`` stands for in run ``run_id``, per target that has it (``sitemap_runs``).
+
+    Only runs older than it count: every worker of the run, whenever it joins, drops the same pages.
+    """
+    found = [(name, await conn.fetchrow(POSTGRES_LAST_RUN, run_id, spec.name, name)) for name in since_last_run(spec)]
+    return as_last_runs((name, tuple(row) if row is not None else None) for name, row in found)
 
 
 async def validators(

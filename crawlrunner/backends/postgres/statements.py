@@ -102,16 +102,6 @@ ADD_SITEMAP_URLS = "UPDATE run_targets SET sitemap_urls = sitemap_urls + $3 WHER
 LOCK_TARGETS = """
 SELECT target FROM run_targets WHERE run_id = $1 AND target = ANY($2::text[]) ORDER BY target FOR UPDATE
 """
-# When the spec's last completed run before this one (and the runs it retries) started: since: last_run.
-LAST_COMPLETED_START = """
-WITH RECURSIVE family(id) AS (
-    SELECT $1::bigint UNION ALL SELECT r.retry_of FROM runs AS r JOIN family AS f ON r.id = f.id
-    WHERE r.retry_of IS NOT NULL
-)
-SELECT started_at FROM runs
-WHERE spec_name = $2 AND status = 'completed' AND id < (SELECT min(id) FROM family)
-ORDER BY id DESC LIMIT 1
-"""
 # Insert-only; sorted, so that two transactions never wait for each other in opposite orders.
 FIRST_SEEN = """
 INSERT INTO seen (run_id, target, url)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ...follow import is_link, normalize_url
 from ...plan import SITEMAP, RequestPlan
 from ...results import Outcome
-from ...sitemaps import describe_cut, split_pages, with_left_out
+from ...sitemaps import describe_cut, log_cut, split_pages, with_left_out
 from ...spec.model import Spec
 from ..batching import BatchingSink
 from ..rows import RequestRows, chain_end_row, fetch_row
@@ -56,17 +56,21 @@ class PostgresSink(BatchingSink):
         self._committed = committed
         self._records = RecordWriter(spec, run_id)
         self._request_row = RequestRows(run_id, spec.redactor).row
+        self._cut_notes: list[tuple[str, str, str]] = []  # (target, text, url) of the last commit's cut documents
 
     async def commit(self, batch: list[Outcome]) -> None:
         if not batch:
             return
         await retrying(self._name, "write", lambda: self._commit_once(batch))
+        for note in self._cut_notes:  # once the commit holds: a commit tried again does not say it twice
+            log_cut(*note)
         for outcome in batch:
             if outcome.plan is not None:
                 self._leases.drop(outcome.plan)
         self._committed()
 
     async def _commit_once(self, batch: list[Outcome]) -> None:
+        self._cut_notes = []
         async with self._pool.acquire() as conn, conn.transaction():
             kept = await self._fence(conn, batch)
             derived, errors = await self._sitemap_budget(conn, kept)
@@ -84,9 +88,15 @@ class PostgresSink(BatchingSink):
 
         The count is the run's, every worker's (``run_targets.sitemap_urls``),
         under the target's row lock; the outcomes are not changed, so a
-        commit tried again counts again from what the database holds.
+        commit tried again counts again from what the database holds. What
+        each cut document left out, all limits together, waits in
+        ``_cut_notes`` for the commit to hold.
         """
-        documents = [o for o in kept if o.plan is not None and o.plan.role == SITEMAP and o.derived]
+        documents = [
+            o
+            for o in kept
+            if o.plan is not None and o.plan.role == SITEMAP and (o.derived or o.sitemap_cut is not None)
+        ]
         if not documents:
             return {}, {}
         locked = {o.fetch.target for o in documents}
@@ -104,8 +114,12 @@ class PostgresSink(BatchingSink):
                 await conn.execute(sql.ADD_SITEMAP_URLS, self._run_id, name, taken)
             if left_out:
                 errors[id(outcome)] = describe_cut(with_left_out(outcome, left_out), rules)
-                log.warning("%s: %s (%s)", name, errors[id(outcome)], self._spec.redactor(outcome.fetch.url))
+            if outcome.sitemap_cut is not None or left_out:
+                self._cut_notes.append(self._cut_note(outcome, errors.get(id(outcome), outcome.fetch.error or "")))
         return derived, errors
+
+    def _cut_note(self, outcome: Outcome, text: str) -> tuple[str, str, str]:
+        return outcome.fetch.target, text, self._spec.redactor(outcome.fetch.url)
 
     async def _fence(self, conn: asyncpg.Connection, batch: list[Outcome]) -> list[Outcome]:
         """Mark the batch's requests finished where their lease still holds; the outcomes that may be written."""

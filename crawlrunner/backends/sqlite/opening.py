@@ -65,7 +65,7 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
     validators = await store.validators(targets, expected_keys(spec, targets))
     return OpenedRun(
         run_id, frontier, SQLiteSink(store, run_id, spec), validators, led_to_reader(spec, store.led_to),
-        whole_crawl=whole_crawl, cursors=cursors, last_completed_start=await store.last_completed_start(spec, run_id),
+        whole_crawl=whole_crawl, cursors=cursors, last_runs=await store.last_runs(spec, run_id),
     )  # fmt: skip
 
 

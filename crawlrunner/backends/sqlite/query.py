@@ -16,6 +16,7 @@ from typing import Any
 
 from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
+from ..sitemap_runs import SQLITE_LAST_RUN
 from .schema import SQLITE_HEADER, quote_identifier
 
 Rows = tuple[list[str], Iterator[Sequence[Any]]]
@@ -106,6 +107,11 @@ def completed_cursors(conn: sqlite3.Connection, spec_name: str) -> list[tuple[An
     if not exists:  # a layout before version 5: no run kept a cursor
         return []
     return conn.execute(COMPLETED.format(spec="?", run="?"), (spec_name, NO_RUN_YET)).fetchall()
+
+
+def last_run_rows(conn: sqlite3.Connection, spec_name: str, targets: Sequence[str]) -> list[tuple[str, Any]]:
+    """Per target, its ``sitemap_runs.LAST_RUN`` row for the spec's next run (None: no run counts yet)."""
+    return [(name, conn.execute(SQLITE_LAST_RUN, (NO_RUN_YET, spec_name, name)).fetchone()) for name in targets]
 
 
 def is_database(path: Path) -> bool:

@@ -16,7 +16,6 @@ import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from ...errors import OutputPathError, StorageError
 from ...incremental import Cursors
 from ...plan import RequestPlan
 from ...results import utc_now
-from ...sitemaps import requests_per_url
+from ...sitemaps import LastRun, requests_per_url
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
@@ -34,6 +33,7 @@ from ..cursors import COMPLETED, start_points
 from ..recrawl import trusted
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
+from ..sitemap_runs import SQLITE_LAST_RUN, as_last_runs, since_last_run
 from .rows import INSERT as REQUEST_INSERT
 from .schema import (
     MIGRATIONS,
@@ -55,15 +55,6 @@ log = logging.getLogger(__name__)
 # (depth 1 on), nor next pages (a chain's page 2 on). The frontier's
 # max_urls count of a resumed run starts from them.
 SITEMAP_PAGES = "role IS NULL AND seq IS NULL AND depth = 0 AND coalesce(chain_pages, 1) = 1"
-# The start of the spec's last completed run before a run (and the runs it retries).
-LAST_COMPLETED_START = """
-WITH RECURSIVE family(id) AS (
-    SELECT ? UNION ALL SELECT r.retry_of FROM runs AS r JOIN family AS f ON r.id = f.id WHERE r.retry_of IS NOT NULL
-)
-SELECT started_at FROM runs
-WHERE spec_name = ? AND status = 'completed' AND id < (SELECT min(id) FROM family)
-ORDER BY id DESC LIMIT 1
-"""
 BUSY_TIMEOUT_MS = 5000
 ITER_CHUNK_SIZE = 64  # rows a cursor fetches per trip to aiosqlite's thread (its default)
 
@@ -329,10 +320,13 @@ class Store:
         stored = Fingerprints.from_json(fingerprints) if fingerprints else None
         return RunRow(int(run_id), str(status), str(digest), stored, retry_of)
 
-    async def last_completed_start(self, spec: Spec, run_id: int) -> datetime | None:
-        """When the spec's last completed run before run ``run_id`` started (before the crawl it retries, for a retry)."""
-        rows = await self.rows(LAST_COMPLETED_START, (run_id, spec.name))
-        return datetime.fromisoformat(rows[0][0]) if rows else None
+    async def last_runs(self, spec: Spec, run_id: int) -> dict[str, LastRun]:
+        """What ``since: last_run`` stands for in run ``run_id``, per target that has it (``sitemap_runs``)."""
+        found = []
+        for name in since_last_run(spec):
+            rows = await self.rows(SQLITE_LAST_RUN, (run_id, spec.name, name))
+            found.append((name, rows[0] if rows else None))
+        return as_last_runs(found)
 
     async def reopen_run(self, run_id: int, spec: Spec, fingerprints: Fingerprints) -> None:
         """Mark the run running again, under ``spec``: ``fingerprints`` are of the targets it now has."""
@@ -402,11 +396,12 @@ class Store:
         pending = await self.rows(
             f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id", (run_id,)
         )
-        # URLs already requested, for the link-following targets' de-duplication only.
+        # Pages already requested, for the link-following targets' de-duplication and max_pages only.
         following = [t.name for t in spec.targets if t.follow is not None]
         marks = ", ".join("?" for _ in following)
         followed = await self.rows(
-            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks})", (run_id, *following)
+            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks}) AND role IS NULL",
+            (run_id, *following),
         ) if following else []  # fmt: skip
         detokenize = spec.redactor.detokenize
         documents, taken = await self._sitemap_state(spec, run_id)
