@@ -2,10 +2,10 @@
 
 A completed run of the spec counts for a target only if it requested the
 target (the target has rows in its fetch log) and none of the target's
-requests failed in it, its sitemap documents included: as the incremental
-cursor ignores a run where its target had a failed request, a page that
-failed (or a sitemap that could not be read) stays due until a run reads
-it. A ``--retry-failed`` run that counts stands for the crawl it retried:
+requests failed in it, its sitemap documents included, and no sitemap's
+limits left URLs out: as the incremental cursor ignores a run where its
+target had a failed request, a page that failed (or a sitemap that could
+not be read, or whose URLs a limit cut) stays due until a run reads it. A ``--retry-failed`` run that counts stands for the crawl it retried:
 its time is the start of the first run of its chain, when the pages it did
 not need to fetch again were read.
 """
@@ -31,7 +31,8 @@ clean(id) AS (
     WHERE r.spec_name = {spec} AND r.status = 'completed' AND r.id < (SELECT min(id) FROM family)
     AND EXISTS (SELECT 1 FROM fetch_log AS f WHERE f.run_id = r.id AND f.target = {target})
     AND NOT EXISTS (
-        SELECT 1 FROM fetch_log AS f WHERE f.run_id = r.id AND f.target = {target} AND f.error_kind IS NOT NULL
+        SELECT 1 FROM fetch_log AS f WHERE f.run_id = r.id AND f.target = {target}
+        AND (f.error_kind IS NOT NULL OR f.error LIKE 'sitemap limit:%')
     )
 ),
 chain(id, retry_of) AS (

@@ -105,6 +105,18 @@ async def test_since_last_run_ignores_runs_where_the_target_failed_a_request(sho
     assert third.ok and _product_hits(shop) == {}
 
 
+async def test_since_last_run_ignores_runs_a_sitemap_limit_cut(shop: Site, output: str | Path) -> None:
+    shop.documents["/sitemap.xml"] = urlset(*pages([1, 2, 3], OLD))
+    cut = await run_async(_spec(shop, "{sitemap: /sitemap.xml, since: last_run, max_urls: 2}"), output=output)
+    assert cut.status == "completed"
+    shop.hits.clear()
+
+    # The first run left p/3 out: it does not count, so p/3 (lastmod before it) is still due.
+    second = await run_async(_spec(shop, "{sitemap: /sitemap.xml, since: last_run}"), output=output)
+
+    assert second.ok and sorted(_product_hits(shop)) == ["/p/1", "/p/2", "/p/3"]
+
+
 async def test_a_retry_that_mends_a_run_counts_from_the_start_of_the_run_it_retried(
     shop: Site, output: str | Path
 ) -> None:
