@@ -8,7 +8,8 @@ run`` exit with status 3:
 
 - **Extraction health**, always on: a field empty in every record of a
   target with at least ``HEALTH_MIN_RECORDS`` records, a records selector
-  that matched nothing on any page, pagination that never found a second
+  that matched nothing on any page (not for ``incremental`` targets, where
+  an empty page is the quiet state), pagination that never found a second
   page. ``expect: {allow_empty: [field]}`` silences one field,
   ``expect: {health: false}`` the whole target.
 - **Expectations**, as the spec states them (``expect``): ``min_records``,
@@ -85,7 +86,10 @@ def health_problems(target: Target, facts: TargetFacts) -> list[str]:
     allowed = set(expect.allow_empty) if expect is not None else set()
     problems = []
     extract = target.extract
-    if extract.records is not None and facts.documents and facts.empty_documents == facts.documents:
+    every_page_empty = bool(facts.documents) and facts.empty_documents == facts.documents
+    # An incremental API answers "nothing changed since" with an empty page:
+    # its quiet state, not a broken selector.
+    if extract.records is not None and every_page_empty and target.incremental is None:
         pages = "the page" if facts.documents == 1 else f"any of the {facts.documents} pages"
         problems.append(f"{target.name}: the records selector {describe(extract.records)} matched nothing on {pages}")
     elif facts.records >= HEALTH_MIN_RECORDS:
