@@ -45,7 +45,7 @@ from ...incremental import Cursors
 from ...results import Outcome
 from ...spec.model import Spec, Target
 from ..cursors import COMPLETED, merged, reached, start_points
-from ..recrawl import LedToColumns, trusted
+from ..recrawl import LedToColumns, usable_validators
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from .schema import quote_identifier
 from .tables import Converter, array_type, as_text, column_types, converter, field_names, history_table, sql_key
@@ -537,8 +537,7 @@ async def validators(
     rows = await conn.fetch(
         "SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target = ANY($1::text[])", names
     )
-    keys = keys or {}
-    return {(str(t), str(u)): (e, m) for t, u, e, m, k in rows if trusted(t, k, keys)}
+    return usable_validators(rows, keys or {})
 
 
 async def led_to(conn: asyncpg.Connection, target: str, url: str) -> str | None:
