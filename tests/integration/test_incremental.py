@@ -454,7 +454,12 @@ async def test_the_workers_of_a_shared_run_agree_on_its_cursor(
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_run_that_finds_nothing_new_is_the_quiet_state_not_a_broken_selector(
-    shop: tuple[Shop, str], write_spec: Spec, db_path: Path, cli: CliRunner, backend: str, request: pytest.FixtureRequest
+    shop: tuple[Shop, str],
+    write_spec: Spec,
+    db_path: Path,
+    cli: CliRunner,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     api, base = shop
     api.add(1, "2024-05-01T10:00:00Z")
