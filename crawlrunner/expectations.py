@@ -61,6 +61,7 @@ class TargetFacts:
     previous: Baseline | None = None
     sitemap_cuts: int = 0  # sitemap documents a limit cut short (max_urls, max_depth, max_bytes)
     sitemap_cut_examples: tuple[tuple[str, str], ...] = ()  # (URL, fetch_log.error) of the first ones
+    unfollowed: int = 0  # new links follow.max_pages left out (fetch_log.unfollowed: once per page they were on)
 
     @property
     def chains(self) -> int:
@@ -107,6 +108,14 @@ def health_problems(target: Target, facts: TargetFacts) -> list[str]:
             f"{target.name}: pagination ({paginate.type}{how}) never found a next page: {chains} stopped after page 1"
         )
     return problems
+
+
+def unfollowed_note(target: Target, facts: TargetFacts) -> str | None:
+    """``docs: follow.max_pages 20 reached: 11 links not followed``, or None when nothing was left out."""
+    if target.follow is None or not facts.unfollowed:
+        return None
+    links = "link" if facts.unfollowed == 1 else "links"
+    return f"{target.name}: follow.max_pages {target.follow.max_pages} reached: {facts.unfollowed} {links} not followed"
 
 
 def conversion_problems(
