@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import StorageError, UsageError, most_telling
-from .expectations import TargetFacts, conversion_problems, drift_note, health_problems, unmet
+from .expectations import TargetFacts, conversion_problems, drift_note, health_problems, unfollowed_note, unmet
 from .plan import RequestPlan
 from .results import FetchResult, Outcome
 from .secrets import mask_references
@@ -227,6 +227,7 @@ async def _run(
         totals = await backend.run_totals(run.run_id)
     checked = check_run(targets, facts, status, stats)
     cut = [note for name, fact in facts.items() for note in limit_notes(name, fact)]
+    cut += [note for t in targets if t.name in facts and (note := unfollowed_note(t, facts[t.name])) is not None]
     return RunResult(
         run.run_id, database, status, stats, time.perf_counter() - started, checked.unmet,
         frozenset(t.name for t in targets if t.expect is not None and t.expect.max_failed_ratio is not None),

@@ -8,7 +8,8 @@ run`` exit with status 3:
 
 - **Extraction health**, always on: a field empty in every record of a
   target with at least ``HEALTH_MIN_RECORDS`` records, a records selector
-  that matched nothing on any page, pagination that never found a second
+  that matched nothing on any page (not for ``incremental`` targets, where
+  an empty page is the quiet state), pagination that never found a second
   page. ``expect: {allow_empty: [field]}`` silences one field,
   ``expect: {health: false}`` the whole target.
 - **Expectations**, as the spec states them (``expect``): ``min_records``,
@@ -60,6 +61,7 @@ class TargetFacts:
     previous: Baseline | None = None
     sitemap_cuts: int = 0  # sitemap documents a limit cut short (max_urls, max_depth, max_bytes)
     sitemap_cut_examples: tuple[tuple[str, str], ...] = ()  # (URL, fetch_log.error) of the first ones
+    unfollowed: int = 0  # new links follow.max_pages left out (fetch_log.unfollowed: once per page they were on)
 
     @property
     def chains(self) -> int:
@@ -85,7 +87,10 @@ def health_problems(target: Target, facts: TargetFacts) -> list[str]:
     allowed = set(expect.allow_empty) if expect is not None else set()
     problems = []
     extract = target.extract
-    if extract.records is not None and facts.documents and facts.empty_documents == facts.documents:
+    every_page_empty = bool(facts.documents) and facts.empty_documents == facts.documents
+    # An incremental API answers "nothing changed since" with an empty page:
+    # its quiet state, not a broken selector.
+    if extract.records is not None and every_page_empty and target.incremental is None:
         pages = "the page" if facts.documents == 1 else f"any of the {facts.documents} pages"
         problems.append(f"{target.name}: the records selector {describe(extract.records)} matched nothing on {pages}")
     elif facts.records >= HEALTH_MIN_RECORDS:
@@ -103,6 +108,14 @@ def health_problems(target: Target, facts: TargetFacts) -> list[str]:
             f"{target.name}: pagination ({paginate.type}{how}) never found a next page: {chains} stopped after page 1"
         )
     return problems
+
+
+def unfollowed_note(target: Target, facts: TargetFacts) -> str | None:
+    """``docs: follow.max_pages 20 reached: 11 links not followed``, or None when nothing was left out."""
+    if target.follow is None or not facts.unfollowed:
+        return None
+    links = "link" if facts.unfollowed == 1 else "links"
+    return f"{target.name}: follow.max_pages {target.follow.max_pages} reached: {facts.unfollowed} {links} not followed"
 
 
 def conversion_problems(

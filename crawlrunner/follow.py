@@ -103,6 +103,7 @@ class FollowScope:
     rules: Follow
     start_hosts: frozenset[str] = frozenset()
     seen: set[str] = field(default_factory=set)
+    unfollowed: int = 0  # links ``admit`` refused for ``max_pages`` alone: new and on the target's hosts
 
     def remember(self, url: str) -> None:
         """A URL an earlier part of this run already requested (resume)."""
@@ -122,8 +123,11 @@ class FollowScope:
 
     def admit(self, link: RequestPlan, source: RequestPlan) -> bool:
         """Whether a followed link (already normalised) found on ``source``'s page is new, on the
-        target's hosts and within ``max_pages``."""
-        if link.url in self.seen or len(self.seen) >= self.rules.max_pages or not self.in_scope(link, source):
+        target's hosts and within ``max_pages`` (a link refused for that alone is counted in ``unfollowed``)."""
+        if link.url in self.seen or not self.in_scope(link, source):
+            return False
+        if len(self.seen) >= self.rules.max_pages:
+            self.unfollowed += 1
             return False
         self.seen.add(link.url)
         return True

@@ -148,3 +148,4 @@ class Outcome:
     led_to: LedTo | None = None  # a conditional target's whole page: what it led to, for its next 304
     skipped: str | None = None  # why the request was not sent (robots.txt): no fetch, a "skipped" request
     sitemap_cut: SitemapCut | None = None  # a sitemap document a limit cut short
+    unfollowed: int = 0  # new links on the page that follow.max_pages left out (set by the frontier)

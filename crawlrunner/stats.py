@@ -60,6 +60,7 @@ class TargetStats:
     retries: int = 0
     throttled: int = 0  # 429 answers, retried attempts included
     unavailable: int = 0  # 503 answers, likewise
+    unchanged: int = 0  # 304 answers to conditional requests: the rows stored before are kept
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     # Requests that succeeded with something to say (an empty HTML page), by
@@ -79,6 +80,7 @@ class TargetStats:
         self.latency.add(fetch.elapsed)
         if fetch.ok:
             self.ok += 1
+            self.unchanged += fetch.status == 304
             if fetch.error and outcome.sitemap_cut is None:  # a sitemap's cut has a note of its own
                 self.warnings[fetch.error] += 1
         else:
@@ -104,6 +106,7 @@ class TargetStats:
             "retries",
             "throttled",
             "unavailable",
+            "unchanged",
             "bytes",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))

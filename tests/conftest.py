@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import socket
 import sqlite3
@@ -66,6 +67,22 @@ class ThreadedServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+@pytest.fixture(autouse=True)
+def crawlrunner_logger_as_it_was() -> Iterator[None]:
+    """Each test starts with the crawlrunner logger untouched by the CLI a test before ran.
+
+    The CLI sets the logger up for its process (a handler, a level, no
+    propagation, ``-q`` remembered); in one test process that would leak
+    into the next test: its ``caplog`` would see nothing.
+    """
+    logger = logging.getLogger("crawlrunner")
+    saved = logger.handlers[:], logger.level, logger.propagate, dict(logger.__dict__)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+    for key in set(logger.__dict__) - set(saved[3]):
+        del logger.__dict__[key]
 
 
 @pytest.fixture(scope="session")

@@ -86,6 +86,11 @@ WHERE run_id IN {family} AND target = :target AND error_kind IS NULL AND error L
 ORDER BY id LIMIT {limit}
 """
 
+# Links follow.max_pages left out, page by page.
+_UNFOLLOWED = """
+SELECT coalesce(sum(unfollowed), 0) FROM fetch_log WHERE run_id IN {family} AND target = :target
+"""
+
 # The last completed run of the spec before this logical run that kept this target's health.
 _BASELINE = """
 SELECT run_id, field, records, empty FROM extraction_health
@@ -149,6 +154,9 @@ async def _target_facts(
         rows = await db.fetch(_SITEMAP_CUTS.format(family=ids, limit=TRUNCATED_EXAMPLES), named)
         examples = tuple((str(url), str(error)) for url, error, _ in rows)
         cuts = {"sitemap_cuts": int(rows[0][2]) if rows else 0, "sitemap_cut_examples": examples}
+    if target.follow is not None:
+        rows = await db.fetch(_UNFOLLOWED.format(family=ids), named)
+        cuts["unfollowed"] = int(rows[0][0]) if rows else 0
     if empty is None:
         return TargetFacts(records=0, requests=requests, failed=failed, **cuts)
     rows = await db.fetch(_DOCUMENTS.format(family=ids), named)

@@ -165,12 +165,16 @@ class LocalFrontier(Frontier):
         if max_records is not None and self._records >= max_records:
             self._stop_early()  # workers learn it when this request completes
         admitted = []
+        scope = self._scopes.get(plan.target.name)  # a page's links are of its own target
+        refused_before = scope.unfollowed if scope is not None else 0
         for request in self._from_sitemap(plan, outcome) if plan.role == SITEMAP else outcome.derived:
             if is_link(request, plan) and not self._scopes[request.target.name].admit(request, plan):
                 continue
             # Ids now, so the sink can save these as pending and later mark them done.
             request.request_id, request.seq = next(self._ids), None
             admitted.append(request)
+        if scope is not None:  # stored with the page's fetch-log row, in the sink's transaction
+            outcome.unfollowed = scope.unfollowed - refused_before
         return admitted
 
     def _from_sitemap(self, plan: RequestPlan, outcome: Outcome) -> list[RequestPlan]:

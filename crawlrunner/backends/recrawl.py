@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import MissingSecret
@@ -67,6 +67,27 @@ def expected_keys(spec: Spec, targets: Iterable[Target]) -> dict[str, str]:
 def trusted(target: str, stored_key: str | None, expected: Mapping[str, str]) -> bool:
     """Whether a stored page of ``target`` may be asked for conditionally: a 304 would replay the right leads."""
     return target not in expected or stored_key == expected[target]
+
+
+def usable_validators(
+    rows: Iterable[Sequence[Any]], expected: Mapping[str, str]
+) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """The stored validators a run may send, by (target, tokenized URL), from ``validators`` rows
+    (target, url, etag, last_modified, led_to_spec).
+
+    The pages ``trusted`` leaves out are fetched whole once: said at INFO,
+    once per target, since a run that suddenly costs full price needs a reason.
+    """
+    usable: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    changed: set[str] = set()
+    for target, url, etag, modified, key in rows:
+        if trusted(target, key, expected):
+            usable[(str(target), str(url))] = (etag, modified)
+        else:
+            changed.add(str(target))
+    for target in sorted(changed):
+        log.info("%s: the spec changed since its validators were stored: its pages are fetched whole once", target)
+    return usable
 
 
 class LedToColumns:

@@ -3,10 +3,11 @@
 A key that earlier runs stored and a completed crawl of the whole spec no
 longer saw gets a ``removed`` history row and its row's ``_removed_run``
 (the row itself stays). Not seeing a key proves it is gone only if the run
-saw everything the target has: a failed page, a page not sent, a child
-target whose parent's page failed, all hide keys that still exist; a target
-that asks only for what changed (``incremental``, a sitemap's ``since``), or
-whose parent does, never sees them all. Each
+saw everything the target has: a failed page, a page not sent, links
+``follow.max_pages`` left out, a child target whose parent's page failed,
+all hide keys that still exist; a target that asks only for what changed
+(``incremental``, a sitemap's ``since``), or whose parent does, never sees
+them all. Each
 backend gathers the run's facts (``RunGaps``: the ``GAPS`` query, and the
 upsert tables that got no row in the run); ``may_record_removals`` weighs
 them, the one place that decides.
@@ -23,7 +24,7 @@ from ..spec.model import Target
 # (a placeholder: "?1" on SQLite, "$1" on PostgreSQL): a request that failed,
 # one not sent on purpose (robots.txt), a pagination chain cut short by
 # max_pages or a loop (a chain ended by a failed page is a failed request),
-# a sitemap whose limits left URLs out.
+# a sitemap whose limits left URLs out, links follow.max_pages left out.
 # Both layouts have these columns.
 GAPS = """
 SELECT DISTINCT target, 'failed' FROM fetch_log WHERE run_id = {run} AND error_kind IS NOT NULL
@@ -33,6 +34,8 @@ UNION
 SELECT DISTINCT target, 'truncated' FROM chain_ends WHERE run_id = {run} AND reason IN ('max_pages', 'loop')
 UNION
 SELECT DISTINCT target, 'truncated' FROM fetch_log WHERE run_id = {run} AND error LIKE 'sitemap limit:%'
+UNION
+SELECT DISTINCT target, 'unfollowed' FROM fetch_log WHERE run_id = {run} AND unfollowed > 0
 """
 
 
@@ -44,17 +47,19 @@ class RunGaps:
     skipped: frozenset[str] = frozenset()  # a request of the target was not sent (robots.txt)
     truncated: frozenset[str] = frozenset()  # a pagination chain of the target was cut short
     empty: frozenset[str] = frozenset()  # the target's table got no row in the run: more likely broken than empty
+    unfollowed: frozenset[str] = frozenset()  # follow.max_pages left links of the target out
     changes_only: frozenset[str] = frozenset()  # the target asks only for what changed (``Target.changes_only``)
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, str]], empty: Collection[str] = ()) -> RunGaps:
         """From the rows of ``GAPS``, and the targets whose tables got no row."""
-        found: dict[str, set[str]] = {"failed": set(), "skipped": set(), "truncated": set()}
+        found: dict[str, set[str]] = {"failed": set(), "skipped": set(), "truncated": set(), "unfollowed": set()}
         for target, what in rows:
             found[what].add(target)
         return cls(
-            frozenset(found["failed"]), frozenset(found["skipped"]), frozenset(found["truncated"]), frozenset(empty)
-        )
+            frozenset(found["failed"]), frozenset(found["skipped"]), frozenset(found["truncated"]), frozenset(empty),
+            frozenset(found["unfollowed"]),
+        )  # fmt: skip
 
 
 def may_record_removals(target: Target, gaps: RunGaps, parents: Mapping[str, str | None]) -> bool:
@@ -71,7 +76,7 @@ def may_record_removals(target: Target, gaps: RunGaps, parents: Mapping[str, str
     name: str | None = target.name
     seen: set[str] = set()
     while name is not None and name not in seen:
-        if name in gaps.failed or name in gaps.skipped or name in gaps.truncated or name in gaps.changes_only:
+        if any(name in gap for gap in (gaps.failed, gaps.skipped, gaps.truncated, gaps.unfollowed, gaps.changes_only)):
             return False
         seen.add(name)
         name = parents.get(name)

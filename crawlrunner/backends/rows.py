@@ -134,7 +134,8 @@ def restore_fields(spec: Spec, fields: Mapping[str, Any]) -> RequestPlan | None:
 
 
 def fetch_row(outcome: Outcome, fetch_id: int, run_id: int, redact: Redactor) -> tuple[Any, ...]:
-    """An outcome's ``fetch_log`` row, in its columns' order (``id`` … ``request_id``, ``items``): secrets masked."""
+    """An outcome's ``fetch_log`` row, in its columns' order (``id`` … ``request_id``, ``items``, ``unfollowed``):
+    secrets masked."""
     fetch, plan = outcome.fetch, outcome.plan
     return (
         fetch_id, run_id, fetch.target, fetch.method, redact(fetch.url),
@@ -142,7 +143,7 @@ def fetch_row(outcome: Outcome, fetch_id: int, run_id: int, redact: Redactor) ->
         fetch.size, fetch.body_path, round(fetch.elapsed * 1000, 3), fetch.attempts,
         len(outcome.records), fetch.error_kind, redact(fetch.error) if fetch.error else None,
         fetch.fetched_at, *validators_of(outcome), plan.request_id if plan is not None else None,
-        outcome.items if outcome.extracted else None,
+        outcome.items if outcome.extracted else None, outcome.unfollowed,
     )  # fmt: skip
 
 

@@ -78,6 +78,11 @@ def format_summary(result: RunResult) -> str:
     if totals.robots_denied:
         count = totals.robots_denied
         notes.append(f"{count} URL{'s' if count != 1 else ''} skipped: disallowed by robots.txt")
+    notes += [
+        f"{name}: {stats.unchanged} unchanged (304): rows kept"
+        for name, stats in result.stats.targets.items()
+        if stats.unchanged
+    ]
     notes += _politeness_notes(result)
     notes += _extraction_notes(result)
     if result.health:

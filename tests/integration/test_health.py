@@ -408,7 +408,7 @@ def test_a_layout_3_file_is_upgraded_and_its_old_runs_are_no_baseline(
 
     assert result.exit_code == 0, result.output
     assert "items: drift not checked: no earlier completed run of this spec crawled it" in result.output
-    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(5,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(6,)]
     assert query(db_path, "SELECT run_id, reason FROM chain_ends") == [(2, "no_next")]
 
 
@@ -430,7 +430,7 @@ async def test_a_postgresql_database_of_layout_1_is_upgraded(
             load_spec(_spec(write_spec, base, API.format(next="next", name="name", extra=""))), output=pg_url
         )
         assert result.ok and result.facts["items"].chain_ends == {"no_next": 1}
-        assert await conn.fetchval(f"SELECT max(version) FROM {LAYOUT_TABLE}") == LAYOUT_VERSION == 3
+        assert await conn.fetchval(f"SELECT max(version) FROM {LAYOUT_TABLE}") == LAYOUT_VERSION == 4
         assert await conn.fetchval("SELECT count(*) FROM extraction_health") == 3
     finally:
         await conn.close()

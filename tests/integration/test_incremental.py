@@ -51,6 +51,7 @@ class Shop:
     failing: set[str] = field(default_factory=set)  # query strings (page=2) answering 500
     per_page: int = 0  # 0: one page
     delay: float = 0.0  # seconds each /api/orders answer takes
+    after: bool = False  # "changed after" (strictly) rather than "since"
 
     def add(self, order_id: int, updated_at: str, *, customer: int = 0, region: str = "eu", seq: int = 0) -> None:
         """An order: a customer's (``customer``), or of a region's (``region``, without a customer)."""
@@ -74,8 +75,11 @@ class Shop:
         return [
             o
             for o in self.orders
-            if all(o[k] == v for k, v in match.items()) and _instant(o["updated_at"]) >= _instant(since)
+            if all(o[k] == v for k, v in match.items()) and self._newer(_instant(o["updated_at"]), _instant(since))
         ]
+
+    def _newer(self, changed: datetime, since: datetime) -> bool:
+        return changed > since if self.after else changed >= since
 
     async def all_orders(self, request: web.Request) -> web.Response:
         await asyncio.sleep(self.delay)
@@ -519,3 +523,30 @@ async def test_a_304_parent_leads_to_its_incremental_childs_requests_with_this_r
 
     # Runs 2 and 3 got a 304 for the parent page: its child request is made again, with the cursor as it now stands.
     assert asked == ["0", "5", "10"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_run_that_finds_nothing_new_is_the_quiet_state_not_a_broken_selector(
+    shop: tuple[Shop, str],
+    write_spec: Spec,
+    db_path: Path,
+    cli: CliRunner,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    api, base = shop
+    api.add(1, "2024-05-01T10:00:00Z")
+    api.after = True
+    output = str(db_path) if backend == "sqlite" else request.getfixturevalue("pg_url")
+    spec = str(write_spec(ORDERS, base=base, lag=0))
+
+    first = cli.invoke(main, ["run", spec, "-o", output])
+    quiet = cli.invoke(main, ["run", spec, "-o", output])  # nothing changed since: {"orders": []}
+
+    assert first.exit_code == 0, first.output
+    assert quiet.exit_code == 0, quiet.output
+    assert "matched nothing" not in quiet.output
+    assert "exit status 0: everything succeeded" in quiet.output
+    assert api.since("/api/orders") == ["2024-01-01T00:00:00Z", "2024-05-01T10:00:00Z"]
+    pages = crawlrunner.query(output, "SELECT run_id, items FROM fetch_log ORDER BY id")
+    assert [tuple(row) for row in pages] == [(1, 1), (2, 0)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from aiohttp import web
 
 import crawlrunner
 from crawlrunner.api import run_async
+from crawlrunner.console.summary import format_summary
 from crawlrunner.spec import load_spec_text
 
 from ..conftest import ThreadedServer
@@ -345,3 +347,32 @@ def test_an_unchanged_site_is_crawled_again_with_304s_on_postgresql(shop: tuple[
     assert _paths(again) == _paths(fetched)
     assert _rows(pg_url, "SELECT count(*), min(_run_id), count(_removed_run) FROM pages") == [(201, second.run_id, 0)]
     assert _rows(pg_url, "SELECT count(*) FROM validators WHERE led_to IS NOT NULL") == [(201,)]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_summary_counts_304s_and_a_spec_change_that_drops_validators_is_said_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = Site()
+    _api(site, 3, "next_url")
+    output = str(tmp_path / "api.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+    with ThreadedServer(site.app()) as running:
+        spec = API.format(base=running.url, paginate="{type: next_url, next: next}")
+        crawlrunner.run(load_spec_text(spec), output=output)
+        unchanged = crawlrunner.run(load_spec_text(spec), output=output)
+        site.take_hits()
+        caplog.set_level(logging.INFO, logger="crawlrunner")
+        changed = load_spec_text(spec.replace("next: next}", "next: next, max_pages: 50}"))
+        refetched = crawlrunner.run(changed, output=output)
+        hits = site.take_hits()
+
+    assert unchanged.stats.targets["items"].unchanged == 3
+    summary = format_summary(unchanged)
+    assert "items: 3 unchanged (304): rows kept" in summary
+    assert summary.endswith("exit status 0: everything succeeded")
+    # The spec changed what the pages lead to: their validators are not sent, and the log says why, once.
+    assert {(h.conditional, h.status) for h in hits} == {(False, 200)} and len(hits) == 3
+    said = [r.getMessage() for r in caplog.records if "the spec changed" in r.getMessage()]
+    assert said == ["items: the spec changed since its validators were stored: its pages are fetched whole once"]
+    assert refetched.stats.targets["items"].unchanged == 0
+    assert "unchanged (304)" not in format_summary(refetched)

@@ -381,6 +381,8 @@ targets:
     assert recording(RunGaps(skipped=frozenset({"lists"}))) == []  # robots.txt kept a page from being sent
     assert recording(RunGaps(truncated=frozenset({"lists"}))) == []  # max_pages or a loop cut a chain short
     assert recording(RunGaps(truncated=frozenset({"items"}))) == ["lists"]
+    assert recording(RunGaps(unfollowed=frozenset({"lists"}))) == []  # follow.max_pages left links out
+    assert recording(RunGaps(unfollowed=frozenset({"items"}))) == ["lists"]
     assert recording(RunGaps(empty=frozenset({"items"}))) == ["lists"]
     assert recording(RunGaps(failed=frozenset({"pages"}))) == ["lists", "items"]
 

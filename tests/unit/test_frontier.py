@@ -143,6 +143,23 @@ async def test_followed_links_are_de_duplicated_across_the_run_and_kept_on_the_s
     assert _links(frontier, page, "http://a.test/4", "http://a.test/5") == ["http://a.test/4"]
 
 
+async def test_links_past_max_pages_are_counted_on_their_page_and_seen_or_foreign_ones_are_not() -> None:
+    spec = _follow_spec()
+    frontier = _follower(spec, LocalState(1, start=numbered(plan_target(spec.targets[0]))))
+    page = await frontier.claim()
+    assert page is not None
+
+    def outcome(*urls: str) -> Outcome:
+        return _outcome(page, [RequestPlan(page.target, url, depth=1) for url in urls])
+
+    first = outcome("http://a.test/1", "http://a.test/2", "http://a.test/3", "http://a.test/4")
+    assert len(frontier.admit(page, first)) == 4 and first.unfollowed == 0  # max_pages 5: the start URL and 4
+    second = outcome("http://a.test/1", "http://c.test/", "http://a.test/9", "http://b.test/10")
+    assert frontier.admit(page, second) == []
+    # A link seen before and one off the target's hosts are not left out by max_pages: 9 and 10 are.
+    assert second.unfollowed == 2
+
+
 async def test_a_resumed_or_retrying_frontier_keeps_the_same_hosts_and_remembers_what_was_followed() -> None:
     spec = _follow_spec()
     site = spec.targets[0]

@@ -46,7 +46,7 @@ from ...results import Outcome
 from ...sitemaps import LastRun
 from ...spec.model import Spec, Target
 from ..cursors import COMPLETED, merged, reached, start_points
-from ..recrawl import LedToColumns, trusted
+from ..recrawl import LedToColumns, usable_validators
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..sitemap_runs import POSTGRES_LAST_RUN, as_last_runs, since_last_run
 from .schema import quote_identifier
@@ -548,8 +548,7 @@ async def validators(
     rows = await conn.fetch(
         "SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target = ANY($1::text[])", names
     )
-    keys = keys or {}
-    return {(str(t), str(u)): (e, m) for t, u, e, m, k in rows if trusted(t, k, keys)}
+    return usable_validators(rows, keys or {})
 
 
 async def led_to(conn: asyncpg.Connection, target: str, url: str) -> str | None:

@@ -205,7 +205,12 @@ CREATE TABLE IF NOT EXISTS host_stats (
     PRIMARY KEY (run_id, origin)
 );
 """
-UPGRADES = (_LAYOUT_2, _LAYOUT_3)
+# Layout 4: ``fetch_log.unfollowed``, as in the SQLite layout's version 6: the
+# links follow.max_pages left out, by the page they were on.
+_LAYOUT_4 = """
+ALTER TABLE fetch_log ADD COLUMN IF NOT EXISTS unfollowed integer NOT NULL DEFAULT 0;
+"""
+UPGRADES = (_LAYOUT_2, _LAYOUT_3, _LAYOUT_4)
 LAYOUT_VERSION = 1 + len(UPGRADES)
 
 # Tables of crawlrunner's own: any other table in a database without

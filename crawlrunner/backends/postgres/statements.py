@@ -133,10 +133,12 @@ SELECT NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state = 'pending
 
 INSERT_FETCH_LOG = """
 INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes, body_path,
-    elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id, items, worker_id)
+    elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id, items, unfollowed,
+    worker_id)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
     $8::text[], $9::bigint[], $10::text[], $11::double precision[], $12::integer[], $13::integer[], $14::text[],
-    $15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::bigint[], $20::integer[], $21::bigint[])
+    $15::text[], $16::timestamptz[], $17::text[], $18::text[], $19::bigint[], $20::integer[], $21::integer[],
+    $22::bigint[])
 """
 INSERT_CHAIN_ENDS = """
 INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason)

@@ -76,8 +76,9 @@ class PostgresSink(BatchingSink):
             derived, errors = await self._sitemap_budget(conn, kept)
             fetched = [o for o in kept if o.skipped is None]
             ids = [int(r[0]) for r in await conn.fetch(sql.FETCH_LOG_IDS, len(fetched))] if fetched else []
-            await self._log_fetches(conn, fetched, ids, errors)
-            await self._save_derived(conn, kept, derived)
+            # Links first: which ones max_pages leaves out is decided there, and logged with their page.
+            unfollowed = await self._save_derived(conn, kept, derived)
+            await self._log_fetches(conn, fetched, ids, errors, unfollowed)
             await self._records.write(conn, list(zip(fetched, ids, strict=True)))
 
     async def _sitemap_budget(
@@ -152,9 +153,15 @@ class PostgresSink(BatchingSink):
         return kept
 
     async def _log_fetches(
-        self, conn: asyncpg.Connection, fetched: list[Outcome], ids: list[int], errors: dict[int, str]
+        self,
+        conn: asyncpg.Connection,
+        fetched: list[Outcome],
+        ids: list[int],
+        errors: dict[int, str],
+        unfollowed: dict[int, int],
     ) -> None:
-        """The fetch-log rows (``errors``: a sitemap document's error, by ``id`` of its outcome, in place of its own)."""
+        """The fetch-log rows (``errors``: a sitemap document's error, by ``id`` of its outcome, in place of its own;
+        ``unfollowed``: the links max_pages left out, by ``id`` of the outcome whose page had them)."""
         if not fetched:
             return
         redact = self._spec.redactor
@@ -163,7 +170,8 @@ class PostgresSink(BatchingSink):
         for outcome, fetch_id in zip(fetched, ids, strict=True):
             row = fetch_row(outcome, fetch_id, self._run_id, redact)
             error = errors.get(id(outcome), row[14])
-            rows.append((*row[:14], error, datetime.fromisoformat(row[15]), *row[16:], self._worker_id))
+            left_out = unfollowed.get(id(outcome), 0)
+            rows.append((*row[:14], error, datetime.fromisoformat(row[15]), *row[16:-1], left_out, self._worker_id))
             if outcome.chain_end is not None:
                 chain_ends.append(chain_end_row(outcome, fetch_id, self._run_id, row[4]))
         await conn.execute(sql.INSERT_FETCH_LOG, *zip(*rows, strict=True))
@@ -172,8 +180,9 @@ class PostgresSink(BatchingSink):
 
     async def _save_derived(
         self, conn: asyncpg.Connection, kept: list[Outcome], allowed: dict[int, list[RequestPlan]]
-    ) -> None:
-        """The requests the kept outcomes led to (``allowed``, where a budget cut them), pending.
+    ) -> dict[int, int]:
+        """The requests the kept outcomes led to (``allowed``, where a budget cut them), pending; returns
+        how many new links ``follow.max_pages`` left out, by ``id`` of the outcome whose page had them.
 
         Followed links only if new to the run; a sitemap only if no sitemap
         or robots.txt listed it before, nor the spec; a sitemap's page of a
@@ -181,20 +190,26 @@ class PostgresSink(BatchingSink):
         """
         plain: list[RequestPlan] = []
         links: dict[str, dict[str, RequestPlan]] = {}
+        found_on: dict[int, int] = {}  # id of a link's plan → id of the outcome it was first found on
         once: dict[str, dict[str, RequestPlan]] = {}  # sitemaps, and pages links may reach too
         for outcome in kept:
             source = outcome.plan
             assert source is not None
             for request in allowed.get(id(outcome), outcome.derived):
                 if is_link(request, source):
-                    links.setdefault(request.target.name, {}).setdefault(request.url, request)
+                    link = links.setdefault(request.target.name, {}).setdefault(request.url, request)
+                    found_on.setdefault(id(link), id(outcome))
                 elif source.role == SITEMAP and (request.role == SITEMAP or request.target.follow is not None):
                     url = normalize_url(request.url) or request.url
                     once.setdefault(request.target.name, {}).setdefault(url, request)
                 else:
                     plain.append(request)
+        unfollowed: dict[int, int] = {}
         for name in sorted(links):  # one lock order for every worker
-            plain += await self._first_seen(conn, name, links[name])
+            new, left_out = await self._first_seen(conn, name, links[name])
+            plain += new
+            for plan in left_out:
+                unfollowed[found_on[id(plan)]] = unfollowed.get(found_on[id(plan)], 0) + 1
         sitemaps: list[RequestPlan] = []
         for name in sorted(once):
             fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, name, sorted(once[name]))}
@@ -210,20 +225,25 @@ class PostgresSink(BatchingSink):
         # are: an index of many sitemaps is read about one at a time.
         rows = [self._request_row(plan, "pending") for plan in sitemaps]
         await sql.insert_requests(conn, rows, (plan.invalid for plan in sitemaps), sql.START)
+        return unfollowed
 
     async def _first_seen(
         self, conn: asyncpg.Connection, target: str, links: dict[str, RequestPlan]
-    ) -> list[RequestPlan]:
-        """The links (by normalised URL) no worker requested before, within the target's ``max_pages``."""
+    ) -> tuple[list[RequestPlan], list[RequestPlan]]:
+        """The links (by normalised URL) no worker requested before, within the target's ``max_pages``; and
+        the new ones past it, left out.
+
+        The count of what was taken is the run's, under its row lock, so the cut is exact across workers.
+        """
         follow = self._targets[target].follow
         assert follow is not None
         followed = int(await conn.fetchval(sql.LOCK_FOLLOWED, self._run_id, target))
         fresh = {r[0] for r in await conn.fetch(sql.FIRST_SEEN, self._run_id, target, sorted(links))}
         new = [plan for url, plan in links.items() if url in fresh]
         budget = max(follow.max_pages - followed, 0)
-        if len(new) > budget:
-            await conn.execute(sql.FORGET_SEEN, self._run_id, target, [plan.url for plan in new[budget:]])
-            new = new[:budget]
+        new, left_out = new[:budget], new[budget:]
+        if left_out:
+            await conn.execute(sql.FORGET_SEEN, self._run_id, target, [plan.url for plan in left_out])
         if new:
             await conn.execute(sql.ADD_FOLLOWED, self._run_id, target, len(new))
-        return new
+        return new, left_out

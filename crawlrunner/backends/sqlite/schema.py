@@ -198,6 +198,14 @@ CREATE TABLE host_stats (
 );
 """
 
+# Where link following stopped short. ``fetch_log.unfollowed``: the new links
+# on the page (on the target's hosts, not requested before) that
+# ``follow.max_pages`` left out, written with the page's row; a run with any
+# keeps removals from being recorded, and the summary says how many.
+_V6 = """
+ALTER TABLE fetch_log ADD COLUMN unfollowed INTEGER NOT NULL DEFAULT 0;
+"""
+
 # The first bytes of every SQLite file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -207,7 +215,7 @@ OWN_TABLES = (
 )  # fmt: skip
 
 # MIGRATIONS[n] takes the layout from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

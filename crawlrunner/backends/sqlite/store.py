@@ -30,7 +30,7 @@ from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
 from ..cursors import COMPLETED, start_points
-from ..recrawl import trusted
+from ..recrawl import usable_validators
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
 from ..sitemap_runs import SQLITE_LAST_RUN, as_last_runs, since_last_run
@@ -524,8 +524,7 @@ class Store:
             f"SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target IN ({marks})",
             tuple(names),
         )
-        keys = keys or {}
-        return {(t, u): (e, m) for t, u, e, m, k in rows if trusted(t, k, keys)}
+        return usable_validators(rows, keys or {})
 
     async def led_to(self, target: str, url: str) -> str | None:
         """What the page (target, tokenized URL) led to when it was last fetched whole (``validators.led_to``)."""

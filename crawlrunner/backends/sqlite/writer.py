@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 _INSERT_FETCH = (
     "INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
     " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id,"
-    " items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " items, unfollowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_CHAIN_END = (
     "INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
