@@ -163,6 +163,7 @@ def fetch_settings(ctx: Context, layers: list[dict[str, Any]], path: SpecPath) -
                 merged[key] = merge(inherited, value)
             else:
                 merged[key] = value
+    _check_adaptive_only(ctx, layers, merged.get("rate_limit") or {}, path)
     return FetchSettings(
         retry=_retry(merged.get("retry", {})),
         rate_limit=_rate_limit(ctx, merged.get("rate_limit") or {}, path),
@@ -205,6 +206,28 @@ def _check_rate_limit(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> N
             path + ("max_delay",),
             f"{raw['max_delay']:g} s is less than the {kept:g} s between requests that min_delay or the rate already keeps",
         )
+
+
+def _check_adaptive_only(ctx: Context, layers: list[dict[str, Any]], merged: Mapping[str, Any], path: SpecPath) -> None:
+    """``target_concurrency`` in a rate limit that is not adaptive in the end: reported where it is written, once.
+
+    ``layers`` are http, defaults and the target's own (at ``path``), as
+    ``fetch_settings`` merges them; a level that says ``adaptive: false``
+    beside it was told already (``_check_rate_limit``).
+    """
+    if "target_concurrency" not in merged or merged.get("adaptive") is True:
+        return
+    places = (("http",), ("defaults",), path)
+    for where, layer in reversed(list(zip(places, layers, strict=False))):
+        raw = layer.get("rate_limit")
+        if isinstance(raw, dict) and "target_concurrency" in raw:
+            if raw.get("adaptive") is not False:
+                problem = ctx.document.problem(
+                    (*where, "rate_limit", "target_concurrency"), "has no effect without adaptive: true", key=True
+                )
+                if problem not in ctx.problems:  # an inherited one, once for all the targets
+                    ctx.problems.append(problem)
+            return
 
 
 def _tls(raw: dict[str, Any]) -> TLS:

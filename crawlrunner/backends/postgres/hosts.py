@@ -11,10 +11,10 @@ takes either: ``backends.base.HostGate``)::
 Three rules, three mechanisms, all keyed by run:
 
 - **Pacing** (``rate_limit``, ``min_delay``, a wider ``gap`` the worker's own
-  ``http.politeness`` asks for): each send reserves its moment in the host's
-  ``hosts`` row for its rate: one upsert moves ``next_at`` on by the send's
-  interval and says how long this request waits. Both are measured
-  with the database's clock (``clock_timestamp()``), so the machines' clocks
+  ``http.politeness`` asks for, read as the send reserves): each send reserves
+  its moment in the host's ``hosts`` row for its rate, its interval after the
+  last one: one upsert moves ``next_at`` on and says how long this request
+  waits, by the database's clock (``clock_timestamp()``): the machines' clocks
   never matter, and reservations are an interval apart whoever makes them.
 - **Cooldown** (429/503): applied in this process at once, written to the
   host's row (``rate_key = ''``) in the background. Every worker reads the
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger(__name__)
+Gap = Callable[[], float]  # the seconds a send keeps from the last one, beyond its rate (``HostGate.hold``)
 
 REFRESH = 0.05  # seconds between reads of the run's cooldowns (and the clock): how soon a worker hears of another's 429
 POLL_MIN, POLL_MAX = 0.005, 0.1  # backoff between asks for the turns of a host that is full
@@ -142,11 +143,10 @@ class _Host:
 class _Turn:
     """``hold``'s context manager: a plain class, since it runs for every request."""
 
-    __slots__ = ("_host", "_interval", "_key", "_lease", "_rate", "_slots")
+    __slots__ = ("_gap", "_host", "_key", "_lease", "_rate", "_slots")
 
-    def __init__(self, slots: ClusterSlots, key: str, host: _Host, rate: RateLimit, gap: float) -> None:
-        self._slots, self._key, self._host, self._rate = slots, key, host, rate
-        self._interval = max(rate.interval, gap)
+    def __init__(self, slots: ClusterSlots, key: str, host: _Host, rate: RateLimit, gap: Gap | None) -> None:
+        self._slots, self._key, self._host, self._rate, self._gap = slots, key, host, rate, gap
         self._lease: _Lease | None = None
 
     async def __aenter__(self) -> None:
@@ -156,9 +156,9 @@ class _Turn:
         if slots.per_host:
             self._lease = await slots._acquire(self._key, host)
         # Most hosts have no pacing and no cooldown: nothing more to do then.
-        if self._interval or host.cooldown_until:
+        if self._rate.interval or host.cooldown_until or (self._gap and self._gap()):
             try:
-                await slots._wait_for_host(self._key, host, self._rate, self._interval)
+                await slots._wait_for_host(self._key, host, self._rate, self._gap)
             except BaseException:
                 self._give_back()
                 raise
@@ -200,7 +200,7 @@ class ClusterSlots:
 
     # -- the HostGate interface ----------------------------------------------------------
 
-    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> _Turn:
+    def hold(self, url: str, rate: RateLimit, gap: Gap | None = None) -> _Turn:
         """A turn to send one request to ``url``'s host: within ``per_host`` over the cluster, paced, not cooling down.
 
         Use as ``async with slots.hold(url, rate):``; ``gap`` widens its reservation (see ``HostGate``).
@@ -308,7 +308,7 @@ class ClusterSlots:
 
     # -- pacing and cooldowns ----------------------------------------------------------------
 
-    async def _wait_for_host(self, key: str, host: _Host, rate: RateLimit, interval: float) -> None:
+    async def _wait_for_host(self, key: str, host: _Host, rate: RateLimit, gap: Gap | None) -> None:
         loop = asyncio.get_running_loop()
         late = 0
         while True:
@@ -316,6 +316,7 @@ class ClusterSlots:
             if left > 0:
                 await asyncio.sleep(left)
                 continue
+            interval = max(rate.interval, gap() if gap else 0.0)  # as the host says now, not when this queued
             if not interval:
                 return
             due, ends = await self._reserve(key, rate, interval)
@@ -337,10 +338,7 @@ class ClusterSlots:
     async def _reserve(
         self, key: str, rate: RateLimit, interval: float, *, again: float | None = None
     ) -> tuple[float, float]:
-        """When this send is due, in loop time, and when its reservation ends, by the database's clock.
-
-        ``again``: the end of a reservation this send was too late for.
-        """
+        """When this send is due, in loop time and by the database's clock; ``again``: a moment it was late for."""
         name = self._rate_keys.get(rate)
         if name is None:
             name = self._rate_keys[rate] = rate_key(rate)
@@ -358,7 +356,7 @@ class ClusterSlots:
                 received = loop.time()
             due, now = row
             self._clock.learn(sent, received, now)
-            return self._clock.local(due), due + interval
+            return self._clock.local(due), due
 
         return await retrying(self._name, "reserve a send to a host", reserve)
 
