@@ -146,7 +146,8 @@ class HostGate(Protocol):
     across all of them (``OpenedRun.hosts``).
     """
 
-    def hold(self, url: str, rate: RateLimit, gap: Callable[[], float] | None = None
+    def hold(
+        self, url: str, rate: RateLimit, gap: Callable[[], float] | None = None
     ) -> AbstractAsyncContextManager[None]:
         """A turn to send one request to ``url``'s host: paced, within its concurrency, outside any cooldown.
 

@@ -16,11 +16,13 @@ and the clock, tested without sockets:
   counted none of those yet: each takes one of the remaining).
 - **Pace** (``gap``): the least gap between two requests to the host, a
   floor under the target's own ``rate_limit`` interval. A budget running low
-  (no more than ``LOW_BUDGET_MARGIN`` beyond the requests on their way, under
-  ``LOW_BUDGET_SHARE`` of its limit, or ``LOW_BUDGET_REQUESTS`` when the limit
-  is not said) is spread evenly over the time until it renews: what remains
-  beyond the requests on their way, one every reset ÷ that many seconds, from
-  the very next send. An answer whose budgets are none of them low (a fresh
+  is spread evenly over the time until it renews: what remains beyond the
+  requests on their way, one every reset ÷ that many seconds, from the very
+  next send. Low is: what remains beyond the requests on their way is no more
+  than the host has had on their way at once, plus ``LOW_BUDGET_MARGIN`` (as
+  many may leave together the moment their turns free), or the budget is under
+  ``LOW_BUDGET_SHARE`` of its limit (``LOW_BUDGET_REQUESTS`` or fewer when the
+  limit is not said). An answer whose budgets are none of them low (a fresh
   window) ends the spreading at once, for requests already waiting too.
   With ``rate_limit.adaptive``, the gap also follows the host's latency, as
   Scrapy's AutoThrottle does: aiming at ``target_concurrency`` requests in
@@ -61,7 +63,7 @@ COOLDOWN_START = 1.0  # seconds: the first pause for a 429/503 without Retry-Aft
 ADAPTIVE_START = 0.5  # seconds between requests to a host before its first answer, in adaptive mode
 LOW_BUDGET_SHARE = 0.1  # a budget under this share of its limit is paced over its window
 LOW_BUDGET_REQUESTS = 10  # ... and, when the limit is not said, one of this many requests or fewer
-LOW_BUDGET_MARGIN = 2  # ... and, whatever the limit, one with no more than this many beyond the requests on their way
+LOW_BUDGET_MARGIN = 2  # ... and one with no more left than a burst of the host's concurrency and this many
 _MAX_DOUBLINGS = 30  # 2**30 s is far beyond any cooldown cap; the bound keeps the float finite
 
 
@@ -86,6 +88,7 @@ class Answer:
     retry_after: float | None = None  # seconds, parsed from Retry-After
     budgets: tuple[Budget, ...] = ()
     later: int = 0  # requests to the host sent after this one and not answered yet: the budgets do not count them
+    at_once: int = 0  # the most requests the host has had on their way at once: as many may leave together
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,15 +167,15 @@ def _pace_budget(state: HostState, answer: Answer, rate: RateLimit, now: float) 
     least, until = 0.0, 0.0
     for budget in answer.budgets:
         left = budget.remaining - answer.later  # what new sends may still use before the reset
-        if budget.reset is None or left <= 0 or not _low(budget, answer.later):
+        if budget.reset is None or left <= 0 or not _low(budget, left, answer.at_once):
             continue  # (none left: the host is paused until the reset instead)
         least = max(least, budget.reset / left)
         until = max(until, now + budget.reset)
     state.budget_gap, state.budget_until = min(least, rate.max_delay), until
 
 
-def _low(budget: Budget, later: int) -> bool:
-    if budget.remaining <= later + LOW_BUDGET_MARGIN:
+def _low(budget: Budget, left: int, at_once: int) -> bool:
+    if left <= at_once + LOW_BUDGET_MARGIN:
         return True
     if budget.limit:
         return budget.remaining < LOW_BUDGET_SHARE * budget.limit
@@ -195,13 +198,14 @@ def _adapt(state: HostState, answer: Answer, rate: RateLimit, fresh: bool) -> No
 
 
 class _Host:
-    __slots__ = ("on_the_way", "origin", "state", "stats")
+    __slots__ = ("at_once", "on_the_way", "origin", "state", "stats")
 
     def __init__(self, origin: str, stats: HostStats) -> None:
         self.origin = origin
         self.state = HostState()
         self.stats = stats
         self.on_the_way: list[float] = []  # when each request to the host not answered yet was sent
+        self.at_once = 0  # the most requests it had on their way at once
 
 
 class HostPoliteness:
@@ -248,6 +252,7 @@ class HostPoliteness:
         sent = self._clock()
         host.stats.requests += 1
         host.on_the_way.append(sent)
+        host.at_once = max(host.at_once, len(host.on_the_way))
         return sent
 
     def done(self, host: _Host, sent_at: float) -> None:
@@ -277,6 +282,7 @@ class HostPoliteness:
             parse_retry_after(headers.get("Retry-After")) if refused else None,
             read_budgets(headers, time.time()) if limited else (),
             sum(1 for sent in host.on_the_way if sent > sent_at) if limited else 0,
+            host.at_once,
         )
         pause = answered(host.state, answer, rate, settings.retry.max_retry_after, now)
         if pause.seconds > 0:

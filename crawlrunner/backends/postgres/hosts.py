@@ -55,8 +55,8 @@ import asyncio
 import itertools
 import logging
 import random
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -74,6 +74,7 @@ from .hosts_sql import (
     WRITE_COOLDOWNS,
     release_worker_turns,
 )
+from .tasks import finish
 
 if TYPE_CHECKING:
     import asyncpg
@@ -127,10 +128,23 @@ class _Lease:
 class _Host:
     """What this process knows of one host."""
 
-    __slots__ = ("backoff", "cooldown_until", "held", "idle", "marked", "next_poll", "waiters", "waiting_since")
+    __slots__ = (
+        "backoff",
+        "cooldown_until",
+        "held",
+        "idle",
+        "last_sent",
+        "marked",
+        "next_poll",
+        "pace",
+        "waiters",
+        "waiting_since",
+    )
 
     def __init__(self) -> None:
         self.cooldown_until = 0.0  # loop time
+        self.pace: defaultdict[RateLimit, asyncio.Lock] = defaultdict(asyncio.Lock)  # one reservation here at a time
+        self.last_sent: dict[RateLimit, float] = {}  # loop time of this worker's last send at each rate
         self.waiters: deque[asyncio.Future[_Lease]] = deque()  # requests waiting for a turn, in order
         self.idle: list[_Lease] = []  # turns held and unused (never while someone waits)
         self.held = 0  # rows in host_turns that are ours: in use, idle, or being given back
@@ -162,6 +176,7 @@ class _Turn:
             except BaseException:
                 self._give_back()
                 raise
+        host.last_sent[self._rate] = asyncio.get_running_loop().time()
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._give_back()
@@ -239,7 +254,7 @@ class ClusterSlots:
             return
         self._closed = True
         tasks, self._tasks = self._tasks, []
-        await _finish(tasks)
+        await finish(tasks)
         self._fail_waiters(self._hosts, RuntimeError("the host slots are closed"))
         if self._pool.is_closing():
             log.warning("%s: the pool closed first: this worker's turns wait for the reaper", self._name)
@@ -316,22 +331,25 @@ class ClusterSlots:
             if left > 0:
                 await asyncio.sleep(left)
                 continue
-            interval = max(rate.interval, gap() if gap else 0.0)  # as the host says now, not when this queued
-            if not interval:
-                return
-            due, ends = await self._reserve(key, rate, interval)
-            while True:
-                if due > loop.time():
-                    await asyncio.sleep(due - loop.time())
-                # Late (a reply or a wake-up delayed: a busy event loop, a busy
-                # machine): sent now, it would be that much too close to the
-                # next reservation, maybe another worker's. Reserving again
-                # keeps the spacing; a few times, so that a loop always late
-                # still sends.
-                if loop.time() - due <= PACE_LATE or late == PACE_LATE_RETRIES:
-                    break
-                late += 1
-                due, ends = await self._reserve(key, rate, interval, again=ends)
+            # One send of this worker at a time holds a reservation on the pacer; the next reads its gap as the
+            # host's answers say it then (a budget renewed meanwhile: none), not as they said when it queued.
+            async with host.pace[rate]:
+                interval = max(rate.interval, gap() if gap else 0.0)
+                if not interval:
+                    return
+                due, ends = await self._reserve(key, rate, interval)
+                # Sends without a gap reserve nothing: the gap is kept from this worker's last one too.
+                due = max(due, host.last_sent.get(rate, -interval) + interval)
+                while True:
+                    if due > loop.time():
+                        await asyncio.sleep(due - loop.time())
+                    # Late (a busy event loop or machine): sent now, it would be that much too close to the next
+                    # reservation, maybe another worker's. Reserving again keeps the spacing; a few times, so that
+                    # a loop always late still sends.
+                    if loop.time() - due <= PACE_LATE or late == PACE_LATE_RETRIES:
+                        break
+                    late += 1
+                    due, ends = await self._reserve(key, rate, interval, again=ends)
             if host.cooldown_until <= loop.time():
                 return  # else a cooldown began while we slept: round again, for a new reservation
 
@@ -578,21 +596,3 @@ def _hand_over(host: _Host, lease: _Lease) -> bool:
             waiter.set_result(lease)
             return True
     return False
-
-
-async def _finish(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait until they have ended, even if the caller is cancelled meanwhile."""
-    for task in tasks:
-        task.cancel()
-    pending = set(tasks)
-    interrupted = False
-    while pending:
-        try:
-            _, pending = await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            interrupted = True  # they end promptly (cancelled): wait, then pass it on
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a host slots task failed", exc_info=task.exception())
-    if interrupted:
-        raise asyncio.CancelledError
