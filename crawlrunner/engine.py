@@ -203,6 +203,7 @@ async def crawl(
                     watcher = run_group.create_task(stop_when_asked(workers), name="crawlrunner-stop")
                 if reporter is not None:
                     showing = run_group.create_task(_report(reporter, view, run), name="crawlrunner-progress")
+            fetcher.politeness.session_ended()  # a pause running past the last request held nothing back
             if stop is not None:
                 watcher.cancel()
             if reporter is not None:

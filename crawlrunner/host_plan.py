@@ -3,8 +3,8 @@
 ``crawlrunner plan`` shows it before a crawl starts, so that a spec whose
 rate limit makes a crawl take two days is found out before the two days.
 Nothing is fetched: what an earlier run learnt (a robots.txt ``Crawl-delay``,
-how fast the host answered) comes in as ``KnownHosts``, read from the
-database by the caller.
+how fast the host answered, how often it refused) comes in as ``KnownHosts``,
+read from the database by the caller.
 
 The bound is a floor, never an estimate: requests to one host are spaced by
 the largest of the target's ``rate_limit`` interval and, for link-following
@@ -29,11 +29,21 @@ HOST_SCAN_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
+class Pushback:
+    """How much a host held the last complete run back (its ``host_stats`` row): not a bound, a warning."""
+
+    throttled: int  # 429 answers
+    unavailable: int  # 503 answers
+    cooldown_seconds: float  # the time it was left alone
+
+
+@dataclass(frozen=True, slots=True)
 class KnownHosts:
     """What earlier runs learnt about hosts, keyed by origin (``scheme://host[:port]``)."""
 
     crawl_delays: Mapping[str, float] = field(default_factory=dict)
     latencies: Mapping[str, float] = field(default_factory=dict)  # median seconds per request
+    pushback: Mapping[str, Pushback] = field(default_factory=dict)  # hosts that refused or paused the last run
 
 
 @dataclass(slots=True)
@@ -49,6 +59,7 @@ class HostPlan:
     crawl_delay: float | None = None  # robots.txt's, from an earlier run
     connections: int = 0  # requests at once (limits.per_host); 0: no limit
     latency: float | None = None  # seconds per request, from an earlier run
+    pushback: Pushback | None = None  # its 429s, 503s and pauses in the last complete run, if any
     scanned_all: bool = True  # False when the hosts of a large target were read from its first requests only
 
     @property
@@ -80,6 +91,7 @@ def host_plans(spec: Spec, *, only: Iterable[str] | None = None, known: KnownHos
             if host is None:
                 host = hosts[key] = HostPlan(key, connections=spec.http.limits.per_host)
                 host.latency = known.latencies.get(key)
+                host.pushback = known.pushback.get(key)
             host.requests += count
             host.scanned_all &= scanned_all
             if target.parent or target.paginate or target.follow or target.sitemap:

@@ -52,7 +52,7 @@ from .backends.postgres import query as pg
 from .backends.postgres.connect import is_postgres_url
 from .backends.sqlite import query as sql
 from .backends.sqlite.query import is_database as is_database  # for the CLI: never export over a database
-from .host_plan import KnownHosts
+from .host_plan import KnownHosts, Pushback
 from .origins import origin
 
 Database = str | Path
@@ -192,8 +192,9 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     """What ``spec_name``'s earlier runs in ``database`` learnt; empty facts if it has none (or no such database).
 
     Read-only. Crawl delays come from the latest run that read each host's
-    robots.txt; latencies (the median of first attempts that got an answer)
-    and the limits hit from the last completed run.
+    robots.txt; latencies (the median of first attempts that got an answer),
+    the hosts' 429s, 503s and pauses (``host_stats``) and the limits hit from
+    the last completed run.
     """
     mark = "$1" if is_postgres_url(database) else "?"
     delays: dict[str, float] = {}
@@ -222,8 +223,18 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
         [run_id],
     )
     made = query(database, f"SELECT target, count(*) FROM fetch_log WHERE run_id = {mark} GROUP BY target", [run_id])
+    pushback = query(
+        database,
+        "SELECT origin, throttled, unavailable, cooldown_seconds FROM host_stats"
+        f" WHERE run_id = {mark} AND (throttled > 0 OR unavailable > 0 OR cooldown_seconds > 0)",
+        [run_id],
+    )
     return PlanFacts(
-        KnownHosts(crawl_delays=delays, latencies={o: statistics.median(s) for o, s in samples.items()}),
+        KnownHosts(
+            crawl_delays=delays,
+            latencies={o: statistics.median(s) for o, s in samples.items()},
+            pushback={o: Pushback(int(t), int(u), float(c)) for o, t, u, c in pushback},
+        ),
         int(run_id),
         {target: int(n) for target, n in cut},
         {target: int(n) for target, n in made},

@@ -146,11 +146,14 @@ class HostGate(Protocol):
     across all of them (``OpenedRun.hosts``).
     """
 
-    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> AbstractAsyncContextManager[None]:
+    def hold(
+        self, url: str, rate: RateLimit, gap: Callable[[], float] | None = None
+    ) -> AbstractAsyncContextManager[None]:
         """A turn to send one request to ``url``'s host: paced, within its concurrency, outside any cooldown.
 
-        ``gap``: the least seconds before the next send on ``rate``'s pacer, when
-        more than ``rate.interval`` (what the host's answers and robots.txt ask).
+        ``gap()``: the least seconds between the last send on ``rate``'s pacer
+        and this one, when more than ``rate.interval`` (what the host's answers
+        and robots.txt ask); read when the request takes its turn, not before.
         """
         ...
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..backends.postgres.connect import is_postgres_url
 from ..errors import CrawlRunnerError
-from ..host_plan import HOST_SCAN_LIMIT, HostPlan, host_plans
+from ..host_plan import HOST_SCAN_LIMIT, HostPlan, Pushback, host_plans
 from ..plan import count_requests
 from ..preview import CursorPlan, PlannedRequest, SincePlan, TargetPlan, preview_plan
 from ..progress import duration
@@ -128,9 +128,19 @@ def host_lines(hosts: Iterable[HostPlan]) -> Iterator[str]:
         pace = [_pace(host), f"{host.connections} at a time" if host.connections else "no limit at a time"]
         if host.latency is not None:
             pace.append(f"{host.latency * 1000:.0f} ms a request in the last complete run")
+        if host.pushback is not None:
+            pace.append(_pushback_text(host.pushback))
         least = host.min_seconds
         bound = f": at least {duration(least)}" if least is not None and least >= 1 else ""
         yield f"  {host.origin}: {known}; {', '.join(pace)}{bound}"
+
+
+def _pushback_text(pushback: Pushback) -> str:
+    """``last run: 16 × 429, 2 × 503, paused 12.0 s``: the host pushed back, and the pace may need to be slower."""
+    said = [f"{n} × {status}" for n, status in ((pushback.throttled, 429), (pushback.unavailable, 503)) if n]
+    if pushback.cooldown_seconds:
+        said.append(f"paused {pushback.cooldown_seconds:.1f} s")
+    return "last run: " + ", ".join(said)
 
 
 def _pace(host: HostPlan) -> str:

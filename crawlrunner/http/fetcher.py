@@ -212,7 +212,7 @@ class Fetcher:
                 elif attempt > 1:
                     result.error = f"{result.error} ({decision.reason})"
                 break
-            self._log_retry(plan, client, result, attempt, decision.delay or 0.0)
+            self._log_retry(plan, client, result, attempt, decision.delay or 0.0, retry_after)
             self.retrying += 1
             try:
                 await asyncio.sleep(decision.delay or 0)
@@ -222,14 +222,23 @@ class Fetcher:
         return result
 
     def _log_retry(
-        self, plan: RequestPlan, client: TargetClient, result: FetchResult, attempt: int, delay: float
+        self,
+        plan: RequestPlan,
+        client: TargetClient,
+        result: FetchResult,
+        attempt: int,
+        delay: float,
+        retry_after: float | None,
     ) -> None:
-        """One line per retry (``-v``): the URL, what came back, and how long until the next attempt goes."""
+        """One line per retry (``-v``): the URL, what came back, how long until the next attempt goes, and why."""
         if not log.isEnabledFor(logging.INFO):
             return
-        # The next attempt waits for its backoff, then for the host's pause, if longer.
+        # The next attempt waits for its backoff (a Retry-After's, if any), then for the host's pause, if
+        # longer. A Retry-After paused the host for as long as the attempt waits: that pause is the reason.
         cooling = self.politeness.cooling_left(self._send_url(plan.url, client))
-        wait = f"{max(delay, cooling):.2f} s" + (" (the host is paused)" if cooling > delay else "")
+        paused = cooling > delay or (cooling > 0 and retry_after is not None)
+        why = "the host is paused" if paused else "Retry-After" if retry_after is not None else "backoff"
+        wait = f"{max(delay, cooling):.2f} s ({why})"
         log.info(
             "%s %s %s → %s; attempt %d of %d in %s", plan.target.name, plan.method, self.redact(plan.url),
             result.status or result.error_kind, attempt + 1, client.settings.retry.attempts, wait,
@@ -296,15 +305,16 @@ class Fetcher:
         settings = client.settings
         polite = self.politeness
         host = polite.host(send_url)
-        async with self.slots.hold(send_url, settings.rate_limit, polite.gap(host, settings.rate_limit, crawl_delay)):
+        rate = settings.rate_limit
+        # The gap is read when the request takes its turn: what the host said last, not before it queued.
+        async with self.slots.hold(send_url, rate, lambda: polite.gap(host, rate, crawl_delay)):
             headers = hop.headers
             if hop.bearer is not None:
                 # Taken with the slot held, so that it cannot expire while its request waits for a turn.
                 headers = {**headers, **await hop.bearer.header()}
             # Latency counts from when the host's slot is ours: waiting
             # for politeness is not the server's slowness.
-            sent = time.perf_counter()
-            host.stats.requests += 1
+            sent = polite.sending(host)  # on time.perf_counter()
             if hop.url == plan.url:
                 result.fetched_at = utc_now()
             try:
@@ -330,6 +340,7 @@ class Fetcher:
                     await self._read(response, plan, client, result, hop.url)
                     return None
             finally:
+                polite.done(host, sent)
                 result.elapsed += time.perf_counter() - sent
 
     def _redirect(self, hop: _Hop, location: str, status: int, client: TargetClient) -> _Hop:

@@ -11,11 +11,19 @@ and the clock, tested without sockets:
   began counts as "further": the requests in flight when a host starts
   refusing all come back refused, and that is one refusal, not eight. A
   rate-limit header saying no request remains (``http.budget``) pauses the
-  host until its reset, whatever the status.
+  host until its reset, whatever the status; so does one saying no more
+  remain than the requests sent after it and still on their way (the host
+  counted none of those yet: each takes one of the remaining).
 - **Pace** (``gap``): the least gap between two requests to the host, a
   floor under the target's own ``rate_limit`` interval. A budget running low
-  (under ``LOW_BUDGET_SHARE`` of its limit, or ``LOW_BUDGET_REQUESTS`` when
-  the limit is not said) is spread evenly over the time until it renews.
+  is spread evenly over the time until it renews: what remains beyond the
+  requests on their way, one every reset ÷ that many seconds, from the very
+  next send. Low is: what remains beyond the requests on their way is no more
+  than the host has had on their way at once, plus ``LOW_BUDGET_MARGIN`` (as
+  many may leave together the moment their turns free), or the budget is under
+  ``LOW_BUDGET_SHARE`` of its limit (``LOW_BUDGET_REQUESTS`` or fewer when the
+  limit is not said). An answer whose budgets are none of them low (a fresh
+  window) ends the spreading at once, for requests already waiting too.
   With ``rate_limit.adaptive``, the gap also follows the host's latency, as
   Scrapy's AutoThrottle does: aiming at ``target_concurrency`` requests in
   the host's hands, it rises at once with the latency, falls halfway towards
@@ -55,6 +63,7 @@ COOLDOWN_START = 1.0  # seconds: the first pause for a 429/503 without Retry-Aft
 ADAPTIVE_START = 0.5  # seconds between requests to a host before its first answer, in adaptive mode
 LOW_BUDGET_SHARE = 0.1  # a budget under this share of its limit is paced over its window
 LOW_BUDGET_REQUESTS = 10  # ... and, when the limit is not said, one of this many requests or fewer
+LOW_BUDGET_MARGIN = 2  # ... and one with no more left than a burst of the host's concurrency and this many
 _MAX_DOUBLINGS = 30  # 2**30 s is far beyond any cooldown cap; the bound keeps the float finite
 
 
@@ -78,6 +87,8 @@ class Answer:
     latency: float  # seconds from sending to the response's headers
     retry_after: float | None = None  # seconds, parsed from Retry-After
     budgets: tuple[Budget, ...] = ()
+    later: int = 0  # requests to the host sent after this one and not answered yet: the budgets do not count them
+    at_once: int = 0  # the most requests the host has had on their way at once: as many may leave together
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +124,7 @@ def answered(state: HostState, answer: Answer, rate: RateLimit, max_wait: float,
     """
     fresh = answer.sent_at >= state.paused_at
     pause = _pause(state, answer, rate, max_wait, fresh)
-    _pace_budget(state, answer.budgets, rate, now)
+    _pace_budget(state, answer, rate, now)
     if rate.adaptive:
         _adapt(state, answer, rate, fresh)
     if pause.seconds > 0:
@@ -123,7 +134,10 @@ def answered(state: HostState, answer: Answer, rate: RateLimit, max_wait: float,
 
 def _pause(state: HostState, answer: Answer, rate: RateLimit, max_wait: float, fresh: bool) -> Pause:
     status = answer.status
-    used_up = max((b.reset for b in answer.budgets if b.remaining == 0 and b.reset is not None), default=None)
+    # Used up: nothing left, or nothing the requests already on their way will not take.
+    used_up = max(
+        (b.reset for b in answer.budgets if b.remaining <= answer.later and b.reset is not None), default=None
+    )
     if status not in COOLDOWN_STATUSES:
         if fresh and status < 400:
             state.streak = 0
@@ -146,20 +160,23 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _pace_budget(state: HostState, budgets: tuple[Budget, ...], rate: RateLimit, now: float) -> None:
+def _pace_budget(state: HostState, answer: Answer, rate: RateLimit, now: float) -> None:
     """Spread a low budget over the time until it renews; an answer with budgets and none low ends that."""
-    if not budgets:
+    if not answer.budgets:
         return  # a host that says nothing this time keeps the pace it asked for until its reset
     least, until = 0.0, 0.0
-    for budget in budgets:
-        if budget.reset is None or budget.remaining == 0 or not _low(budget):
-            continue
-        least = max(least, budget.reset / budget.remaining)
+    for budget in answer.budgets:
+        left = budget.remaining - answer.later  # what new sends may still use before the reset
+        if budget.reset is None or left <= 0 or not _low(budget, left, answer.at_once):
+            continue  # (none left: the host is paused until the reset instead)
+        least = max(least, budget.reset / left)
         until = max(until, now + budget.reset)
     state.budget_gap, state.budget_until = min(least, rate.max_delay), until
 
 
-def _low(budget: Budget) -> bool:
+def _low(budget: Budget, left: int, at_once: int) -> bool:
+    if left <= at_once + LOW_BUDGET_MARGIN:
+        return True
     if budget.limit:
         return budget.remaining < LOW_BUDGET_SHARE * budget.limit
     return budget.remaining <= LOW_BUDGET_REQUESTS
@@ -181,12 +198,14 @@ def _adapt(state: HostState, answer: Answer, rate: RateLimit, fresh: bool) -> No
 
 
 class _Host:
-    __slots__ = ("origin", "state", "stats")
+    __slots__ = ("at_once", "on_the_way", "origin", "state", "stats")
 
     def __init__(self, origin: str, stats: HostStats) -> None:
         self.origin = origin
         self.state = HostState()
         self.stats = stats
+        self.on_the_way: list[float] = []  # when each request to the host not answered yet was sent
+        self.at_once = 0  # the most requests it had on their way at once
 
 
 class HostPoliteness:
@@ -228,6 +247,18 @@ class HostPoliteness:
             return crawl_delay  # the usual case: no clock read
         return max(crawl_delay, gap(state, rate, self._clock()))
 
+    def sending(self, host: _Host) -> float:
+        """A request to ``host`` leaves now: counted, and on its way until ``done``; the time it left."""
+        sent = self._clock()
+        host.stats.requests += 1
+        host.on_the_way.append(sent)
+        host.at_once = max(host.at_once, len(host.on_the_way))
+        return sent
+
+    def done(self, host: _Host, sent_at: float) -> None:
+        """The request sent at ``sent_at`` is answered, or failed: no longer on its way."""
+        host.on_the_way.remove(sent_at)
+
     def answered(
         self, host: _Host, url: str, settings: FetchSettings, status: int, headers: Mapping[str, str], sent_at: float
     ) -> None:
@@ -250,6 +281,8 @@ class HostPoliteness:
             now - sent_at,
             parse_retry_after(headers.get("Retry-After")) if refused else None,
             read_budgets(headers, time.time()) if limited else (),
+            sum(1 for sent in host.on_the_way if sent > sent_at) if limited else 0,
+            host.at_once,
         )
         pause = answered(host.state, answer, rate, settings.retry.max_retry_after, now)
         if pause.seconds > 0:
@@ -268,6 +301,19 @@ class HostPoliteness:
             stats.cooldown_seconds += until - stats.cooling_until
         stats.cooling_until = until
         self._gate.cool_down(url, pause.seconds)
+
+    def session_ended(self) -> None:
+        """No request of this session is left: the rest of a pause still running held nothing back, and is not counted.
+
+        So ``cooldown_seconds`` is the time the host was kept waiting while
+        the session had requests to send, never more than the session lasted.
+        """
+        now = self._clock()
+        for host in self._hosts.values():
+            left = host.stats.cooling_until - now
+            if left > 0:
+                host.stats.cooldown_seconds -= left
+                host.stats.cooling_until = now
 
     def cooling_left(self, url: str) -> float:
         """Seconds until ``url``'s host may be sent to again, as far as this process paused it."""

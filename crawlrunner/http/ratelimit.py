@@ -12,23 +12,27 @@ so its timeout never ticks while it waits for the host.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..settings import RateLimit
+
+RECHECK = 0.1  # seconds: how often a request waiting for its gap reads it again (a fresh budget ends it)
+Gap = Callable[[], float]  # the seconds a send keeps from the last one, beyond its rate (``HostGate.hold``)
 
 
 class _Host:
     def __init__(self, concurrency: int) -> None:
         self.semaphore = asyncio.Semaphore(concurrency) if concurrency else None
         self.cooldown_until = 0.0
-        self.next_at: dict[RateLimit, float] = {}
-        self.lock = asyncio.Lock()
+        self.last_sent: dict[RateLimit, float] = {}  # loop time of the last send on each rate's pacer
+        self.pacers: dict[RateLimit, asyncio.Lock] = {}  # one request at a time waits for its moment
 
 
 class _Turn:
     __slots__ = ("gap", "host", "rate")
 
-    def __init__(self, host: _Host, rate: RateLimit, gap: float) -> None:
+    def __init__(self, host: _Host, rate: RateLimit, gap: Gap | None) -> None:
         self.host = host
         self.rate = rate
         self.gap = gap
@@ -37,14 +41,12 @@ class _Turn:
         host, rate = self.host, self.rate
         if host.semaphore is not None:
             await host.semaphore.acquire()
-        # Most hosts have no pacing and no cooldown: skip the lock then.
-        if rate.interval or self.gap or host.cooldown_until:
-            try:
-                await HostSlots._wait_turn(host, rate, max(rate.interval, self.gap))
-            except BaseException:
-                if host.semaphore is not None:
-                    host.semaphore.release()
-                raise
+        try:
+            await HostSlots._wait_turn(host, rate, self.gap)
+        except BaseException:
+            if host.semaphore is not None:
+                host.semaphore.release()
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self.host.semaphore is not None:
@@ -69,31 +71,43 @@ class HostSlots:
             host = self._hosts[key] = _Host(self._per_host)
         return host
 
-    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> _Turn:
+    def hold(self, url: str, rate: RateLimit, gap: Gap | None = None) -> _Turn:
         """A turn to send one request to ``url``'s host, paced and outside any cooldown.
 
-        Use as ``async with slots.hold(url, rate):``. ``gap``: seconds to keep
-        after this send beyond ``rate``'s interval (the host's robots.txt, its
-        rate-limit headers, adaptive pacing), on ``rate``'s pacer. A plain
-        class rather than a generator-based context manager: this runs for
-        every request.
+        Use as ``async with slots.hold(url, rate):``. ``gap()``: the seconds to
+        keep since the last send on ``rate``'s pacer beyond ``rate``'s interval
+        (the host's robots.txt, its rate-limit headers, adaptive pacing), read
+        while this request waits for its moment: what the host said last
+        counts, not what it said when the request queued. A plain class
+        rather than a generator-based context manager: this runs for every
+        request.
         """
         return _Turn(self._host(url), rate, gap)
 
     @staticmethod
-    async def _wait_turn(host: _Host, rate: RateLimit, interval: float) -> None:
+    async def _wait_turn(host: _Host, rate: RateLimit, gap: Gap | None) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            async with host.lock:
+        now = loop.time()
+        # Most hosts have no pacing and no cooldown: no lock then, only the send noted.
+        if not (rate.interval or host.cooldown_until > now or (gap and gap())):
+            host.last_sent[rate] = now
+            return
+        pacer = host.pacers.get(rate)
+        if pacer is None:
+            pacer = host.pacers[rate] = asyncio.Lock()
+        # One request at a time waits for the pacer's next moment (the others
+        # queue here, in order), reading the gap again as it waits: a gap
+        # learnt meanwhile counts for this very send, and a budget renewed
+        # meanwhile (gap 0) lets it go at once. A cooldown holds it too.
+        async with pacer:
+            while True:
                 now = loop.time()
-                start = max(now, host.cooldown_until, host.next_at.get(rate, 0.0) if interval else 0.0)
-                if interval:
-                    host.next_at[rate] = start + interval
-            if start <= now:
-                return
-            await asyncio.sleep(start - now)
-            if host.cooldown_until <= loop.time():
-                return  # a cooldown that began while we slept sends us round again
+                interval = max(rate.interval, gap() if gap else 0.0)
+                start = max(host.cooldown_until, host.last_sent.get(rate, -interval) + interval)
+                if start <= now:
+                    host.last_sent[rate] = now
+                    return
+                await asyncio.sleep(min(start - now, RECHECK))
 
     def cool_down(self, url: str, seconds: float) -> None:
         """Leave ``url``'s host alone for ``seconds`` (a 429 or 503 came back)."""

@@ -157,6 +157,7 @@ def fetch_settings(ctx: Context, layers: Layers, path: SpecPath) -> FetchSetting
     """The target's request settings from its ``layers``: mappings merge key by key, null switches off."""
     merged = _merged(layers)
     _check_auth(ctx, layers, merged.get("auth"))
+    _check_adaptive_only(ctx, layers, merged.get("rate_limit") or {})
     return FetchSettings(
         retry=_retry(merged.get("retry", {})),
         rate_limit=_rate_limit(merged.get("rate_limit") or {}),
@@ -218,6 +219,27 @@ def _check_rate_limit(ctx: Context, raw: Mapping[str, Any], path: SpecPath) -> N
             path + ("max_delay",),
             f"{raw['max_delay']:g} s is less than the {kept:g} s between requests that min_delay or the rate already keeps",
         )
+
+
+def _check_adaptive_only(ctx: Context, layers: Layers, merged: Mapping[str, Any]) -> None:
+    """``target_concurrency`` in a rate limit that is not adaptive in the end: reported where it is written, once.
+
+    ``layers`` are http, defaults and the target's own, with where each is
+    written, as ``fetch_settings`` merges them; a level that says
+    ``adaptive: false`` beside it was told already (``_check_rate_limit``).
+    """
+    if "target_concurrency" not in merged or merged.get("adaptive") is True:
+        return
+    for where, layer in reversed(list(layers)):
+        raw = layer.get("rate_limit")
+        if isinstance(raw, dict) and "target_concurrency" in raw:
+            if raw.get("adaptive") is not False:
+                problem = ctx.document.problem(
+                    (*where, "rate_limit", "target_concurrency"), "has no effect without adaptive: true", key=True
+                )
+                if problem not in ctx.problems:  # an inherited one, once for all the targets
+                    ctx.problems.append(problem)
+            return
 
 
 def _tls(raw: dict[str, Any]) -> TLS:

@@ -123,26 +123,50 @@ async def test_sends_to_a_host_keep_its_interval_across_workers(run: Run) -> Non
 
 
 async def test_a_gap_a_worker_asks_for_spaces_its_sends_in_the_shared_pacer(run: Run) -> None:
-    # The gap (robots.txt, rate-limit headers, adaptive pacing) widens a send's reservation on the rate's
-    # pacer: an unpaced rate too, and the other workers' sends on that pacer keep away from it.
+    # The gap (robots.txt, rate-limit headers, adaptive pacing) keeps a send that far from the last one
+    # reserved on the rate's pacer, whichever worker reserved it: an unpaced rate too.
     sent: list[tuple[float, int]] = []
 
     async def send(slots: ClusterSlots, n: int, gap: float) -> None:
         for _ in range(3):
-            async with slots.hold("http://gapped.test/x", UNPACED, gap):
+            async with slots.hold("http://gapped.test/x", UNPACED, lambda: gap):
                 sent.append((time.monotonic(), n))
 
     async with workers(run, 2) as (slow, other):
         await asyncio.gather(send(slow, 0, 0.2), send(other, 1, 0.05))
 
     sent.sort()
-    after_slow = [b - a for (a, n), (b, _) in zip(sent, sent[1:], strict=False) if n == 0]
-    after_other = [b - a for (a, n), (b, _) in zip(sent, sent[1:], strict=False) if n == 1]
+    before_slow = [b - a for (a, _), (b, n) in zip(sent, sent[1:], strict=False) if n == 0]
+    before_other = [b - a for (a, _), (b, n) in zip(sent, sent[1:], strict=False) if n == 1]
     assert len(sent) == 6
-    assert min(after_slow) >= 0.2 - 0.005, sent
-    assert min(after_other) >= 0.05 - 0.005, sent
+    assert min(before_slow) >= 0.2 - 0.005, sent
+    assert min(before_other) >= 0.05 - 0.005, sent
     keys = await run.fetchval("SELECT count(*) FROM hosts WHERE run_id = $1 AND rate_key <> ''", run.run_id)
     assert keys == 1  # one pacer, whatever the gaps
+
+
+async def test_a_gap_is_read_when_the_send_takes_its_turn_and_holds_the_very_next_send(run: Run) -> None:
+    url, current = "http://budget.test/x", [0.0]
+    sent: list[float] = []
+
+    async def send(slots: ClusterSlots) -> None:
+        async with slots.hold(url, UNPACED, lambda: current[0]):
+            sent.append(time.monotonic())
+
+    async with worker(run, 0, per_host=1) as slots:
+        await send(slots)
+        current[0] = 0.4  # an answer asked for a gap: the next send keeps it from the last
+        await send(slots)
+        current[0] = 30.0  # a budget nearly used up while a send waits for the host's one turn ...
+        async with slots.hold(url, UNPACED):
+            queued = asyncio.create_task(send(slots))
+            await asyncio.sleep(0.2)
+            current[0] = 0.0  # ... and fresh again before it has its turn: it goes at once, not 30 s on
+        async with asyncio.timeout(5):
+            await queued
+
+    assert sent[1] - sent[0] >= 0.4 - 0.005
+    assert sent[2] - sent[1] < 5
 
 
 async def test_a_cooldown_pauses_the_host_in_every_worker(run: Run) -> None:

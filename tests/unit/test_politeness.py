@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -309,3 +310,96 @@ def test_the_live_view_says_which_host_is_cooling_down() -> None:
     stats.hosts["https://calm.example"] = HostStats(cooling_until=time.perf_counter() - 1)
     header = LiveView(stats, {}).header()
     assert header.endswith("in flight; cooling down: shop.example (3 s left)")
+
+
+# -- the gap, as HostSlots keeps it ---------------------------------------------------------------
+
+
+async def test_a_gap_learnt_holds_the_very_next_send_and_one_that_ends_frees_a_waiting_one_at_once() -> None:
+    slots, url = HostSlots(8), "http://gapped.example/x"
+    current = [0.0]  # the gap the host's answers call for, as the tracker would say it now
+    sent: list[float] = []
+
+    async def send() -> None:
+        async with slots.hold(url, RATE, lambda: current[0]):
+            sent.append(time.monotonic())
+
+    await send()
+    current[0] = 0.5  # an answer just asked for a gap: the next send keeps it
+    await send()
+    current[0] = 30.0  # a budget nearly used up: a send waits ...
+    waiting = asyncio.create_task(send())
+    await asyncio.sleep(0.3)
+    assert len(sent) == 2
+    current[0] = 0.0  # ... until an answer says the budget is fresh again: then it goes, not 30 s later
+    async with asyncio.timeout(2):
+        await waiting
+
+    assert sent[1] - sent[0] >= 0.5 - 0.01
+    assert sent[2] - sent[1] < 5  # at about 0.3 s + a recheck: far from the 30 s the queued gap said
+
+
+async def test_requests_queued_behind_a_gap_take_the_gap_of_the_moment_not_one_each() -> None:
+    slots, url = HostSlots(8), "http://queued.example/x"
+    current = [0.4]
+    sent: list[float] = []
+
+    async def send() -> None:
+        async with slots.hold(url, RATE, lambda: current[0]):
+            sent.append(time.monotonic())
+
+    await send()
+    queued = [asyncio.create_task(send()) for _ in range(4)]
+    await asyncio.sleep(0.5)  # one went after the gap; three wait for theirs
+    current[0] = 0.0  # the window renewed: the rest go together
+    async with asyncio.timeout(2):
+        await asyncio.gather(*queued)
+
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert gaps[0] >= 0.4 - 0.01
+    assert sent[-1] - sent[0] < 1.5  # not 4 × 0.4 s chained one after another
+
+
+# -- budgets and the requests on their way --------------------------------------------------------
+
+
+def test_a_budget_no_larger_than_the_requests_on_their_way_is_spread_or_paused_from_the_next_send() -> None:
+    # 20 a window, 9 left, 7 sent after this one and not answered yet: 2 are ours until the reset in 3 s.
+    state = HostState()
+    pause = answered(state, Answer(200, 0.0, 0.01, budgets=(Budget(9, 3.0, 20),), later=7), RATE, MAX_WAIT, 1.0)
+    assert pause.seconds == 0 and gap(state, RATE, 1.0) == 1.5
+    # 12 left with 7 on their way is plenty (well over 10% of 20, more than 2 beyond them): no gap.
+    answered(state, Answer(200, 0.0, 0.01, budgets=(Budget(12, 3.0, 20),), later=7), RATE, MAX_WAIT, 1.1)
+    assert gap(state, RATE, 1.1) == 0.0
+    # 5 left and 6 on their way: none for a new send before the reset, so the host is paused until it.
+    pause = answered(state, Answer(200, 0.0, 0.01, budgets=(Budget(5, 2.5, 20),), later=6), RATE, MAX_WAIT, 1.2)
+    assert pause.seconds == 2.5
+
+
+async def test_the_tracker_counts_only_the_requests_sent_after_the_answered_one() -> None:
+    clock, slots = Clock(), HostSlots(8)
+    polite = HostPoliteness(slots, clock=clock)
+    url = "https://api.example/x"
+    host = polite.host(url)
+    first = polite.sending(host)
+    for _ in range(3):
+        clock.now += 0.01
+        polite.sending(host)
+    polite.answered(host, url, FetchSettings(), 200, headers(X_RateLimit_Remaining="3", X_RateLimit_Reset="2"), first)
+    polite.done(host, first)
+    # 3 left, 3 sent after it: none for a new send: paused until the reset.
+    assert polite.cooling_left(url) == pytest.approx(2.0)
+    assert host.stats.requests == 4 and len(host.on_the_way) == 3
+
+
+async def test_a_pause_running_past_the_sessions_end_counts_only_up_to_it() -> None:
+    clock, slots = Clock(), HostSlots(8)
+    polite = HostPoliteness(slots, clock=clock)
+    url = "https://Shop.example/items/1"
+    host = polite.host(url)
+    polite.answered(host, url, FetchSettings(), 429, headers(Retry_After="5"), sent_at=99.9)
+    clock.now = 101.5  # the last request is answered 1.5 s into the pause: nothing waits for the rest
+    polite.session_ended()
+
+    assert (host.stats.cooldowns, host.stats.cooldown_seconds) == (1, pytest.approx(1.5))
+    assert polite.cooling_left(url) == 0.0

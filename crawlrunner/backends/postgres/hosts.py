@@ -11,10 +11,10 @@ takes either: ``backends.base.HostGate``)::
 Three rules, three mechanisms, all keyed by run:
 
 - **Pacing** (``rate_limit``, ``min_delay``, a wider ``gap`` the worker's own
-  ``http.politeness`` asks for): each send reserves its moment in the host's
-  ``hosts`` row for its rate: one upsert moves ``next_at`` on by the send's
-  interval and says how long this request waits. Both are measured
-  with the database's clock (``clock_timestamp()``), so the machines' clocks
+  ``http.politeness`` asks for, read as the send reserves): each send reserves
+  its moment in the host's ``hosts`` row for its rate, its interval after the
+  last one: one upsert moves ``next_at`` on and says how long this request
+  waits, by the database's clock (``clock_timestamp()``): the machines' clocks
   never matter, and reservations are an interval apart whoever makes them.
 - **Cooldown** (429/503): applied in this process at once, written to the
   host's row (``rate_key = ''``) in the background. Every worker reads the
@@ -55,8 +55,8 @@ import asyncio
 import itertools
 import logging
 import random
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -74,11 +74,13 @@ from .hosts_sql import (
     WRITE_COOLDOWNS,
     release_worker_turns,
 )
+from .tasks import finish
 
 if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger(__name__)
+Gap = Callable[[], float]  # the seconds a send keeps from the last one, beyond its rate (``HostGate.hold``)
 
 REFRESH = 0.05  # seconds between reads of the run's cooldowns (and the clock): how soon a worker hears of another's 429
 POLL_MIN, POLL_MAX = 0.005, 0.1  # backoff between asks for the turns of a host that is full
@@ -126,10 +128,23 @@ class _Lease:
 class _Host:
     """What this process knows of one host."""
 
-    __slots__ = ("backoff", "cooldown_until", "held", "idle", "marked", "next_poll", "waiters", "waiting_since")
+    __slots__ = (
+        "backoff",
+        "cooldown_until",
+        "held",
+        "idle",
+        "last_sent",
+        "marked",
+        "next_poll",
+        "pace",
+        "waiters",
+        "waiting_since",
+    )
 
     def __init__(self) -> None:
         self.cooldown_until = 0.0  # loop time
+        self.pace: defaultdict[RateLimit, asyncio.Lock] = defaultdict(asyncio.Lock)  # one reservation here at a time
+        self.last_sent: dict[RateLimit, float] = {}  # loop time of this worker's last send at each rate
         self.waiters: deque[asyncio.Future[_Lease]] = deque()  # requests waiting for a turn, in order
         self.idle: list[_Lease] = []  # turns held and unused (never while someone waits)
         self.held = 0  # rows in host_turns that are ours: in use, idle, or being given back
@@ -142,11 +157,10 @@ class _Host:
 class _Turn:
     """``hold``'s context manager: a plain class, since it runs for every request."""
 
-    __slots__ = ("_host", "_interval", "_key", "_lease", "_rate", "_slots")
+    __slots__ = ("_gap", "_host", "_key", "_lease", "_rate", "_slots")
 
-    def __init__(self, slots: ClusterSlots, key: str, host: _Host, rate: RateLimit, gap: float) -> None:
-        self._slots, self._key, self._host, self._rate = slots, key, host, rate
-        self._interval = max(rate.interval, gap)
+    def __init__(self, slots: ClusterSlots, key: str, host: _Host, rate: RateLimit, gap: Gap | None) -> None:
+        self._slots, self._key, self._host, self._rate, self._gap = slots, key, host, rate, gap
         self._lease: _Lease | None = None
 
     async def __aenter__(self) -> None:
@@ -156,12 +170,13 @@ class _Turn:
         if slots.per_host:
             self._lease = await slots._acquire(self._key, host)
         # Most hosts have no pacing and no cooldown: nothing more to do then.
-        if self._interval or host.cooldown_until:
+        if self._rate.interval or host.cooldown_until or (self._gap and self._gap()):
             try:
-                await slots._wait_for_host(self._key, host, self._rate, self._interval)
+                await slots._wait_for_host(self._key, host, self._rate, self._gap)
             except BaseException:
                 self._give_back()
                 raise
+        host.last_sent[self._rate] = asyncio.get_running_loop().time()
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._give_back()
@@ -200,7 +215,7 @@ class ClusterSlots:
 
     # -- the HostGate interface ----------------------------------------------------------
 
-    def hold(self, url: str, rate: RateLimit, gap: float = 0.0) -> _Turn:
+    def hold(self, url: str, rate: RateLimit, gap: Gap | None = None) -> _Turn:
         """A turn to send one request to ``url``'s host: within ``per_host`` over the cluster, paced, not cooling down.
 
         Use as ``async with slots.hold(url, rate):``; ``gap`` widens its reservation (see ``HostGate``).
@@ -239,7 +254,7 @@ class ClusterSlots:
             return
         self._closed = True
         tasks, self._tasks = self._tasks, []
-        await _finish(tasks)
+        await finish(tasks)
         self._fail_waiters(self._hosts, RuntimeError("the host slots are closed"))
         if self._pool.is_closing():
             log.warning("%s: the pool closed first: this worker's turns wait for the reaper", self._name)
@@ -308,7 +323,7 @@ class ClusterSlots:
 
     # -- pacing and cooldowns ----------------------------------------------------------------
 
-    async def _wait_for_host(self, key: str, host: _Host, rate: RateLimit, interval: float) -> None:
+    async def _wait_for_host(self, key: str, host: _Host, rate: RateLimit, gap: Gap | None) -> None:
         loop = asyncio.get_running_loop()
         late = 0
         while True:
@@ -316,31 +331,32 @@ class ClusterSlots:
             if left > 0:
                 await asyncio.sleep(left)
                 continue
-            if not interval:
-                return
-            due, ends = await self._reserve(key, rate, interval)
-            while True:
-                if due > loop.time():
-                    await asyncio.sleep(due - loop.time())
-                # Late (a reply or a wake-up delayed: a busy event loop, a busy
-                # machine): sent now, it would be that much too close to the
-                # next reservation, maybe another worker's. Reserving again
-                # keeps the spacing; a few times, so that a loop always late
-                # still sends.
-                if loop.time() - due <= PACE_LATE or late == PACE_LATE_RETRIES:
-                    break
-                late += 1
-                due, ends = await self._reserve(key, rate, interval, again=ends)
+            # One send of this worker at a time holds a reservation on the pacer; the next reads its gap as the
+            # host's answers say it then (a budget renewed meanwhile: none), not as they said when it queued.
+            async with host.pace[rate]:
+                interval = max(rate.interval, gap() if gap else 0.0)
+                if not interval:
+                    return
+                due, ends = await self._reserve(key, rate, interval)
+                # Sends without a gap reserve nothing: the gap is kept from this worker's last one too.
+                due = max(due, host.last_sent.get(rate, -interval) + interval)
+                while True:
+                    if due > loop.time():
+                        await asyncio.sleep(due - loop.time())
+                    # Late (a busy event loop or machine): sent now, it would be that much too close to the next
+                    # reservation, maybe another worker's. Reserving again keeps the spacing; a few times, so that
+                    # a loop always late still sends.
+                    if loop.time() - due <= PACE_LATE or late == PACE_LATE_RETRIES:
+                        break
+                    late += 1
+                    due, ends = await self._reserve(key, rate, interval, again=ends)
             if host.cooldown_until <= loop.time():
                 return  # else a cooldown began while we slept: round again, for a new reservation
 
     async def _reserve(
         self, key: str, rate: RateLimit, interval: float, *, again: float | None = None
     ) -> tuple[float, float]:
-        """When this send is due, in loop time, and when its reservation ends, by the database's clock.
-
-        ``again``: the end of a reservation this send was too late for.
-        """
+        """When this send is due, in loop time and by the database's clock; ``again``: a moment it was late for."""
         name = self._rate_keys.get(rate)
         if name is None:
             name = self._rate_keys[rate] = rate_key(rate)
@@ -358,7 +374,7 @@ class ClusterSlots:
                 received = loop.time()
             due, now = row
             self._clock.learn(sent, received, now)
-            return self._clock.local(due), due + interval
+            return self._clock.local(due), due
 
         return await retrying(self._name, "reserve a send to a host", reserve)
 
@@ -580,21 +596,3 @@ def _hand_over(host: _Host, lease: _Lease) -> bool:
             waiter.set_result(lease)
             return True
     return False
-
-
-async def _finish(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait until they have ended, even if the caller is cancelled meanwhile."""
-    for task in tasks:
-        task.cancel()
-    pending = set(tasks)
-    interrupted = False
-    while pending:
-        try:
-            _, pending = await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            interrupted = True  # they end promptly (cancelled): wait, then pass it on
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a host slots task failed", exc_info=task.exception())
-    if interrupted:
-        raise asyncio.CancelledError

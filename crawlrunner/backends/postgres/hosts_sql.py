@@ -123,8 +123,8 @@ END
 $round$;
 """
 
-# ``hosts``: per run and host, one row per rate (pacing: ``next_at``, the next
-# allowed send) and one with ``rate_key = ''``: the cooldown, and the mark of
+# ``hosts``: per run and host, one row per rate (pacing: ``next_at``, the send
+# reserved last) and one with ``rate_key = ''``: the cooldown, and the mark of
 # the worker that waits first for a turn (``wanted_*``: see the round), made by the
 # first 429, 503 or wait. Updates of ``next_at`` and ``wanted_*`` touch no
 # indexed column: HOT, in the room the fillfactor leaves.
@@ -160,31 +160,33 @@ CREATE UNLOGGED TABLE IF NOT EXISTS host_turns (
 )
 
 # Reserve the next send to a host at one rate: $1 run, $2 host, $3 rate key,
-# $4 interval, $5 lead (seconds). Returns when the send is due and the time now,
-# both by the database's clock (epoch seconds). The new ``next_at`` is
-# greatest(old next_at, now + lead, cooldown) + interval; ``excluded`` holds the
-# last two terms.
+# $4 interval (this send's: the gap it keeps from the send reserved last),
+# $5 lead (seconds). Returns when the send is due and the time now, both by
+# the database's clock (epoch seconds). The new ``next_at``, the send's moment,
+# is greatest(old next_at + interval, now + lead, cooldown); ``excluded`` holds
+# the last two terms. The interval goes before the send, not after it: a gap a
+# host's answer just called for holds the very next send, and one that ended
+# (a fresh budget) holds none.
 RESERVE = """
 INSERT INTO hosts AS h (run_id, host, rate_key, next_at)
 VALUES ($1, $2, $3, greatest(clock_timestamp() + make_interval(secs => $5),
-    (SELECT c.cooldown_until FROM hosts c WHERE c.run_id = $1 AND c.host = $2 AND c.rate_key = ''))
-    + make_interval(secs => $4))
+    (SELECT c.cooldown_until FROM hosts c WHERE c.run_id = $1 AND c.host = $2 AND c.rate_key = '')))
 ON CONFLICT (run_id, host, rate_key) DO UPDATE
     SET next_at = greatest(h.next_at + make_interval(secs => $4), excluded.next_at)
-RETURNING extract(epoch FROM h.next_at)::float8 - $4, extract(epoch FROM clock_timestamp())::float8
+RETURNING extract(epoch FROM h.next_at)::float8, extract(epoch FROM clock_timestamp())::float8
 """
 
-# A send woken too late for its reservation ($5: the reservation's end, epoch
-# seconds) reserves again: if nobody reserved after it, now (and the next
-# reservation is an interval after now); else after the last one. Same
-# arguments ($1 to $4) and results as RESERVE; no row if the row is gone.
+# A send woken too late for its reservation ($5: its moment, epoch seconds)
+# reserves again: if nobody reserved after it, now; else an interval after the
+# last one. Same arguments ($1 to $4) and results as RESERVE; no row if the row
+# is gone.
 RESERVE_AGAIN = """
 UPDATE hosts h SET next_at = CASE
         WHEN h.next_at <= to_timestamp($5) + interval '1 millisecond'
-        THEN greatest(h.next_at, clock_timestamp() + make_interval(secs => $4))
+        THEN greatest(h.next_at, clock_timestamp())
         ELSE h.next_at + make_interval(secs => $4) END
 WHERE h.run_id = $1 AND h.host = $2 AND h.rate_key = $3
-RETURNING extract(epoch FROM h.next_at)::float8 - $4, extract(epoch FROM clock_timestamp())::float8
+RETURNING extract(epoch FROM h.next_at)::float8, extract(epoch FROM clock_timestamp())::float8
 """
 
 # The time, and the run's running cooldowns: hosts and when each ends ($1 run),
