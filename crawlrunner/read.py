@@ -188,6 +188,16 @@ class PlanFacts:
 LATENCY_SAMPLE = 20_000
 
 
+def _has_table(database: Database, name: str) -> bool:
+    if is_postgres_url(database):
+        statement = (
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+        )
+    else:
+        statement = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return bool(query(database, statement, [name]).rows[0][0])
+
+
 def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     """What ``spec_name``'s earlier runs in ``database`` learnt; empty facts if it has none (or no such database).
 
@@ -197,12 +207,18 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     the last completed run.
     """
     mark = "$1" if is_postgres_url(database) else "?"
+    # A database written by a release before host_stats (read-only here: not upgraded) still tells the rest.
+    hosts_kept = _has_table(database, "host_stats")
     delays: dict[str, float] = {}
-    for host, delay in query(
-        database,
-        "SELECT h.origin, h.crawl_delay FROM host_stats h JOIN runs r ON r.id = h.run_id"
-        f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
-        [spec_name],
+    for host, delay in (
+        query(
+            database,
+            "SELECT h.origin, h.crawl_delay FROM host_stats h JOIN runs r ON r.id = h.run_id"
+            f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
+            [spec_name],
+        )
+        if hosts_kept
+        else ()
     ):
         delays[host] = float(delay)
     last = query(database, f"SELECT max(id) FROM runs WHERE spec_name = {mark} AND status = 'completed'", [spec_name])
@@ -223,11 +239,15 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
         [run_id],
     )
     made = query(database, f"SELECT target, count(*) FROM fetch_log WHERE run_id = {mark} GROUP BY target", [run_id])
-    pushback = query(
-        database,
-        "SELECT origin, throttled, unavailable, cooldown_seconds FROM host_stats"
-        f" WHERE run_id = {mark} AND (throttled > 0 OR unavailable > 0 OR cooldown_seconds > 0)",
-        [run_id],
+    pushback = (
+        query(
+            database,
+            "SELECT origin, throttled, unavailable, cooldown_seconds FROM host_stats"
+            f" WHERE run_id = {mark} AND (throttled > 0 OR unavailable > 0 OR cooldown_seconds > 0)",
+            [run_id],
+        )
+        if hosts_kept
+        else ()
     )
     return PlanFacts(
         KnownHosts(

@@ -109,3 +109,33 @@ def test_a_database_that_cannot_be_read_is_said_and_the_plan_still_shown(
 
     assert "GET https://api.example.com/items" in output
     assert "(earlier runs not read:" in output
+
+
+def test_a_database_from_before_host_stats_is_read_for_the_rest(
+    cli: CliRunner, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from crawlrunner.backends.sqlite.schema import MIGRATIONS
+
+    spec = write_spec("name: old\ntargets:\n  - {name: items, url: 'https://api.example.com/items'}\n")
+    database = tmp_path / "old.db"
+    with closing(sqlite3.connect(database)) as conn:
+        for migration in MIGRATIONS[:4]:  # layout 4: no host_stats yet
+            conn.executescript(migration)
+        conn.execute("PRAGMA user_version = 4")
+        conn.execute(
+            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
+            " VALUES ('old', 'spec.yaml', 'x', '2026-01-01', '2026-01-01', 'completed')"
+        )
+        conn.execute(
+            "INSERT INTO fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records,"
+            " fetched_at) VALUES (1, 'items', 'GET', 'https://api.example.com/items', 200, 10, 250, 1, 1, '2026-01-01')"
+        )
+        conn.commit()
+
+    output = _plan(cli, str(spec), "-o", str(database))
+
+    assert "earlier runs not read" not in output
+    assert "250 ms a request in the last complete run" in output
