@@ -79,7 +79,7 @@ def target_client(spec: Spec, target: Target, tokens: TokenSources) -> TargetCli
         secrets=spec.redactor.values,
         download_dir=Path(spec.http.download_dir),
     )
-    return tokens.attach(client)
+    return tokens.attach(client, target.name)
 
 
 def _conditional(plan: RequestPlan, spec: Spec, validators: Validators) -> RequestPlan:
@@ -126,6 +126,7 @@ async def crawl(
     clients = {t.name: target_client(spec, t, tokens) for t in selected}
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
     view = LiveView(stats, {t.name: _known_total(t) for t in selected})
+    view.tokens_waiting = tokens.waiting
 
     async def fetch(plan: RequestPlan) -> FetchResult | None:
         """The response to ``plan``, or why there is none; None when robots.txt forbids it."""

@@ -13,7 +13,7 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
@@ -30,6 +30,8 @@ class LiveView:
     in_flight: int = 0
     retrying: int = 0
     cluster: tuple[int, int] | None = None  # (requests, records) of every worker of a shared run
+    # Requests held back while a token endpoint is down: ``3 waiting for a token: …``, or "".
+    tokens_waiting: Callable[[], str] = field(default=lambda: "")
 
     def line(self, name: str) -> str:
         stats = self.stats.targets[name]
@@ -50,6 +52,8 @@ class LiveView:
         elapsed = time.monotonic() - self.started
         extra = f", {self.retrying} waiting to retry" if self.retrying else ""
         extra += _cooling(self.stats)
+        if waiting := self.tokens_waiting():
+            extra += f"; {waiting}"
         if self.cluster is not None:
             extra += f"; the whole run, every worker: {self.cluster[0]} requests, {self.cluster[1]} records"
         return f"{duration(elapsed)} elapsed, {self.in_flight} in flight{extra}"

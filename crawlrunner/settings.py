@@ -7,7 +7,7 @@ overrides, even with ``null``: that is how a spec switches a timeout off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -137,6 +137,12 @@ class AnswerField:
 
     source: str
     header: bool = False
+
+
+# The seconds a send to a host keeps from the last one, beyond its rate limit
+# (rate-limit headers, adaptive pacing, robots.txt): read when the request
+# takes its turn (``HostGate.hold``).
+Gap = Callable[[], float]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

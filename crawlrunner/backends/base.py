@@ -39,7 +39,7 @@ from ..expectations import TargetFacts
 from ..incremental import Cursors
 from ..plan import RequestPlan
 from ..results import LedTo, Outcome
-from ..settings import RateLimit
+from ..settings import Gap, RateLimit
 from ..sitemaps import LastRun
 from ..spec.model import Spec, Target
 from ..stats import HostStats
@@ -146,9 +146,7 @@ class HostGate(Protocol):
     across all of them (``OpenedRun.hosts``).
     """
 
-    def hold(
-        self, url: str, rate: RateLimit, gap: Callable[[], float] | None = None
-    ) -> AbstractAsyncContextManager[None]:
+    def hold(self, url: str, rate: RateLimit, gap: Gap | None = None) -> AbstractAsyncContextManager[None]:
         """A turn to send one request to ``url``'s host: paced, within its concurrency, outside any cooldown.
 
         ``gap()``: the least seconds between the last send on ``rate``'s pacer

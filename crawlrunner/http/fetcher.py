@@ -8,8 +8,9 @@ answer goes to ``http.politeness`` first, which may pause the whole host (a
 429 or 503, a used-up rate limit) or widen the gap before its next request.
 A failed attempt is retried as the retry policy decides. With an auth that
 fetches a token (``http.tokens``), each attempt carries the current one, and
-a 401 renews it and sends the request once more. Exceptions become
-crawlrunner's in ``http.translate``, the one place that maps aiohttp's;
+a 401 renews it and sends the request once more; while its endpoint is
+down, the request waits for the next try without holding the host's slot.
+Exceptions become crawlrunner's in ``http.translate``, the one place that maps aiohttp's;
 ``asyncio.CancelledError`` is never caught.
 """
 
@@ -21,7 +22,8 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,7 @@ from ..errors import BodyTooLarge, ErrorKind, HTTPStatusError, RedirectRefused, 
 from ..plan import SITEMAP, RequestPlan
 from ..results import FetchResult, utc_now
 from ..secrets import Redactor
-from ..settings import FetchSettings, TokenRequest
+from ..settings import FetchSettings, Gap, TokenRequest
 from ..stats import HostStats
 from .auth import Credentials, same_origin, strip_credentials, with_query
 from .guard import Destinations, hostname
@@ -147,8 +149,12 @@ class _Bearer:
     source: TokenSource
     sent: Token | None = None
 
-    async def header(self) -> dict[str, str]:
-        self.sent = token = await self.source.current()
+    async def header(self) -> dict[str, str] | None:
+        """The token's header; None: the endpoint just failed, wait for its next try (``source.ready``)."""
+        token = await self.source.current()
+        if token is None:
+            return None
+        self.sent = token
         return {token.header: token.value}
 
 
@@ -197,6 +203,8 @@ class Fetcher:
                 log.debug("%s: HTTP 401: sending %s once more with a renewed token", plan.target.name, plan.method)
                 _start_again(result)
                 retry_after, token = await self._attempt(plan, client, result, delay)
+                if _token_refused(result, plan):
+                    result.error = f"{result.error} (a renewed token was refused too)"
             if result.ok:
                 if token is not None:
                     token.accepted = True
@@ -307,11 +315,7 @@ class Fetcher:
         host = polite.host(send_url)
         rate = settings.rate_limit
         # The gap is read when the request takes its turn: what the host said last, not before it queued.
-        async with self.slots.hold(send_url, rate, lambda: polite.gap(host, rate, crawl_delay)):
-            headers = hop.headers
-            if hop.bearer is not None:
-                # Taken with the slot held, so that it cannot expire while its request waits for a turn.
-                headers = {**headers, **await hop.bearer.header()}
+        async with self._turn(hop, send_url, settings, lambda: polite.gap(host, rate, crawl_delay)) as headers:
             # Latency counts from when the host's slot is ours: waiting
             # for politeness is not the server's slowness.
             sent = polite.sending(host)  # on time.perf_counter()
@@ -342,6 +346,30 @@ class Fetcher:
             finally:
                 polite.done(host, sent)
                 result.elapsed += time.perf_counter() - sent
+
+    @asynccontextmanager
+    async def _turn(
+        self, hop: _Hop, send_url: str, settings: FetchSettings, gap: Gap
+    ) -> AsyncIterator[Mapping[str, str]]:
+        """The host's slot, held while the hop goes, and the headers to send: with its fetched token, if any.
+
+        The token is taken with the slot held, so that it cannot expire while
+        its request waits for a turn; while the token endpoint is down, the
+        request waits for its next try with no slot held (as for a host's
+        cooldown), and before its timeout starts.
+        """
+        while True:
+            if hop.bearer is not None:
+                await hop.bearer.source.ready()
+            async with self.slots.hold(send_url, settings.rate_limit, gap):
+                if hop.bearer is None:
+                    yield hop.headers
+                    return
+                token = await hop.bearer.header()
+                if token is not None:
+                    yield {**hop.headers, **token}
+                    return
+            # The endpoint failed just now: the slot goes back while the request waits.
 
     def _redirect(self, hop: _Hop, location: str, status: int, client: TargetClient) -> _Hop:
         target = urljoin(hop.url, location)

@@ -12,13 +12,11 @@ so its timeout never ticks while it waits for the host.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from ..settings import RateLimit
+from ..settings import Gap, RateLimit
 
 RECHECK = 0.1  # seconds: how often a request waiting for its gap reads it again (a fresh budget ends it)
-Gap = Callable[[], float]  # the seconds a send keeps from the last one, beyond its rate (``HostGate.hold``)
 
 
 class _Host:

@@ -59,6 +59,13 @@ def backoff(policy: RetryPolicy, attempt: int, rng: random.Random | None = None)
     return (rng or random).uniform(0, ceiling)
 
 
+def retryable(policy: RetryPolicy, *, status: int | None, error_kind: ErrorKind | None) -> bool:
+    """Whether the failure may pass if asked again: a network error or a status of ``policy.statuses``."""
+    return (error_kind in RETRYABLE_ERRORS) or (
+        error_kind == ErrorKind.HTTP_STATUS and status is not None and status in policy.statuses
+    )
+
+
 def decide(
     policy: RetryPolicy,
     attempt: int,
@@ -69,10 +76,7 @@ def decide(
     rng: random.Random | None = None,
 ) -> Decision:
     """What to do after attempt number ``attempt`` (1-based) failed."""
-    retryable = (error_kind in RETRYABLE_ERRORS) or (
-        error_kind == ErrorKind.HTTP_STATUS and status is not None and status in policy.statuses
-    )
-    if not retryable:
+    if not retryable(policy, status=status, error_kind=error_kind):
         return Decision(None, "not retryable")
     if attempt >= policy.attempts:
         return Decision(None, f"gave up after {attempt} attempt{'s' if attempt != 1 else ''}")

@@ -20,17 +20,26 @@ request sent with it gets a 401 (the fetcher then sends that request once
 more, with the new token). One renewal runs at a time; requests that need
 the token meanwhile wait for it instead of asking again.
 
-A token endpoint that fails (after the target's own retry policy) is asked
-again only ``FAILURE_PAUSE`` seconds later; meanwhile requests that need the
-token fail at once with ``auth_error``, or keep using a token that has not
-expired yet. A token that a 401 renewed is not renewed on a 401 in turn
-before a request succeeded with it (the API refuses what the endpoint gives)
-nor during ``FAILURE_PAUSE`` seconds after it came (a 401 about a resource,
-not the token): asking for more would only hammer the endpoint.
+A token endpoint that fails (after the target's own retry policy) is not
+asked again for a pause; meanwhile a token that has not expired yet is still
+sent. A failure that may pass (a network error, a retryable status) makes the
+requests that need a token wait for the next try, holding no host slot
+(``ready``), while the pause grows from ``FIRST_PAUSE`` to ``FAILURE_PAUSE``:
+a blip of a few seconds fails nothing. Once the endpoint has been failing for
+``retry.max_retry_after`` seconds, or at once for a failure that will not
+pass (a refused client, an answer without a token), the source gives up:
+requests fail at once with ``auth_error`` and the endpoint is asked again every
+``FAILURE_PAUSE`` seconds at most, so a dead endpoint neither hangs the run
+nor gets a request per URL. A token that a 401 renewed is not renewed on a
+401 in turn before a request succeeded with it (the API refuses what the
+endpoint gives) nor during ``FAILURE_PAUSE`` seconds after it came (a 401
+about a resource, not the token): asking for more would only hammer the
+endpoint.
 
 Secrets: a token, once read, goes to the run's redactor before anything can
-print it; the answer's body is never logged nor kept (an OAuth 2 error code
-is quoted, nothing else); and the token request goes through
+print it; the answer's body is never logged nor kept (a failed answer's
+OAuth 2 error code, or a login's short error message with the request's own
+values masked, is quoted, nothing else); and the token request goes through
 ``Fetcher.exchange``: the address guard and ``allowed_hosts``, the target's
 TLS settings, proxy and timeouts, no redirects. The fetcher asks for the
 token with the host's slot held, so a token cannot expire while its request
@@ -54,11 +63,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote_plus
 
 from ..errors import AuthError, ErrorKind, FetchError
-from ..secrets import Redactor
+from ..secrets import MASK, Redactor
 from ..selectors import compile_selector
 from ..settings import TLS, AnswerField, Auth, RetryPolicy, TokenRequest
 from ..spec.registry import Registry
-from .retry import decide, parse_retry_after
+from .retry import decide, parse_retry_after, retryable
 from .translate import translate
 
 if TYPE_CHECKING:  # the fetcher sends the token request; it imports this module
@@ -67,11 +76,16 @@ if TYPE_CHECKING:  # the fetcher sends the token request; it imports this module
 log = logging.getLogger(__name__)
 
 REFRESH_MARGIN = 30.0  # seconds before expiry a token is renewed (or a tenth of its lifetime)
-FAILURE_PAUSE = 30.0  # seconds before a failed token endpoint is asked again
+FIRST_PAUSE = 1.0  # seconds before a token endpoint that just failed is asked again; doubled after each failure
+FAILURE_PAUSE = 30.0  # the longest pause, and the one once requests fail instead of waiting
 MIN_LIFETIME = 1.0  # a token said to expire at once is still used this long: no renewal per request
 ANSWER_BYTES = 64 * 1024  # a token endpoint's answer is small; more is refused
 # RFC 6749 5.2 error codes are short words of this alphabet; anything else is not quoted.
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,40}\Z")
+# Where a failed login's JSON answer says what went wrong, and how much of it is quoted.
+_MESSAGE_KEYS = ("error", "message", "detail")
+EXCERPT_CHARS = 80
+SHORT_SECRET = 4  # shorter values are masked as whole words only: as letters they would mask half the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,10 @@ class Grant(Protocol):
 
     def read(self, answer: Answer) -> Issued:
         """The token in a 2xx answer; AuthError if there is none."""
+        ...
+
+    def refusal(self, answer: Answer) -> str:
+        """What a failed (not 2xx) answer says of why, to quote after its status: `` (invalid_client)``, or ""."""
         ...
 
 
@@ -138,6 +156,9 @@ class ClientCredentials:
             raise AuthError(f"the token endpoint gave a {shown} token; only bearer tokens can be sent")
         return Issued(token, f"Bearer {token}", _seconds(data.get("expires_in")))
 
+    def refusal(self, answer: Answer) -> str:
+        return _oauth_error(answer)
+
 
 @GRANTS.register("token")
 class LoginAnswer:
@@ -149,6 +170,9 @@ class LoginAnswer:
         self._token = _Picker(auth.token_field)
         self._expires = _Picker(auth.expires_field) if auth.expires_field is not None else None
         self._prefix = auth.prefix
+        # A server may echo what it was sent ("no user reader with password pw123"): never quoted.
+        sent = _strings([auth.request.headers, auth.request.json_body, auth.request.form, auth.request.body])
+        self._sent = _echo_pattern(sent)
 
     @property
     def request(self) -> TokenRequest:
@@ -158,6 +182,56 @@ class LoginAnswer:
         token = _usable(self._token.pick(answer), self._token.shown)
         lifetime = _seconds(self._expires.pick(answer)) if self._expires is not None else None
         return Issued(token, f"{self._prefix}{token}", lifetime)
+
+    def refusal(self, answer: Answer) -> str:
+        """`` (message: "wrong password")``: a short excerpt of the JSON answer's ``error``, ``message`` or ``detail``."""
+        said = _said(answer) if not 200 <= answer.status < 300 else None
+        if said is None:
+            return ""
+        key, text = said
+        text = " ".join(text.split())  # one line
+        if self._sent is not None:  # masked before it is cut: no part of a secret shows
+            text = self._sent.sub(MASK, text)
+        if len(text) > EXCERPT_CHARS:
+            text = text[: EXCERPT_CHARS - 1].rstrip() + "…"
+        return f' ({key}: "{text}")'
+
+
+def _said(answer: Answer) -> tuple[str, str] | None:
+    """The first of ``_MESSAGE_KEYS`` that holds text in a JSON answer (``{"error": {"message": …}}`` too)."""
+    try:
+        data = json.loads(answer.body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in _MESSAGE_KEYS:
+        value = data.get(key)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str) and value.strip():
+            return key, "".join(c if c.isprintable() else " " for c in value)
+    return None
+
+
+def _echo_pattern(values: list[str]) -> re.Pattern[str] | None:
+    """What masks the login request's own values in its answer: a short one (a password "x") as a whole word only."""
+    spelled = [
+        re.escape(v) if len(v) >= SHORT_SECRET else rf"(?<!\w){re.escape(v)}(?!\w)"
+        for v in sorted({v for v in values if v.strip()}, key=len, reverse=True)
+    ]
+    return re.compile("|".join(spelled)) if spelled else None
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in ``value`` (nested mappings and lists), keys excepted."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 class _Picker:
@@ -228,6 +302,15 @@ class Token:
             self.refresh_at = self.expires_at - min(REFRESH_MARGIN, lifetime / 10)
 
 
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A token request that failed: the error requests get, its short reason, and whether it may pass."""
+
+    error: AuthError
+    why: str  # "HTTP 500", "Cannot connect to host …": what the live view shows
+    transient: bool  # a network error or a retryable status: worth waiting for
+
+
 class TokenSource:
     """One auth setting's token for the run: fetched when first needed, renewed as the module says."""
 
@@ -245,19 +328,62 @@ class TokenSource:
         self._redactor, self._policy, self._clock = redactor, policy, clock
         request = grant.request
         self.describe = f"the token request {request.method} {request.url}"
-        self.fetched = 0  # tokens obtained, for tests and the debug log
+        self.targets: list[str] = []  # those the token is for, named in log lines
+        self.fetched = 0  # tokens obtained, for tests
+        self.waiting = 0  # requests waiting for the endpoint's next try, for the live view
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self._after_401 = False  # the next token replaces one a 401 refused
-        self._failure: AuthError | None = None
+        self._failure: _Failure | None = None
         self._paused_until = -math.inf
+        self._down_since: float | None = None  # when the first of the failed fetches in a row began
+        self._failures = 0  # failed fetches in a row: the pause doubles with each
+        self._given_up = False  # requests fail at once instead of waiting for the next try
 
-    async def current(self) -> Token:
-        """The token to send now; AuthError when there is none to be had."""
+    @property
+    def name(self) -> str:
+        """``items``, or ``items and 2 more targets``: who the token is for."""
+        first, more = (self.targets or ["auth"])[0], len(self.targets) - 1
+        return f"{first} and {more} more target{'s' if more > 1 else ''}" if more > 0 else first
+
+    async def current(self) -> Token | None:
+        """The token to send now; AuthError when there is none to be had.
+
+        None: the endpoint just failed and is asked again soon: ``ready()``
+        waits for that (the caller lets its host slot go meanwhile), then ask again.
+        """
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token
         return await self._renew()
+
+    async def ready(self) -> None:
+        """Wait, holding nothing, while the endpoint is paused after a failure that may pass and no token is usable."""
+        while (left := self._wait_left()) > 0:
+            self.waiting += 1
+            try:
+                await asyncio.sleep(left)
+            finally:
+                self.waiting -= 1
+
+    def _wait_left(self) -> float:
+        now = self._clock()
+        if self._given_up or now >= self._paused_until:
+            return 0.0
+        token = self._token
+        if token is not None and now < token.expires_at:
+            return 0.0  # still sent while the endpoint is down
+        return self._paused_until - now
+
+    def note(self) -> str:
+        """``waiting for a token: …, next try in 4 s`` while requests wait for this source; else ""."""
+        failure = self._failure
+        if not self.waiting or failure is None:
+            return ""
+        left = math.ceil(max(self._paused_until - self._clock(), 0.0))
+        return self._redactor(
+            f"{self.waiting} waiting for a token: the endpoint failed ({failure.why}), next try in {left} s"
+        )
 
     def rejected(self, token: Token) -> bool:
         """A request sent with ``token`` got a 401: whether to send it once more, with a renewed token.
@@ -273,31 +399,66 @@ class TokenSource:
             self._token, self._after_401 = None, True
         return True
 
-    async def _renew(self) -> Token:
+    async def _renew(self) -> Token | None:
         async with self._lock:  # one renewal at a time; the others find its token here
             token, now = self._token, self._clock()
             if token is not None and now < token.refresh_at:
                 return token
             if now < self._paused_until:
                 return self._instead(token, now)
-            try:
-                fresh = await self._fetch()
-            except AuthError as exc:
-                self._failure, self._paused_until = exc, self._clock() + FAILURE_PAUSE
-                log.warning("%s; requests that need its token fail with auth_error for %.0f s", exc, FAILURE_PAUSE)
-                return self._instead(token, now)
-            self._token, self._after_401 = fresh, False
-            return fresh
+            reason = self._renewal_reason(token, now)
+            fetched = await self._fetch()
+            if isinstance(fetched, _Failure):
+                self._failed(fetched, started=now)
+                return self._instead(token, self._clock())
+            self._token, self._after_401 = fetched, False
+            self._down_since, self._failures, self._given_up = None, 0, False
+            request = self._grant.request
+            log.info(
+                "%s: token %s from %s %s, good for %s", self.name, reason, request.method,
+                self._redactor(request.url), _lifetime(fetched),
+            )  # fmt: skip
+            return fetched
 
-    def _instead(self, token: Token | None, now: float) -> Token:
-        """While the endpoint is not asked: the token being replaced while it has not expired, else the failure."""
+    def _renewal_reason(self, token: Token | None, now: float) -> str:
+        """Why a token is fetched now, for the log line."""
+        if self._after_401:
+            return "renewed (a request sent with the last one got HTTP 401)"
+        if token is None:
+            return "obtained"
+        if now >= token.expires_at:
+            return "renewed (the last one expired)"
+        return f"renewed (the last one expires in {token.expires_at - now:.1f} s)"
+
+    def _instead(self, token: Token | None, now: float) -> Token | None:
+        """While the endpoint is not asked: the token being replaced while it has not expired, else wait or fail."""
         if token is not None and now < token.expires_at:
             return token
         assert self._failure is not None
-        raise self._failure
+        if not self._given_up:
+            return None
+        raise self._failure.error
 
-    async def _fetch(self) -> Token:
-        """A new token, asked with the target's retry policy; AuthError saying why there is none."""
+    def _failed(self, failure: _Failure, *, started: float) -> None:
+        """Pause the endpoint after ``failure``: requests wait for the next try, or give up and fail at once."""
+        if self._down_since is None:
+            self._down_since = started
+        now = self._clock()
+        bound = self._policy.max_retry_after  # the longest the run waits on a server that asks for patience
+        self._given_up = not failure.transient or now - self._down_since >= bound
+        if self._given_up:
+            pause = FAILURE_PAUSE
+            then = f"requests that need its token fail with auth_error; asked again in {pause:.0f} s at the earliest"
+        else:
+            # Growing, and never past the bound: the last try comes when it is reached.
+            pause = min(FIRST_PAUSE * 2**self._failures, FAILURE_PAUSE, self._down_since + bound - now)
+            then = f"requests that need its token wait for the next try, in {pause:.1f} s"
+        self._failures += 1
+        self._failure, self._paused_until = failure, now + pause
+        log.warning("%s: %s; %s", self.name, self._redactor(str(failure.error)), then)
+
+    async def _fetch(self) -> Token | _Failure:
+        """A new token, asked with the target's retry policy; else why there is none."""
         attempt = 0
         while True:
             attempt += 1
@@ -309,16 +470,20 @@ class TokenSource:
                 kind, why = error.kind, str(error)
             else:
                 if 200 <= answer.status < 300:
-                    return self._issue(answer)
+                    try:
+                        return self._issue(answer)
+                    except AuthError as exc:
+                        return _Failure(exc, "an answer without a usable token", transient=False)
                 status, kind = answer.status, ErrorKind.HTTP_STATUS
-                why = f"HTTP {answer.status}{_oauth_error(answer)}"
+                why = f"HTTP {answer.status}{self._grant.refusal(answer)}"
                 if 300 <= answer.status < 400:
                     why += " (a token request does not follow redirects: give the final URL)"
                 retry_after = parse_retry_after(answer.headers.get("Retry-After"))
             decision = decide(self._policy, attempt, status=status, error_kind=kind, retry_after=retry_after)
             if not decision.retry:
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
-                raise AuthError(f"{self.describe} failed{tries}: {why}")
+                passes = decision.kind is None and retryable(self._policy, status=status, error_kind=kind)
+                return _Failure(AuthError(f"{self.describe} failed{tries}: {why}"), why, transient=passes)
             await asyncio.sleep(decision.delay or 0)
 
     def _issue(self, answer: Answer) -> Token:
@@ -329,8 +494,14 @@ class TokenSource:
         # Masked before anything can print it (the header's value holds it too).
         self._redactor.add(issued.token)
         self.fetched += 1
-        log.debug("%s: token %d obtained, good for %s", self.describe, self.fetched, issued.lifetime or "until a 401")
         return Token(self._header, issued.value, self._clock(), issued.lifetime, after_401=self._after_401)
+
+
+def _lifetime(token: Token) -> str:
+    """``3600 s`` or ``until a 401``: how long a token is good for, as it was given."""
+    if token.expires_at == math.inf:
+        return "until a request gets HTTP 401"
+    return f"{token.expires_at - token.obtained:g} s"
 
 
 class TokenSources:
@@ -340,8 +511,8 @@ class TokenSources:
         self._fetcher, self._redactor, self._user_agent = fetcher, redactor, user_agent
         self._sources: list[tuple[tuple[Auth, TLS, str | None], TokenSource]] = []
 
-    def attach(self, client: TargetClient) -> TargetClient:
-        """``client`` with the token source its auth needs (shared by equal settings); unchanged if none."""
+    def attach(self, client: TargetClient, target: str = "") -> TargetClient:
+        """``client`` (``target``'s) with the token source its auth needs (shared by equal settings); unchanged if none."""
         settings = client.settings
         auth = settings.auth
         if auth is None or not auth.fetches_token:
@@ -351,7 +522,13 @@ class TokenSources:
         if source is None:
             source = self._source(auth, client)
             self._sources.append((key, source))
+        if target:
+            source.targets.append(target)
         return replace(client, tokens=source)
+
+    def waiting(self) -> str:
+        """What requests wait for, for the live view: each source's ``note``, or ""."""
+        return "; ".join(note for _, source in self._sources if (note := source.note()))
 
     def _source(self, auth: Auth, client: TargetClient) -> TokenSource:
         grant = GRANTS[auth.type](auth)

@@ -4,13 +4,15 @@ Unique target names, parents that exist and form no cycle, a source for
 every target's requests, template variables that something defines (and
 ``{incremental}`` exactly where a target has ``incremental``), storage
 modes that fit their keys, and settings that exclude each other. Also the
-one warning a spec can get: a credential written into it in clear.
+one warning a spec can get: a credential written into it in clear (in
+headers, auth and gateway keys, and a login request's headers and body).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..incremental import VARIABLE
@@ -192,6 +194,8 @@ def check_conditional(ctx: Context, target: Target, path: SpecPath) -> None:
 # Header names whose values are credentials, and the keys of auth and gateway that hold one.
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization")
 _CREDENTIAL_KEYS = {"auth": ("password", "token", "value", "client_secret"), "gateway": ("api_key",)}
+# Field names of a login request's json or form body that hold a credential (user_password, apiKey, ...).
+_CREDENTIAL_FIELD = re.compile(r"passw(or)?d|^pass$|^pwd$|secret|token|api[-_]?key|credential", re.IGNORECASE)
 
 
 def literal_credentials(ctx: Context, data: Mapping[str, Any]) -> None:
@@ -213,18 +217,42 @@ def literal_credentials(ctx: Context, data: Mapping[str, Any]) -> None:
         for block, settings in raw.items():
             if not isinstance(settings, dict):
                 continue
-            if block == "headers":
-                keys = [name for name in settings if str(name).lower() in _CREDENTIAL_HEADERS]
-            else:
-                keys = [key for key in _CREDENTIAL_KEYS.get(block, ()) if key in settings]
-                if block == "auth" and settings.get("type") == "token":
-                    keys = [key for key in keys if key != "token"]  # where the token is, not the token
-            for key in keys:
-                value = settings[key]
+            for where, value in _credentials(block, settings):
                 if why := _written_in_clear(value, environ):
-                    if block == "headers" and "${env." not in value:
+                    if "${env." not in value:
                         ctx.secrets.append(value)  # masked from now on, like any secret
-                    ctx.warn(path + (block, key), why)
+                    ctx.warn(path + (block, *where), why)
+
+
+def _credentials(block: str, settings: dict[str, Any]) -> Iterator[tuple[SpecPath, Any]]:
+    """The credentials a block holds, each with its path in the block, in the order written."""
+    if block == "headers":
+        yield from (((name,), value) for name, value in settings.items() if str(name).lower() in _CREDENTIAL_HEADERS)
+        return
+    keys = [key for key in _CREDENTIAL_KEYS.get(block, ()) if key in settings]
+    if block == "auth" and settings.get("type") == "token":
+        keys = [key for key in keys if key != "token"]  # where the token is, not the token
+    yield from (((key,), settings[key]) for key in keys)
+    request = settings.get("request") if block == "auth" else None
+    if isinstance(request, dict):  # a login request: what it sends to get the token
+        for part, fields in request.items():
+            if part == "headers" and isinstance(fields, dict):
+                yield from ((("request", part, *where), value) for where, value in _credentials(part, fields))
+            elif part in ("json", "form"):
+                yield from ((("request", part, *where), value) for where, value in _credential_fields(fields))
+
+
+def _credential_fields(body: Any) -> Iterator[tuple[SpecPath, Any]]:
+    """The values of a json or form body under a credential's name (``password``), nested ones too."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if isinstance(value, dict | list):
+                yield from (((key, *where), inner) for where, inner in _credential_fields(value))
+            elif _CREDENTIAL_FIELD.search(str(key)):
+                yield (key,), value
+    elif isinstance(body, list):
+        for index, item in enumerate(body):
+            yield from (((index, *where), inner) for where, inner in _credential_fields(item))
 
 
 _USE_ENV = "anyone who can read the spec can use it; take it from the environment with ${env.NAME}"

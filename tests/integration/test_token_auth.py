@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import logging
 import os
 import secrets
 import subprocess
@@ -45,6 +46,7 @@ class AuthServer:
         self.lock = threading.Lock()
         self.expires_in: float | None = 3600
         self.token_status = 200  # what the token endpoint answers; not 200: an RFC 6749 error
+        self.outage: tuple[float, float] | None = None  # (from, to) in time.monotonic(): the endpoint answers 500
         self.token_requests: list[dict[str, Any]] = []
         self.issued: dict[str, float | None] = {}  # token → expiry (time.monotonic), None: never
         self.every_token: list[str] = []  # revoked ones too
@@ -71,10 +73,13 @@ class AuthServer:
 
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
+        down = self.outage is not None and self.outage[0] <= time.monotonic() < self.outage[1]
         with self.lock:
-            self.token_requests.append({"headers": dict(request.headers), "form": dict(form)})
+            self.token_requests.append({"headers": dict(request.headers), "form": dict(form), "down": down})
         if self.token_status != 200:
             return web.json_response({"error": "invalid_client", "error_description": "no"}, status=self.token_status)
+        if down:
+            return web.json_response({"error": "server_error"}, status=500)
         basic = request.headers.get("Authorization", "")
         if basic.startswith("Basic "):
             user, _, password = base64.b64decode(basic[6:]).decode().partition(":")
@@ -93,7 +98,9 @@ class AuthServer:
         with self.lock:
             self.token_requests.append({"headers": dict(request.headers), "json": body})
         if body != {"user": USER, "password": PASSWORD}:
-            return web.json_response({"message": "who are you?"}, status=403)
+            # As careless servers do: what was sent, echoed in the error.
+            message = f"who are you? no user {body.get('user')} with password {body.get('password')}"
+            return web.json_response({"message": message}, status=403)
         token = self.issue(self.expires_in)
         # The token in the body and in a header, with its lifetime as a string.
         return web.json_response({"data": {"jwt": token, "ttl": str(self.expires_in)}}, headers={"X-Auth-Token": token})
@@ -265,9 +272,33 @@ async def test_an_api_that_refuses_every_token_does_not_make_the_run_hammer_the_
     assert not result.ok
     rows = fetch_log(db_path)
     assert {(status, kind) for _, status, _, kind, _ in rows} == {(401, "http_status")}
+    # Those sent again after their renewal say so; the rest were refused their first (renewed) token.
+    again = {error for _, _, attempts, _, error in rows if attempts == 2}
+    assert again == {"HTTP 401 Unauthorized (a renewed token was refused too)"}
+    assert {error for _, _, attempts, _, error in rows if attempts == 1} == {"HTTP 401 Unauthorized"}
     # The first token, and one renewal after the first 401: the renewed token
     # is refused before any request succeeded with it, so no more are asked for.
     assert len(server.token_requests) == 2
+
+
+async def test_v_says_when_a_token_is_obtained_and_renewed_and_why_and_never_the_token(
+    auth_server: tuple[AuthServer, str], db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, base = auth_server
+    server.revoke_after = 3
+
+    with caplog.at_level(logging.INFO, logger="crawlrunner"):  # what -v shows
+        result = await run_async(oauth_spec(base, count=8), output=db_path)
+
+    assert result.ok
+    said = [r.getMessage() for r in caplog.records if r.name == "crawlrunner.http.tokens"]
+    assert said == [
+        f"items: token obtained from POST {base}/oauth/token, good for 3600 s",
+        f"items: token renewed (a request sent with the last one got HTTP 401) from POST {base}/oauth/token,"
+        " good for 3600 s",
+    ]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert len(server.every_token) == 2 and not [t for t in server.every_token if t in logged]
 
 
 async def test_401s_about_resources_not_the_token_cost_one_renewal_not_one_each(
@@ -295,8 +326,10 @@ class _Forgetful(dict[str, Any]):
 @pytest.mark.parametrize(
     ("status", "asked", "message"),
     [
-        (500, 2, "failed after 2 attempts: HTTP 500 (invalid_client)"),  # retried as the target's retry says
-        (401, 1, "failed: HTTP 401 (invalid_client)"),  # not worth another attempt
+        # Retried as the target's retry says, and asked again after 1 s and 2 s more while requests
+        # wait: that third try comes max_retry_after (3 s) after the first failure, and gives up.
+        (500, 2 * 3, "failed after 2 attempts: HTTP 500 (invalid_client)"),
+        (401, 1, "failed: HTTP 401 (invalid_client)"),  # a refused client: not worth waiting for
     ],
 )
 async def test_a_failing_token_endpoint_fails_the_requests_clearly_without_hammering_it(
@@ -304,15 +337,41 @@ async def test_a_failing_token_endpoint_fails_the_requests_clearly_without_hamme
 ) -> None:
     server, base = auth_server
     server.token_status = status
+    text = OAUTH.format(base=base, count=20, extra="", targets="", client_id=CLIENT_ID)
+    spec = load_spec_text(text.replace("backoff: 0.01", "backoff: 0.01, max_retry_after: 3"), environ=ENV)
+    started = time.monotonic()
 
-    result = await run_async(oauth_spec(base, count=20), output=db_path)
+    result = await run_async(spec, output=db_path)
 
+    assert time.monotonic() - started < 15  # a dead endpoint does not hang the run
     assert not result.ok and result.totals.failed == 20
     rows = fetch_log(db_path)
     expected = f"the token request POST {base}/oauth/token {message}"
     assert {(row[1], row[3], row[4]) for row in rows} == {(None, "auth_error", expected)}
-    assert len(server.token_requests) == asked  # once for the run, not once per request
+    assert len(server.token_requests) == asked  # a few for the run, not one per request
     assert server.api_hits == []  # nothing was sent without a token
+
+
+async def test_a_token_endpoint_down_for_two_seconds_fails_no_request(
+    auth_server: tuple[AuthServer, str], db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, base = auth_server
+    server.expires_in = 1  # renewed while the endpoint is down, and expired long before it is back
+    now = time.monotonic()
+    server.outage = (now + 0.5, now + 2.5)
+    # Twenty requests a second for three seconds; a total timeout of 1 s that waiting for the token does not tick.
+    spec = oauth_spec(base, count=60, extra="  rate_limit: {per_second: 20}\n  timeout: {total: 1}\n")
+
+    with caplog.at_level(logging.INFO, logger="crawlrunner"):
+        result = await run_async(spec, output=db_path)
+
+    assert result.ok and result.totals.ok == 60, fetch_log(db_path)
+    failed = [r for r in server.token_requests if r["down"]]
+    assert failed and len(failed) <= 6  # asked after 1 s, then 2 s: not once per waiting request
+    # (A request sent with the old token in its last instant may be refused: it waits, and goes again.)
+    assert len(server.api_hits) - server.refused == 60
+    waited = [r.getMessage() for r in caplog.records if "wait for the next try" in r.getMessage()]
+    assert waited and waited[0].startswith(f"items: the token request POST {base}/oauth/token failed after 2 attempts")
 
 
 async def test_wrong_client_credentials_are_an_auth_error_naming_the_endpoint(
@@ -376,7 +435,10 @@ async def test_a_refused_login_is_an_auth_error(auth_server: tuple[AuthServer, s
     await run_async(spec, output=db_path)
 
     assert {row[3:] for row in fetch_log(db_path)} == {
-        ("auth_error", f"the token request POST {base}/login failed: HTTP 403")
+        (
+            "auth_error",
+            f'the token request POST {base}/login failed: HTTP 403 (message: "who are you? no user *** with password ***")',
+        )
     }
 
 

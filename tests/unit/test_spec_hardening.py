@@ -223,6 +223,39 @@ def test_a_literal_gateway_key_and_used_defaults_are_warned_about() -> None:
         assert spec.redactor(f"sent {value}") == f"sent {MASK}"
 
 
+LOGIN_IN_CLEAR = (
+    "name: x\n"
+    "http: {base_url: 'http://h'}\n"
+    "targets:\n"
+    "  - name: t\n"
+    "    url: /a\n"
+    "    auth:\n"
+    "      type: token\n"
+    "      token: data.jwt\n"
+    "      request:\n"
+    "        url: /login\n"
+    "        headers: {Authorization: 'Basic abc123def', X-Trace: plain-value}\n"
+    "        json: {user: me, password: pw123-clear, device: {api_key: 'k-${env.K:-dflt-key-99}'}, n: 3}\n"
+    "  - name: u\n"
+    "    url: /b\n"
+    "    auth: {type: token, token: jwt, request: {url: /login, form: {login: me, passwd: '${env.PW}'}}}\n"
+)
+
+
+def test_credentials_in_a_login_requests_headers_and_body_are_warned_about() -> None:
+    spec = load_spec_text(LOGIN_IN_CLEAR, "s.yaml", environ={"PW": "env-pw-1234"})
+
+    clear = "a credential written in the spec: anyone who can read the spec can use it; take it from the environment"
+    assert _warnings(spec) == [
+        f"s.yaml:11:34: targets[0].auth.request.headers.Authorization: {clear} with ${{env.NAME}}",
+        f"s.yaml:12:36: targets[0].auth.request.json.password: {clear} with ${{env.NAME}}",
+        "s.yaml:12:67: targets[0].auth.request.json.device.api_key: a credential written in the spec: K is not set,"
+        " so its default is sent; anyone who can read the spec can use it; set K or remove the default",
+    ]  # not the user name, the trace header, a number, nor the password taken from the environment
+    for value in ("Basic abc123def", "pw123-clear"):
+        assert spec.redactor(f"sent {value}") == f"sent {MASK}"
+
+
 def test_a_default_that_is_not_used_is_not_warned_about() -> None:
     spec = load_spec_text(LITERAL_GATEWAY_AND_DEFAULTS, "s.yaml", environ={"TOKEN": "env-token-1", "PW": "env-pw-12"})
     assert [w.path for w in spec.warnings] == ["targets[0].gateway.api_key"]

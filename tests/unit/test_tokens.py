@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from crawlrunner.errors import AuthError, ConnectError
 from crawlrunner.http.tokens import (
     FAILURE_PAUSE,
+    FIRST_PAUSE,
     Answer,
     ClientCredentials,
     LoginAnswer,
@@ -54,14 +56,18 @@ class Clock:
 
 
 def source(
-    endpoint: Callable[[], object], clock: Clock, redactor: Redactor | None = None, attempts: int = 1
+    endpoint: Callable[[], object],
+    clock: Clock,
+    redactor: Redactor | None = None,
+    attempts: int = 1,
+    max_retry_after: float = 120.0,
 ) -> TokenSource:
     return TokenSource(
         ClientCredentials(OAUTH),
         "Authorization",
         endpoint,  # type: ignore[arg-type]
         redactor or Redactor(),
-        RetryPolicy(attempts=attempts, backoff=0.01),
+        RetryPolicy(attempts=attempts, backoff=0.01, max_retry_after=max_retry_after),
         clock=clock,
     )
 
@@ -89,6 +95,39 @@ async def test_a_token_is_renewed_a_margin_before_it_expires(lifetime: int, rene
     assert (await tokens.current()).value == "Bearer token-0002" and endpoint.calls == 2
 
 
+async def test_a_renewal_before_expiry_is_logged_with_its_reason_and_units(caplog: pytest.LogCaptureFixture) -> None:
+    endpoint, clock = Endpoint(), Clock()
+    tokens = source(endpoint, clock)
+    tokens.targets += ["items", "echo", "users"]
+
+    with caplog.at_level(logging.INFO, logger="crawlrunner.http.tokens"):
+        await tokens.current()
+        clock.now += 90
+        await tokens.current()
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "items and 2 more targets: token obtained from POST https://auth.test/token, good for 100 s",
+        "items and 2 more targets: token renewed (the last one expires in 10.0 s) from POST https://auth.test/token,"
+        " good for 100 s",
+    ]
+
+
+async def test_the_live_view_says_what_requests_wait_for() -> None:
+    endpoint = Endpoint((500, {"error": "server_error"}))
+    tokens = source(endpoint, Clock())  # the clock stands still: the requests wait until cancelled
+    assert await tokens.current() is None and tokens.note() == ""  # nobody waits yet
+
+    waiting = [asyncio.create_task(tokens.ready()) for _ in range(3)]
+    await asyncio.sleep(0)
+    try:
+        assert tokens.note() == "3 waiting for a token: the endpoint failed (HTTP 500 (server_error)), next try in 1 s"
+    finally:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+    assert tokens.waiting == 0
+
+
 async def test_a_token_without_a_lifetime_is_kept_until_a_401() -> None:
     endpoint, clock = Endpoint((200, {"access_token": "forever-tok"}), (200, None)), Clock()
     tokens = source(endpoint, clock)
@@ -100,7 +139,7 @@ async def test_a_token_without_a_lifetime_is_kept_until_a_401() -> None:
     assert (await tokens.current()).value == "Bearer token-0002"
 
 
-async def test_a_failed_renewal_keeps_the_token_until_it_expires_and_pauses_the_endpoint() -> None:
+async def test_a_failed_renewal_keeps_the_token_until_it_expires_then_requests_wait() -> None:
     endpoint = Endpoint((200, None), (503, {"error": "temporarily_unavailable"}))
     clock = Clock()
     tokens = source(endpoint, clock)
@@ -108,16 +147,68 @@ async def test_a_failed_renewal_keeps_the_token_until_it_expires_and_pauses_the_
 
     clock.now += 95  # past the renewal point (90), before expiry (100)
     assert await tokens.current() is first and endpoint.calls == 2
-    clock.now += 1
+    clock.now += FIRST_PAUSE / 2
     assert await tokens.current() is first and endpoint.calls == 2  # not asked again during the pause
-    clock.now += 5  # expired, still within the pause: the failure, without asking
-    with pytest.raises(AuthError, match=r"failed: HTTP 503 \(temporarily_unavailable\)"):
-        await tokens.current()
-    assert endpoint.calls == 2
-    clock.now += FAILURE_PAUSE
+    clock.now += 5  # expired, and the endpoint fails again
+    assert await tokens.current() is None  # wait for the next try: the failure may pass
+    assert endpoint.calls == 3
+
+
+async def test_the_pause_grows_and_requests_wait_until_the_endpoint_has_failed_for_max_retry_after() -> None:
+    endpoint, clock = Endpoint((500, {"error": "server_error"})), Clock()
+    tokens = source(endpoint, clock, max_retry_after=10)
+    asked_at = []
+
+    for _ in range(40):  # every tenth of a second, for four seconds
+        if await tokens.current() is None and endpoint.calls > len(asked_at):
+            asked_at.append(round(clock.now - 1000, 1))
+        clock.now += 0.1
+    clock.now = 1010.0 - 0.1
+    assert await tokens.current() is None  # still waiting, just before the bound
+
+    assert asked_at == [0.0, 1.0, 3.0]  # paused 1 s, then 2 s, then 4 s...
+    clock.now = 1010.0
+    with pytest.raises(AuthError, match=r"failed: HTTP 500 \(server_error\)"):
+        await tokens.current()  # ...but never past the bound: the last try comes at 10 s, and gives up
+    assert endpoint.calls == 5  # at 0, 1, 3, 7 (a pause of 3 s, cut to the bound) and 10 s
+    clock.now += FAILURE_PAUSE - 1
+    with pytest.raises(AuthError):
+        await tokens.current()  # failing at once, without asking
+    assert endpoint.calls == 5
+    clock.now += 1
     with pytest.raises(AuthError):
         await tokens.current()
-    assert endpoint.calls == 3
+    assert endpoint.calls == 6  # asked again every FAILURE_PAUSE seconds
+
+
+async def test_an_endpoint_back_within_the_bound_serves_requests_and_starts_the_pauses_afresh() -> None:
+    failed = (503, {})
+    endpoint = Endpoint(failed, failed, (200, {"access_token": "back-tok", "expires_in": 10}), failed, (200, None))
+    clock = Clock()
+    tokens = source(endpoint, clock)
+
+    assert await tokens.current() is None
+    clock.now += FIRST_PAUSE
+    assert await tokens.current() is None
+    clock.now += 2 * FIRST_PAUSE
+    back = await tokens.current()
+    assert back is not None and back.value == "Bearer back-tok"
+    clock.now += 10  # expired: renewed, and the endpoint fails again
+    assert await tokens.current() is None
+    clock.now += FIRST_PAUSE  # the first pause again, not the fourth
+    assert (await tokens.current()) is not None and endpoint.calls == 5
+
+
+async def test_a_failure_that_will_not_pass_fails_requests_at_once() -> None:
+    endpoint, clock = Endpoint((401, {"error": "invalid_client"})), Clock()
+    tokens = source(endpoint, clock, attempts=3)
+
+    with pytest.raises(AuthError, match=r"failed: HTTP 401 \(invalid_client\)\Z"):
+        await tokens.current()
+    clock.now += FAILURE_PAUSE - 1
+    with pytest.raises(AuthError):
+        await tokens.current()
+    assert endpoint.calls == 1  # not retried, and not asked again for FAILURE_PAUSE seconds
 
 
 async def test_the_token_request_is_retried_as_the_targets_policy_says() -> None:
@@ -132,8 +223,8 @@ async def test_an_endpoint_that_cannot_be_reached_is_an_auth_error_with_the_reas
     async def unreachable() -> Answer:
         raise ConnectError("Cannot connect to host auth.test:443")
 
-    with pytest.raises(AuthError) as caught:
-        await source(unreachable, Clock()).current()
+    with pytest.raises(AuthError) as caught:  # a bound of 0 s: no waiting for the endpoint to come back
+        await source(unreachable, Clock(), max_retry_after=0).current()
     assert str(caught.value) == (
         "the token request POST https://auth.test/token failed: Cannot connect to host auth.test:443"
     )
@@ -273,6 +364,36 @@ def test_a_login_answer_gives_the_token_where_the_spec_says(
     issued = LoginAnswer(auth).read(answer)
 
     assert (issued.value, issued.lifetime) == read
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "quoted"),
+    [
+        (
+            403,
+            {"message": "no user reader with password pw123 (x)"},
+            ' (message: "no user *** with password *** (***)")',
+        ),
+        (401, {"error": {"code": 7, "message": "token=secret-abc\nrefused"}}, ' (error: "token=*** refused")'),
+        (400, {"detail": "d" * 200}, ' (detail: "' + "d" * 79 + '…")'),
+        (422, {"error": True, "errors": ["pw123"]}, ""),
+        (200, {"message": "welcome reader"}, ""),  # nothing from a 2xx answer
+        (500, "<html>pw123</html>", ""),
+    ],
+    ids=["message", "nested-error", "cut", "no-text", "2xx", "not-json"],
+)
+def test_a_refused_login_quotes_the_servers_reason_without_what_was_sent(
+    status: int, body: object, quoted: str
+) -> None:
+    auth = Auth(
+        type="token",
+        request=TokenRequest(url="https://a.test/login", json_body={"user": "reader", "password": "pw123", "otp": "x"},
+                             headers={"X-Key": "secret-abc"}),
+        token_field=AnswerField(source="jwt"),
+    )  # fmt: skip
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+    assert LoginAnswer(auth).refusal(Answer(status, {}, raw)) == quoted
 
 
 def test_a_client_secret_in_clear_is_warned_about_and_masked_but_a_token_selector_is_neither() -> None:

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ...settings import RateLimit
+from ...settings import Gap, RateLimit
 from .clock import DatabaseClock
 from .connect import connection_lost, retrying
 from .hosts_sql import (
@@ -80,7 +80,6 @@ if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger(__name__)
-Gap = Callable[[], float]  # the seconds a send keeps from the last one, beyond its rate (``HostGate.hold``)
 
 REFRESH = 0.05  # seconds between reads of the run's cooldowns (and the clock): how soon a worker hears of another's 429
 POLL_MIN, POLL_MAX = 0.005, 0.1  # backoff between asks for the turns of a host that is full
