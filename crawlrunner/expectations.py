@@ -10,7 +10,8 @@ run`` exit with status 3:
   target with at least ``HEALTH_MIN_RECORDS`` records, a records selector
   that matched nothing on any page (not for ``incremental`` targets, where
   an empty page is the quiet state), pagination that never found a second
-  page. ``expect: {allow_empty: [field]}`` silences one field,
+  page (not for ``incremental`` targets either: one page of changes is
+  common). ``expect: {allow_empty: [field]}`` silences one field,
   ``expect: {health: false}`` the whole target.
 - **Expectations**, as the spec states them (``expect``): ``min_records``,
   ``not_null``, ``max_failed_ratio``, ``truncated_chains`` and ``drift``
@@ -99,9 +100,13 @@ def health_problems(target: Target, facts: TargetFacts) -> list[str]:
                 where = f" from {describe(f.selector)}" if f.selector is not None else ""
                 problems.append(f"{target.name}.{f.name}: empty in all {facts.records} records{where}")
     paginate = target.paginate
-    if paginate is not None and facts.chains and facts.first_page_no_next == facts.chains and facts.records:
-        # Every chain stopped on its first page for want of a next page: a
-        # next-page selector that never matched looks exactly like this.
+    # Every chain stopped on its first page for want of a next page: a
+    # next-page selector that never matched looks exactly like this; so
+    # does an incremental run with one page of changes, which is fine.
+    if (
+        paginate is not None and target.incremental is None
+        and facts.chains and facts.first_page_no_next == facts.chains and facts.records
+    ):  # fmt: skip
         chains = "its only chain" if facts.chains == 1 else f"all {facts.chains} chains"
         how = f" with next {describe(paginate.next)}" if paginate.next is not None else ""
         problems.append(

@@ -550,3 +550,18 @@ def test_a_run_that_finds_nothing_new_is_the_quiet_state_not_a_broken_selector(
     assert api.since("/api/orders") == ["2024-01-01T00:00:00Z", "2024-05-01T10:00:00Z"]
     pages = crawlrunner.query(output, "SELECT run_id, items FROM fetch_log ORDER BY id")
     assert [tuple(row) for row in pages] == [(1, 1), (2, 0)]
+
+
+def test_changes_that_fit_on_one_page_are_not_pagination_that_broke(
+    shop: tuple[Shop, str], write_spec: Spec, db_path: Path, cli: CliRunner
+) -> None:
+    api, base = shop
+    api.per_page = 10
+    for i in range(1, 4):
+        api.add(i, f"2024-05-0{i}T00:00:00Z")
+    text = ORDERS.replace("    mode: upsert", "    paginate: {{type: next_url, next: next}}\n    mode: upsert")
+
+    result = cli.invoke(main, ["run", str(write_spec(text, base=base, lag=0)), "-o", str(db_path)])
+
+    assert result.exit_code == 0, result.output
+    assert "never found a next page" not in result.output
