@@ -212,6 +212,15 @@ def make_pg_database(pg_cluster: pg.Server) -> Iterator[Callable[[], str]]:
             pg_cluster.drop_database(name)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def output(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """Each backend's output, one test per backend: the SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(db_path)
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
 @pytest.fixture
 def pg_url(make_pg_database: Callable[[], str]) -> str:
     """The URL of a new, empty database on the session's server, one per test."""

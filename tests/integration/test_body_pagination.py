@@ -244,15 +244,6 @@ async def test_graphql_errors_without_data_fail_the_request_with_the_servers_mes
     assert await _rows(db_path, "SELECT reason FROM chain_ends") == [("failed",)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def output(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
-    """Each backend's output: the SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return db_path
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 async def test_an_interrupted_run_resumes_its_pending_page_with_its_body(
     api: tuple[Api, str], write_spec: Callable[..., Path], output: str | Path
 ) -> None:

@@ -69,15 +69,6 @@ targets:
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def output(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each backend's output: an SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return str(tmp_path / "site.db")
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 def _run(cli: CliRunner, tmp_path: Path, base: str, output: str, max_pages: int, robots: bool = False) -> str:
     spec = tmp_path / f"site-{max_pages}-{robots}.yaml"
     text = SPEC.format(base=base, max_pages=max_pages, max_depth=1, robots=str(robots).lower())

@@ -40,15 +40,6 @@ def shop() -> Iterator[Site]:
         yield running_site
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def output(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
-    """Each backend's output: the SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return db_path
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
 def _spec(shop: Site, seeds: str, extra: str = "") -> Any:
     return load_spec_text(PRODUCTS.format(base=shop.base, seeds=seeds, extra=extra))
 
