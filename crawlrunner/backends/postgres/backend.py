@@ -219,11 +219,13 @@ class PostgresBackend(Backend):
                 return run_id
             if status in UNFINISHED and same_spec:
                 await self._check_targets(conn, run_id, targets)
+                # The spec's fingerprints are stored anew: a run stored by an
+                # earlier rule (see spec/fingerprints.py) moves to this one.
                 await conn.execute(
                     "UPDATE runs SET status = 'running', finished_at = NULL, resumed = resumed + 1,"
-                    " stop_requested = false WHERE id = $1",
-                    run_id,
-                )
+                    " stop_requested = false, fingerprints = $2 WHERE id = $1",
+                    run_id, spec.fingerprints.to_json(),
+                )  # fmt: skip
                 log.info("resuming run %d (%s)", run_id, status)
                 return run_id
             if status == "running":  # every worker of it died, and the spec changed since
