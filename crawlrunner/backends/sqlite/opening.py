@@ -6,9 +6,10 @@ committed:
 - **fresh**: a new ``runs`` row; every start request, numbered within its
   target in plan order. An unfinished earlier run is left alone (with a
   warning saying how to resume it).
-- **resume**: the spec's last run. Refused if the spec or one of its seed
-  files changed since it began, except by adding targets (compared by the
-  fingerprints of ``spec.fingerprints``): start requests are numbered within
+- **resume**: the spec's last run. Refused if what the spec or one of its
+  seed files fetches or stores changed since it began, except by adding
+  targets (compared by the fingerprints of ``spec.fingerprints``, which say
+  what counts): start requests are numbered within
   their target, so the other targets' numbers still say which are done. Start
   requests already done are skipped by number, saved derived requests come
   back as pending, and the URLs the run already followed are remembered, so
