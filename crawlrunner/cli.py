@@ -13,9 +13,11 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,7 +27,7 @@ from . import __version__
 from ._resources import bundled_path
 from .console import help as texts
 from .console.logs import configure_logging, json_message, log_format
-from .console.signals import Signals
+from .console.signals import SIGNAL_NAMES, run_with_signals
 from .console.summary import format_problems, format_summary
 from .errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
 from .overrides import check_base_url, check_output
@@ -76,41 +78,17 @@ def _user_errors() -> Iterator[None]:
         _fail("interrupted; everything fetched so far was committed", EXIT_INTERRUPTED)
 
 
-def _run_with_signals(
-    spec: Spec,
-    output: str | Path | None,
-    only: tuple[str, ...] | None,
-    forward: Callable[[int], None] | None = None,
-    **options: Any,
-) -> tuple[RunResult, Signals]:
-    from . import runtime
-    from .api import run_async
-    from .engine import crawl  # noqa: F401 - loaded before the process settles
-
-    if _owns_process:
-        runtime.settle_process()
-    signals = Signals(warn=lambda message: _say(message, "warning"), forward=forward)
-
-    async def main() -> RunResult:
-        task = asyncio.current_task()
-        assert task is not None
-        signals.install(task)
-        return await run_async(spec, output=output, only=only, stop=signals.stop, **options)
-
-    try:
-        return runtime.run(main()), signals
-    except asyncio.CancelledError:
-        # A second signal stopped the run at once; everything received was committed.
-        _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
-
-
 def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:
-    result, signals = _run_with_signals(spec, output, only or None, **options)
+    warn = partial(_say, level="warning")
+    result, signals = run_with_signals(spec, output, only or None, warn=warn, settle=_owns_process, **options)
+    if result is None:
+        _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
     if signals.received is not None:
+        by = SIGNAL_NAMES[signal.Signals(signals.received)]
         if not _quiet() and not options.get("join"):  # a helper of --workers: the first worker reports
-            click.echo(format_summary(result))
+            click.echo(format_summary(result, by, signals.exit_code))
         where = f"{result.database} (run {result.run_id})"
-        _fail(f"interrupted; everything fetched so far is in {where}", signals.exit_code)
+        _fail(f"interrupted by {by}; everything fetched so far is in {where}", signals.exit_code)
     return result
 
 

@@ -26,8 +26,11 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
-def format_summary(result: RunResult) -> str:
-    """The end-of-run table: one row per target and a total."""
+def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: int = 130) -> str:
+    """The end-of-run table: one row per target and a total.
+
+    ``stopped_by`` and ``exit_code``: what interrupted a run and the status it exits with (143 for SIGTERM).
+    """
     header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
     rows = [header]
     for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
@@ -92,7 +95,7 @@ def format_summary(result: RunResult) -> str:
         notes.append("expectations not met:")
         notes += [f"  - {problem}" for problem in result.unmet]
     notes += result.notes
-    notes.append(_exit_meaning(result))
+    notes.append(_exit_meaning(result, stopped_by, exit_code))
     return "\n".join(lines + [""] + notes)
 
 
@@ -146,11 +149,12 @@ def _extraction_notes(result: RunResult) -> list[str]:
     return notes
 
 
-def _exit_meaning(result: RunResult) -> str:
+def _exit_meaning(result: RunResult, stopped_by: str | None, exit_code: int) -> str:
     if result.status == "limited" and result.ok:
         return "exit status 0: stopped early by --max-requests / --max-records; `run --resume` continues"
     if result.status == "interrupted":
-        return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
+        by = f" by {stopped_by}" if stopped_by else ""  # else `crawlrunner stop` ended a shared run
+        return f"exit status {exit_code}: interrupted{by}; `run --resume` continues the run"
     if result.health and result.unmet:
         return "exit status 3: extraction looks broken and the spec's expectations were not met"
     if result.health:
