@@ -31,25 +31,7 @@ def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: 
 
     ``stopped_by`` and ``exit_code``: what interrupted a run and the status it exits with (143 for SIGTERM).
     """
-    header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
-    rows = [header]
-    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
-        rows.append(
-            (
-                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
-                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
-                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
-            )
-        )  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.insert(-1, lines[1])
+    lines = _table(result)
     totals = result.totals
     notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
     if result.run_totals and result.run_totals[0] != totals.requests:
@@ -97,6 +79,36 @@ def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: 
     notes += result.notes
     notes.append(_exit_meaning(result, stopped_by, exit_code))
     return "\n".join(lines + [""] + notes)
+
+
+def _table(result: RunResult) -> list[str]:
+    """One row per target and a total; a re-extraction made no requests, so it counts the bodies it read."""
+    if result.status == "reextracted":
+        header: tuple[str, ...] = ("target", "stored bodies", "records")
+    else:
+        header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
+    rows = [header]
+    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
+        if result.status == "reextracted":
+            rows.append((name, str(stats.requests), str(stats.records)))
+            continue
+        rows.append(
+            (
+                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
+                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
+                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
+            )
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(-1, lines[1])
+    return lines
 
 
 def format_problems(result: RunResult) -> str | None:
