@@ -308,7 +308,7 @@ def validate(spec_files: tuple[Path, ...]) -> None:
         count = len(spec.targets)
         if not _quiet():
             click.echo(
-                f"{path}: ok ({count} target{'s' if count != 1 else ''}, {planned(*count_start_requests(spec))})"
+                f"{spec.source}: ok ({count} target{'s' if count != 1 else ''}, {planned(*count_start_requests(spec))})"
             )
     if problems:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)

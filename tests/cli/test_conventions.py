@@ -46,7 +46,7 @@ def test_validate_and_plan_read_a_spec_from_stdin(cli: CliRunner, server: str) -
     planned = cli.invoke(main, ["plan", "-", "-n", "2"], input=spec)
 
     assert validated.exit_code == 0, validated.output
-    assert "ok (1 target, 8 start requests)" in validated.stdout
+    assert validated.stdout == "<stdin>: ok (1 target, 8 start requests)\n"
     assert planned.exit_code == 0, planned.output
     lines = planned.stdout.splitlines()
     assert lines[0] == "items: 8 start requests"
