@@ -13,9 +13,11 @@ This is the one place errors become messages and exit codes:
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,11 +27,11 @@ from . import __version__
 from ._resources import bundled_path
 from .console import help as texts
 from .console.logs import configure_logging, json_message, log_format
-from .console.signals import Signals
+from .console.signals import SIGNAL_NAMES, run_with_signals
 from .console.summary import format_problems, format_summary
 from .errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
 from .overrides import check_base_url, check_output
-from .settings import MAX_CONNECTIONS
+from .settings import MAX_CONNECTIONS, PROJECT_URL
 
 if TYPE_CHECKING:
     from .api import RunResult
@@ -76,41 +78,17 @@ def _user_errors() -> Iterator[None]:
         _fail("interrupted; everything fetched so far was committed", EXIT_INTERRUPTED)
 
 
-def _run_with_signals(
-    spec: Spec,
-    output: str | Path | None,
-    only: tuple[str, ...] | None,
-    forward: Callable[[int], None] | None = None,
-    **options: Any,
-) -> tuple[RunResult, Signals]:
-    from . import runtime
-    from .api import run_async
-    from .engine import crawl  # noqa: F401 - loaded before the process settles
-
-    if _owns_process:
-        runtime.settle_process()
-    signals = Signals(warn=lambda message: _say(message, "warning"), forward=forward)
-
-    async def main() -> RunResult:
-        task = asyncio.current_task()
-        assert task is not None
-        signals.install(task)
-        return await run_async(spec, output=output, only=only, stop=signals.stop, **options)
-
-    try:
-        return runtime.run(main()), signals
-    except asyncio.CancelledError:
-        # A second signal stopped the run at once; everything received was committed.
-        _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
-
-
 def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:
-    result, signals = _run_with_signals(spec, output, only or None, **options)
+    warn = partial(_say, level="warning")
+    result, signals = run_with_signals(spec, output, only or None, warn=warn, settle=_owns_process, **options)
+    if result is None:
+        _fail("stopped at once; everything fetched so far was committed", signals.exit_code)
     if signals.received is not None:
+        by = SIGNAL_NAMES[signal.Signals(signals.received)]
         if not _quiet() and not options.get("join"):  # a helper of --workers: the first worker reports
-            click.echo(format_summary(result))
+            click.echo(format_summary(result, by, signals.exit_code))
         where = f"{result.database} (run {result.run_id})"
-        _fail(f"interrupted; everything fetched so far is in {where}", signals.exit_code)
+        _fail(f"interrupted by {by}; everything fetched so far is in {where}", signals.exit_code)
     return result
 
 
@@ -172,20 +150,25 @@ def _quiet() -> bool:
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=texts.EXIT_CODES_HELP,
 )
-@click.version_option(__version__, prog_name="crawlrunner")
+@click.version_option(__version__, "-V", "--version", prog_name="crawlrunner")
 @_verbosity
 def main() -> None:
     """Run declarative YAML crawl specs and store every record in SQLite.
 
     \b
     Try it offline:   crawlrunner demo
-    Check a spec:     crawlrunner validate examples/demo.yaml
+    Start a spec:     crawlrunner init shop.yaml && crawlrunner validate shop.yaml
     Run a spec:       crawlrunner run shop.yaml -o shop.db
 
-    The spec language: docs/spec.md, or the JSON Schema in schemas/.
+    SPEC may be - to read the spec from stdin. The spec language: the commented
+    starters of `crawlrunner init`, its JSON Schema from `crawlrunner schema`,
+    and the documentation at {url}.
     """
     if not click.get_current_context().obj:  # no -v, -q or --log-format before the command
         configure_logging(verbose=0, quiet=False, fmt="text")
+
+
+main.help = (main.help or "").format(url=PROJECT_URL)  # the docstring, with the one place the URL is kept
 
 
 @main.command(help=texts.RUN_HELP, epilog=texts.EXIT_CODES_HELP, short_help="Run a spec: fetch, extract, store.")
@@ -212,6 +195,7 @@ def main() -> None:
 @click.option("--max-requests", type=click.IntRange(1), metavar="N", help="Stop after N requests: for trying a spec.")
 @click.option("--max-records", type=click.IntRange(1), metavar="N", help="Stop once N records are stored.")
 @click.option("--dry-run", is_flag=True, help="Show what would be fetched (like `crawlrunner plan`) and stop.")
+@click.option("-n", "--first", type=click.IntRange(0), metavar="N", help="With --dry-run: requests shown (default: 5).")
 @click.option("--insecure", is_flag=True, help="Allow targets with tls.verify: false (no certificate checks).")
 @click.option(
     "--progress/--no-progress",
@@ -236,6 +220,7 @@ def run(
     max_requests: int | None,
     max_records: int | None,
     dry_run: bool,
+    first: int | None,
     insecure: bool,
     progress: bool,
     workers: int,
@@ -250,9 +235,11 @@ def run(
         check_output(output, name="--output")
         if resume and retry_failed:
             _fail("give --resume or --retry-failed, not both", EXIT_USAGE)
+        if first is not None and not dry_run:
+            _fail("-n/--first only goes with --dry-run (it says how many planned requests to show)", EXIT_USAGE)
         spec = load_spec(spec_file, base_url=base_url)
         if dry_run:
-            _print_plan(spec, only, 5, database=output, max_requests=max_requests)
+            _print_plan(spec, only, 5 if first is None else first, database=output, max_requests=max_requests)
             return
         if concurrency is not None:
             from .api import with_concurrency
@@ -264,6 +251,8 @@ def run(
 
             reporter = reporter_for(sys.stderr)
         check_shared(workers, join, is_database_url(output or spec.default_output))
+        if workers > 1 and str(spec_file) == "-":  # helpers read their run's id from stdin: it has no spec left
+            _fail("--workers needs the spec in a file, not on stdin", EXIT_USAGE)
         helpers = LocalWorkers(workers, helper_arguments(click.get_current_context(), output or spec.default_output))
         if (run_id := run_to_join(join)) == 0:  # the first worker gave up before the run opened
             sys.exit(EXIT_OK)
@@ -301,7 +290,7 @@ def validate(spec_files: tuple[Path, ...]) -> None:
 
     \b
     Example:
-      crawlrunner validate examples/*.yaml
+      crawlrunner validate *.yaml
     """
     from .console.plan import planned
     from .preview import count_start_requests
@@ -319,7 +308,7 @@ def validate(spec_files: tuple[Path, ...]) -> None:
         count = len(spec.targets)
         if not _quiet():
             click.echo(
-                f"{path}: ok ({count} target{'s' if count != 1 else ''}, {planned(*count_start_requests(spec))})"
+                f"{spec.source}: ok ({count} target{'s' if count != 1 else ''}, {planned(*count_start_requests(spec))})"
             )
     if problems:
         _fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
@@ -518,7 +507,7 @@ def plan(spec_file: Path, count: int, only: tuple[str, ...], base_url: str | Non
 
     \b
     Example:
-      crawlrunner plan examples/demo.yaml -n 3
+      crawlrunner plan shop.yaml -n 3
     """
     from .spec import load_spec
 
@@ -559,9 +548,13 @@ def try_(spec_file: Path, target: str, url: str | None, body: Path | None, fmt: 
 @click.option("-k", "--kind", type=click.Choice(["json-api", "html", "gateway"]), default="json-api", show_default=True,
               help="json-api: a paginated JSON API; html: a catalogue and a docs crawl; gateway: a rendering API.")  # fmt: skip
 @click.option("--name", help="The crawl's name (default: from FILE).")
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @_verbosity
-def init(path: Path | None, kind: str, name: str | None) -> None:
+def init(path: Path | None, kind: str, name: str | None, force: bool) -> None:
     """Write a commented starter spec to FILE (default: crawl.yaml); it validates as written.
+
+    Its first line points editors at ./crawlspec.schema.json, written next to
+    FILE unless that exists: commit both, and the modeline works in every checkout.
 
     \b
     Example:
@@ -572,8 +565,8 @@ def init(path: Path | None, kind: str, name: str | None) -> None:
 
     target = path or Path("crawl.yaml")
     with _user_errors():
-        write_starter(target, kind, name)
-    click.echo(f"wrote {target} ({kind}); next: crawlrunner validate {target}")
+        written = write_starter(target, kind, name, force=force)
+    click.echo(f"wrote {' and '.join(map(str, written))} ({kind}); next: crawlrunner validate {target}")
 
 
 @main.command(epilog="\b\nExit status:\n  0    printed", short_help="Print the spec's JSON Schema.")

@@ -14,7 +14,8 @@ from typing import Any
 from . import __version__
 from .errors import ErrorKind
 
-DEFAULT_USER_AGENT = f"crawlrunner/{__version__} (+https://crawlrunner.dev)"
+PROJECT_URL = "https://crawlrunner.dev"  # in the User-Agent, and where `--help` sends people for more
+DEFAULT_USER_AGENT = f"crawlrunner/{__version__} (+{PROJECT_URL})"
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # One worker per connection, each with a socket: the schema's upper bound of limits.connections.
 MAX_CONNECTIONS = 1024

@@ -135,21 +135,39 @@ targets:
 STARTERS = {"json-api": JSON_API, "html": HTML, "gateway": GATEWAY}
 
 
-def write_starter(path: Path, kind: str, name: str | None = None) -> None:
-    """Write the ``kind`` starter to ``path`` (never over an existing file), named ``name`` or after the file.
+SCHEMA_FILE = "crawlspec.schema.json"  # written next to the spec; the modeline names it relatively
 
-    Raises ``UsageError`` for an existing file, a name that cannot name a
-    database file, or a file that cannot be written.
+
+def write_starter(path: Path, kind: str, name: str | None = None, *, force: bool = False) -> list[Path]:
+    """Write the ``kind`` starter to ``path``, named ``name`` or after the file; returns the files written.
+
+    The spec's editor modeline points at ``./crawlspec.schema.json``, written
+    next to it unless a file of that name is there already (it is never
+    overwritten): a relative path works in every checkout, where an absolute
+    path into this machine's site-packages would not. An existing ``path`` is
+    overwritten only with ``force``.
+
+    Raises ``UsageError`` for an existing file (without ``force``), a name
+    that cannot name a database file, or a file that cannot be written.
     """
-    if path.exists():
-        raise UsageError(f"{path} exists; not overwriting it (choose another name)")
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists; not overwriting it (choose another name, or --force)")
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
         raise UsageError(
             f"--name: letters, digits, '_', '.' and '-' only (it also names the database file), got {name!r}"
         )
     crawl_name = name or re.sub(r"[^A-Za-z0-9_-]", "_", path.stem) or "crawl"
-    schema = bundled_path("schemas", "crawlspec.schema.json")
+    text = STARTERS[kind].format(name=crawl_name, file=path, schema=f"./{SCHEMA_FILE}")
+    written = [_write(path, text)]
+    schema = path.parent / SCHEMA_FILE
+    if not schema.exists():
+        written.append(_write(schema, bundled_path("schemas", SCHEMA_FILE).read_text(encoding="utf-8")))
+    return written
+
+
+def _write(path: Path, text: str) -> Path:
     try:
-        path.write_text(STARTERS[kind].format(name=crawl_name, file=path, schema=schema), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
+    return path

@@ -153,7 +153,7 @@ def test_ctrl_c_lets_requests_in_flight_finish_commits_them_and_exits_130(
 
     assert child.returncode == 130, stderr
     assert "stopping; finishing requests in flight" in stderr
-    assert "interrupted; everything fetched so far is in" in stderr
+    assert "interrupted by Ctrl-C; everything fetched so far is in" in stderr
     assert "Traceback" not in stderr and "Unclosed" not in stderr
     with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
@@ -203,7 +203,7 @@ def test_quiet_interrupt_prints_no_summary(server: str, write_spec: Callable[...
 
     assert child.returncode == 130
     assert stdout == ""
-    assert "interrupted; everything fetched so far is in" in stderr
+    assert "interrupted by Ctrl-C; everything fetched so far is in" in stderr
 
 
 @pytest.mark.subprocess
@@ -229,12 +229,17 @@ def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callabl
     try:
         _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGTERM)
-        _, stderr = child.communicate(timeout=20)
+        stdout, stderr = child.communicate(timeout=20)
     finally:
         child.kill()
 
     assert child.returncode == 143, stderr
     assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
+    # Every message names what stopped the run and the status it exits with: never Ctrl-C's 130.
+    assert "stopping; finishing requests in flight (SIGTERM again to stop at once)" in stderr
+    assert "interrupted by SIGTERM; everything fetched so far is in" in stderr
+    assert "exit status 143: interrupted by SIGTERM; `run --resume` continues the run" in stdout
+    assert "exit status 130" not in stdout and "Ctrl-C" not in stdout + stderr
 
 
 def test_every_readme_spec_fragment_validates() -> None:

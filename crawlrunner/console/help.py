@@ -77,12 +77,12 @@ Example:
 
 DEMO_HELP = """Crawl a small shop served on 127.0.0.1: no network needed.
 
-Starts the bundled demo site (a JSON API and HTML pages), runs the demo
-spec (examples/demo.yaml) against it, writes DB and shows what to query.
+Starts the bundled demo site (a JSON API and HTML pages), runs the bundled
+demo spec against it, writes DB and shows what to query.
 
 \b
 Example:
   crawlrunner demo
   sqlite3 demo.db "SELECT name, price FROM products LIMIT 5"
-  crawlrunner demo --serve      # then, elsewhere:
-  crawlrunner run examples/demo.yaml -o mine.db"""
+  crawlrunner demo --serve      # then, elsewhere, a spec of yours against it:
+  crawlrunner run shop.yaml --base-url http://127.0.0.1:8765/ -o mine.db"""

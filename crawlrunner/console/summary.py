@@ -26,27 +26,12 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
-def format_summary(result: RunResult) -> str:
-    """The end-of-run table: one row per target and a total."""
-    header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
-    rows = [header]
-    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
-        rows.append(
-            (
-                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
-                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
-                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
-            )
-        )  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.insert(-1, lines[1])
+def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: int = 130) -> str:
+    """The end-of-run table: one row per target and a total.
+
+    ``stopped_by`` and ``exit_code``: what interrupted a run and the status it exits with (143 for SIGTERM).
+    """
+    lines = _table(result)
     totals = result.totals
     notes = [f"run {result.run_id} {result.status} in {result.duration:.2f} s; database: {result.database}"]
     if result.run_totals and result.run_totals[0] != totals.requests:
@@ -92,8 +77,38 @@ def format_summary(result: RunResult) -> str:
         notes.append("expectations not met:")
         notes += [f"  - {problem}" for problem in result.unmet]
     notes += result.notes
-    notes.append(_exit_meaning(result))
+    notes.append(_exit_meaning(result, stopped_by, exit_code))
     return "\n".join(lines + [""] + notes)
+
+
+def _table(result: RunResult) -> list[str]:
+    """One row per target and a total; a re-extraction made no requests, so it counts the bodies it read."""
+    if result.status == "reextracted":
+        header: tuple[str, ...] = ("target", "stored bodies", "records")
+    else:
+        header = ("target", "requests", "ok", "failed", "retries", "records", "bytes", "p50 ms", "p95 ms", "max ms")
+    rows = [header]
+    for name, stats in [*result.stats.targets.items(), ("total", result.totals)]:
+        if result.status == "reextracted":
+            rows.append((name, str(stats.requests), str(stats.records)))
+            continue
+        rows.append(
+            (
+                name, str(stats.requests), str(stats.ok), str(stats.failed), str(stats.retries), str(stats.records),
+                _human_bytes(stats.bytes), _ms(stats.latency.percentile(50)),
+                _ms(stats.latency.percentile(95)), _ms(stats.latency.percentile(100)),
+            )
+        )  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(-1, lines[1])
+    return lines
 
 
 def format_problems(result: RunResult) -> str | None:
@@ -146,11 +161,12 @@ def _extraction_notes(result: RunResult) -> list[str]:
     return notes
 
 
-def _exit_meaning(result: RunResult) -> str:
+def _exit_meaning(result: RunResult, stopped_by: str | None, exit_code: int) -> str:
     if result.status == "limited" and result.ok:
         return "exit status 0: stopped early by --max-requests / --max-records; `run --resume` continues"
     if result.status == "interrupted":
-        return "exit status 130 (143 for SIGTERM): interrupted; `run --resume` continues the run"
+        by = f" by {stopped_by}" if stopped_by else ""  # else `crawlrunner stop` ended a shared run
+        return f"exit status {exit_code}: interrupted{by}; `run --resume` continues the run"
     if result.health and result.unmet:
         return "exit status 3: extraction looks broken and the spec's expectations were not met"
     if result.health:

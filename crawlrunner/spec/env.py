@@ -34,7 +34,9 @@ class Context:
         self.warnings: list[SpecProblem] = []  # the spec runs, but the user should know
         self.secrets: list[str] = []
         self.unresolved: set[SpecPath] = set()  # values whose ${env.X} is unset
-        self.spec_dir = Path(document.file).parent if document.file != "<spec>" else Path.cwd()
+        # A spec with no file ("<spec>" text, "<stdin>"): seed files are relative to the current directory.
+        in_file = not (document.file.startswith("<") and document.file.endswith(">"))
+        self.spec_dir = Path(document.file).parent if in_file else Path.cwd()
 
     def problem(self, path: SpecPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.document.problem(path, message, key=key))

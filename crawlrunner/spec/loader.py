@@ -9,6 +9,7 @@ and pathological documents (alias bombs, absurd nesting) stop early.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,11 +229,15 @@ def load_text(text: str, file: str = "<spec>") -> Document:
     return Document(file, data, text, walker.value_positions, walker.key_positions, walker.plain_scalars)
 
 
+STDIN = "<stdin>"  # the file name problems of a spec read from standard input give
+
+
 def load_file(path: str | Path) -> Document:
-    """Read and parse a spec file; every failure is a SpecError naming the file."""
-    name = str(path)
+    """Read and parse a spec file (``-``: standard input); every failure is a SpecError naming the file."""
+    name = STDIN if str(path) == "-" else str(path)
     try:
-        raw = Path(path).read_bytes()
+        # From stdin, no more than it takes to know the spec is too large.
+        raw = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1) if name == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         raise SpecError([SpecProblem(name, 0, 0, "", "no such file")]) from None
     except IsADirectoryError:
