@@ -4,8 +4,8 @@ The public API is small: load and validate a spec, then run it::
 
     import crawlrunner
 
-    spec = crawlrunner.load_spec("specs/shop.yaml")
-    result = crawlrunner.run(spec, output="shop.db")
+    spec = crawlrunner.load_spec("specs/shop.yaml")  # or YAML text, or a dict
+    result = crawlrunner.run(spec, output="shop.db")  # in a notebook too; run_async to await
     print(result.totals.records)
 
 What the commands show is data here too: ``preview_plan`` (``crawlrunner

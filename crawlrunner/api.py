@@ -18,6 +18,7 @@ from .errors import StorageError, UsageError, most_telling
 from .expectations import TargetFacts, conversion_problems, drift_note, health_problems, unfollowed_note, unmet
 from .plan import RequestPlan
 from .results import FetchResult, Outcome
+from .runtime import blocking
 from .secrets import mask_references
 from .sitemaps import limit_notes
 from .spec.model import Spec, Target
@@ -36,7 +37,7 @@ def with_concurrency(spec: Spec, connections: int) -> Spec:
     return replace(spec, http=replace(spec.http, limits=limits))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunResult:
     """How a run went: its id and status in the database, counters, expectations."""
 
@@ -53,6 +54,11 @@ class RunResult:
     health: list[str] = field(default_factory=list)  # extraction-health problems: exit status 3, as unmet expectations
     facts: Mapping[str, TargetFacts] = field(default_factory=dict)  # per target, read back when the run ended
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+
+    def __repr__(self) -> str:
+        # Short, for a notebook cell's output: the dataclass's own repr spells out every counter.
+        requests, records = self.run_totals or (self.totals.requests, self.totals.records)
+        return f"<RunResult run {self.run_id} {self.status}: {requests} requests, {records} records in {self.database}>"
 
     @property
     def totals(self) -> TargetStats:
@@ -360,28 +366,22 @@ def stop_run(database: str, run_id: int) -> int:
     return runtime.run(request_stop(database, run_id))
 
 
-def run(
-    spec: Spec,
-    *,
-    output: str | Path | None = None,
-    only: Iterable[str] | None = None,
-    resume: bool = False,
-    retry_failed: bool = False,
-    insecure: bool = False,
-) -> RunResult:
-    """Blocking form of ``run_async``, for scripts (on uvloop's loop when it is installed)."""
-    from . import runtime
+run = blocking(
+    run_async,
+    "run",
+    """Blocking form of ``run_async``, for scripts and notebooks; it takes the same arguments.
 
-    return runtime.run(
-        run_async(spec, output=output, only=only, resume=resume, retry_failed=retry_failed, insecure=insecure)
-    )
+    The crawl runs on uvloop's loop when it is installed. Called where an
+    event loop is already running (Jupyter, an async orchestrator's task), it
+    runs the crawl on a loop of its own in a worker thread and waits for it,
+    so ``stop``, ``reporter`` and ``opened`` are used on that thread's loop.
+    Interrupting the wait (Ctrl-C, the notebook's stop button) cancels the
+    crawl: everything fetched is committed and the run marked "interrupted".
+    In async code, ``await run_async(...)`` instead.
+    """,
+)
 
-
-def reextract(spec: Spec, *, output: str | Path | None = None, only: Iterable[str] | None = None) -> RunResult:
-    """Blocking form of ``reextract_async``."""
-    from . import runtime
-
-    return runtime.run(reextract_async(spec, output=output, only=only))
+reextract = blocking(reextract_async, "reextract", """Blocking form of ``reextract_async``; the same arguments.""")
 
 
 async def _keep_host_stats(backend: Backend, run_id: int, stats: RunStats) -> None:

@@ -9,13 +9,17 @@ picks aiodns and Brotli up by itself.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import gc
 import os
 import sys
+import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 SPEEDUPS = os.environ.get("CRAWLRUNNER_NO_SPEEDUPS", "").strip().lower() in ("", "0", "false", "no")
 
@@ -37,9 +41,83 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run``, on uvloop's loop when the speed-ups are installed."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        return runner.run(main)
+    """``asyncio.run``, on uvloop's loop when the speed-ups are installed.
+
+    Called where an event loop is already running (a Jupyter notebook, an
+    async orchestrator's task), ``main`` runs on a loop of its own in a worker
+    thread while the caller waits: a thread can run only one loop, and the
+    caller's is busy waiting for this call. A KeyboardInterrupt while waiting
+    (the notebook's interrupt) cancels ``main`` and waits for its cleanup, so
+    a crawl stops as it does on Ctrl-C; a second one stops waiting.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(main)
+    return _LoopThread(main).result()
+
+
+def blocking(function: Callable[P, Coroutine[Any, Any, T]], name: str, doc: str) -> Callable[P, T]:
+    """A blocking form of the coroutine function ``function``, run with ``run``.
+
+    It takes exactly ``function``'s parameters (for type checkers, and for
+    ``help()`` and ``inspect.signature``, through ``__wrapped__``), so the two
+    cannot drift apart.
+    """
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run(function(*args, **kwargs))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = doc
+    return call
+
+
+class _LoopThread(threading.Thread, Generic[T]):
+    """A coroutine run to its end on a new event loop in a thread of its own."""
+
+    def __init__(self, main: Coroutine[Any, Any, T]) -> None:
+        # A daemon thread: if the caller gives up waiting (a second interrupt),
+        # the interpreter may still exit while the crawl winds down.
+        super().__init__(name="crawlrunner-loop", daemon=True)
+        self._main = main
+        self._outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[T] | None = None
+
+    def run(self) -> None:
+        try:
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:
+                self._outcome.set_result(runner.run(self._tracked()))
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            self._outcome.set_exception(exc)
+        finally:
+            self._started.set()  # in case it failed before the task began
+
+    async def _tracked(self) -> T:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        self._started.set()
+        return await self._main
+
+    def result(self) -> T:
+        self.start()
+        try:
+            return self._outcome.result()
+        except KeyboardInterrupt:
+            self._cancel()
+            self._outcome.exception()  # the cleanup's end; a second interrupt stops waiting
+            raise
+
+    def _cancel(self) -> None:
+        self._started.wait()
+        if self._loop is not None and self._task is not None and not self._outcome.done():
+            try:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            except RuntimeError:  # the loop closed in the meantime: nothing left to cancel
+                pass
 
 
 def settle_process() -> None:

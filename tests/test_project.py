@@ -266,6 +266,24 @@ def test_the_readme_spec_example_validates() -> None:
     assert [t.name for t in spec.targets] == ["products", "product_pages", "docs"]
 
 
+def test_the_readme_python_example_runs_against_the_demo_shop(
+    demo_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    section = _readme().split("### From Python", 1)[1]
+    example = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    demo = (REPO / "examples" / "demo.yaml").read_text(encoding="utf-8")
+    assert "http://127.0.0.1:8765" in demo  # what `crawlrunner demo --serve` listens on
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "demo.yaml").write_text(demo.replace("http://127.0.0.1:8765", demo_server), "utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    exec(compile(example, "README.md", "exec"), {})
+
+    printed = capsys.readouterr().out
+    assert "<RunResult run 1 completed: 95 requests, 151 records in demo.db>" in printed, printed
+    assert query(tmp_path / "demo.db", "SELECT count(*) FROM products") == [(30,)]
+
+
 OFFLINE_EXAMPLES = {
     "demo.yaml": {"products": 30, "product_details": 30, "catalogue": 30, "product_pages": 30, "site_map": 31},
     "json-api-bearer.yaml": {"products": 30, "product_details": 30},

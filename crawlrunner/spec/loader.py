@@ -8,9 +8,10 @@ and pathological documents (alias bombs, absurd nesting) stop early.
 
 from __future__ import annotations
 
+import datetime
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ class Document:
         ``key=True`` prefers the position of the mapping key over its value,
         which is where a user looks for a misspelt or unwanted key.
         """
+        if not self.value_positions:  # built from data, not text (load_mapping): there are no lines
+            return (0, 0)
         current: SpecPath = tuple(path)
         while True:
             if key and current in self.key_positions:
@@ -264,3 +267,51 @@ def _not_utf8(name: str, raw: bytes, exc: UnicodeDecodeError) -> SpecProblem:
     column = len(data[line_start : exc.start].decode("utf-8")) + 1
     message = f"not UTF-8 text (bad byte 0x{data[exc.start]:02x} at offset {start})"
     return SpecProblem(name, line, column, "", message)
+
+
+# What YAML's safe loader makes of a document: a mapping given as data holds only these.
+_PLAIN_SCALARS = (str, int, float, bool, datetime.date, type(None))
+
+
+def load_mapping(data: Mapping[str, Any], file: str = "<mapping>") -> Document:
+    """A spec given as data (a dict, parsed YAML or JSON) as a Document.
+
+    Its problems name ``file`` and the spec path, without a line. Only what
+    YAML itself could hold is accepted, so the spec means what the same
+    keys and values written in a file would. Its text, which the spec's
+    digest covers, is the data written as YAML.
+    """
+    problems: list[SpecProblem] = []
+    plain = _plain_data(data, (), file, problems)
+    if problems:
+        raise SpecError(problems)
+    text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+    return Document(file, plain, text)
+
+
+def _plain_data(value: Any, path: SpecPath, file: str, problems: list[SpecProblem]) -> Any:
+    """``value`` as the loader would have built it (dicts, lists, scalars); what YAML could not hold is a problem."""
+
+    def problem(message: str) -> None:
+        problems.append(SpecProblem(file, 0, 0, format_path(path), message))
+
+    if len(path) > MAX_DEPTH:  # a mapping that contains itself, too
+        problem(f"nested deeper than {MAX_DEPTH} levels")
+        return None
+    if isinstance(value, Mapping):
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str):
+                result[key] = _plain_data(item, path + (key,), file, problems)
+            else:
+                problem(f"keys must be strings, got {key!r}")
+        return result
+    if isinstance(value, list | tuple):
+        return [_plain_data(item, path + (i,), file, problems) for i, item in enumerate(value)]
+    if not isinstance(value, _PLAIN_SCALARS):
+        problem(f"expected a mapping, list, string, number, boolean or None, got a {type(value).__name__}")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        problem(f"expected a finite number, got {value}")
+        return None
+    return value
