@@ -149,7 +149,11 @@ def query(database: Database, statement: str, params: Sequence[Any] = ()) -> Tab
 
 
 def export(database: Database, target: str, run_id: int | None = None) -> Table:
-    """Every row of ``target``'s table (only run ``run_id``'s, if given), in the order they were stored."""
+    """Every row of ``target``'s table (only run ``run_id``'s, if given), in the order they were stored.
+
+    A JSON field (``type: json``, ``many: true``) comes as its value (a list,
+    a dict...), a ``type: bool`` field as ``True``/``False``.
+    """
     with stream_export(database, target, run_id) as rows:
         return rows.read()
 
@@ -167,8 +171,11 @@ def list_runs(database: Database) -> Table:
 def changes(database: Database, target: str, since: int | None = None) -> Table:
     """Keys added, values changed, keys removed and restored in an upsert target: after run ``since``, else in its latest run.
 
-    Columns: run_id, change, key, old, new, at. A target that keeps no
-    history (not ``mode: upsert``) is an ``OutputPathError``.
+    Columns: run_id, change, key, changed, old, new, at. ``key`` is a list
+    of the key's values, ``old`` and ``new`` dicts of the other fields (None
+    when added or removed), ``changed`` the names of the fields whose value
+    differs between them. A target that keeps no history (not ``mode:
+    upsert``) is an ``OutputPathError``.
     """
     with stream_changes(database, target, since) as rows:
         return rows.read()

@@ -28,7 +28,17 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
-    return str(value)
+    return str(_flat(value))
+
+
+def _flat(value: Any) -> Any:
+    """A value as one CSV or table cell: JSON for lists, objects and booleans (a JSON field, a bool field).
+
+    Compact, as SQLite's own JSON functions write it.
+    """
+    if isinstance(value, (dict, list, bool)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return value
 
 
 def write_table(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]], *, limit_width: int = 60) -> int:
@@ -48,7 +58,7 @@ def write_csv(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]
     writer.writerow(columns)
     count = 0
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else _flat(v) for v in row])
         count += 1
     return count
 

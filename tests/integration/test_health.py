@@ -408,7 +408,7 @@ def test_a_layout_3_file_is_upgraded_and_its_old_runs_are_no_baseline(
 
     assert result.exit_code == 0, result.output
     assert "items: drift not checked: no earlier completed run of this spec crawled it" in result.output
-    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(6,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
     assert query(db_path, "SELECT run_id, reason FROM chain_ends") == [(2, "no_next")]
 
 

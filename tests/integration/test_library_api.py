@@ -115,17 +115,17 @@ def test_changes_defaults_to_the_latest_run(two_runs: tuple[Path, list[crawlrunn
     db, (first, second) = two_runs
 
     latest = crawlrunner.changes(db, "products")
-    assert latest.columns == ("run_id", "change", "key", "old", "new", "at")
-    assert [row[:5] for row in latest] == [
-        (second.run_id, "added", "[3]", None, '{"name":"mug","price":5.0}'),
-        (second.run_id, "changed", "[2]", '{"name":"lamp","price":20.0}', '{"name":"lamp","price":25.0}'),
+    assert latest.columns == ("run_id", "change", "key", "changed", "old", "new", "at")
+    assert [row[:6] for row in latest] == [
+        (second.run_id, "added", [3], None, None, {"name": "mug", "price": 5.0}),
+        (second.run_id, "changed", [2], ["price"], {"name": "lamp", "price": 20.0}, {"name": "lamp", "price": 25.0}),
     ]
     everything = crawlrunner.changes(db, "products", since=0)
     assert [(row[0], row[1], row[2]) for row in everything] == [
-        (first.run_id, "added", "[1]"),
-        (first.run_id, "added", "[2]"),
-        (second.run_id, "added", "[3]"),
-        (second.run_id, "changed", "[2]"),
+        (first.run_id, "added", [1]),
+        (first.run_id, "added", [2]),
+        (second.run_id, "added", [3]),
+        (second.run_id, "changed", [2]),
     ]
     assert len(crawlrunner.changes(db, "products", since=second.run_id)) == 0
     with pytest.raises(OutputPathError, match="'single' keeps no history"):

@@ -117,7 +117,7 @@ async def test_a_key_no_longer_seen_is_removed_then_restored_when_it_comes_back(
     assert "removed" in table.stdout and '["b",2]' in table.stdout
     lines = cli.invoke(main, ["changes", str(db_path), "items", "-f", "jsonl"]).stdout.splitlines()
     assert [(r["run_id"], r["change"], r["key"], r["old"], r["new"]) for r in map(json.loads, lines)] == [
-        (second.run_id, "removed", '["b",2]', '{"name":"bucket"}', None)
+        (second.run_id, "removed", ["b", 2], {"name": "bucket"}, None)
     ]
 
     # Not seen again: not removed again.
@@ -319,7 +319,7 @@ def test_removed_and_restored_keys_on_postgresql(shop: tuple[Shop, str], pg_url:
     )  # fmt: skip
     assert at == finished
     lines = cli.invoke(main, ["changes", pg_url, "items", "-f", "jsonl"]).stdout.splitlines()
-    assert [(r["change"], r["key"]) for r in map(json.loads, lines)] == [("removed", '["b",2]')]
+    assert [(r["change"], r["key"]) for r in map(json.loads, lines)] == [("removed", ["b", 2])]
 
     third = crawlrunner.run(spec, output=pg_url)  # still gone: not removed again
     assert [r for r in history() if r[0] == third.run_id] == []
@@ -357,7 +357,7 @@ def test_an_upsert_table_without_the_column_gets_it_on_postgresql(shop: tuple[Sh
         ("b", second.run_id)
     ]
     assert [(r[0], r[1], r[2]) for r in crawlrunner.changes(pg_url, "items", since=first.run_id)] == [
-        (second.run_id, "removed", '["b",2]')
+        (second.run_id, "removed", ["b", 2])
     ]
 
 

@@ -75,9 +75,9 @@ async def test_upsert_keeps_one_row_per_key_and_a_history_of_changes_across_thre
         at for (at,) in query(db_path, "SELECT at FROM _products_history WHERE run_id = ?", third.run_id)
     )
     assert result.stdout.splitlines()[1:] == [
-        f'{third.run_id},changed,[1],"{{""name"":""kettle"",""price"":10.0}}","{{""name"":""kettle XL"",""price"":12.0}}",'
-        f"{changed_at}",
-        f'{third.run_id},removed,[2],"{{""name"":""lamp"",""price"":25.0}}",,{removed_at}',
+        f'{third.run_id},changed,[1],"[""name"",""price""]",'
+        f'"{{""name"":""kettle"",""price"":10.0}}","{{""name"":""kettle XL"",""price"":12.0}}",{changed_at}',
+        f'{third.run_id},removed,[2],,"{{""name"":""lamp"",""price"":25.0}}",,{removed_at}',
     ]
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ... import runtime
 from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
+from ..field_types import CHANGE_COLUMNS, decode_changes, decode_rows
 from ..sitemap_runs import POSTGRES_LAST_RUN
 from . import connect
 from .membership import worker_timeout
@@ -278,9 +279,20 @@ def export_rows(session: Session, table: str, run: int | None = None) -> Rows:
     target's rows come by when each key was last stored.
     """
     sql = f"SELECT * FROM {quote_identifier(target_table(session, table))}"
+    # asyncpg hands jsonb over as its text: exported, it is the JSON value (booleans are booleans already).
+    kinds = {str(row[0]): "json" for row in session.call(lambda conn: conn.fetch(_JSONB_COLUMNS, table))}
     if run is not None:
-        return execute(session, sql + " WHERE _run_id = $1 ORDER BY _fetched_at, _url, ctid", (run,))
-    return execute(session, sql + " ORDER BY _run_id, _fetched_at, _url, ctid")
+        columns, rows = execute(session, sql + " WHERE _run_id = $1 ORDER BY _fetched_at, _url, ctid", (run,))
+    else:
+        columns, rows = execute(session, sql + " ORDER BY _run_id, _fetched_at, _url, ctid")
+    return columns, decode_rows(columns, rows, kinds)
+
+
+_JSONB_COLUMNS = """
+SELECT a.attname FROM pg_catalog.pg_attribute AS a
+WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped
+  AND a.atttypid = 'jsonb'::regtype
+"""
 
 
 # A run still going is counted from its fetch log (its row's counters are
@@ -347,8 +359,9 @@ def changes(session: Session, table: str, since: int | None) -> Rows:
         # The latest run that stored this target's records, changed or not.
         latest = _scalar(session, f"SELECT max(_run_id) FROM {quote_identifier(table)}")
         since = int(latest) - 1 if latest is not None else 0
-    return execute(
+    _, rows = execute(
         session,
         f"SELECT run_id, change, key, old, new, at FROM {quote_identifier(history)} WHERE run_id > $1 ORDER BY id",
         (since,),
     )
+    return list(CHANGE_COLUMNS), decode_changes(rows, {})  # old and new are jsonb: their fields are typed already

@@ -16,6 +16,7 @@ from typing import Any
 
 from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
+from ..field_types import CHANGE_COLUMNS, decode_changes, decode_rows
 from ..sitemap_runs import SQLITE_LAST_RUN
 from .schema import SQLITE_HEADER, quote_identifier
 
@@ -32,6 +33,8 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
     db = Path(path)
     if not db.is_file():
         raise OutputPathError(f"{db}: no such database file")
+    wal = db.with_name(db.name + "-wal")
+    closed = not wal.exists()  # a WAL database has its -wal file while any connection has it open
     try:
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -44,6 +47,28 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
         raise StorageError(f"{db}: {exc}") from None
     finally:
         conn.close()
+        if closed and wal.exists():
+            _tidy_wal(db)
+
+
+def _tidy_wal(db: Path) -> None:
+    """Remove the -wal and -shm files a read-only connection made by reading a closed WAL database.
+
+    A read-only connection must create them to read a WAL database, and
+    cannot delete them when it closes (that takes a checkpoint, a write).
+    A read-write connection that only reads and closes does it for us, with
+    SQLite's own locks: it deletes them only if it is the last connection (a
+    run that opened the file since keeps them), and its checkpoint of an
+    empty WAL writes nothing to the database.
+    """
+    try:
+        conn = sqlite3.connect(db)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # a file or directory we may not write: the files stay, as before
 
 
 def execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> Rows:
@@ -68,11 +93,29 @@ def target_table(conn: sqlite3.Connection, name: str) -> str:
 
 
 def export_rows(conn: sqlite3.Connection, table: str, run: int | None = None) -> Rows:
-    """Every row of a target's table (or those of one run), in the order they were stored."""
+    """Every row of a target's table (or those of one run), in the order they were stored.
+
+    JSON fields come as their values, bool fields as booleans (``field_kinds``).
+    """
     sql = f"SELECT * FROM {quote_identifier(target_table(conn, table))}"
     if run is not None:
-        return execute(conn, sql + " WHERE _run_id = ? ORDER BY rowid", (run,))
-    return execute(conn, sql + " ORDER BY rowid")
+        columns, rows = execute(conn, sql + " WHERE _run_id = ? ORDER BY rowid", (run,))
+    else:
+        columns, rows = execute(conn, sql + " ORDER BY rowid")
+    return columns, decode_rows(columns, rows, field_kinds(conn, table))
+
+
+def field_kinds(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """Field → kind ('json', 'bool') of a target's fields that read back as other than stored.
+
+    Empty for a database before layout 7 (read-only here, so not upgraded):
+    its values read as stored until a run of this release prepares the table.
+    """
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'field_types'").fetchone()
+    if not exists:
+        return {}
+    rows = conn.execute("SELECT field, kind FROM field_types WHERE target = ? AND kind IS NOT NULL", (table,))
+    return dict(rows)
 
 
 def runs(conn: sqlite3.Connection) -> Rows:
@@ -85,7 +128,10 @@ def runs(conn: sqlite3.Connection) -> Rows:
 
 
 def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
-    """What changed in an upsert target (keys added, changed, restored, removed): by default, in its latest run."""
+    """What changed in an upsert target (keys added, changed, restored, removed): by default, in its latest run.
+
+    Key, old and new as JSON values (``field_types.decode_changes``), with the fields that changed.
+    """
     history = f"_{target_table(conn, table)}_history"
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (history,)).fetchone()
     if not exists:
@@ -94,11 +140,13 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
         # The latest run that stored this target's records, changed or not.
         latest = conn.execute(f"SELECT max(_run_id) FROM {quote_identifier(table)}").fetchone()
         since = int(latest[0]) - 1 if latest and latest[0] is not None else 0
-    return execute(
+    kinds = field_kinds(conn, table)
+    _, rows = execute(
         conn,
         f"SELECT run_id, change, key, old, new, at FROM {quote_identifier(history)} WHERE run_id > ? ORDER BY id",
         (since,),
     )
+    return list(CHANGE_COLUMNS), decode_changes(rows, kinds)
 
 
 def completed_cursors(conn: sqlite3.Connection, spec_name: str) -> list[tuple[Any, ...]]:

@@ -206,16 +206,31 @@ _V6 = """
 ALTER TABLE fetch_log ADD COLUMN unfollowed INTEGER NOT NULL DEFAULT 0;
 """
 
+# What each target's fields hold (``backends/field_types.py``), so that
+# ``export`` and ``changes`` read a JSON field back as JSON and a bool as a
+# boolean: SQLite's column types cannot say it. ``kind`` is 'json' (``type:
+# json`` or ``many: true``), 'bool', or null; written when a run prepares the
+# target's table, so a field dropped from the spec keeps its last kind.
+_V7 = """
+CREATE TABLE field_types (
+    target TEXT NOT NULL,
+    field TEXT NOT NULL,
+    kind TEXT,
+    PRIMARY KEY (target, field)
+);
+"""
+
 # The first bytes of every SQLite file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # crawlrunner's own tables, as the migrations make them; every other table is a target's.
 OWN_TABLES = (
     "runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health", "cursors", "host_stats",
+    "field_types",
 )  # fmt: skip
 
 # MIGRATIONS[n] takes the layout from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -277,6 +292,13 @@ def json_object(alias: str, names: list[str]) -> str:
     """A JSON object of ``alias``'s columns ``names``, keyed by name: a history row's ``old`` and ``new``."""
     pairs = ", ".join(f"'{n}', {alias}.{quote_identifier(n)}" for n in names)
     return f"json_object({pairs})"
+
+
+# Kept for every field, so an export knows what each column holds.
+SAVE_FIELD_KINDS = (
+    "INSERT INTO field_types (target, field, kind) VALUES (?, ?, ?)"
+    " ON CONFLICT (target, field) DO UPDATE SET kind = excluded.kind"
+)
 
 
 def insert_record(target: Target) -> str:

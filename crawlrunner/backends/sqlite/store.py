@@ -30,6 +30,7 @@ from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
 from ..base import StoredBody
 from ..cursors import COMPLETED, start_points
+from ..field_types import field_kinds
 from ..recrawl import usable_validators
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
@@ -37,6 +38,7 @@ from ..sitemap_runs import SQLITE_LAST_RUN, as_last_runs, since_last_run
 from .rows import INSERT as REQUEST_INSERT
 from .schema import (
     MIGRATIONS,
+    SAVE_FIELD_KINDS,
     SCHEMA_VERSION,
     SQLITE_HEADER,
     create_target_table,
@@ -191,8 +193,17 @@ class Store:
                 # Indexes after the columns: a new upsert key may be a field new to the spec.
                 for statement in indexes:
                     await self.conn.execute(statement)
+                await self._save_field_kinds(target)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot create tables: {exc}") from None
+
+    async def _save_field_kinds(self, target: Target) -> None:
+        """Keep what the target's fields hold for the readers (``field_types``); written only when it changed."""
+        async with self.conn.execute("SELECT field, kind FROM field_types WHERE target = ?", (target.name,)) as cursor:
+            kept = {(field, kind) for field, kind in await cursor.fetchall()}
+        new = [(target.name, name, kind) for name, kind in field_kinds(target) if (name, kind) not in kept]
+        if new:  # a run of an unchanged spec takes no write lock here
+            await self.conn.executemany(SAVE_FIELD_KINDS, new)
 
     async def _drop_stale_key_index(self, target: Target) -> None:
         """An upsert key that changed (or a mode that did) leaves an index on the old key."""
