@@ -50,6 +50,7 @@ __all__ = [
     "preview_plan",
     "query",
     "reextract",
+    "report",
     "run",
     "run_async",
     "stop_run",
@@ -82,6 +83,7 @@ _LAZY = {
     "export": "crawlrunner.read",
     "list_runs": "crawlrunner.read",
     "query": "crawlrunner.read",
+    "report": "crawlrunner.run_report",
     "PageTrial": "crawlrunner.trial",
     "try_page": "crawlrunner.trial",
     "try_page_async": "crawlrunner.trial",
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
     )
     from .preview import CursorPlan, PlannedRequest, SincePlan, TargetPlan, preview_plan
     from .read import Table, changes, export, list_runs, query
+    from .run_report import report
     from .spec import load_spec
     from .spec.model import Spec
     from .trial import PageTrial, try_page, try_page_async

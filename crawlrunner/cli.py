@@ -400,20 +400,28 @@ def export(database: str, target: str, fmt: str, output: Path | None, run_id: in
         click.echo(f"{count} rows written to {output}", err=True)
 
 
-@main.command(epilog=texts.READ_EXIT_HELP, short_help="List the runs in a database.")
+@main.command(help=texts.RUNS_HELP, epilog=texts.READ_EXIT_HELP, short_help="List the runs in a database.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.option("-f", "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 @_verbosity
 def runs(database: str, fmt: str) -> None:
-    """List the runs in DB with their status and counts.
-
-    \b
-    Example:
-      crawlrunner runs demo.db
-    """
     from .read import stream_runs
 
     _emit(stream_runs(database), fmt)
+
+
+@main.command(help=texts.REPORT_HELP, epilog=texts.READ_EXIT_HELP, short_help="Write a run's report as one HTML page.")
+@click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
+@click.argument("run_id", metavar="[RUN]", required=False, type=click.IntRange(1))
+@click.option("-o", "--output", default="report.html", show_default=True, metavar="FILE", help="HTML file to write.")
+@_verbosity
+def report(database: str, run_id: int | None, output: str) -> None:
+    from .run_report import write_report
+
+    with _user_errors():
+        written = write_report(database, output, run_id)
+    if not _quiet():
+        click.echo(f"report written to {written}", err=True)
 
 
 @main.command(epilog=texts.READ_EXIT_HELP, short_help="Make every worker of a shared run finish and exit.")

@@ -195,7 +195,8 @@ class PlanFacts:
 LATENCY_SAMPLE = 20_000
 
 
-def _has_table(database: Database, name: str) -> bool:
+def has_table(database: Database, name: str) -> bool:
+    """Whether ``database`` has table ``name``: a database of an older release (read-only, not upgraded) may lack one."""
     if is_postgres_url(database):
         statement = (
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
@@ -215,7 +216,7 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     """
     mark = "$1" if is_postgres_url(database) else "?"
     # A database written by a release before host_stats (read-only here: not upgraded) still tells the rest.
-    hosts_kept = _has_table(database, "host_stats")
+    hosts_kept = has_table(database, "host_stats")
     delays: dict[str, float] = {}
     for host, delay in (
         query(

@@ -28,6 +28,23 @@ Exit status:
   1    the database could not be read (or the SQL failed)
   2    bad usage: no such file, table or option"""
 
+RUNS_HELP = """List the runs in DB with their status and counts.
+
+\b
+Example:
+  crawlrunner runs demo.db"""
+
+REPORT_HELP = """Write run RUN of DB (default: its latest run) as one HTML page.
+
+Per target: requests, failures by kind with example URLs, records, extraction
+health, why pagination stopped, a latency histogram and requests per second
+over time; per host, the time the run waited. Self-contained: it opens offline.
+DB is an SQLite file or a postgresql:// URL; it is only read.
+
+\b
+Example:
+  crawlrunner report demo.db -o report.html"""
+
 PLAN_EXIT_HELP = """\b
 Exit status:
   0    the spec is valid; nothing was fetched
