@@ -154,7 +154,7 @@ async def crawl(
             since=since.get(plan.target.name),
         )  # fmt: skip
         outcome.derived = frontier.admit(plan, outcome)
-        stats.add(outcome)
+        stats.add(outcome, redact)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
         if log.isEnabledFor(logging.INFO):
             _log_outcome(outcome, redact)
