@@ -125,7 +125,7 @@ async def crawl(
     tokens = TokenSources(fetcher, redact, spec.http.user_agent)
     clients = {t.name: target_client(spec, t, tokens) for t in selected}
     robots = RobotsPolicy(session, spec.http.user_agent, client_timeout(spec.http.timeout))
-    view = LiveView(stats, {t.name: _known_total(t) for t in selected})
+    view = LiveView(stats, {t.name: _known_total(t) for t in selected}, earlier=run.earlier, queued=frontier.queued)
     view.tokens_waiting = tokens.waiting
 
     async def fetch(plan: RequestPlan) -> FetchResult | None:
@@ -154,7 +154,7 @@ async def crawl(
             since=since.get(plan.target.name),
         )  # fmt: skip
         outcome.derived = frontier.admit(plan, outcome)
-        stats.add(outcome)
+        stats.add(outcome, redact)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
         if log.isEnabledFor(logging.INFO):
             _log_outcome(outcome, redact)
@@ -177,18 +177,23 @@ async def crawl(
             if busy == len(workers) and len(workers) < spec.http.limits.workers:
                 hire(pool)
             derived: list[RequestPlan] | None = None
+            view.flying[plan.target.name] += 1
             try:
                 derived = await handle(plan)  # once it returns, the sink has the outcome
             finally:
                 busy -= 1
+                view.flying[plan.target.name] -= 1
                 if derived is None:  # cancelled or failed before that: the request stays to do
                     await frontier.release(plan)
+                    view.in_flight = frontier.in_flight
             await frontier.complete(plan, derived)
+            view.in_flight = frontier.in_flight
 
     async def stop_when_asked(workers: list[asyncio.Task[None]]) -> None:
         assert stop is not None
         await stop.wait()
         log.warning("stopping: no new requests; %d in flight get %.0f s to finish", frontier.in_flight, grace)
+        view.stopping, view.in_flight = True, frontier.in_flight
         await frontier.close()
         # A worker hired from now on finds the frontier closed and ends at once.
         _, pending = await asyncio.wait(workers, timeout=grace)

@@ -13,16 +13,25 @@ import asyncio
 import math
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from .stats import RunStats
+from .stats import RunStats, TargetStats
 
 
 @dataclass
 class LiveView:
-    """What a reporter can see of a running crawl."""
+    """What a reporter can see of a running crawl.
+
+    A target's total is known before crawling when it makes only start
+    requests; one whose requests are found while crawling (pagination, links,
+    children, sitemaps) shows its *discovered* total instead: done, in flight
+    and queued so far, marked ``≥`` since it may grow. A resumed run's counts
+    continue from its earlier sessions (``earlier``); rates and ETAs are this
+    session's.
+    """
 
     stats: RunStats
     totals: Mapping[str, int | None]  # known request totals per target (None: found while crawling)
@@ -32,24 +41,67 @@ class LiveView:
     cluster: tuple[int, int] | None = None  # (requests, records) of every worker of a shared run
     # Requests held back while a token endpoint is down: ``3 waiting for a token: …``, or "".
     tokens_waiting: Callable[[], str] = field(default=lambda: "")
+    earlier: Mapping[str, TargetStats] = field(default_factory=dict)  # a resumed run's earlier sessions
+    queued: Callable[[], Mapping[str, int]] = field(default=dict)  # found and waiting, per target (the frontier's)
+    flying: Counter[str] = field(default_factory=Counter)  # in flight per target
+    stopping: bool = False  # the first Ctrl-C/SIGTERM came: requests in flight finish, no new ones start
+
+    def count(self, name: str, what: str = "requests") -> int:
+        """``name``'s requests (or ``failed``, ``records``) in the whole run: this session's and the earlier ones'."""
+        earlier = self.earlier.get(name)
+        return int(getattr(self.stats.targets[name], what)) + (int(getattr(earlier, what)) if earlier else 0)
+
+    def done(self, name: str) -> int:
+        return self.count(name)
+
+    def total(self, name: str) -> tuple[int, bool]:
+        """``name``'s request total and whether it is known (False: discovered so far, it may grow)."""
+        known = self.totals.get(name)
+        if known is not None:
+            return known, True
+        return self.done(name) + self.flying[name] + self.queued().get(name, 0), False
+
+    def rate(self, name: str | None = None) -> float:
+        """Requests per second in this session, of ``name`` or of every target."""
+        targets = self.stats.targets
+        done = targets[name].requests if name is not None else sum(t.requests for t in targets.values())
+        return done / max(time.monotonic() - self.started, 1e-9)
+
+    def eta(self, done: int, total: int, rate: float) -> str:
+        return duration((total - done) / rate) if rate and done < total else ""
 
     def line(self, name: str) -> str:
-        stats = self.stats.targets[name]
-        done = stats.requests
-        total = self.totals.get(name)
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        rate = done / elapsed
-        parts = [f"{name}: {done}" + (f"/{total}" if total else "") + " requests"]
+        done, (total, known), rate = self.done(name), self.total(name), self.rate(name)
+        if known:
+            parts = [f"{name}: {done}" + (f"/{total}" if total else "") + " requests"]
+        else:
+            parts = [f"{name}: {done} requests ({total} found so far)"]
         parts.append(f"{rate:.1f}/s")
-        if stats.failed:
-            parts.append(f"{stats.failed} failed")
-        parts.append(f"{stats.records} records")
-        if total and rate and done < total:
-            parts.append(f"ETA {duration((total - done) / rate)}")
+        if failed := self.count(name, "failed"):
+            parts.append(f"{failed} failed")
+        parts.append(f"{self.count(name, 'records')} records")
+        if known and (eta := self.eta(done, total, rate)):
+            parts.append(f"ETA {eta}")
+        return ", ".join(parts)
+
+    def overall(self) -> str:
+        """``overall: 120/≥480 requests (25%), 12.0/s, ETA ≥30s``: ``≥`` when a total is only discovered so far."""
+        names = list(self.stats.targets)
+        done = sum(self.done(name) for name in names)
+        totals = [self.total(name) for name in names]
+        total = sum(count for count, _ in totals)
+        at_least = "" if all(known for _, known in totals) else "≥"
+        rate = self.rate()
+        parts = [f"overall: {done}/{at_least}{total} requests" + (f" ({done / total:.0%})" if total else "")]
+        parts.append(f"{rate:.1f}/s")
+        if eta := self.eta(done, total, rate):
+            parts.append(f"ETA {at_least}{eta}")
         return ", ".join(parts)
 
     def header(self) -> str:
         elapsed = time.monotonic() - self.started
+        if self.stopping:
+            return f"stopping: {self.in_flight} in flight, finishing… ({duration(elapsed)} elapsed)"
         extra = f", {self.retrying} waiting to retry" if self.retrying else ""
         extra += _cooling(self.stats)
         if waiting := self.tokens_waiting():
@@ -97,6 +149,7 @@ class PlainReporter:
         while True:
             await asyncio.sleep(self.interval)
             self.out.write(f"progress: {view.header()}\n")
+            self.out.write(f"progress:   {view.overall()}\n")
             for name in view.stats.targets:
                 self.out.write(f"progress:   {view.line(name)}\n")
             self.out.flush()
@@ -117,15 +170,14 @@ class LiveReporter:
             table = Table(title=view.header(), title_justify="left", box=None, pad_edge=False)
             for column in ("target", "done", "total", "req/s", "failed", "records", "ETA"):
                 table.add_column(column, justify="left" if column == "target" else "right")
-            elapsed = max(time.monotonic() - view.started, 1e-9)
-            for name, stats in view.stats.targets.items():
-                total = view.totals.get(name)
-                rate = stats.requests / elapsed
-                eta = duration((total - stats.requests) / rate) if total and rate and stats.requests < total else ""
+            for name in view.stats.targets:
+                done, (total, known), rate = view.done(name), view.total(name), view.rate(name)
                 table.add_row(
-                    name, str(stats.requests), str(total or "?"), f"{rate:.1f}",
-                    str(stats.failed), str(stats.records), eta,
+                    name, str(done), str(total) if known else f"≥{total}", f"{rate:.1f}",
+                    str(view.count(name, "failed")), str(view.count(name, "records")),
+                    view.eta(done, total, rate) if known else "",
                 )  # fmt: skip
+            table.caption, table.caption_justify = view.overall(), "left"
             return table
 
         console = Console(stderr=True)
@@ -134,9 +186,12 @@ class LiveReporter:
                 while True:
                     await asyncio.sleep(self.refresh)
                     live.update(render())
-            except asyncio.CancelledError:
-                live.update(render())
-                raise
+            finally:
+                # Gone before the summary is printed. Live.stop() draws the last
+                # renderable once more, uncropped, before a transient display
+                # erases it: a table taller than the terminal would scroll out
+                # of reach and stay behind. Nothing is drawn, so nothing stays.
+                live.update("", refresh=True)
 
 
 def reporter_for(stream: IO[str], *, interval: float = 10.0) -> Reporter:

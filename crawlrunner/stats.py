@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .results import Outcome
@@ -63,6 +64,8 @@ class TargetStats:
     unchanged: int = 0  # 304 answers to conditional requests: the rows stored before are kept
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    # The first failed request of each kind, ``url: error`` with secrets masked: what the summary shows.
+    failure_examples: dict[str, str] = field(default_factory=dict)
     # Requests that succeeded with something to say (an empty HTML page), by
     # what they said: the fetch log's ``error`` on a row whose error_kind is null.
     warnings: Counter[str] = field(default_factory=Counter)
@@ -70,7 +73,8 @@ class TargetStats:
     unconverted: Counter[str] = field(default_factory=Counter)  # field → values that could not be converted
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, redact: Callable[[str], str] = str) -> None:
+        """Count ``outcome``; ``redact`` masks the spec's secrets in the failure example kept."""
         fetch = outcome.fetch
         self.requests += 1
         self.retries += max(fetch.attempts - 1, 0)
@@ -85,7 +89,10 @@ class TargetStats:
                 self.warnings[fetch.error] += 1
         else:
             self.failed += 1
-            self.failures[fetch.error_kind or "unknown"] += 1
+            kind = fetch.error_kind or "unknown"
+            self.failures[kind] += 1
+            if kind not in self.failure_examples:
+                self.failure_examples[kind] = redact(f"{fetch.url}: {fetch.error}" if fetch.error else fetch.url)
         self.records += len(outcome.records)
         self.dropped += outcome.dropped
         self.field_errors += outcome.field_errors
@@ -111,6 +118,8 @@ class TargetStats:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
+        for kind, example in other.failure_examples.items():
+            self.failure_examples.setdefault(kind, example)
         self.warnings.update(other.warnings)
         self.unconverted.update(other.unconverted)
         for name, message in other.field_error_examples.items():
@@ -136,12 +145,12 @@ class RunStats:
     targets: dict[str, TargetStats] = field(default_factory=dict)
     hosts: dict[str, HostStats] = field(default_factory=dict)  # by origin, scheme://host[:port]
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, redact: Callable[[str], str] = str) -> None:
         name = outcome.fetch.target
         stats = self.targets.get(name)
         if stats is None:
             stats = self.targets[name] = TargetStats()
-        stats.add(outcome)
+        stats.add(outcome, redact)
 
     @property
     def totals(self) -> TargetStats:

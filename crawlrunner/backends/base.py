@@ -42,7 +42,7 @@ from ..results import LedTo, Outcome
 from ..settings import Gap, RateLimit
 from ..sitemaps import LastRun
 from ..spec.model import Spec, Target
-from ..stats import HostStats
+from ..stats import HostStats, TargetStats
 
 # (target name, tokenized URL) → (ETag, Last-Modified) seen by an earlier run.
 Validators = Mapping[tuple[str, str], tuple[str | None, str | None]]
@@ -74,6 +74,14 @@ class Frontier(ABC):
     @abstractmethod
     def limited(self) -> bool:
         """Whether ``max_requests`` or ``max_records`` ended the run early."""
+
+    def queued(self) -> Mapping[str, int]:
+        """Requests found and waiting per target (derived ones: next pages, links, children), for progress.
+
+        Start requests still in the plan are not counted (the plan is read lazily); a frontier that cannot
+        tell cheaply (a shared run's) answers with nothing, and progress shows what was fetched.
+        """
+        return {}
 
     @abstractmethod
     async def claim(self) -> RequestPlan | None:
@@ -199,6 +207,9 @@ class OpenedRun:
     # Per sitemap target with ``since: last_run``, the last run before this (logical) one that crawled it
     # without a failure (``backends.sitemap_runs``); a target not in it has none: everything is due.
     last_runs: Mapping[str, LastRun] = field(default_factory=dict)
+    # A resumed run's requests, failures and records per target in its earlier sessions: the progress view
+    # continues from them (this session's own counters, and the summary's table, start at zero).
+    earlier: Mapping[str, TargetStats] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

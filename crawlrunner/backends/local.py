@@ -17,8 +17,8 @@ the sink committed, read back by the backend that opens the run.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..follow import FollowScope, is_link
@@ -82,6 +82,7 @@ class LocalFrontier(Frontier):
         # taken: an index of many sitemaps is read about one at a time, so
         # its pages are never all in memory at once.
         self._sitemaps_queued: deque[RequestPlan] = deque(p for p in state.pending if p.role == SITEMAP)
+        self._queued_by_target = Counter(p.target.name for p in state.pending)
         self._limits = limits or RunLimits()
         self._claimed = 0
         self._records = 0
@@ -146,10 +147,16 @@ class LocalFrontier(Frontier):
     def _may_change(self) -> bool:
         return self._closed or self._queued() > 0 or self._start is not None or self._in_flight == 0
 
+    def queued(self) -> Mapping[str, int]:
+        return self._queued_by_target
+
     def _next_queued(self) -> RequestPlan | None:
-        if self._derived:
-            return self._derived.popleft()
-        return self._sitemaps_queued.popleft() if self._sitemaps_queued else None
+        queue = self._derived or self._sitemaps_queued
+        if not queue:
+            return None
+        plan = queue.popleft()
+        self._queued_by_target[plan.target.name] -= 1
+        return plan
 
     def _queued(self) -> int:
         return len(self._derived) + len(self._sitemaps_queued)
@@ -197,6 +204,7 @@ class LocalFrontier(Frontier):
         before = self._queued()
         for plan in derived:
             (self._sitemaps_queued if plan.role == SITEMAP else self._derived).append(plan)
+            self._queued_by_target[plan.target.name] += 1
         self._in_flight -= 1
         if not self._waiting:
             return

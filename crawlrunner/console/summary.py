@@ -8,6 +8,7 @@ from ..expectations import stop_counts
 
 if TYPE_CHECKING:
     from ..api import RunResult
+    from ..stats import TargetStats
 
 
 SHOWN_HOSTS = 5  # hosts named in the summary's line on pauses
@@ -43,7 +44,7 @@ def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: 
                 f"this session only; with the earlier sessions of this resumed run: {requests} requests, {records} records"
             )
     if totals.failures:
-        kinds = ", ".join(f"{kind} {count}" for kind, count in totals.failures.most_common())
+        kinds = ", ".join(_failure_kind(totals, kind, count) for kind, count in totals.failures.most_common())
         notes.append(f"failed requests: {kinds} (see the fetch_log table)")
         if len(result.stats.targets) > 1:
             for name, stats in result.stats.targets.items():
@@ -79,6 +80,12 @@ def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: 
     notes += result.notes
     notes.append(_exit_meaning(result, stopped_by, exit_code))
     return "\n".join(lines + [""] + notes)
+
+
+def _failure_kind(stats: TargetStats, kind: str, count: int) -> str:
+    """``http_status 12 (e.g. https://shop.example/p/7: HTTP 404)``: one example per kind keeps the summary short."""
+    example = stats.failure_examples.get(kind)
+    return f"{kind} {count} (e.g. {example})" if example else f"{kind} {count}"
 
 
 def _table(result: RunResult) -> list[str]:

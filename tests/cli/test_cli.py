@@ -120,7 +120,10 @@ def test_run_exits_1_when_a_request_fails(
     result = cli.invoke(main, ["run", str(path), "-o", str(db_path)])
 
     assert result.exit_code == 1
-    assert "failed requests: http_status 1 (see the fetch_log table)" in result.stdout
+    assert (
+        f"failed requests: http_status 1 (e.g. {server}/status/404: HTTP 404 Not Found) (see the fetch_log table)"
+        in result.stdout
+    )
     assert query(db_path, "SELECT count(*) FROM item") == [(1,)]
     assert query(db_path, "SELECT status, attempts FROM fetch_log WHERE status = 404") == [(404, 1)]  # 4xx: no retry
 

@@ -64,9 +64,10 @@ async def open_run(store: Store, spec: Spec, targets: list[Target], start: Start
         state = LocalState(await store.next_request_id(run_id), start=_start_requests(spec, wanted, cursors=cursors))
         frontier = LocalFrontier(targets, _with_hosts(state, targets), limits)
     validators = await store.validators(targets, expected_keys(spec, targets))
+    earlier = await store.counts_by_target(run_id) if start is Start.RESUME else {}
     return OpenedRun(
         run_id, frontier, SQLiteSink(store, run_id, spec), validators, led_to_reader(spec, store.led_to),
-        whole_crawl=whole_crawl, cursors=cursors, last_runs=await store.last_runs(spec, run_id),
+        whole_crawl=whole_crawl, cursors=cursors, last_runs=await store.last_runs(spec, run_id), earlier=earlier,
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from ...results import utc_now
 from ...sitemaps import LastRun, requests_per_url
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
+from ...stats import TargetStats
 from ..base import StoredBody
 from ..cursors import COMPLETED, start_points
 from ..field_types import field_kinds
@@ -506,6 +507,18 @@ class Store:
             "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
             (run_id,),
         ))  # fmt: skip
+
+    async def counts_by_target(self, run_id: int) -> dict[str, TargetStats]:
+        """What the sessions of run ``run_id`` so far fetched, per target: where a resumed run's progress starts."""
+        rows = await self.rows(
+            "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0) FROM fetch_log"
+            " WHERE run_id = ? GROUP BY target",
+            (run_id,),
+        )
+        return {
+            name: TargetStats(requests=requests, ok=requests - failed, failed=failed, records=records)
+            for name, requests, failed, records in rows
+        }
 
     async def run_totals(self, run_id: int) -> tuple[int, int]:
         """(requests, records) of the whole run, as ``finish_run`` counted them."""
