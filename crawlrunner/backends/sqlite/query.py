@@ -118,13 +118,41 @@ def field_kinds(conn: sqlite3.Connection, table: str) -> dict[str, str]:
     return dict(rows)
 
 
+# A run's counters from its fetch log: how ``finish_run`` writes them into its row when it ends.
+RUN_TOTALS = """
+    count(*) AS requests,
+    coalesce(sum(error_kind IS NULL), 0) AS ok,
+    coalesce(sum(error_kind IS NOT NULL), 0) AS failed,
+    coalesce(sum(records), 0) AS records,
+    coalesce(sum(bytes), 0) AS bytes,
+    coalesce(sum(status = 304), 0) AS unchanged
+"""
+
+# A run still going has zeros in its row until it ends: it is counted from
+# its fetch log instead (as PostgreSQL's ``runs`` does); only running runs'
+# log rows are read (the IN, by the run_id index).
+_RUNS = f"""
+SELECT r.id, r.spec_name, r.status, r.started_at, r.finished_at,
+       coalesce(live.requests, r.requests) AS requests,
+       coalesce(live.ok, r.ok) AS ok,
+       coalesce(live.failed, r.failed) AS failed,
+       coalesce(live.unchanged, r.unchanged) AS unchanged,
+       coalesce(live.records, r.records) AS records,
+       coalesce(live.bytes, r.bytes) AS bytes,
+       r.resumed
+FROM runs AS r
+LEFT JOIN (
+    SELECT run_id, {RUN_TOTALS}
+    FROM fetch_log WHERE run_id IN (SELECT id FROM runs WHERE status = 'running')
+    GROUP BY run_id
+) AS live ON live.run_id = r.id
+ORDER BY r.id
+"""
+
+
 def runs(conn: sqlite3.Connection) -> Rows:
-    """One row per run: its status and counters."""
-    return execute(
-        conn,
-        "SELECT id, spec_name, status, started_at, finished_at, requests, ok, failed, unchanged, records, bytes,"
-        " resumed FROM runs ORDER BY id",
-    )
+    """One row per run: its status and counters (live for a running run, from its fetch log)."""
+    return execute(conn, _RUNS)
 
 
 def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:

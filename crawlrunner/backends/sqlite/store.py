@@ -36,6 +36,7 @@ from ..recrawl import usable_validators
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
 from ..sitemap_runs import SQLITE_LAST_RUN, as_last_runs, since_last_run
+from .query import RUN_TOTALS
 from .rows import INSERT as REQUEST_INSERT
 from .schema import (
     MIGRATIONS,
@@ -248,19 +249,11 @@ class Store:
         try:
             await self.conn.execute("BEGIN IMMEDIATE")
             await self.conn.execute(
-                """
+                f"""
                 UPDATE runs SET status = ?, finished_at = ?,
                     requests = totals.requests, ok = totals.ok, failed = totals.failed,
                     records = totals.records, bytes = totals.bytes, unchanged = totals.unchanged
-                FROM (
-                    SELECT count(*) AS requests,
-                           coalesce(sum(error_kind IS NULL), 0) AS ok,
-                           coalesce(sum(error_kind IS NOT NULL), 0) AS failed,
-                           coalesce(sum(records), 0) AS records,
-                           coalesce(sum(bytes), 0) AS bytes,
-                           coalesce(sum(status = 304), 0) AS unchanged
-                    FROM fetch_log WHERE run_id = ?
-                ) AS totals
+                FROM (SELECT {RUN_TOTALS} FROM fetch_log WHERE run_id = ?) AS totals
                 WHERE id = ?
                 """,
                 (status, finished_at, run_id, run_id),
