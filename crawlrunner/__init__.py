@@ -45,6 +45,7 @@ __all__ = [
     "__version__",
     "changes",
     "export",
+    "export_parquet",
     "list_runs",
     "load_spec",
     "preview_plan",
@@ -81,6 +82,7 @@ _LAZY = {
     "Table": "crawlrunner.read",
     "changes": "crawlrunner.read",
     "export": "crawlrunner.read",
+    "export_parquet": "crawlrunner.read",
     "list_runs": "crawlrunner.read",
     "query": "crawlrunner.read",
     "report": "crawlrunner.run_report",
@@ -101,7 +103,7 @@ if TYPE_CHECKING:
         UsageError,
     )
     from .preview import CursorPlan, PlannedRequest, SincePlan, TargetPlan, preview_plan
-    from .read import Table, changes, export, list_runs, query
+    from .read import Table, changes, export, export_parquet, list_runs, query
     from .run_report import report
     from .spec import load_spec
     from .spec.model import Spec

@@ -379,7 +379,7 @@ def query(database: str, sql: str, fmt: str) -> None:
 @main.command(epilog=texts.READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("target")
-@click.option("-f", "--format", "fmt", type=click.Choice(["jsonl", "csv", "json"]), default="jsonl", show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(texts.EXPORT_FORMATS), default="jsonl", show_default=True)
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
 )

@@ -10,6 +10,7 @@
     products = crawlrunner.export("shop.db", "products", run_id=3).records()  # a list of dicts
     crawlrunner.list_runs("shop.db")
     crawlrunner.changes("shop.db", "products", since=12)
+    crawlrunner.export_parquet("shop.db", "products", "products.parquet")  # typed columns; needs pyarrow
 
 Each function opens the database read-only, reads every row and closes it
 before returning a ``Table``: a plain frozen value, safe to keep and pass
@@ -48,10 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .backends import parquet
+from .backends.field_types import Columns
 from .backends.postgres import query as pg
 from .backends.postgres.connect import is_postgres_url
 from .backends.sqlite import query as sql
 from .backends.sqlite.query import is_database as is_database  # for the CLI: never export over a database
+from .backends.sqlite.query import refuse_database as refuse_database
 from .host_plan import KnownHosts, Pushback
 from .origins import origin
 
@@ -99,11 +103,16 @@ def _stream(
         assert isinstance(database, str)
         with pg.read_only(database) as session:
             columns, rows = pg_reader(session)
-            yield Stream(tuple(columns), rows)
+            yield Stream(_names(columns), rows)
         return
     with sql.read_only(database) as conn:
         columns, rows = reader(conn)
-        yield Stream(tuple(columns), rows)
+        yield Stream(_names(columns), rows)
+
+
+def _names(columns: Sequence[str]) -> tuple[str, ...]:
+    """The column names as a tuple; an export's ``Columns`` as they are (they can say their kinds)."""
+    return columns if isinstance(columns, tuple) else tuple(columns)
 
 
 def stream_query(database: Database, statement: str, params: Sequence[Any] = ()) -> AbstractContextManager[Stream]:
@@ -156,6 +165,31 @@ def export(database: Database, target: str, run_id: int | None = None) -> Table:
     """
     with stream_export(database, target, run_id) as rows:
         return rows.read()
+
+
+def export_parquet(database: Database, target: str, path: str | Path, run_id: int | None = None) -> int:
+    """``export`` to a Parquet file at ``path``, each column typed from what the database declares; the rows written.
+
+    Needs pyarrow (``pip install 'crawlrunner[parquet]'``: else a
+    ``UsageError``). Written a row group at a time, in constant memory; the
+    types are those of ``crawlrunner.backends.parquet`` (JSON fields as JSON
+    text). Never over an SQLite file (an ``OutputPathError``).
+    """
+    out = Path(path)
+    refuse_database(out)
+    with stream_export(database, target, run_id) as rows:
+        return write_parquet(out, rows.columns, rows.rows)
+
+
+def write_parquet(path: Path, columns: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    """Rows of a ``stream_export`` block to a Parquet file at ``path``, typed by their columns' kinds; the rows written.
+
+    Other columns (a query's) are written as text.
+    """
+    parquet.pyarrow()  # before the file is made: without pyarrow, none is left behind
+    kinds = columns.kinds() if isinstance(columns, Columns) else {}
+    with path.open("wb") as out:
+        return parquet.write(out, columns, kinds, rows)
 
 
 def list_runs(database: Database) -> Table:

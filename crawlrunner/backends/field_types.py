@@ -7,7 +7,9 @@ types are kept in the ``field_types`` table (written when a run prepares the
 target's table); PostgreSQL says it itself (``jsonb``, ``boolean``), though
 asyncpg hands ``jsonb`` over as its JSON text. The readers (``export``,
 ``changes``) turn the stored form back into the value with a field's *kind*:
-``json`` or ``bool`` (other fields read back as stored).
+``json`` or ``bool`` (other fields read back as stored). ``date`` and
+``datetime`` fields read back as stored (ISO 8601 text in SQLite), but a typed
+format (Parquet) takes them as dates and timestamps: their kinds are kept too.
 """
 
 from __future__ import annotations
@@ -25,10 +27,34 @@ Decoder = Callable[[Any], Any]
 CHANGE_COLUMNS = ["run_id", "change", "key", "changed", "old", "new", "at"]
 
 
+# The field types whose kind is kept: what SQLite's declared column types cannot tell from text or a number.
+KEPT_TYPES = frozenset({"json", "bool", "date", "datetime"})
+
+
 def field_kinds(target: Target) -> list[tuple[str, str | None]]:
-    """(field, kind) of each of the target's fields: 'json', 'bool', or None (read back as stored)."""
+    """(field, kind) of each of the target's fields: 'json', 'bool', 'date', 'datetime', or None (its column says it)."""
     fields = target.extract.fields if target.extract else ()
-    return [(f.name, "json" if f.many or f.type == "json" else "bool" if f.type == "bool" else None) for f in fields]
+    return [(f.name, "json" if f.many else f.type if f.type in KEPT_TYPES else None) for f in fields]
+
+
+class Columns(tuple[str, ...]):
+    """An export's column names, able to say what each column holds, for a typed format (Parquet).
+
+    ``kinds()`` maps a column to its kind: 'int', 'float', 'bool', 'json',
+    'date', 'datetime', 'str' or 'bytes', from what the database declares. It
+    asks the database, so only while the block that read the names is open;
+    the text formats never ask (for SQLite, it may read the whole table).
+    """
+
+    _kinds: Callable[[], dict[str, str]]
+
+    def __new__(cls, names: Iterable[str], kinds: Callable[[], dict[str, str]]) -> Columns:
+        columns = super().__new__(cls, names)
+        columns._kinds = kinds
+        return columns
+
+    def kinds(self) -> dict[str, str]:
+        return self._kinds()
 
 
 def json_value(value: Any) -> Any:
@@ -81,4 +107,5 @@ def _fields(value: Any, kinds: Mapping[str, str]) -> Any:
     record = json_value(value)
     if not isinstance(record, dict):
         return record
-    return {name: v if v is None or name not in kinds else DECODERS[kinds[name]](v) for name, v in record.items()}
+    decoders = {name: DECODERS[kind] for name, kind in kinds.items() if kind in DECODERS}
+    return {name: v if v is None or name not in decoders else decoders[name](v) for name, v in record.items()}

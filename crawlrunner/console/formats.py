@@ -1,4 +1,4 @@
-"""Rows rendered for people and tools: a text table, CSV, JSON or JSON lines.
+"""Rows rendered for people and tools: a text table, CSV, JSON or JSON lines; Parquet to a file.
 
 Every writer takes the column names and an iterator of rows, writes them to
 a text stream and returns how many rows it wrote; all but the text table
@@ -17,8 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import OutputPathError, StorageError
-from ..read import is_database
+from ..errors import OutputPathError, StorageError, UsageError
+from ..read import refuse_database, write_parquet
 
 Writer = Callable[[IO[str], Sequence[str], Iterator[Sequence[Any]]], int]
 
@@ -93,6 +93,8 @@ def _json_default(value: Any) -> Any:
 
 
 WRITERS: dict[str, Writer] = {"table": write_table, "csv": write_csv, "jsonl": write_jsonl, "json": write_json}
+# Formats written to a file only, never to a terminal: typed by the columns' kinds (an export's).
+BINARY: dict[str, Callable[[Path, Sequence[str], Iterator[Sequence[Any]]], int]] = {"parquet": write_parquet}
 
 # An export file that cannot be opened is a usage problem (exit 2); one that cannot be written, not.
 _PATH_ERRORS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EROFS})
@@ -105,9 +107,14 @@ def write_rows(columns: Sequence[str], rows: Iterator[Sequence[Any]], fmt: str, 
     would destroy it); a file that cannot be opened is an ``OutputPathError``,
     one that cannot be written (a full disk) a ``StorageError``.
     """
-    if output is not None and is_database(output):
-        raise OutputPathError(f"{output}: is an SQLite database; an export will not overwrite it")
+    if output is not None:
+        refuse_database(output)
+    elif fmt in BINARY:
+        raise UsageError(f"{fmt} is a binary format: name the file to write with -o FILE")
     try:
+        if fmt in BINARY:
+            assert output is not None
+            return BINARY[fmt](output, columns, rows)
         if output is None:
             return WRITERS[fmt](sys.stdout, columns, rows)
         with output.open("w", encoding="utf-8", newline="") as fh:

@@ -28,7 +28,11 @@ Exit status:
   1    the database could not be read (or the SQL failed)
   2    bad usage: no such file, table or option"""
 
-RUNS_HELP = """List the runs in DB with their status and counts.
+# `export -f`: parquet is written to a file (-o) only, each column typed as the database declares it;
+# it needs pyarrow (pip install 'crawlrunner[parquet]').
+EXPORT_FORMATS = ["jsonl", "csv", "json", "parquet"]
+
+RUNS_HELP = """List the runs in DB with their status and counts (a run still going: counted so far).
 
 \b
 Example:

@@ -20,6 +20,7 @@ password. asyncpg is imported when a connection is opened, never before.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ... import runtime
 from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
-from ..field_types import CHANGE_COLUMNS, decode_changes, decode_rows
+from ..field_types import CHANGE_COLUMNS, Columns, decode_changes, decode_rows
 from ..sitemap_runs import POSTGRES_LAST_RUN
 from . import connect
 from .membership import worker_timeout
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-Rows = tuple[list[str], Iterator[Sequence[Any]]]
+Rows = tuple[Sequence[str], Iterator[Sequence[Any]]]
 
 # Rows per fetch from the cursor: from FIRST_CHUNK, sized after each chunk to
 # about CHUNK_BYTES of text and bytes (stored bodies are large, most rows
@@ -285,7 +286,38 @@ def export_rows(session: Session, table: str, run: int | None = None) -> Rows:
         columns, rows = execute(session, sql + " WHERE _run_id = $1 ORDER BY _fetched_at, _url, ctid", (run,))
     else:
         columns, rows = execute(session, sql + " ORDER BY _run_id, _fetched_at, _url, ctid")
-    return columns, decode_rows(columns, rows, kinds)
+    return Columns(columns, lambda: column_kinds(session, table)), decode_rows(columns, rows, kinds)
+
+
+# Column types (as ``format_type()`` names them, less any modifier) → kinds (``field_types.Columns``).
+_TYPE_KINDS = {
+    "bigint": "int",
+    "integer": "int",
+    "smallint": "int",
+    "double precision": "float",
+    "real": "float",
+    "numeric": "float",
+    "boolean": "bool",
+    "jsonb": "json",
+    "json": "json",
+    "date": "date",
+    "timestamp with time zone": "datetime",
+    "timestamp without time zone": "datetime",
+    "bytea": "bytes",
+}
+
+
+def column_kinds(session: Session, table: str) -> dict[str, str]:
+    """Column → kind of a target's table, from its column types (text, and any type not known here: 'str')."""
+    rows = session.call(lambda conn: conn.fetch(_COLUMN_TYPES, table))
+    # Without a modifier: timestamp(3) with time zone is a timestamp with time zone.
+    return {str(name): _TYPE_KINDS.get(re.sub(r"\(.*?\)", "", str(type_)), "str") for name, type_ in rows}
+
+
+_COLUMN_TYPES = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute AS a
+WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped
+"""
 
 
 _JSONB_COLUMNS = """

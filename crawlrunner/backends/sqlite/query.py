@@ -16,11 +16,11 @@ from typing import Any
 
 from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
-from ..field_types import CHANGE_COLUMNS, decode_changes, decode_rows
+from ..field_types import CHANGE_COLUMNS, Columns, decode_changes, decode_rows
 from ..sitemap_runs import SQLITE_LAST_RUN
 from .schema import SQLITE_HEADER, quote_identifier
 
-Rows = tuple[list[str], Iterator[Sequence[Any]]]
+Rows = tuple[Sequence[str], Iterator[Sequence[Any]]]
 
 
 @contextmanager
@@ -102,7 +102,40 @@ def export_rows(conn: sqlite3.Connection, table: str, run: int | None = None) ->
         columns, rows = execute(conn, sql + " WHERE _run_id = ? ORDER BY rowid", (run,))
     else:
         columns, rows = execute(conn, sql + " ORDER BY rowid")
-    return columns, decode_rows(columns, rows, field_kinds(conn, table))
+    return Columns(columns, lambda: column_kinds(conn, table)), decode_rows(columns, rows, field_kinds(conn, table))
+
+
+# Declared column types → kinds (``field_types.Columns``); the provenance columns' times are ISO 8601 text.
+_DECLARED_KINDS = {"INTEGER": "int", "REAL": "float", "TEXT": "str", "BLOB": "bytes"}
+_TIME_COLUMNS = ("_fetched_at", "_first_seen_at", "_changed_at")
+
+
+def column_kinds(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """Column → kind of a target's table: from ``field_types``, else its declared type, else the values stored.
+
+    A field without ``type:`` declares none (it keeps each JSON value's own
+    type): its kind is read from the values, in one pass over the table.
+    """
+    declared = dict(conn.execute("SELECT name, upper(type) FROM pragma_table_info(?)", (table,)).fetchall())
+    kinds = {name: _DECLARED_KINDS[type_] for name, type_ in declared.items() if type_ in _DECLARED_KINDS}
+    kinds.update((name, "datetime") for name in _TIME_COLUMNS if name in declared)
+    kinds.update(field_kinds(conn, table))
+    untyped = [name for name in declared if name not in kinds]
+    if untyped:
+        stored = ", ".join(f"group_concat(DISTINCT typeof({quote_identifier(name)}))" for name in untyped)
+        found = conn.execute(f"SELECT {stored} FROM {quote_identifier(table)}").fetchone()
+        kinds.update((name, _stored_kind(types)) for name, types in zip(untyped, found, strict=True))
+    return kinds
+
+
+def _stored_kind(types: str | None) -> str:
+    """The kind of an untyped column from the SQLite types of its values (``group_concat`` of ``typeof``)."""
+    found = set((types or "").split(",")) - {"null", ""}
+    if found == {"integer"}:
+        return "int"
+    if found and found <= {"integer", "real"}:
+        return "float"
+    return "bytes" if found == {"blob"} else "str"  # text, or a mix: each value as text
 
 
 def field_kinds(conn: sqlite3.Connection, table: str) -> dict[str, str]:
@@ -188,6 +221,12 @@ def completed_cursors(conn: sqlite3.Connection, spec_name: str) -> list[tuple[An
 def last_run_rows(conn: sqlite3.Connection, spec_name: str, targets: Sequence[str]) -> list[tuple[str, Any]]:
     """Per target, its ``sitemap_runs.LAST_RUN`` row for the spec's next run (None: no run counts yet)."""
     return [(name, conn.execute(SQLITE_LAST_RUN, (NO_RUN_YET, spec_name, name)).fetchone()) for name in targets]
+
+
+def refuse_database(path: Path) -> None:
+    """An ``OutputPathError`` if ``path`` is an SQLite file: an export naming the crawl database by mistake would destroy it."""
+    if is_database(path):
+        raise OutputPathError(f"{path}: is an SQLite database; an export will not overwrite it")
 
 
 def is_database(path: Path) -> bool:
