@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import crawlrunner
 from crawlrunner.backends import parquet
+from crawlrunner.backends.field_types import decode_changes
 from crawlrunner.cli import main
 from crawlrunner.errors import UsageError
 
@@ -168,3 +169,11 @@ def test_without_pyarrow_parquet_says_how_to_install_it(
     failed = cli.invoke(main, ["export", str(db_path), "products", "-f", "parquet", "-o", str(path)])
     assert failed.exit_code == 2 and "Parquet needs pyarrow: pip install 'crawlrunner[parquet]'" in failed.stderr
     assert "Traceback" not in failed.output and not path.exists()  # no empty file left behind
+
+
+def test_changes_read_a_date_field_as_stored_now_that_its_kind_is_kept() -> None:
+    # SQLite's history rows hold fields as JSON text; a 'date' kind has no decoder and must not break the read.
+    row = (2, "changed", "[1]", '{"day": "2024-05-01", "cheap": 1}', '{"day": "2024-05-02", "cheap": 0}', "t")
+    (_, _, key, changed, old, new, _), *_ = decode_changes([row], {"day": "date", "cheap": "bool"})
+    assert (key, changed) == ([1], ["day", "cheap"])
+    assert old == {"day": "2024-05-01", "cheap": True} and new == {"day": "2024-05-02", "cheap": False}
