@@ -376,7 +376,7 @@ def query(database: str, sql: str, fmt: str) -> None:
     _emit(stream_query(database, sql), fmt)
 
 
-@main.command(epilog=texts.READ_EXIT_HELP, short_help="Export a target's table as JSONL or CSV.")
+@main.command(epilog=texts.READ_EXIT_HELP, short_help="Export a target's table: JSONL, JSON, CSV or Parquet.")
 @click.argument("database", metavar="DB", type=click.Path())  # a str: a file or a postgresql:// URL
 @click.argument("target")
 @click.option("-f", "--format", "fmt", type=click.Choice(texts.EXPORT_FORMATS), default="jsonl", show_default=True)
