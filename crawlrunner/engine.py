@@ -263,10 +263,18 @@ async def _report(reporter: Reporter, view: LiveView, run: OpenedRun) -> None:
 def _log_outcome(outcome: Outcome, redact: Redactor) -> None:
     result, plan = outcome.fetch, outcome.plan
     assert plan is not None
+    url, error = redact(plan.url), redact(result.error or "")
+    # The same facts as fields, for a log collector (`--log-format json`): no parsing of the message.
+    fields = {
+        "target": plan.target.name, "method": plan.method, "url": url, "status": result.status,
+        "ms": round(result.elapsed * 1000), "bytes": result.size, "records": len(outcome.records),
+        "attempts": result.attempts, "error_kind": None if result.ok else str(result.error_kind),
+    }  # fmt: skip
     log.info(
         "%s %s %s → %s (%.0f ms, %d bytes, %d records%s)%s",
-        plan.target.name, plan.method, redact(plan.url), result.status or "-",
+        plan.target.name, plan.method, url, result.status or "-",
         result.elapsed * 1000, result.size, len(outcome.records),
         f", {result.attempts} attempts" if result.attempts > 1 else "",
-        f" {result.error_kind}: {redact(result.error or '')}" if not result.ok else "",
+        f" {result.error_kind}: {error}" if not result.ok else "",
+        extra={"fields": fields},
     )  # fmt: skip

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ..console.logs import configure_logging, json_message, log_format
-from ..errors import CrawlRunnerError, OutputPathError, SpecError, UsageError
+from ..errors import CrawlRunnerError, OutputPathError, SpecError, SpecProblem, UsageError
 
 if TYPE_CHECKING:
     from ..api import RunResult
@@ -32,6 +32,16 @@ def say(message: str, level: str = "error") -> None:
         click.echo(f"crawlrunner: {message}", err=True)
 
 
+def say_problems(problems: Iterable[SpecProblem]) -> None:
+    """A spec's located problems on stderr: ``file:line:col: path: message``, or JSON objects with those keys."""
+    for problem in problems:
+        if log_format() == "json":
+            fields = {key: getattr(problem, key) for key in ("file", "line", "column", "path", "message")}
+            click.echo(json_message(problem.message, "error", "crawlrunner.spec", fields), err=True)
+        else:
+            click.echo(str(problem), err=True)
+
+
 def fail(message: str, code: int) -> NoReturn:
     say(message)
     sys.exit(code)
@@ -43,8 +53,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except SpecError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+        say_problems(exc.problems)
         count = len(exc.problems)
         fail(f"{count} problem{'s' if count != 1 else ''} in the spec; nothing was fetched", EXIT_USAGE)
     except (OutputPathError, UsageError) as exc:

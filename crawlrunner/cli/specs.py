@@ -11,7 +11,7 @@ from .._resources import bundled_path
 from ..console import help as texts
 from ..errors import SpecError
 from ..overrides import check_base_url
-from .common import EXIT_EXPECTATIONS, EXIT_FAILED, EXIT_USAGE, fail, quiet, user_errors, verbosity
+from .common import EXIT_EXPECTATIONS, EXIT_FAILED, EXIT_USAGE, fail, quiet, say_problems, user_errors, verbosity
 
 if TYPE_CHECKING:
     from ..spec.model import Spec
@@ -40,8 +40,7 @@ def validate(spec_files: tuple[Path, ...]) -> None:
         try:
             spec = load_spec(path)
         except SpecError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
+            say_problems(exc.problems)
             problems += len(exc.problems)
             continue
         count = len(spec.targets)
