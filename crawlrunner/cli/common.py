@@ -64,11 +64,16 @@ def user_errors() -> Iterator[None]:
         fail("interrupted; everything fetched so far was committed", EXIT_INTERRUPTED)
 
 
-def exit_for(result: RunResult) -> NoReturn:
+def exit_status(result: RunResult) -> int:
+    """The exit status a finished run calls for."""
     # Interrupted with no signal here: `crawlrunner stop` ended a shared run.
     interrupted = result.status == "interrupted"
     failed = EXIT_EXPECTATIONS if result.unmet or result.health else EXIT_FAILED
-    sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_OK if result.ok else failed)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK if result.ok else failed
+
+
+def exit_for(result: RunResult) -> NoReturn:
+    sys.exit(exit_status(result))
 
 
 def verbosity(command: Callable[..., None]) -> Callable[..., None]:

@@ -14,10 +14,23 @@ import click
 from ..console import help as texts
 from ..console.signals import SIGNAL_NAMES, run_with_signals
 from ..console.summary import format_problems, format_summary
+from ..console.summary_json import summary_json
 from ..overrides import check_base_url, check_output
 from ..settings import MAX_CONNECTIONS
 from . import common
-from .common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_for, fail, quiet, say, user_errors, verbosity
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_for,
+    exit_status,
+    fail,
+    quiet,
+    say,
+    user_errors,
+    verbosity,
+)
 from .specs import print_plan
 
 if TYPE_CHECKING:
@@ -25,18 +38,41 @@ if TYPE_CHECKING:
     from ..spec.model import Spec
 
 
-def _run_spec(spec: Spec, output: str | Path | None, only: tuple[str, ...], **options: Any) -> RunResult:
+def _run_spec(
+    spec: Spec, output: str | Path | None, only: tuple[str, ...], summary_to: str | None = None, **options: Any
+) -> RunResult:
     warn = partial(say, level="warning")
     result, signals = run_with_signals(spec, output, only or None, warn=warn, settle=common.owns_process, **options)
     if result is None:
         fail("stopped at once; everything fetched so far was committed", signals.exit_code)
     if signals.received is not None:
         by = SIGNAL_NAMES[signal.Signals(signals.received)]
+        if not options.get("join"):
+            _write_summary_json(summary_to, result, signals.exit_code, by)
         if not quiet() and not options.get("join"):  # a helper of --workers: the first worker reports
-            click.echo(format_summary(result, by, signals.exit_code))
+            click.echo(format_summary(result, by, signals.exit_code), err=summary_to == "-")
         where = f"{result.database} (run {result.run_id})"
         fail(f"interrupted by {by}; everything fetched so far is in {where}", signals.exit_code)
     return result
+
+
+def _check_summary_to(summary_to: str | None) -> None:
+    """Before the run: a long crawl should not end in a summary that cannot be written."""
+    if summary_to not in (None, "-") and not Path(summary_to).parent.is_dir():
+        fail(f"--summary-json: no folder {Path(summary_to).parent} to write {summary_to} in", EXIT_USAGE)
+
+
+def _write_summary_json(summary_to: str | None, result: RunResult, status: int, by: str | None = None) -> None:
+    if summary_to is None:
+        return
+    text = summary_json(result, status, by)
+    if summary_to == "-":
+        click.echo(text)
+        return
+    try:
+        Path(summary_to).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail(f"--summary-json: cannot write {summary_to}: {exc.strerror or exc}", EXIT_FAILED)
 
 
 def _say_already_completed(result: RunResult) -> None:
@@ -84,6 +120,10 @@ def _say_already_completed(result: RunResult) -> None:
     "-w", "--workers", type=click.IntRange(1, 256), default=1, metavar="N",
     help="Worker processes on this machine, sharing the run (needs a postgresql:// output).",
 )  # fmt: skip
+@click.option(
+    "--summary-json", "summary_to", metavar="FILE",
+    help="Also write the summary, exit status and counts as JSON to FILE (- for stdout; the text summary then goes to stderr).",
+)  # fmt: skip
 @click.option("--join", "join", hidden=True)  # a worker started by --workers: "-", its run's id on stdin
 @verbosity
 def run(
@@ -101,6 +141,7 @@ def run(
     insecure: bool,
     progress: bool,
     workers: int,
+    summary_to: str | None,
     join: str | None,
 ) -> None:
     from ..backends import is_database_url
@@ -110,6 +151,7 @@ def run(
     with user_errors():
         check_base_url(base_url, name="--base-url")
         check_output(output, name="--output")
+        _check_summary_to(summary_to)
         if resume and retry_failed:
             fail("give --resume or --retry-failed, not both", EXIT_USAGE)
         if first is not None and not dry_run:
@@ -138,18 +180,19 @@ def run(
             result = _run_spec(
                 spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
                 max_requests=max_requests, max_records=max_records, insecure=insecure, join=run_id,
-                opened=helpers.start, forward=helpers.forward,
+                opened=helpers.start, forward=helpers.forward, summary_to=summary_to,
             )  # fmt: skip
         finally:
             if (failed := helpers.wait()) not in (EXIT_OK, EXIT_INTERRUPTED, 143):
                 say(f"a worker started by --workers exited with status {failed}; see its messages above", "warning")
     if join is not None:  # a helper: the worker that started it reports the run
         sys.exit(EXIT_OK)
+    _write_summary_json(summary_to, result, EXIT_OK if result.already_completed else exit_status(result))
     if result.already_completed:
         _say_already_completed(result)
         sys.exit(EXIT_OK)
     if not quiet():
-        click.echo(format_summary(result))
+        click.echo(format_summary(result), err=summary_to == "-")
     elif (problems := format_problems(result)) is not None:
         click.echo(problems, err=True)
     exit_for(result)

@@ -81,3 +81,57 @@ def test_text_log_lines_start_with_a_timestamp(
     lines = [line for line in result.stderr.splitlines() if "crawlrunner.engine" in line]
     assert len(lines) == 4
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} I crawlrunner\.engine: ", line) for line in lines)
+
+
+def test_summary_json_file_has_status_and_counts_by_target_and_kind(
+    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("CR_LOG_KEY", "key-77b2")
+    out = tmp_path / "summary.json"
+    result = cli.invoke(
+        main, ["run", str(write_spec(SPEC, base=server)), "-o", str(db_path), "--summary-json", str(out)]
+    )
+
+    assert result.exit_code == 1, result.output
+    summary = json.loads(out.read_text(encoding="utf-8"))
+    assert summary["exit_status"] == 1 and summary["status"] == "completed" and summary["ok"] is False
+    assert summary["run_id"] == 1 and summary["database"] == str(db_path)
+    items, missing = summary["targets"]["items"], summary["targets"]["missing"]
+    assert (items["requests"], items["ok"], items["failed"], items["records"]) == (3, 3, 0, 3)
+    assert items["bytes"] > 0 and items["failed_by_kind"] == {}
+    assert (
+        missing["failed_by_kind"] == {"http_status": 1} and "/status/404" in missing["failure_examples"]["http_status"]
+    )
+    assert summary["totals"]["requests"] == 4 and summary["unmet_expectations"] == []
+    assert summary["summary"][-1] == "exit status 1: some requests failed"
+    assert "key-77b2" not in out.read_text(encoding="utf-8")
+    assert "requests" in result.stdout  # the text summary is still shown
+
+
+def test_summary_json_on_stdout_with_unmet_expectations(
+    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("CR_LOG_KEY", "k")
+    text = SPEC.replace("  - name: missing\n    url: /status/404\n", "    expect: {{min_records: 5}}\n")
+    result = cli.invoke(main, ["run", str(write_spec(text, base=server)), "-o", str(db_path), "--summary-json", "-"])
+
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.stdout)  # stdout is the JSON alone: the text summary went to stderr
+    assert summary["exit_status"] == 3 and summary["ok"] is False
+    assert len(summary["unmet_expectations"]) == 1 and "5" in summary["unmet_expectations"][0]
+    assert summary["targets"]["items"]["records"] == 3
+    assert "exit status 3" in result.stderr
+
+
+def test_summary_json_to_a_missing_folder_fails_before_fetching(
+    cli: CliRunner, write_spec: Callable[..., Path], tmp_path: Path, closed_port: int, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("CR_LOG_KEY", "k")
+    spec = write_spec(SPEC, base=f"http://127.0.0.1:{closed_port}")
+    result = cli.invoke(
+        main, ["run", str(spec), "-o", str(tmp_path / "x.db"), "--summary-json", str(tmp_path / "no" / "s.json")]
+    )
+
+    assert result.exit_code == 2
+    assert "--summary-json: no folder" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "x.db").exists()
