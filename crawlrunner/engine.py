@@ -50,6 +50,9 @@ from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
 log = logging.getLogger(__name__)
+# One line per request, at DEBUG: a host process logging at INFO (an Airflow
+# task) is not flooded; `crawlrunner -v` turns this logger on by its name.
+request_log = logging.getLogger("crawlrunner.requests")
 
 GRACE_SECONDS = 5.0
 CLUSTER_TOTALS_EVERY = 2.0  # seconds between reads of a shared run's totals, for the progress view
@@ -156,7 +159,7 @@ async def crawl(
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome, redact)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
-        if log.isEnabledFor(logging.INFO):
+        if request_log.isEnabledFor(logging.DEBUG):
             _log_outcome(outcome, redact)
         await sink.write(outcome)
         return outcome.derived
@@ -270,7 +273,7 @@ def _log_outcome(outcome: Outcome, redact: Redactor) -> None:
         "ms": round(result.elapsed * 1000), "bytes": result.size, "records": len(outcome.records),
         "attempts": result.attempts, "error_kind": None if result.ok else str(result.error_kind),
     }  # fmt: skip
-    log.info(
+    request_log.debug(
         "%s %s %s → %s (%.0f ms, %d bytes, %d records%s)%s",
         plan.target.name, plan.method, url, result.status or "-",
         result.elapsed * 1000, result.size, len(outcome.records),

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 LOGGER = "crawlrunner"
+REQUESTS_LOGGER = "crawlrunner.requests"  # the engine's line per request (DEBUG)
 TEXT_TIME = "%Y-%m-%d %H:%M:%S"
 _SETTINGS = "_crawlrunner_cli"  # where the settings live: on the logger, so every call sees them
 
@@ -80,6 +81,9 @@ def configure_logging(verbose: int | None = None, quiet: bool | None = None, fmt
         handler.setFormatter(
             logging.Formatter("%(asctime)s.%(msecs)03d %(levelname).1s %(name)s: %(message)s", TEXT_TIME)
         )
+    # -v is "one line per request": the library logs those at DEBUG, on a logger of their own.
+    requests_level = logging.DEBUG if settings["verbose"] and not settings["quiet"] else logging.NOTSET
+    logging.getLogger(REQUESTS_LOGGER).setLevel(requests_level)
     root = logging.getLogger(LOGGER)
     root.handlers[:] = [handler]
     root.setLevel(level)

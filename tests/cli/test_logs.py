@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
+from crawlrunner.api import run_async
 from crawlrunner.cli import main
+from crawlrunner.spec import load_spec
 
 SPEC = """
 name: logs
@@ -51,7 +55,11 @@ def test_json_request_lines_carry_structured_fields(
     assert ok["target"] == "items" and ok["method"] == "GET" and ok["status"] == 200
     assert ok["records"] == 1 and ok["attempts"] == 1 and ok["error_kind"] is None
     assert ok["bytes"] > 0 and isinstance(ok["ms"], int)
-    assert ok["level"] == "info" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ok["time"])
+    assert (
+        ok["level"] == "debug"
+        and ok["logger"] == "crawlrunner.requests"
+        and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ok["time"])
+    )
     missing = next(e for e in requests if e["target"] == "missing")
     assert missing["status"] == 404 and missing["records"] == 0 and missing["error_kind"] == "http_status"
     assert "key-5a1c9e" not in result.output
@@ -72,15 +80,18 @@ def test_a_spec_error_under_json_logs_is_a_located_object(cli: CliRunner, write_
         assert entries[-1]["message"].startswith("1 problem")
 
 
-def test_text_log_lines_start_with_a_timestamp(
+def test_v_shows_timestamped_request_lines_and_without_it_there_are_none(
     cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("CR_LOG_KEY", "k")
-    result = cli.invoke(main, ["run", str(write_spec(SPEC, base=server)), "-o", str(db_path), "-v"])
+    spec = str(write_spec(SPEC, base=server))
+    verbose = cli.invoke(main, ["run", spec, "-o", str(db_path), "-v"])
+    plain = cli.invoke(main, ["run", spec, "-o", str(db_path)])
 
-    lines = [line for line in result.stderr.splitlines() if "crawlrunner.engine" in line]
+    lines = [line for line in verbose.stderr.splitlines() if "crawlrunner.requests" in line]
     assert len(lines) == 4
-    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} I crawlrunner\.engine: ", line) for line in lines)
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} D crawlrunner\.requests: ", line) for line in lines)
+    assert "crawlrunner.requests" not in plain.stderr and "GET" not in plain.stderr
 
 
 def test_summary_json_file_has_status_and_counts_by_target_and_kind(
@@ -135,3 +146,19 @@ def test_summary_json_to_a_missing_folder_fails_before_fetching(
     assert result.exit_code == 2
     assert "--summary-json: no folder" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "x.db").exists()
+
+
+async def test_the_library_logs_requests_at_debug_so_an_info_host_is_not_flooded(
+    server: str, write_spec: Callable[..., Path], db_path: Path, monkeypatch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CR_LOG_KEY", "k")
+    spec = load_spec(write_spec(SPEC, base=server))
+    logging.getLogger("crawlrunner.requests").setLevel(logging.NOTSET)  # as in a host process: no -v of a CLI test
+    with caplog.at_level(logging.INFO, logger="crawlrunner"):  # an orchestrator's task log
+        await run_async(spec, output=db_path)
+    assert not [r for r in caplog.records if r.name == "crawlrunner.requests"]
+
+    with caplog.at_level(logging.DEBUG, logger="crawlrunner.requests"):
+        await run_async(spec, output=db_path)
+    lines = [r for r in caplog.records if r.name == "crawlrunner.requests"]
+    assert len(lines) == 4 and {r.levelno for r in lines} == {logging.DEBUG}
