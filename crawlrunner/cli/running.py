@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from .specs import print_plan
 
 if TYPE_CHECKING:
     from ..api import RunResult
+    from ..progress import Reporter
     from ..spec.model import Spec
 
 
@@ -54,6 +56,15 @@ def _run_spec(
         where = f"{result.database} (run {result.run_id})"
         fail(f"interrupted by {by}; everything fetched so far is in {where}", signals.exit_code)
     return result
+
+
+def _metrics(address: str | None, reporter: Reporter | None) -> AbstractContextManager[Reporter | None]:
+    """``--metrics-port``: the server runs while the block does, fed by a reporter wrapping the progress display."""
+    if address is None:
+        return nullcontext(reporter)
+    from ..console.metrics import serving_metrics
+
+    return serving_metrics(address, reporter)
 
 
 def _check_summary_to(summary_to: str | None) -> None:
@@ -124,6 +135,11 @@ def _say_already_completed(result: RunResult) -> None:
     "--summary-json", "summary_to", metavar="FILE",
     help="Also write the summary, exit status and counts as JSON to FILE (- for stdout; the text summary then goes to stderr).",
 )  # fmt: skip
+@click.option(
+    "--metrics-port", "metrics_at", metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics of the run at http://HOST:PORT/metrics (HOST: 127.0.0.1); "
+    "needs crawlrunner[metrics].",
+)  # fmt: skip
 @click.option("--join", "join", hidden=True)  # a worker started by --workers: "-", its run's id on stdin
 @verbosity
 def run(
@@ -142,6 +158,7 @@ def run(
     progress: bool,
     workers: int,
     summary_to: str | None,
+    metrics_at: str | None,
     join: str | None,
 ) -> None:
     from ..backends import is_database_url
@@ -175,16 +192,17 @@ def run(
         helpers = LocalWorkers(workers, helper_arguments(click.get_current_context(), output or spec.default_output))
         if (run_id := run_to_join(join)) == 0:  # the first worker gave up before the run opened
             sys.exit(EXIT_OK)
-        try:
-            helpers.spawn()  # now: they load while this one opens the run, and wait for its id
-            result = _run_spec(
-                spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
-                max_requests=max_requests, max_records=max_records, insecure=insecure, join=run_id,
-                opened=helpers.start, forward=helpers.forward, summary_to=summary_to,
-            )  # fmt: skip
-        finally:
-            if (failed := helpers.wait()) not in (EXIT_OK, EXIT_INTERRUPTED, 143):
-                say(f"a worker started by --workers exited with status {failed}; see its messages above", "warning")
+        with _metrics(metrics_at, reporter) as reporter:
+            try:
+                helpers.spawn()  # now: they load while this one opens the run, and wait for its id
+                result = _run_spec(
+                    spec, output, only, resume=resume, retry_failed=retry_failed, reporter=reporter,
+                    max_requests=max_requests, max_records=max_records, insecure=insecure, join=run_id,
+                    opened=helpers.start, forward=helpers.forward, summary_to=summary_to,
+                )  # fmt: skip
+            finally:
+                if (failed := helpers.wait()) not in (EXIT_OK, EXIT_INTERRUPTED, 143):
+                    say(f"a worker started by --workers exited with status {failed}; see its messages above", "warning")
     if join is not None:  # a helper: the worker that started it reports the run
         sys.exit(EXIT_OK)
     _write_summary_json(summary_to, result, EXIT_OK if result.already_completed else exit_status(result))
