@@ -50,6 +50,9 @@ from .spec.model import Spec, Target
 from .stats import RunStats, TargetStats
 
 log = logging.getLogger(__name__)
+# One line per request, at DEBUG: a host process logging at INFO (an Airflow
+# task) is not flooded; `crawlrunner -v` turns this logger on by its name.
+request_log = logging.getLogger("crawlrunner.requests")
 
 GRACE_SECONDS = 5.0
 CLUSTER_TOTALS_EVERY = 2.0  # seconds between reads of a shared run's totals, for the progress view
@@ -156,7 +159,7 @@ async def crawl(
         outcome.derived = frontier.admit(plan, outcome)
         stats.add(outcome, redact)
         view.in_flight, view.retrying = frontier.in_flight, fetcher.retrying
-        if log.isEnabledFor(logging.INFO):
+        if request_log.isEnabledFor(logging.DEBUG):
             _log_outcome(outcome, redact)
         await sink.write(outcome)
         return outcome.derived
@@ -263,10 +266,18 @@ async def _report(reporter: Reporter, view: LiveView, run: OpenedRun) -> None:
 def _log_outcome(outcome: Outcome, redact: Redactor) -> None:
     result, plan = outcome.fetch, outcome.plan
     assert plan is not None
-    log.info(
+    url, error = redact(plan.url), redact(result.error or "")
+    # The same facts as fields, for a log collector (`--log-format json`): no parsing of the message.
+    fields = {
+        "target": plan.target.name, "method": plan.method, "url": url, "status": result.status,
+        "ms": round(result.elapsed * 1000), "bytes": result.size, "records": len(outcome.records),
+        "attempts": result.attempts, "error_kind": None if result.ok else str(result.error_kind),
+    }  # fmt: skip
+    request_log.debug(
         "%s %s %s → %s (%.0f ms, %d bytes, %d records%s)%s",
-        plan.target.name, plan.method, redact(plan.url), result.status or "-",
+        plan.target.name, plan.method, url, result.status or "-",
         result.elapsed * 1000, result.size, len(outcome.records),
         f", {result.attempts} attempts" if result.attempts > 1 else "",
-        f" {result.error_kind}: {redact(result.error or '')}" if not result.ok else "",
+        f" {result.error_kind}: {error}" if not result.ok else "",
+        extra={"fields": fields},
     )  # fmt: skip

@@ -64,6 +64,7 @@ class TargetStats:
     unchanged: int = 0  # 304 answers to conditional requests: the rows stored before are kept
     bytes: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)  # by the final answer's HTTP status; 0: none came
     # The first failed request of each kind, ``url: error`` with secrets masked: what the summary shows.
     failure_examples: dict[str, str] = field(default_factory=dict)
     # Requests that succeeded with something to say (an empty HTML page), by
@@ -82,6 +83,7 @@ class TargetStats:
         self.unavailable += fetch.unavailable
         self.bytes += fetch.size
         self.latency.add(fetch.elapsed)
+        self.statuses[fetch.status or 0] += 1
         if fetch.ok:
             self.ok += 1
             self.unchanged += fetch.status == 304
@@ -118,6 +120,7 @@ class TargetStats:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
+        self.statuses.update(other.statuses)
         for kind, example in other.failure_examples.items():
             self.failure_examples.setdefault(kind, example)
         self.warnings.update(other.warnings)

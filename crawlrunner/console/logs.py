@@ -14,11 +14,17 @@ import time
 from typing import Any
 
 LOGGER = "crawlrunner"
+REQUESTS_LOGGER = "crawlrunner.requests"  # the engine's line per request (DEBUG)
+TEXT_TIME = "%Y-%m-%d %H:%M:%S"
 _SETTINGS = "_crawlrunner_cli"  # where the settings live: on the logger, so every call sees them
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors (times in UTC)."""
+    """One JSON object per line, for log collectors (times in UTC).
+
+    A line logged with ``extra={"fields": {...}}`` (the engine's line per
+    request) carries those fields too, beside time, level, logger and message.
+    """
 
     converter = time.gmtime  # type: ignore[assignment]
 
@@ -29,6 +35,9 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry |= {key: value for key, value in fields.items() if key not in entry}
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -43,15 +52,15 @@ def log_format() -> str:
     return str(logging.getLogger(LOGGER).__dict__.get(_SETTINGS, {}).get("fmt", "text"))
 
 
-def json_message(message: str, level: str, logger: str) -> str:
-    """A message of the command itself, as a line like those of ``JSONFormatter``."""
-    entry = {
+def json_message(message: str, level: str, logger: str, fields: dict[str, object] | None = None) -> str:
+    """A message of the command itself, as a line like those of ``JSONFormatter`` (``fields`` beside it)."""
+    entry: dict[str, object] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "level": level,
         "logger": logger,
         "message": message,
     }
-    return json.dumps(entry, ensure_ascii=False)
+    return json.dumps(entry | (fields or {}), ensure_ascii=False)
 
 
 def configure_logging(verbose: int | None = None, quiet: bool | None = None, fmt: str | None = None) -> None:
@@ -68,7 +77,13 @@ def configure_logging(verbose: int | None = None, quiet: bool | None = None, fmt
     if settings["fmt"] == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+        # Local time with milliseconds: lines of a long run can be matched with the fetch log.
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s.%(msecs)03d %(levelname).1s %(name)s: %(message)s", TEXT_TIME)
+        )
+    # -v is "one line per request": the library logs those at DEBUG, on a logger of their own.
+    requests_level = logging.DEBUG if settings["verbose"] and not settings["quiet"] else logging.NOTSET
+    logging.getLogger(REQUESTS_LOGGER).setLevel(requests_level)
     root = logging.getLogger(LOGGER)
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -158,7 +158,7 @@ def test_json_logs_are_one_object_per_line_with_secrets_masked(
 
     entries = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert len(entries) == 12
-    assert {e["level"] for e in entries} == {"info"} and all(e["time"].endswith("Z") for e in entries)
+    assert {e["level"] for e in entries} == {"debug"} and all(e["time"].endswith("Z") for e in entries)
     assert all("?t=***" in e["message"] for e in entries)
     assert token not in result.output
 
