@@ -41,6 +41,7 @@ from .follow import FollowScope, is_link, start_hosts
 from .plan import SITEMAP, PageChain, RequestPlan, page_key, plan_target, sitemap_page_requests
 from .preview import body_text
 from .results import ChainEnd, FetchResult, Outcome, utc_now
+from .runtime import blocking
 from .secrets import Redactor
 from .spec.model import Extraction, Field, Format, Spec, Target
 
@@ -212,22 +213,7 @@ async def try_page_async(
     return _trial(spec, plan, outcome, facts, children, first)
 
 
-def try_page(
-    spec: Spec,
-    target_name: str,
-    url: str | None = None,
-    *,
-    body: bytes | None = None,
-    content_type: str | None = None,
-    first: int = FIRST,
-    insecure: bool = False,
-) -> PageTrial:
-    """Blocking form of ``try_page_async``."""
-    from . import runtime
-
-    return runtime.run(
-        try_page_async(spec, target_name, url, body=body, content_type=content_type, first=first, insecure=insecure)
-    )
+try_page = blocking(try_page_async, "try_page", """Blocking form of ``try_page_async``; the same arguments.""")
 
 
 def _request(target: Target, url: str | None, *, saved: bool) -> RequestPlan:
