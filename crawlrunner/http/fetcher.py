@@ -23,7 +23,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,7 +315,17 @@ class Fetcher:
         host = polite.host(send_url)
         rate = settings.rate_limit
         # The gap is read when the request takes its turn: what the host said last, not before it queued.
-        async with self._turn(hop, send_url, settings, lambda: polite.gap(host, rate, crawl_delay)) as headers:
+
+        def gap() -> float:
+            return polite.gap(host, rate, crawl_delay)
+
+        # Without a fetched token, the gate's own turn: no generator-based
+        # context manager on the path every request takes.
+        turn: AbstractAsyncContextManager[Mapping[str, str] | None] = (
+            self.slots.hold(send_url, rate, gap) if hop.bearer is None else self._turn(hop, send_url, settings, gap)
+        )
+        async with turn as token_headers:
+            headers = hop.headers if token_headers is None else token_headers
             # Latency counts from when the host's slot is ours: waiting
             # for politeness is not the server's slowness.
             sent = polite.sending(host)  # on time.perf_counter()
@@ -351,20 +361,17 @@ class Fetcher:
     async def _turn(
         self, hop: _Hop, send_url: str, settings: FetchSettings, gap: Gap
     ) -> AsyncIterator[Mapping[str, str]]:
-        """The host's slot, held while the hop goes, and the headers to send: with its fetched token, if any.
+        """For a hop with a fetched token: the host's slot, held while the hop goes, and the headers with the token.
 
         The token is taken with the slot held, so that it cannot expire while
         its request waits for a turn; while the token endpoint is down, the
         request waits for its next try with no slot held (as for a host's
         cooldown), and before its timeout starts.
         """
+        assert hop.bearer is not None  # the others take the gate's turn directly (``_send``)
         while True:
-            if hop.bearer is not None:
-                await hop.bearer.source.ready()
+            await hop.bearer.source.ready()
             async with self.slots.hold(send_url, settings.rate_limit, gap):
-                if hop.bearer is None:
-                    yield hop.headers
-                    return
                 token = await hop.bearer.header()
                 if token is not None:
                     yield {**hop.headers, **token}
