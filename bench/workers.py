@@ -252,21 +252,21 @@ class Stored:
 
 
 def read_postgres(url: str) -> Stored:
-    fetches = fetch(url, "SELECT coalesce(worker_id, 0), extract(epoch FROM fetched_at)::float8 FROM fetch_log")
-    failed = fetch(url, "SELECT count(*) FROM fetch_log WHERE error_kind IS NOT NULL")[0][0]
+    fetches = fetch(url, "SELECT coalesce(worker_id, 0), extract(epoch FROM fetched_at)::float8 FROM _crawlrunner_fetch_log")
+    failed = fetch(url, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE error_kind IS NOT NULL")[0][0]
     ids = [row[0] for row in fetch(url, "SELECT id FROM rows")]
-    statuses = [row[0] for row in fetch(url, "SELECT status FROM runs")]
+    statuses = [row[0] for row in fetch(url, "SELECT status FROM _crawlrunner_runs")]
     return Stored([(int(w), float(t)) for w, t in fetches], int(failed), ids, statuses)
 
 
 def read_sqlite(path: Path, worker: int = 0) -> Stored:
     with sqlite3.connect(path) as conn:
         fetches = [
-            (worker, datetime.fromisoformat(t).timestamp()) for (t,) in conn.execute("SELECT fetched_at FROM fetch_log")
+            (worker, datetime.fromisoformat(t).timestamp()) for (t,) in conn.execute("SELECT fetched_at FROM _crawlrunner_fetch_log")
         ]
-        failed = conn.execute("SELECT count(*) FROM fetch_log WHERE error_kind IS NOT NULL").fetchone()[0]
+        failed = conn.execute("SELECT count(*) FROM _crawlrunner_fetch_log WHERE error_kind IS NOT NULL").fetchone()[0]
         ids = [row[0] for row in conn.execute("SELECT id FROM rows")]
-        statuses = [row[0] for row in conn.execute("SELECT status FROM runs")]
+        statuses = [row[0] for row in conn.execute("SELECT status FROM _crawlrunner_runs")]
     return Stored(fetches, int(failed), ids, statuses)
 
 
@@ -477,14 +477,14 @@ CATEGORIES: list[tuple[str, str]] = [
     ("claim: lease pending requests", r"lease_token = nextval"),
     ("commit: fence (done where the lease holds)", r"AS v\(id, token, state, reason\)"),
     ("commit: fetch_log ids", r"fetch_log_id_seq|FROM generate_series"),
-    ("commit: fetch_log rows", r"^INSERT INTO fetch_log"),
+    ("commit: fetch_log rows", r"^INSERT INTO _crawlrunner_fetch_log"),
     ("commit: records", r'^INSERT INTO "'),
     ("BEGIN and COMMIT (of every transaction)", r"^(BEGIN|COMMIT|ROLLBACK)\b"),
-    ("load start requests (plan → requests table)", r"^INSERT INTO requests|^SELECT target, next_seq|^UPDATE run_targets SET next_seq"),
+    ("load start requests (plan → requests table)", r"^INSERT INTO _crawlrunner_requests|^SELECT target, next_seq|^UPDATE _crawlrunner_run_targets SET next_seq"),
     ("is the run over? (nothing to claim)", r"^SELECT NOT EXISTS"),
     ("asyncpg's pool: reset at every release (4 statements)", r"pg_advisory_unlock_all|^RESET ALL|^CLOSE ALL|^UNLISTEN"),
     ("politeness (hosts, cooldowns)", r"crawlrunner_host_round|\bhosts\b|host_turns"),
-    ("heartbeat and reaping", r"^UPDATE workers|JOIN workers"),
+    ("heartbeat and reaping", r"^UPDATE _crawlrunner_workers|JOIN _crawlrunner_workers"),
 ]  # fmt: skip
 OTHER = "other (joining, leaving, totals)"
 NAMES = [name for name, _ in CATEGORIES] + [OTHER]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import CoercionError
 
 if TYPE_CHECKING:  # spec.build imports this module: no import cycle at run time
-    from .spec.model import FieldType
+    from .spec.model import Field, FieldType
 
 SQL_TYPES: dict[FieldType | None, str] = {
     "str": "TEXT",
@@ -29,13 +29,39 @@ SQL_TYPES: dict[FieldType | None, str] = {
     "json": "TEXT",
     "date": "TEXT",
     "datetime": "TEXT",
-    # Untyped JSON fields keep the JSON value's own type: no column affinity.
-    None: "",
+    None: "",  # to be read off the first values stored (see stored_type)
 }
+
+# Meta values that are numbers; every other meta value is text.
+_NUMERIC_META = frozenset({"status", "depth"})
+
+
+def stored_type(field: Field) -> FieldType | None:
+    """The type a field's column is declared with: its ``type``, or what its source always gives.
+
+    ``many`` fields are JSON; text selectors (CSS, XPath, a header, a regex,
+    ``join``) give text; ``meta`` and ``const`` say theirs. None for a JSON
+    value taken as it is (a JMESPath or parent field without ``type:``):
+    the backend reads its type off the first values it stores.
+    """
+    if field.many:
+        return "json"
+    if field.type is not None:
+        return field.type
+    if field.meta is not None:
+        return "int" if field.meta in _NUMERIC_META else "str"
+    if field.has_const:
+        return _CONST_TYPES.get(type(field.const), "str") if field.const is not None else None
+    if field.source in ("jmespath", "parent") and field.regex is None and field.join is None:
+        return None
+    return "str"
+
+
+_CONST_TYPES: dict[type, FieldType] = {bool: "bool", int: "int", float: "float", dict: "json", list: "json"}
 
 _TRUE = frozenset({"true", "yes", "y", "on", "1"})
 _FALSE = frozenset({"false", "no", "n", "off", "0"})
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _short(value: Any) -> str:
@@ -84,7 +110,7 @@ def sql_values(values: Iterable[Any]) -> list[Any]:
     return [
         v
         if type(v) in _STORED_AS_IS
-        or (type(v) is int and _INT64_MIN <= v <= _INT64_MAX)
+        or (type(v) is int and INT64_MIN <= v <= INT64_MAX)
         or (type(v) is float and math.isfinite(v))
         else sql_value(v)
         for v in values
@@ -101,7 +127,7 @@ def sql_value(value: Any) -> Any:
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -137,7 +163,7 @@ def _to_bool(value: Any) -> bool:
 
 def _to_int(value: Any) -> int:
     number = _read_int(value)
-    if not _INT64_MIN <= number <= _INT64_MAX:
+    if not INT64_MIN <= number <= INT64_MAX:
         # An INTEGER column would turn it into an approximate REAL.
         raise CoercionError(f"integer out of SQLite's 64-bit range: {_short(value)}")
     return number

@@ -255,7 +255,7 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     for host, delay in (
         query(
             database,
-            "SELECT h.origin, h.crawl_delay FROM host_stats h JOIN runs r ON r.id = h.run_id"
+            "SELECT h.origin, h.crawl_delay FROM _crawlrunner_host_stats h JOIN _crawlrunner_runs r ON r.id = h.run_id"
             f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
             [spec_name],
         )
@@ -263,28 +263,34 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
         else ()
     ):
         delays[host] = float(delay)
-    last = query(database, f"SELECT max(id) FROM runs WHERE spec_name = {mark} AND status = 'completed'", [spec_name])
+    last = query(
+        database,
+        f"SELECT max(id) FROM _crawlrunner_runs WHERE spec_name = {mark} AND status = 'completed'",
+        [spec_name],
+    )
     run_id = last.rows[0][0] if last.rows else None
     if run_id is None:
         return PlanFacts(KnownHosts(crawl_delays=delays))
     samples: dict[str, list[float]] = {}
     for url, elapsed_ms in query(
         database,
-        f"SELECT url, elapsed_ms FROM fetch_log WHERE run_id = {mark} AND attempts = 1 AND status IS NOT NULL"
+        f"SELECT url, elapsed_ms FROM _crawlrunner_fetch_log WHERE run_id = {mark} AND attempts = 1 AND status IS NOT NULL"
         f" ORDER BY id LIMIT {LATENCY_SAMPLE}",
         [run_id],
     ):
         samples.setdefault(origin(url), []).append(elapsed_ms / 1000)
     cut = query(
         database,
-        f"SELECT target, count(*) FROM chain_ends WHERE run_id = {mark} AND reason = 'max_pages' GROUP BY target",
+        f"SELECT target, count(*) FROM _crawlrunner_chain_ends WHERE run_id = {mark} AND reason = 'max_pages' GROUP BY target",
         [run_id],
     )
-    made = query(database, f"SELECT target, count(*) FROM fetch_log WHERE run_id = {mark} GROUP BY target", [run_id])
+    made = query(
+        database, f"SELECT target, count(*) FROM _crawlrunner_fetch_log WHERE run_id = {mark} GROUP BY target", [run_id]
+    )
     pushback = (
         query(
             database,
-            "SELECT origin, throttled, unavailable, cooldown_seconds FROM host_stats"
+            "SELECT origin, throttled, unavailable, cooldown_seconds FROM _crawlrunner_host_stats"
             f" WHERE run_id = {mark} AND (throttled > 0 OR unavailable > 0 OR cooldown_seconds > 0)",
             [run_id],
         )

@@ -128,7 +128,7 @@ def run_facts(database: Database, run_id: int | None = None) -> RunFacts:
     for name, requests, failed, records, size in query(
         database,
         "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0), coalesce(sum(bytes), 0)"
-        f" FROM fetch_log WHERE run_id = {mark} GROUP BY target ORDER BY target",
+        f" FROM _crawlrunner_fetch_log WHERE run_id = {mark} GROUP BY target ORDER BY target",
         [run_id],
     ):
         facts = target(name)
@@ -139,14 +139,14 @@ def run_facts(database: Database, run_id: int | None = None) -> RunFacts:
     if has_table(database, "extraction_health"):
         for name, field_name, records, empty in query(
             database,
-            f"SELECT target, field, records, empty FROM extraction_health WHERE run_id = {mark} ORDER BY target, field",
+            f"SELECT target, field, records, empty FROM _crawlrunner_extraction_health WHERE run_id = {mark} ORDER BY target, field",
             [run_id],
         ):
             target(name).health.append((field_name, int(records), int(empty)))
     if has_table(database, "chain_ends"):
         for name, reason, chains in query(
             database,
-            f"SELECT target, reason, count(*) FROM chain_ends WHERE run_id = {mark} GROUP BY target, reason"
+            f"SELECT target, reason, count(*) FROM _crawlrunner_chain_ends WHERE run_id = {mark} GROUP BY target, reason"
             " ORDER BY target, reason",
             [run_id],
         ):
@@ -164,12 +164,14 @@ def run_facts(database: Database, run_id: int | None = None) -> RunFacts:
 
 def _run_row(database: Database, run_id: int | None, mark: str) -> tuple[Any, ...]:
     if run_id is None:
-        latest = query(database, "SELECT max(id) FROM runs").rows[0][0]
+        latest = query(database, "SELECT max(id) FROM _crawlrunner_runs").rows[0][0]
         if latest is None:
             raise UsageError(f"{database}: no runs yet, so nothing to report")
         run_id = int(latest)
     rows = query(
-        database, f"SELECT id, spec_name, status, started_at, finished_at FROM runs WHERE id = {mark}", [run_id]
+        database,
+        f"SELECT id, spec_name, status, started_at, finished_at FROM _crawlrunner_runs WHERE id = {mark}",
+        [run_id],
     )
     if not rows.rows:
         raise UsageError(f"{database}: no run {run_id} (crawlrunner runs lists them)")
@@ -179,7 +181,7 @@ def _run_row(database: Database, run_id: int | None, mark: str) -> tuple[Any, ..
 def _read_failures(database: Database, run_id: int, mark: str, target: Any) -> None:
     for name, kind, count in query(
         database,
-        f"SELECT target, error_kind, count(*) FROM fetch_log WHERE run_id = {mark} AND error_kind IS NOT NULL"
+        f"SELECT target, error_kind, count(*) FROM _crawlrunner_fetch_log WHERE run_id = {mark} AND error_kind IS NOT NULL"
         " GROUP BY target, error_kind ORDER BY target, error_kind",
         [run_id],
     ):
@@ -190,7 +192,7 @@ def _read_failures(database: Database, run_id: int, mark: str, target: Any) -> N
         database,
         "SELECT target, error_kind, url FROM (SELECT target, error_kind, url,"
         " row_number() OVER (PARTITION BY target, error_kind ORDER BY id) AS n"
-        f" FROM fetch_log WHERE run_id = {mark} AND error_kind IS NOT NULL) AS e"
+        f" FROM _crawlrunner_fetch_log WHERE run_id = {mark} AND error_kind IS NOT NULL) AS e"
         f" WHERE n <= {EXAMPLES_PER_KIND} ORDER BY target, error_kind, n",
         [run_id],
     ):
@@ -203,7 +205,7 @@ def _read_latency(database: Database, run_id: int, mark: str, target: Any) -> No
     bucket = f"CASE {cases} ELSE {len(LATENCY_BOUNDS_MS)} END"
     for name, index, count in query(
         database,
-        f"SELECT target, {bucket} AS b, count(*) FROM fetch_log WHERE run_id = {mark} GROUP BY target, b",
+        f"SELECT target, {bucket} AS b, count(*) FROM _crawlrunner_fetch_log WHERE run_id = {mark} GROUP BY target, b",
         [run_id],
     ):
         target(name).latency[int(index)] = int(count)
@@ -212,7 +214,9 @@ def _read_latency(database: Database, run_id: int, mark: str, target: Any) -> No
 def _read_times(database: Database, run_id: int, mark: str, target: Any) -> None:
     # SQLite keeps ISO text and PostgreSQL a timestamptz: seconds are counted
     # here, streamed, so both read the same and memory grows with seconds, not rows.
-    with stream_query(database, f"SELECT target, fetched_at FROM fetch_log WHERE run_id = {mark}", [run_id]) as rows:
+    with stream_query(
+        database, f"SELECT target, fetched_at FROM _crawlrunner_fetch_log WHERE run_id = {mark}", [run_id]
+    ) as rows:
         for name, fetched_at in rows.rows:
             moment = fetched_at if isinstance(fetched_at, datetime) else datetime.fromisoformat(str(fetched_at))
             target(name).per_second[int(moment.timestamp())] += 1
@@ -224,7 +228,7 @@ def _read_hosts(database: Database, run_id: int, mark: str) -> tuple[HostWait, .
     rows = query(
         database,
         "SELECT origin, requests, throttled, unavailable, cooldowns, cooldown_seconds, crawl_delay"
-        f" FROM host_stats WHERE run_id = {mark} ORDER BY origin",
+        f" FROM _crawlrunner_host_stats WHERE run_id = {mark} ORDER BY origin",
         [run_id],
     )
     return tuple(

@@ -145,7 +145,7 @@ def test_ctrl_c_lets_requests_in_flight_finish_commits_them_and_exits_130(
 
     child = _start_run(_slow_spec(write_spec, server, "graceful", 1.0, 40), db_path)
     try:
-        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        _wait_for_rows(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=20)
     finally:
@@ -156,9 +156,9 @@ def test_ctrl_c_lets_requests_in_flight_finish_commits_them_and_exits_130(
     assert "interrupted by Ctrl-C; everything fetched so far is in" in stderr
     assert "Traceback" not in stderr and "Unclosed" not in stderr
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+        assert conn.execute("SELECT status FROM _crawlrunner_runs").fetchall() == [("interrupted",)]
         slow_rows = conn.execute(
-            "SELECT count(*), count(status = 200 OR NULL) FROM fetch_log WHERE target = 'slow'"
+            "SELECT count(*), count(status = 200 OR NULL) FROM _crawlrunner_fetch_log WHERE target = 'slow'"
         ).fetchone()
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     # Every request the server saw finished and is recorded; the rest never started.
@@ -172,7 +172,7 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_a_consistent_database(
 ) -> None:
     child = _start_run(_slow_spec(write_spec, server, "impatient", 30, 4), db_path)
     try:
-        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        _wait_for_rows(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGINT)
         time.sleep(0.3)
         child.send_signal(signal.SIGINT)
@@ -183,7 +183,7 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_a_consistent_database(
     assert child.returncode == 130, stderr
     assert "Traceback" not in stderr and "Unclosed" not in stderr
     with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("SELECT status, requests FROM runs").fetchall() == [("interrupted", 3)]
+        assert conn.execute("SELECT status, requests FROM _crawlrunner_runs").fetchall() == [("interrupted", 3)]
         assert conn.execute("SELECT count(*) FROM quick").fetchall() == [(3,)]
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
@@ -195,7 +195,7 @@ def test_quiet_interrupt_prints_no_summary(server: str, write_spec: Callable[...
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        _wait_for_rows(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGINT)
         stdout, stderr = child.communicate(timeout=20)
     finally:
@@ -210,7 +210,7 @@ def test_quiet_interrupt_prints_no_summary(server: str, write_spec: Callable[...
 def test_two_sigterms_stop_at_once_and_exit_143(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
     child = _start_run(_slow_spec(write_spec, server, "term-twice", 30, 4), db_path)
     try:
-        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        _wait_for_rows(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         child.send_signal(signal.SIGTERM)
@@ -220,21 +220,21 @@ def test_two_sigterms_stop_at_once_and_exit_143(server: str, write_spec: Callabl
 
     assert child.returncode == 143, stderr
     assert "stopped at once; everything fetched so far was committed" in stderr
-    assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
+    assert query(db_path, "SELECT status FROM _crawlrunner_runs") == [("interrupted",)]
 
 
 @pytest.mark.subprocess
 def test_sigterm_stops_gracefully_and_exits_143(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
     child = _start_run(_slow_spec(write_spec, server, "terminated", 0.2, 40), db_path)
     try:
-        _wait_for_rows(db_path, "SELECT count(*) FROM fetch_log WHERE target = 'quick'", 3)
+        _wait_for_rows(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE target = 'quick'", 3)
         child.send_signal(signal.SIGTERM)
         stdout, stderr = child.communicate(timeout=20)
     finally:
         child.kill()
 
     assert child.returncode == 143, stderr
-    assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
+    assert query(db_path, "SELECT status FROM _crawlrunner_runs") == [("interrupted",)]
     # Every message names what stopped the run and the status it exits with: never Ctrl-C's 130.
     assert "stopping; finishing requests in flight (SIGTERM again to stop at once)" in stderr
     assert "interrupted by SIGTERM; everything fetched so far is in" in stderr

@@ -33,7 +33,7 @@ targets:
 
 def _committed(db: Path) -> int:
     with closing(sqlite3.connect(db, timeout=10)) as conn:
-        return int(conn.execute("SELECT count(*) FROM fetch_log").fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM _crawlrunner_fetch_log").fetchone()[0])
 
 
 def _wait_for_rows(db: Path, child: subprocess.Popen[str]) -> None:

@@ -46,7 +46,7 @@ def _last_status(db: Path) -> str | None:
     if not db.exists():
         return None
     try:
-        rows = query(db, "SELECT status FROM runs ORDER BY id DESC LIMIT 1")
+        rows = query(db, "SELECT status FROM _crawlrunner_runs ORDER BY id DESC LIMIT 1")
     except sqlite3.OperationalError:
         return None  # killed before the tables were made
     return str(rows[0][0]) if rows else None
@@ -88,7 +88,7 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
     assert kills >= 1
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    runs = query(db, "SELECT id, status, resumed FROM runs")
+    runs = query(db, "SELECT id, status, resumed FROM _crawlrunner_runs")
     assert runs[-1][1] == "completed"
     last = runs[-1][0]
     # One run, resumed after each kill (a kill before the run was recorded aside).
@@ -98,11 +98,13 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
     assert query(
         db, "SELECT count(*), count(DISTINCT parent_id || '.' || n) FROM children WHERE _run_id = ?", last
     ) == [(1000, 1000)]
-    assert query(db, "SELECT count(*) FROM requests WHERE run_id = ? AND state = 'pending'", last) == [(0,)]
+    assert query(db, "SELECT count(*) FROM _crawlrunner_requests WHERE run_id = ? AND state = 'pending'", last) == [
+        (0,)
+    ]
 
     # Resuming is idempotent: a completed run resumes to nothing, and is left as it was.
-    before = query(db, "SELECT * FROM runs")
+    before = query(db, "SELECT * FROM _crawlrunner_runs")
     child = _start(spec, db, resume=True)
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 0, stderr
-    assert query(db, "SELECT * FROM runs") == before
+    assert query(db, "SELECT * FROM _crawlrunner_runs") == before

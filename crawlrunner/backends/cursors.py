@@ -31,7 +31,7 @@ Key = tuple[str, str]  # (target, scope)
 # The cursors of the spec's completed runs before run {run}, oldest first
 # ({spec} and {run} are the backend's placeholders).
 COMPLETED = (
-    "SELECT c.target, c.scope, c.value, c.run_id FROM cursors AS c JOIN runs AS r ON r.id = c.run_id"
+    "SELECT c.target, c.scope, c.value, c.run_id FROM _crawlrunner_cursors AS c JOIN _crawlrunner_runs AS r ON r.id = c.run_id"
     " WHERE r.spec_name = {spec} AND r.status = 'completed' AND r.id < {run} ORDER BY c.run_id"
 )
 # Where no run id bounds them (``plan``: the next run's id is larger than every one).

@@ -49,7 +49,7 @@ _FAMILY = """
 WITH RECURSIVE family(id) AS (
     SELECT CAST({run} AS BIGINT)
     UNION ALL
-    SELECT r.retry_of FROM runs AS r JOIN family AS f ON r.id = f.id WHERE r.retry_of IS NOT NULL
+    SELECT r.retry_of FROM _crawlrunner_runs AS r JOIN family AS f ON r.id = f.id WHERE r.retry_of IS NOT NULL
 )
 SELECT id FROM family
 """
@@ -57,47 +57,47 @@ SELECT id FROM family
 _REQUESTS = """
 SELECT count(CASE WHEN run_id = {root} THEN 1 END),
        count(CASE WHEN run_id = {run} AND error_kind IS NOT NULL THEN 1 END)
-FROM fetch_log WHERE run_id IN {family} AND target = :target
+FROM _crawlrunner_fetch_log WHERE run_id IN {family} AND target = :target
 """
 
 _DOCUMENTS = """
 SELECT count(*), count(CASE WHEN items = 0 THEN 1 END)
-FROM fetch_log
+FROM _crawlrunner_fetch_log
 WHERE run_id IN {family} AND target = :target AND items IS NOT NULL AND status BETWEEN 200 AND 299
 """
 
 _CHAIN_ENDS = """
 SELECT reason, count(*), count(CASE WHEN reason = 'no_next' AND pages = 1 THEN 1 END)
-FROM chain_ends
+FROM _crawlrunner_chain_ends
 WHERE run_id IN {family} AND target = :target AND (reason <> 'failed' OR run_id = {run})
 GROUP BY reason
 """
 
 _TRUNCATED = """
-SELECT reason, url FROM chain_ends
+SELECT reason, url FROM _crawlrunner_chain_ends
 WHERE run_id IN {family} AND target = :target AND reason IN {reasons} AND (reason <> 'failed' OR run_id = {run})
 ORDER BY fetch_id LIMIT {limit}
 """
 
 # Sitemap documents a limit cut short: their error says so (``sitemaps.LIMIT_PREFIX``).
 _SITEMAP_CUTS = """
-SELECT url, error, count(*) OVER () FROM fetch_log
+SELECT url, error, count(*) OVER () FROM _crawlrunner_fetch_log
 WHERE run_id IN {family} AND target = :target AND error_kind IS NULL AND error LIKE 'sitemap limit:%'
 ORDER BY id LIMIT {limit}
 """
 
 # Links follow.max_pages left out, page by page.
 _UNFOLLOWED = """
-SELECT coalesce(sum(unfollowed), 0) FROM fetch_log WHERE run_id IN {family} AND target = :target
+SELECT coalesce(sum(unfollowed), 0) FROM _crawlrunner_fetch_log WHERE run_id IN {family} AND target = :target
 """
 
 # The last completed run of the spec before this logical run that kept this target's health.
 _BASELINE = """
-SELECT run_id, field, records, empty FROM extraction_health
+SELECT run_id, field, records, empty FROM _crawlrunner_extraction_health
 WHERE target = :target AND run_id = (
-    SELECT max(r.id) FROM runs AS r
+    SELECT max(r.id) FROM _crawlrunner_runs AS r
     WHERE r.spec_name = :spec AND r.status = 'completed' AND r.id < {run} AND r.id NOT IN {family}
-      AND EXISTS (SELECT 1 FROM extraction_health AS h WHERE h.run_id = r.id AND h.target = :target)
+      AND EXISTS (SELECT 1 FROM _crawlrunner_extraction_health AS h WHERE h.run_id = r.id AND h.target = :target)
 )
 """
 

@@ -20,11 +20,11 @@ _ADDED = ("requests", "throttled", "unavailable", "cooldowns", "cooldown_seconds
 
 def upsert(placeholders: Sequence[str]) -> str:
     """The statement that adds one row's counts to the run's, with ``placeholders`` (``?`` or ``$n``) in order."""
-    added = ", ".join(f"{name} = host_stats.{name} + excluded.{name}" for name in _ADDED)
+    added = ", ".join(f"{name} = _crawlrunner_host_stats.{name} + excluded.{name}" for name in _ADDED)
     return (
-        f"INSERT INTO host_stats ({', '.join(COLUMNS)}) VALUES ({', '.join(placeholders)})"
+        f"INSERT INTO _crawlrunner_host_stats ({', '.join(COLUMNS)}) VALUES ({', '.join(placeholders)})"
         f" ON CONFLICT (run_id, origin) DO UPDATE SET {added},"
-        " crawl_delay = coalesce(excluded.crawl_delay, host_stats.crawl_delay)"
+        " crawl_delay = coalesce(excluded.crawl_delay, _crawlrunner_host_stats.crawl_delay)"
     )
 
 

@@ -27,15 +27,15 @@ from ..spec.model import Target
 # a sitemap whose limits left URLs out, links follow.max_pages left out.
 # Both layouts have these columns.
 GAPS = """
-SELECT DISTINCT target, 'failed' FROM fetch_log WHERE run_id = {run} AND error_kind IS NOT NULL
+SELECT DISTINCT target, 'failed' FROM _crawlrunner_fetch_log WHERE run_id = {run} AND error_kind IS NOT NULL
 UNION
-SELECT DISTINCT target, 'skipped' FROM requests WHERE run_id = {run} AND state = 'skipped'
+SELECT DISTINCT target, 'skipped' FROM _crawlrunner_requests WHERE run_id = {run} AND state = 'skipped'
 UNION
-SELECT DISTINCT target, 'truncated' FROM chain_ends WHERE run_id = {run} AND reason IN ('max_pages', 'loop')
+SELECT DISTINCT target, 'truncated' FROM _crawlrunner_chain_ends WHERE run_id = {run} AND reason IN ('max_pages', 'loop')
 UNION
-SELECT DISTINCT target, 'truncated' FROM fetch_log WHERE run_id = {run} AND error LIKE 'sitemap limit:%'
+SELECT DISTINCT target, 'truncated' FROM _crawlrunner_fetch_log WHERE run_id = {run} AND error LIKE 'sitemap limit:%'
 UNION
-SELECT DISTINCT target, 'unfollowed' FROM fetch_log WHERE run_id = {run} AND unfollowed > 0
+SELECT DISTINCT target, 'unfollowed' FROM _crawlrunner_fetch_log WHERE run_id = {run} AND unfollowed > 0
 """
 
 

@@ -24,22 +24,22 @@ from ..spec.model import Spec
 # {target} are the backend's placeholders; each may appear twice).
 LAST_RUN = """
 WITH RECURSIVE family(id) AS (
-    SELECT {run} UNION ALL SELECT r.retry_of FROM runs AS r JOIN family AS f ON r.id = f.id WHERE r.retry_of IS NOT NULL
+    SELECT {run} UNION ALL SELECT r.retry_of FROM _crawlrunner_runs AS r JOIN family AS f ON r.id = f.id WHERE r.retry_of IS NOT NULL
 ),
 clean(id) AS (
-    SELECT max(r.id) FROM runs AS r
+    SELECT max(r.id) FROM _crawlrunner_runs AS r
     WHERE r.spec_name = {spec} AND r.status = 'completed' AND r.id < (SELECT min(id) FROM family)
-    AND EXISTS (SELECT 1 FROM fetch_log AS f WHERE f.run_id = r.id AND f.target = {target})
+    AND EXISTS (SELECT 1 FROM _crawlrunner_fetch_log AS f WHERE f.run_id = r.id AND f.target = {target})
     AND NOT EXISTS (
-        SELECT 1 FROM fetch_log AS f WHERE f.run_id = r.id AND f.target = {target}
+        SELECT 1 FROM _crawlrunner_fetch_log AS f WHERE f.run_id = r.id AND f.target = {target}
         AND (f.error_kind IS NOT NULL OR f.error LIKE 'sitemap limit:%')
     )
 ),
 chain(id, retry_of) AS (
-    SELECT r.id, r.retry_of FROM runs AS r JOIN clean AS c ON r.id = c.id
-    UNION ALL SELECT r.id, r.retry_of FROM runs AS r JOIN chain AS c ON r.id = c.retry_of
+    SELECT r.id, r.retry_of FROM _crawlrunner_runs AS r JOIN clean AS c ON r.id = c.id
+    UNION ALL SELECT r.id, r.retry_of FROM _crawlrunner_runs AS r JOIN chain AS c ON r.id = c.retry_of
 )
-SELECT id, started_at FROM runs WHERE id = (SELECT min(id) FROM chain)
+SELECT id, started_at FROM _crawlrunner_runs WHERE id = (SELECT min(id) FROM chain)
 """
 SQLITE_LAST_RUN = LAST_RUN.format(run="?1", spec="?2", target="?3")
 POSTGRES_LAST_RUN = LAST_RUN.format(run="$1::bigint", spec="$2", target="$3")

@@ -37,7 +37,7 @@ def query(database: str, sql: str, fmt: str) -> None:
     \b
     Example:
       crawlrunner query demo.db "SELECT name, price FROM products ORDER BY price DESC LIMIT 5"
-      crawlrunner query demo.db "SELECT * FROM fetch_log WHERE error_kind IS NOT NULL" -f csv
+      crawlrunner query demo.db "SELECT * FROM _crawlrunner_fetch_log WHERE error_kind IS NOT NULL" -f csv
     """
     from ..read import stream_query
 

@@ -93,7 +93,7 @@ record.
 Example:
   crawlrunner run shop.yaml -o shop.db -v
   crawlrunner run shop.yaml -o shop.db --resume
-  sqlite3 shop.db "SELECT url, error_kind FROM fetch_log WHERE error_kind IS NOT NULL"
+  sqlite3 shop.db "SELECT url, error_kind FROM _crawlrunner_fetch_log WHERE error_kind IS NOT NULL"
   crawlrunner run shop.yaml -o postgresql://crawl@db/crawls --workers 4   # on each machine"""
 
 DEMO_HELP = """Crawl a small shop served on 127.0.0.1: no network needed.

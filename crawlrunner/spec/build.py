@@ -141,4 +141,12 @@ class _Builder:
         )
         checks.check_sources(ctx, target, own, path, fields_of, uses)
         checks.check_storage(ctx, target, path)
+        return _keys_required(target)
+
+
+def _keys_required(target: Target) -> Target:
+    """An upsert target whose key fields are required: a record without its key cannot be stored (it is dropped)."""
+    if target.mode != "upsert" or target.extract is None or not target.key:
         return target
+    fields = tuple(replace(f, required=True) if f.name in target.key else f for f in target.extract.fields)
+    return replace(target, extract=replace(target.extract, fields=fields))

@@ -132,7 +132,7 @@ async def test_a_record_its_done_mark_and_the_requests_it_led_to_commit_together
     database = Path(backend.name)
     assert query(database, "SELECT id FROM lists ORDER BY id") == [(7,), (8,)]
     assert query(database, "SELECT count(*) FROM details") == [(0,)]
-    assert query(database, "SELECT url FROM fetch_log") == [("http://shop.test/list/1",)]
+    assert query(database, "SELECT url FROM _crawlrunner_fetch_log") == [("http://shop.test/list/1",)]
 
 
 async def test_a_batch_that_fails_to_commit_leaves_nothing_of_itself(opener: Opener) -> None:
@@ -149,8 +149,8 @@ async def test_a_batch_that_fails_to_commit_leaves_nothing_of_itself(opener: Ope
         await backend.finish_run(run.run_id, "failed", spec.targets, whole_crawl=True)
     database = Path(backend.name)
     assert query(database, "SELECT count(*) FROM lists") == [(0,)]
-    assert query(database, "SELECT count(*) FROM requests") == [(0,)]
-    assert query(database, "SELECT count(*) FROM fetch_log") == [(0,)]
+    assert query(database, "SELECT count(*) FROM _crawlrunner_requests") == [(0,)]
+    assert query(database, "SELECT count(*) FROM _crawlrunner_fetch_log") == [(0,)]
 
 
 async def test_resume_is_refused_without_an_unfinished_run_or_after_the_spec_changed(opener: Opener) -> None:
@@ -193,7 +193,7 @@ async def test_resuming_a_completed_run_changes_nothing_unless_the_spec_added_ta
         assert again.run_id == run.run_id and again.already_completed
         assert await again.frontier.claim() is None
         database = Path(backend.name)
-        assert query(database, "SELECT status, resumed FROM runs") == [("completed", 0)]
+        assert query(database, "SELECT status, resumed FROM _crawlrunner_runs") == [("completed", 0)]
 
         # A target added (first in the list): the run goes on with its requests only.
         grown = load_spec_text(SPEC.replace("targets:\n", "targets:\n  - {name: extra, url: /extra}\n"))

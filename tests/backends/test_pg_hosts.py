@@ -59,11 +59,11 @@ async def run(pg_url: str) -> Run:
         await conn.execute(schema.CREATE)
         await conn.execute(HOSTS_DDL)
         run_id = await conn.fetchval(
-            "INSERT INTO runs (spec_name, spec_file, spec_hash, status) VALUES ('s', 's.yaml', 'h', 'running') RETURNING id"
+            "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, status) VALUES ('s', 's.yaml', 'h', 'running') RETURNING id"
         )
         workers = [
             await conn.fetchval(
-                "INSERT INTO workers (run_id, hostname, pid) VALUES ($1, 'm', $2) RETURNING id", run_id, n
+                "INSERT INTO _crawlrunner_workers (run_id, hostname, pid) VALUES ($1, 'm', $2) RETURNING id", run_id, n
             )
             for n in range(WORKERS)
         ]
@@ -91,7 +91,7 @@ async def workers(run: Run, count: int, per_host: int = 8) -> AsyncIterator[list
 
 
 async def turns_held(run: Run) -> int:
-    return int(await run.fetchval("SELECT count(*) FROM host_turns WHERE run_id = $1", run.run_id))
+    return int(await run.fetchval("SELECT count(*) FROM _crawlrunner_host_turns WHERE run_id = $1", run.run_id))
 
 
 def test_the_host_is_counted_as_host_slots_count_it() -> None:
@@ -141,7 +141,9 @@ async def test_a_gap_a_worker_asks_for_spaces_its_sends_in_the_shared_pacer(run:
     assert len(sent) == 6
     assert min(before_slow) >= 0.2 - 0.005, sent
     assert min(before_other) >= 0.05 - 0.005, sent
-    keys = await run.fetchval("SELECT count(*) FROM hosts WHERE run_id = $1 AND rate_key <> ''", run.run_id)
+    keys = await run.fetchval(
+        "SELECT count(*) FROM _crawlrunner_hosts WHERE run_id = $1 AND rate_key <> ''", run.run_id
+    )
     assert keys == 1  # one pacer, whatever the gaps
 
 
@@ -183,7 +185,9 @@ async def test_a_cooldown_pauses_the_host_in_every_worker(run: Run) -> None:
         own = asyncio.create_task(send(first, url))
         assert await send(first, other) < 0.1
         # A paced host's reservation starts after the cooldown as soon as it is written.
-        while not await run.fetchval("SELECT count(*) FROM hosts WHERE run_id = $1 AND rate_key = ''", run.run_id):
+        while not await run.fetchval(
+            "SELECT count(*) FROM _crawlrunner_hosts WHERE run_id = $1 AND rate_key = ''", run.run_id
+        ):
             await asyncio.sleep(0.005)
         reserved = asyncio.create_task(send(paced, url, RateLimit(per_second=10)))
         # The others hear of it within a refresh (200 ms).

@@ -52,27 +52,27 @@ RUN_COLUMNS = [
 ]  # fmt: skip
 
 SETUP = """
-INSERT INTO runs (spec_name, spec_file, spec_hash, status, started_at, finished_at,
+INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, status, started_at, finished_at,
                   requests, ok, failed, unchanged, records, bytes, resumed)
 VALUES ('shop', 'shop.yaml', 'h1', 'completed', '2024-05-01 10:00:00+00', '2024-05-01 10:05:00+00',
         3, 2, 1, 1, 5, 300, 0),
        ('shop', 'shop.yaml', 'h1', 'running', '2024-05-02 10:00:00+00', NULL, 0, 0, 0, 0, 0, 0, 1);
 -- Run 1's row has its counters (written when it ended); its log is not read again.
-INSERT INTO fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records, fetched_at)
+INSERT INTO _crawlrunner_fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records, fetched_at)
 VALUES (1, 'products', 'GET', 'http://shop/1', 200, 999, 1, 1, 9, now());
 -- Run 2 is running: four requests logged so far, by two workers.
-INSERT INTO fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records, error_kind,
+INSERT INTO _crawlrunner_fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records, error_kind,
                        fetched_at, worker_id)
 VALUES (2, 'products', 'GET', 'http://shop/a', 200, 1000, 5, 1, 2, NULL, now(), 1),
        (2, 'products', 'GET', 'http://shop/b', 304, 0, 5, 1, 0, NULL, now(), 2),
        (2, 'products', 'GET', 'http://shop/c', NULL, 0, 5, 3, 0, 'timeout', now(), 1),
        (2, 'products', 'GET', 'http://shop/d', 200, 2500, 5, 1, 3, NULL, now(), 2);
-INSERT INTO workers (run_id, hostname, pid, left_at, status)
+INSERT INTO _crawlrunner_workers (run_id, hostname, pid, left_at, status)
 VALUES (1, 'a', 10, '2024-05-01 10:05:00+00', 'completed'),
        (2, 'a', 11, NULL, 'running'), (2, 'b', 12, NULL, 'running'), (2, 'c', 13, now(), 'failed');
 
 CREATE TABLE products (
-    _run_id bigint NOT NULL REFERENCES runs(id),
+    _run_id bigint NOT NULL REFERENCES _crawlrunner_runs(id),
     _url text NOT NULL,
     _fetched_at timestamptz NOT NULL,
     _first_seen_run bigint,
@@ -94,16 +94,16 @@ INSERT INTO products VALUES
      'B-2', 'Bucket "classic"', 5, false, '["steel"]', NULL),
     (2, 'http://shop/a', '2024-05-02 10:00:01.25+00', 2, '2024-05-02 10:00:01.25+00', NULL, NULL,
      'A-2', 'Axe', 7.5, NULL, NULL, NULL);
-CREATE TABLE _products_history (
+CREATE TABLE _crawlrunner_history_products (
     id bigserial PRIMARY KEY,
-    run_id bigint NOT NULL REFERENCES runs(id),
+    run_id bigint NOT NULL REFERENCES _crawlrunner_runs(id),
     key text NOT NULL,
     change text NOT NULL,
     old text,
     new text,
     at timestamptz NOT NULL
 );
-INSERT INTO _products_history (run_id, key, change, old, new, at) VALUES
+INSERT INTO _crawlrunner_history_products (run_id, key, change, old, new, at) VALUES
     (1, '["A-1"]', 'added', NULL, '{"price": 21.5}', '2024-05-01 10:00:01+00'),
     (1, '["B-2"]', 'added', NULL, '{"price": 5}', '2024-05-01 10:00:02+00'),
     (2, '["A-1"]', 'changed', '{"price": 21.5}', '{"price": 19.9}', '2024-05-02 10:00:01.25+00'),
@@ -278,7 +278,7 @@ def test_unknown_tables_and_targets_without_history_are_usage_errors(cli: CliRun
     ):
         assert message in _failed(cli.invoke(main, command), 2, db)
     with pytest.raises(OutputPathError, match="no target table"):
-        crawlrunner.export(db, "_products_history")
+        crawlrunner.export(db, "_crawlrunner_history_products")
 
 
 def test_changes_default_to_the_latest_run_and_since_takes_every_later_one(cli: CliRunner, db: str) -> None:

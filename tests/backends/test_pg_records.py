@@ -107,7 +107,7 @@ async def conn(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def new_run(conn: asyncpg.Connection, spec: Spec) -> int:
     run_id = await conn.fetchval(
-        "INSERT INTO runs (spec_name, spec_file, spec_hash, status) VALUES ($1, 'test.yaml', 'h', 'running')"
+        "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, status) VALUES ($1, 'test.yaml', 'h', 'running')"
         " RETURNING id",
         spec.name,
     )
@@ -140,7 +140,7 @@ async def write(conn: asyncpg.Connection, writer: RecordWriter, *outcomes: Outco
         for item in outcomes:
             fetch = item.fetch
             fetch_id = await conn.fetchval(
-                "INSERT INTO fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records,"
+                "INSERT INTO _crawlrunner_fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records,"
                 " error_kind, fetched_at) VALUES ($1, $2, 'GET', $3, $4, 0, 0, 1, $5, $6, now()) RETURNING id",
                 writer.run_id, fetch.target, fetch.url, fetch.status, len(item.records), fetch.error_kind,
             )  # fmt: skip
@@ -177,7 +177,7 @@ def history(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return run_id, key, change, json.loads(old) if old else None, json.loads(new)
 
 
-async def history_rows(conn: asyncpg.Connection, table: str = "_products_history") -> list[tuple[Any, ...]]:
+async def history_rows(conn: asyncpg.Connection, table: str = "_crawlrunner_history_products") -> list[tuple[Any, ...]]:
     return [history(r) for r in await rows(conn, f'SELECT run_id, key, change, old, new FROM "{table}" ORDER BY id')]
 
 
@@ -244,11 +244,11 @@ async def test_create_statements_name_things_as_sqlite_does(conn: asyncpg.Connec
 
     assert statements[0].startswith('CREATE TABLE IF NOT EXISTS "products"')
     assert any('"_products_key_id_lang" ON "products" ("id", "lang") NULLS NOT DISTINCT' in s for s in statements)
-    assert history_table(target) == "_products_history"
+    assert history_table(target) == "_crawlrunner_history_products"
     await prepare_targets(conn, [target])
     await prepare_targets(conn, [target])  # twice is harmless
     assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_key_id_lang"}
-    assert await column_types(conn, "_products_history") == {
+    assert await column_types(conn, "_crawlrunner_history_products") == {
         "id": "bigint", "run_id": "bigint", "key": "text", "change": "text", "old": "jsonb", "new": "jsonb",
         "at": "timestamp with time zone",
     }  # fmt: skip
@@ -393,7 +393,7 @@ async def test_a_target_named_like_something_else_in_the_database_is_refused(
     assert await column_types(conn, "theirs") == {"x": "integer"}  # untouched
 
 
-@pytest.mark.parametrize("name", ["workers", "hosts", "Host_Turns", "seen", "chain_ends", "crawlrunner_layout"])
+@pytest.mark.parametrize("name", ["workers", "hosts", "Host_Turns", "seen", "chain_ends", "_crawlrunner_layout"])
 def test_a_target_named_like_a_table_of_the_layout_is_a_spec_error(name: str) -> None:
     # Refused when the spec loads, before any database is opened (prepare_targets would refuse it too).
     with pytest.raises(SpecError, match="it names one of crawlrunner's own tables"):
@@ -462,7 +462,7 @@ async def test_upsert_records_additions_and_changes_with_old_and_new_values(conn
         (2, 25.0, second, first, second),
         (3, None, second, second, second),
     ]
-    at = await rows(conn, "SELECT at FROM _products_history ORDER BY id")
+    at = await rows(conn, "SELECT at FROM _crawlrunner_history_products ORDER BY id")
     assert all(isinstance(a, datetime) and a.tzinfo is not None for (a,) in at)
 
 
@@ -545,7 +545,7 @@ async def test_an_upsert_key_of_every_field_type(conn: asyncpg.Connection) -> No
     )
 
     assert await rows(conn, "SELECT id FROM items") == [(2,)]
-    assert [(key, change) for _, key, change, _, _ in await history_rows(conn, "_items_history")] == [
+    assert [(key, change) for _, key, change, _, _ in await history_rows(conn, "_crawlrunner_history_items")] == [
         ('["2024-01-01","2024-01-01T02:00:00+02:00",1,"n"]', "added"),
         ('["2024-01-01","2024-01-01T00:00:00Z",1,"n"]', "changed"),
     ]
@@ -564,7 +564,7 @@ async def test_an_upsert_target_with_many_fields(conn: asyncpg.Connection) -> No
     await write(conn, writer, outcome("wide", "https://x.test/", [{n: i for i, n in enumerate(names)}]))
     await write(conn, writer, outcome("wide", "https://x.test/", [{**{n: i for i, n in enumerate(names)}, "f119": 0}]))
 
-    ((_, _, _, old, new),) = [r for r in await history_rows(conn, "_wide_history") if r[2] == "changed"]
+    ((_, _, _, old, new),) = [r for r in await history_rows(conn, "_crawlrunner_history_wide") if r[2] == "changed"]
     assert len(new) == 119 and old["f119"] == 119 and new["f119"] == 0 and new["f1"] == 1
 
 
@@ -620,7 +620,7 @@ targets:
         outcome("pages", url, headers={"ETag": '"v3"'}),  # the same URL twice in a batch: the last wins
     )  # fmt: skip
 
-    stored = await rows(conn, "SELECT target, url, etag, last_modified, run_id FROM validators")
+    stored = await rows(conn, "SELECT target, url, etag, last_modified, run_id FROM _crawlrunner_validators")
     reference = spec.redactor.tokenize(url)
     assert TOKEN not in reference
     assert stored == [("pages", reference, '"v3"', None, second)]
@@ -654,7 +654,7 @@ targets:
 
     stored = await rows(
         conn,
-        "SELECT fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body FROM bodies",
+        "SELECT fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body FROM _crawlrunner_bodies",
     )
     assert len(stored) == 1
     fetch_id, stored_run, target, stored_url, final_url, status, content_type, charset, fetched_at, blob = stored[0]
@@ -703,7 +703,7 @@ targets:
         f"id-{MASK}", f"says {MASK}", f'{{"k": "{MASK}", "{MASK}": 1}}', f'["{MASK}", "x"]', 5,
         f"https://x.test/p?key={MASK}",
     )]  # fmt: skip
-    ((key, new),) = await rows(conn, "SELECT key, new::text FROM _items_history")
+    ((key, new),) = await rows(conn, "SELECT key, new::text FROM _crawlrunner_history_items")
     assert key == f'["id-{MASK}"]' and TOKEN not in new
 
 

@@ -67,8 +67,8 @@ def test_starting_again_after_an_early_stop_resumes_the_run(server: str, pg_url:
     assert again.run_id == stopped.run_id  # the same run, continued: no second crawl
     assert again.status == "completed"
     assert _rows(pg_url, "SELECT count(*), count(DISTINCT id) FROM lists") == [(20, 20)]
-    assert _rows(pg_url, "SELECT count(*) FROM fetch_log") == [(6,)]  # nothing fetched twice
-    assert _rows(pg_url, "SELECT resumed FROM runs") == [(1,)]
+    assert _rows(pg_url, "SELECT count(*) FROM _crawlrunner_fetch_log") == [(6,)]  # nothing fetched twice
+    assert _rows(pg_url, "SELECT resumed FROM _crawlrunner_runs") == [(1,)]
 
 
 def test_retry_failed_fetches_only_what_the_last_run_failed(server: str, pg_url: str) -> None:
@@ -76,10 +76,10 @@ def test_retry_failed_fetches_only_what_the_last_run_failed(server: str, pg_url:
     assert first.failed_by_target == {"items": 1}
     retry = crawlrunner.run(_spec(server), output=pg_url, retry_failed=True)
     assert retry.run_id != first.run_id
-    assert _rows(pg_url, f"SELECT url, status FROM fetch_log WHERE run_id = {retry.run_id}") == [
+    assert _rows(pg_url, f"SELECT url, status FROM _crawlrunner_fetch_log WHERE run_id = {retry.run_id}") == [
         (f"{server}/status/503", 503)
     ]
-    assert _rows(pg_url, f"SELECT retry_of, status FROM runs WHERE id = {retry.run_id}") == [
+    assert _rows(pg_url, f"SELECT retry_of, status FROM _crawlrunner_runs WHERE id = {retry.run_id}") == [
         (first.run_id, "completed")
     ]
     # Its rows are not a whole crawl: the upsert table keeps the first run's rows as they were.
@@ -91,7 +91,7 @@ def test_resume_of_a_completed_run_does_nothing(server: str, pg_url: str) -> Non
     done = crawlrunner.run(spec, output=pg_url)
     again = crawlrunner.run(spec, output=pg_url, resume=True)
     assert again.already_completed and again.run_id == done.run_id
-    assert _rows(pg_url, "SELECT count(*) FROM fetch_log") == [(6,)]
+    assert _rows(pg_url, "SELECT count(*) FROM _crawlrunner_fetch_log") == [(6,)]
 
 
 def test_resume_without_any_run_is_refused(server: str, pg_url: str) -> None:

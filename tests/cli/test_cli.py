@@ -125,7 +125,9 @@ def test_run_exits_1_when_a_request_fails(
         in result.stdout
     )
     assert query(db_path, "SELECT count(*) FROM item") == [(1,)]
-    assert query(db_path, "SELECT status, attempts FROM fetch_log WHERE status = 404") == [(404, 1)]  # 4xx: no retry
+    assert query(db_path, "SELECT status, attempts FROM _crawlrunner_fetch_log WHERE status = 404") == [
+        (404, 1)
+    ]  # 4xx: no retry
 
 
 def test_run_only_some_targets(cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
@@ -134,7 +136,7 @@ def test_run_only_some_targets(cli: CliRunner, server: str, write_spec: Callable
     result = cli.invoke(main, ["run", str(path), "-o", str(db_path), "--target", "other"])
 
     assert result.exit_code == 0, result.output
-    assert query(db_path, "SELECT target, count(*) FROM fetch_log GROUP BY target") == [("other", 1)]
+    assert query(db_path, "SELECT target, count(*) FROM _crawlrunner_fetch_log GROUP BY target") == [("other", 1)]
 
     unknown = cli.invoke(main, ["run", str(path), "-o", str(db_path), "--target", "nope"])
     assert unknown.exit_code == 2
@@ -190,7 +192,7 @@ def test_a_bad_base_url_option_is_blamed_on_the_option(cli: CliRunner, write_spe
 def test_a_foreign_sqlite_database_is_refused(cli: CliRunner, write_spec: Callable[..., Path], tmp_path: Path) -> None:
     foreign = tmp_path / "theirs.db"
     with closing(sqlite3.connect(foreign)) as conn:
-        conn.execute("CREATE TABLE runs (x)")
+        conn.execute("CREATE TABLE _crawlrunner_runs (x)")
     result = cli.invoke(main, ["run", str(write_spec(GOOD, base="http://127.0.0.1:9")), "-o", str(foreign)])
 
     assert result.exit_code == 2
@@ -214,7 +216,7 @@ def test_demo_writes_demo_db_in_the_current_directory(
     with closing(sqlite3.connect(database)) as conn:
         rows = conn.execute(sql).fetchall()
     assert len(rows) == 5 and all(isinstance(price, float) for _, price in rows)
-    counts = dict(query(database, "SELECT target, sum(records) FROM fetch_log GROUP BY target"))
+    counts = dict(query(database, "SELECT target, sum(records) FROM _crawlrunner_fetch_log GROUP BY target"))
     assert counts == {"products": 30, "product_details": 30, "catalogue": 30, "product_pages": 30, "site_map": 31}
     assert query(database, "SELECT count(*) FROM product_details d JOIN products p ON p.id = d.id") == [(30,)]
     assert query(database, "SELECT count(*) FROM product_pages WHERE catalogue_id IS NULL") == [(0,)]

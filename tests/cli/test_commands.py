@@ -141,7 +141,7 @@ def test_run_overrides_concurrency_and_early_stops(
     spec = str(write_spec(SPEC, base=server))
     limited = cli.invoke(main, ["run", spec, "-o", str(db_path), "--max-requests", "5", "-c", "1"])
     assert limited.exit_code == 0, limited.output
-    assert query(db_path, "SELECT count(*) FROM fetch_log WHERE run_id = 1") == [(5,)]
+    assert query(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE run_id = 1") == [(5,)]
 
     by_records = cli.invoke(main, ["run", spec, "-o", str(db_path), "--max-records", "3", "-c", "1"])
     assert by_records.exit_code == 0

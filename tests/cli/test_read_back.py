@@ -125,7 +125,7 @@ def test_a_database_from_before_field_types_exports_as_stored_until_a_run_upgrad
     server_app.catalogues["typed-old"] = {1: ("a", 1.5)}
     _crawl(cli, write_spec, server, str(db_path), "typed-old")
     with closing(sqlite3.connect(db_path)) as conn:  # layout 6, as the release before wrote it
-        conn.execute("DROP TABLE field_types")
+        conn.execute("DROP TABLE _crawlrunner_field_types")
         conn.execute("PRAGMA user_version = 6")
         conn.commit()
 
@@ -136,7 +136,7 @@ def test_a_database_from_before_field_types_exports_as_stored_until_a_run_upgrad
     _crawl(cli, write_spec, server, str(db_path), "typed-old")
     after = json.loads(cli.invoke(main, ["export", str(db_path), "products"]).stdout)
     assert (after["cheap"], after["words"]) == (True, ["a", "x"])
-    assert query(db_path, "SELECT field, kind FROM field_types ORDER BY field") == [
+    assert query(db_path, "SELECT field, kind FROM _crawlrunner_field_types ORDER BY field") == [
         ("cheap", "bool"),
         ("id", None),
         ("label", "json"),

@@ -241,7 +241,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: f
 def fetched(url: str) -> int:
     """Requests committed so far, all runs (0 before the layout exists)."""
     try:
-        return int(fetchval(url, "SELECT count(*) FROM fetch_log") or 0)
+        return int(fetchval(url, "SELECT count(*) FROM _crawlrunner_fetch_log") or 0)
     except asyncpg.UndefinedTableError:
         return 0
 
@@ -321,7 +321,9 @@ def check_crawl(url: str, site: Site, run_id: int) -> dict[str, Any]:
 
     # The fetch log: one row per request (it is written in the fenced commit, with the records).
     base = site.url
-    log = fetch(url, "SELECT target, url, status, error_kind, records FROM fetch_log WHERE run_id = $1", run_id)
+    log = fetch(
+        url, "SELECT target, url, status, error_kind, records FROM _crawlrunner_fetch_log WHERE run_id = $1", run_id
+    )
     for target, paths in expected_paths(site).items():
         logged = [row[1].removeprefix(base) for row in log if row[0] == target]
         unlogged, unasked, relogged = paths - set(logged), set(logged) - paths, duplicates(logged)
@@ -344,7 +346,9 @@ def check_crawl(url: str, site: Site, run_id: int) -> dict[str, Any]:
     found["fetches at the server"] = sum(site.served.values())
     found["pages fetched more than once"] = sum(1 for count in site.served.values() if count > 1)
 
-    states = dict(fetch(url, "SELECT state, count(*) FROM requests WHERE run_id = $1 GROUP BY state", run_id))
+    states = dict(
+        fetch(url, "SELECT state, count(*) FROM _crawlrunner_requests WHERE run_id = $1 GROUP BY state", run_id)
+    )
     assert set(states) == {"done"}, f"requests of run {run_id} by state: {states}"
     found["requests"] = states["done"]
     return found
@@ -387,7 +391,10 @@ def check_flat(url: str, site: Site, route: str, count: int, run_id: int) -> Non
     assert set(got) == wanted and not duplicates(got), (
         f"missing {sorted(wanted - set(got))}, stored more than once {duplicates(got)}"
     )
-    logged = [row[0] for row in fetch(url, "SELECT url FROM fetch_log WHERE run_id = $1 AND status = 200", run_id)]
+    logged = [
+        row[0]
+        for row in fetch(url, "SELECT url FROM _crawlrunner_fetch_log WHERE run_id = $1 AND status = 200", run_id)
+    ]
     assert len(logged) == count and not duplicates(logged), f"fetch_log: {len(logged)} rows, {duplicates(logged)}"
-    status = fetch(url, "SELECT status FROM runs WHERE id = $1", run_id)[0][0]
+    status = fetch(url, "SELECT status FROM _crawlrunner_runs WHERE id = $1", run_id)[0][0]
     assert status == "completed"

@@ -33,7 +33,7 @@ PAUSE = TIMEOUT * 1.75  # SIGSTOP this long: past the worker timeout, with a hea
 
 def worker_row(url: str, pid: int) -> tuple[int, str] | None:
     """(id, status) of the newest ``workers`` row of process ``pid``."""
-    rows = fetch(url, "SELECT id, status FROM workers WHERE pid = $1 ORDER BY id DESC LIMIT 1", pid)
+    rows = fetch(url, "SELECT id, status FROM _crawlrunner_workers WHERE pid = $1 ORDER BY id DESC LIMIT 1", pid)
     return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
 
@@ -50,7 +50,7 @@ def reapable(url: str, worker_id: int) -> list[int]:
         try:
             async with conn.transaction():
                 rows = await conn.fetch(
-                    "SELECT id FROM requests WHERE state = 'leased' AND lease_owner = $1 FOR UPDATE SKIP LOCKED",
+                    "SELECT id FROM _crawlrunner_requests WHERE state = 'leased' AND lease_owner = $1 FOR UPDATE SKIP LOCKED",
                     worker_id,
                 )
                 return [int(r[0]) for r in rows]
@@ -62,7 +62,10 @@ def reapable(url: str, worker_id: int) -> list[int]:
 
 def leased_ids(url: str, worker_id: int) -> set[int]:
     return {
-        int(r[0]) for r in fetch(url, "SELECT id FROM requests WHERE state = 'leased' AND lease_owner = $1", worker_id)
+        int(r[0])
+        for r in fetch(
+            url, "SELECT id FROM _crawlrunner_requests WHERE state = 'leased' AND lease_owner = $1", worker_id
+        )
     }
 
 
@@ -88,7 +91,7 @@ def test_killed_and_paused_workers_store_every_record_exactly_once(
 
     live: list[Worker] = [workers.run(spec, pg_url) for _ in range(3)]
     wait_until(lambda: fetched(pg_url) >= 10, 30, "the first commits")
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
     note(f"run {run_id} going, workers {[w.pid for w in live]}")
 
     killed: list[Worker] = []
@@ -145,7 +148,7 @@ def test_killed_and_paused_workers_store_every_record_exactly_once(
         assert re.search(r"\d+ outcome\(s\) (dropped|not written)", sleeper.err), sleeper.err[-2000:]
     later = fetch(
         pg_url,
-        "SELECT count(*) FROM fetch_log WHERE worker_id = $1 AND fetched_at > to_timestamp($2)",
+        "SELECT count(*) FROM _crawlrunner_fetch_log WHERE worker_id = $1 AND fetched_at > to_timestamp($2)",
         sleeper_id, woke,
     )[0][0]  # fmt: skip
     note(f"{sleeper.name} committed {later} requests after waking")

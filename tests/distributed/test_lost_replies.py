@@ -211,9 +211,9 @@ def test_a_claim_whose_reply_was_lost_does_not_strand_its_requests(
     except subprocess.TimeoutExpired:
         code = None
     assert cutter.cut, "the proxy never saw a claim to cut"
-    stranded = fetch(pg_url, "SELECT id, url, lease_owner FROM requests WHERE state = 'leased'")
+    stranded = fetch(pg_url, "SELECT id, url, lease_owner FROM _crawlrunner_requests WHERE state = 'leased'")
     assert code == 0, f"the worker did not finish in 10 s ({code}); requests leased to it and never sent: {stranded}"
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
     check_flat(pg_url, site, "paced", COUNT, run_id)
 
 
@@ -231,7 +231,7 @@ def test_a_commit_whose_reply_was_lost_is_not_written_twice(
     assert cutter.cut, "the proxy never saw a commit to cut"
     assert code == 0, worker.output()
     assert "lost the database connection" in worker.err
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
     check_flat(pg_url, site, "paced", COUNT, run_id)
 
 
@@ -265,7 +265,7 @@ def test_a_worker_presumed_dead_while_its_commit_waits_writes_nothing_twice(
     at_hold = len(site.arrivals)
     # Outcomes queue up behind the stuck commit (their requests stay leased).
     wait_until(lambda: len(site.arrivals) >= at_hold + 6, 20, "more requests fetched meanwhile")
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
     reaped = reap(pg_url, run_id)
     print(f"held the sink's commit after {at_hold} requests; reaped {len(reaped)} leased requests: {sorted(reaped)}")
     assert reaped
@@ -281,7 +281,7 @@ def test_a_worker_presumed_dead_while_its_commit_waits_writes_nothing_twice(
         code: int | None = worker.process.wait(10)  # it has about 2 s of work left
     except subprocess.TimeoutExpired:
         code = None
-    left = fetch(pg_url, "SELECT id, url, state, lease_owner, claims FROM requests WHERE state <> 'done'")
+    left = fetch(pg_url, "SELECT id, url, state, lease_owner, claims FROM _crawlrunner_requests WHERE state <> 'done'")
     twice = fetch(pg_url, "SELECT n, count(*) FROM paced GROUP BY n HAVING count(*) > 1")
     print(f"exit status {code}; stored more than once {twice}; never done {left}")
     assert not twice, f"records stored more than once: {twice}"
@@ -300,7 +300,7 @@ def reap(url: str, run_id: int) -> dict[int, str]:
                 leased = {
                     int(r[0]): str(r[1])
                     for r in await conn.fetch(
-                        "SELECT id, url FROM requests WHERE run_id = $1 AND state = 'leased'", run_id
+                        "SELECT id, url FROM _crawlrunner_requests WHERE run_id = $1 AND state = 'leased'", run_id
                     )
                 }
                 await conn.fetch(sql.LOST_WORKERS, run_id, -1.0)  # a heartbeat older than a second from now: all

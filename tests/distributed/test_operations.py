@@ -24,7 +24,7 @@ def finish(crew: list[Worker], url: str, run_id: int, timeout: float = 30) -> No
         left = fetch(
             url,
             "SELECT r.id, r.url, r.state, r.lease_owner, r.claims, w.heartbeat > now() - interval '1 second'"
-            " FROM requests r LEFT JOIN workers w ON w.id = r.lease_owner"
+            " FROM _crawlrunner_requests r LEFT JOIN _crawlrunner_workers w ON w.id = r.lease_owner"
             " WHERE r.run_id = $1 AND r.state IN ('pending', 'leased')",
             run_id,
         )
@@ -54,7 +54,7 @@ def test_workers_ride_out_a_database_restart(
     total = len(site.list_paths) + len(site.detail_paths) + len(site.site_paths)
     crew = [workers.run(spec, pg_url) for _ in range(2)]
     wait_until(lambda: fetched(pg_url) >= 0.3 * total, 60, "30% of the crawl")
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
     before = fetched(pg_url)
     began = time.monotonic()
     try:
@@ -72,7 +72,7 @@ def test_workers_ride_out_a_database_restart(
     # The restart hit them mid-run, and they reconnected.
     assert any("lost the database connection" in w.err for w in crew), workers.outputs()
     assert [(r["id"], r["status"]) for r in runs(pg_url)] == [(run_id, "completed")]
-    lost = fetch(pg_url, "SELECT id, status FROM workers ORDER BY id")
+    lost = fetch(pg_url, "SELECT id, status FROM _crawlrunner_workers ORDER BY id")
     print(f"workers: {lost}; {check_crawl(pg_url, site, run_id)}")
 
 
@@ -84,7 +84,7 @@ def test_stop_makes_every_worker_leave_and_a_restart_resumes(
     total = len(site.list_paths) + len(site.detail_paths) + len(site.site_paths)
     crew = [workers.run(spec, pg_url, name=f"first{n}") for n in range(3)]
     wait_until(lambda: fetched(pg_url) >= 0.25 * total, 60, "a quarter of the crawl")
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
 
     stopping = cli("stop", pg_url, str(run_id))
     asked = time.monotonic()
@@ -103,9 +103,11 @@ def test_stop_makes_every_worker_leave_and_a_restart_resumes(
     assert codes == {w.name: 130 for w in crew}, workers.outputs()
     listed = runs(pg_url)
     assert [(r["id"], r["status"]) for r in listed] == [(run_id, "interrupted")], listed
-    states = dict(fetch(pg_url, "SELECT state, count(*) FROM requests WHERE run_id = $1 GROUP BY 1", run_id))
+    states = dict(
+        fetch(pg_url, "SELECT state, count(*) FROM _crawlrunner_requests WHERE run_id = $1 GROUP BY 1", run_id)
+    )
     assert "leased" not in states, f"leases were kept by workers that left: {states}"
-    assert fetch(pg_url, "SELECT count(*) FROM workers WHERE left_at IS NULL")[0][0] == 0
+    assert fetch(pg_url, "SELECT count(*) FROM _crawlrunner_workers WHERE left_at IS NULL")[0][0] == 0
 
     # Stopping a run that is not running is refused.
     again = cli("stop", pg_url, str(run_id))
@@ -117,5 +119,5 @@ def test_stop_makes_every_worker_leave_and_a_restart_resumes(
     assert codes == {w.name: 0 for w in second}, workers.outputs()
     listed = runs(pg_url)
     assert [(r["id"], r["status"]) for r in listed] == [(run_id, "completed")], listed
-    assert fetch(pg_url, "SELECT resumed FROM runs WHERE id = $1", run_id)[0][0] >= 1
+    assert fetch(pg_url, "SELECT resumed FROM _crawlrunner_runs WHERE id = $1", run_id)[0][0] >= 1
     print(check_crawl(pg_url, site, run_id))

@@ -21,11 +21,13 @@ def run_with_workers(workers: Workers, spec: Path, url: str, count: int) -> int:
     first = workers.run(spec, url, "--workers", str(count))
     code = first.wait(60)
     assert code == 0, first.output()
-    return int(fetch(url, "SELECT id FROM runs")[0][0])
+    return int(fetch(url, "SELECT id FROM _crawlrunner_runs")[0][0])
 
 
 def workers_that_fetched(url: str, run_id: int) -> int:
-    return int(fetch(url, "SELECT count(DISTINCT worker_id) FROM fetch_log WHERE run_id = $1", run_id)[0][0])
+    return int(
+        fetch(url, "SELECT count(DISTINCT worker_id) FROM _crawlrunner_fetch_log WHERE run_id = $1", run_id)[0][0]
+    )
 
 
 def gaps(times: list[float]) -> list[float]:
@@ -64,7 +66,9 @@ def test_pacing_holds_across_worker_processes(
         seen.add(arrival.peer)
     spacing = [(b.at - a.at, first) for a, b, first in zip(arrivals, arrivals[1:], opened, strict=False)]
     rate = (len(arrivals) - 1) / (arrivals[-1].at - arrivals[0].at)
-    shares = fetch(pg_url, "SELECT worker_id, count(*) FROM fetch_log WHERE run_id = $1 GROUP BY 1", run_id)
+    shares = fetch(
+        pg_url, "SELECT worker_id, count(*) FROM _crawlrunner_fetch_log WHERE run_id = $1 GROUP BY 1", run_id
+    )
     shown = " ".join(f"{g * 1000:.1f}{'*' if first else ''}" for g, first in spacing)
     print(f"gaps in ms (* after a connection's first request): {shown}")
     print(f"{rate:.2f} requests/s; {len(seen)} connections; requests by worker {shares}")
@@ -113,14 +117,14 @@ def run_into_a_429(
     crew = [workers.run(spec, url) for _ in range(4)]
     codes = {w.name: w.wait(60) for w in crew}
     assert codes == {w.name: 0 for w in crew}, workers.outputs()
-    run_id = int(fetch(url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(url, "SELECT id FROM _crawlrunner_runs")[0][0])
     check_flat(url, site, "cool", COOL, run_id)
 
     arrivals = sorted(site.arrivals_at("/cool/"), key=lambda a: a.at)
     refused = [a for a in arrivals if a.status == 429]
     assert len(refused) == 1, refused
     busy_at, busy_path = refused[0].at, refused[0].path
-    by_worker = dict(fetch(url, "SELECT url, worker_id FROM fetch_log WHERE run_id = $1", run_id))
+    by_worker = dict(fetch(url, "SELECT url, worker_id FROM _crawlrunner_fetch_log WHERE run_id = $1", run_id))
     before = {by_worker[site.url + a.path] for a in arrivals if busy_at - 0.5 < a.at < busy_at}
     after = [(a.at - busy_at, a.path, by_worker[site.url + a.path]) for a in arrivals if a.at > busy_at]
     # The workers (three at least: four processes start on two cores, one may
@@ -156,9 +160,9 @@ def test_a_429_cools_the_host_down_for_every_worker(
     assert not late, f"requests arrived during the cooldown, after every worker should have heard of it: {late}"
     # The pause is 1 s (Retry-After, or the short start without it), not the 5 s cooldown: the workers go on.
     assert min(t for t, _, _ in after if t >= RETRY_AFTER - EARLY) < 2 * RETRY_AFTER
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
     [(requests, throttled, cooldowns)] = fetch(
-        pg_url, "SELECT requests, throttled, cooldowns FROM host_stats WHERE run_id = $1", run_id
+        pg_url, "SELECT requests, throttled, cooldowns FROM _crawlrunner_host_stats WHERE run_id = $1", run_id
     )
     # Each worker counts its own: the one that got the 429 paused the host once (the others heard of it).
     assert (requests, throttled, cooldowns) == (COOL + 1, 1, 1)
@@ -175,7 +179,7 @@ def test_per_host_concurrency_holds_across_worker_processes(
     crew = [workers.run(spec, pg_url) for _ in range(3)]
     codes = {w.name: w.wait(60) for w in crew}
     assert codes == {w.name: 0 for w in crew}, workers.outputs()
-    run_id = int(fetch(pg_url, "SELECT id FROM runs")[0][0])
+    run_id = int(fetch(pg_url, "SELECT id FROM _crawlrunner_runs")[0][0])
 
     print(f"peak concurrency at the server: {site.peak}; {workers_that_fetched(pg_url, run_id)} workers fetched")
     assert site.peak <= 2

@@ -30,8 +30,8 @@ def one_line_error(stderr: str) -> str:
 def layout(url: str) -> dict[str, object]:
     """Everything a refused worker must leave as it was: rows of the run's bookkeeping, tables, columns, indexes."""
     return {
-        "runs": fetch(url, "SELECT id, status, fingerprints, resumed FROM runs ORDER BY id"),
-        "workers": fetch(url, "SELECT count(*) FROM workers")[0][0],
+        "runs": fetch(url, "SELECT id, status, fingerprints, resumed FROM _crawlrunner_runs ORDER BY id"),
+        "workers": fetch(url, "SELECT count(*) FROM _crawlrunner_workers")[0][0],
         "columns": fetch(
             url,
             "SELECT table_name, column_name, data_type FROM information_schema.columns"
@@ -67,7 +67,7 @@ def start_a_run(serve: Callable[..., Site], workers: Workers, url: str, director
     spec = crawl_spec(directory, site, name="shared")
     workers.run(spec, url, name="running")
     wait_until(lambda: fetched(url) >= 5, 30, "the run to start")
-    return site, spec, int(fetch(url, "SELECT id FROM runs")[0][0])
+    return site, spec, int(fetch(url, "SELECT id FROM _crawlrunner_runs")[0][0])
 
 
 def test_a_worker_with_another_spec_is_refused_while_the_run_goes(
@@ -75,8 +75,8 @@ def test_a_worker_with_another_spec_is_refused_while_the_run_goes(
 ) -> None:
     site, spec, run_id = start_a_run(serve, workers, pg_url, tmp_path)
     other = other_spec(tmp_path, site, "shared")
-    before = fetch(pg_url, "SELECT id, status, fingerprints, resumed FROM runs ORDER BY id")
-    joined = fetch(pg_url, "SELECT count(*) FROM workers")[0][0]
+    before = fetch(pg_url, "SELECT id, status, fingerprints, resumed FROM _crawlrunner_runs ORDER BY id")
+    joined = fetch(pg_url, "SELECT count(*) FROM _crawlrunner_workers")[0][0]
 
     refused = cli("run", other, "-o", pg_url, "--no-progress")
     message = one_line_error(refused.stderr)
@@ -85,13 +85,13 @@ def test_a_worker_with_another_spec_is_refused_while_the_run_goes(
     assert f"crawlrunner stop {pg_url} {run_id}" in message  # how to end the run instead
     assert refused.stdout == ""
     # No run, no worker row.
-    assert fetch(pg_url, "SELECT id, status, fingerprints, resumed FROM runs ORDER BY id") == before
-    assert fetch(pg_url, "SELECT count(*) FROM workers")[0][0] == joined
+    assert fetch(pg_url, "SELECT id, status, fingerprints, resumed FROM _crawlrunner_runs ORDER BY id") == before
+    assert fetch(pg_url, "SELECT count(*) FROM _crawlrunner_workers")[0][0] == joined
 
     # With --workers too: refused before any helper starts.
     refused = cli("run", other, "-o", pg_url, "--no-progress", "--workers", "2")
     assert refused.returncode == 2 and CHANGED.format(run=run_id) in one_line_error(refused.stderr)
-    assert fetch(pg_url, "SELECT count(*) FROM workers")[0][0] == joined
+    assert fetch(pg_url, "SELECT count(*) FROM _crawlrunner_workers")[0][0] == joined
 
     running = workers.started[0]
     assert running.wait(60) == 0, running.output()

@@ -150,8 +150,8 @@ async def test_a_post_search_api_paginated_by_a_page_number_in_its_json_body(
     # Pages 1-3 hold 45 items; page 4 is empty and ends the chain. Same URL each time, no page asked twice.
     assert state.asked["search"] == [1, 2, 3, 4]
     assert await _rows(db_path, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM hits") == [(45, 45, 0, 44)]
-    assert await _rows(db_path, "SELECT DISTINCT url FROM fetch_log") == [(f"{base}/search",)]
-    assert await _rows(db_path, "SELECT reason, pages, items FROM chain_ends") == [("empty_page", 4, 45)]
+    assert await _rows(db_path, "SELECT DISTINCT url FROM _crawlrunner_fetch_log") == [(f"{base}/search",)]
+    assert await _rows(db_path, "SELECT reason, pages, items FROM _crawlrunner_chain_ends") == [("empty_page", 4, 45)]
 
 
 async def test_an_offset_and_limit_in_a_form_body(
@@ -163,7 +163,7 @@ async def test_an_offset_and_limit_in_a_form_body(
     assert result.ok, result.stats
     assert state.asked["form"] == [0, 20, 40]  # 40 gives 5 items: a short page is the last
     assert await _rows(db_path, "SELECT count(*), count(DISTINCT id) FROM found") == [(45, 45)]
-    assert await _rows(db_path, "SELECT reason FROM chain_ends") == [("short_page",)]
+    assert await _rows(db_path, "SELECT reason FROM _crawlrunner_chain_ends") == [("short_page",)]
 
 
 async def test_graphql_cursor_pagination_through_the_variables(
@@ -175,7 +175,7 @@ async def test_graphql_cursor_pagination_through_the_variables(
     assert result.ok, result.stats
     assert state.asked["graphql"] == [None, "cursor:2", "cursor:5"]
     assert await _rows(db_path, "SELECT id, name FROM products ORDER BY id") == [(p["id"], p["name"]) for p in PRODUCTS]
-    assert await _rows(db_path, "SELECT reason, pages FROM chain_ends") == [("has_more_false", 3)]
+    assert await _rows(db_path, "SELECT reason, pages FROM _crawlrunner_chain_ends") == [("has_more_false", 3)]
 
 
 LOOPING = GRAPHQL.replace("name: products", "name: looping").replace("url: /graphql", "url: /graphql-loop")
@@ -195,7 +195,7 @@ async def test_a_graphql_server_returning_the_same_cursor_ends_the_chain_as_a_lo
     assert result.ok, result.stats
     # Page 2 asks for "same" and gets "same" back: page 3 would be page 2 again.
     assert state.asked["loop"] == [None, "same"]
-    assert await _rows(db_path, "SELECT reason, pages FROM chain_ends") == [("loop", 2)]
+    assert await _rows(db_path, "SELECT reason, pages FROM _crawlrunner_chain_ends") == [("loop", 2)]
     # Every page has the same URL: the warning says which cursor came back.
     assert _loop_warnings(caplog) == [
         f"looping: pagination loop at {base}/graphql-loop: the next page (variables.after='same') "
@@ -234,14 +234,14 @@ async def test_graphql_errors_without_data_fail_the_request_with_the_servers_mes
     result = await run_async(_spec(write_spec, base, GRAPHQL.replace("{ products(", "{ prodcts(")), output=db_path)
 
     assert result.failed_by_target == {"products": 1}
-    assert await _rows(db_path, "SELECT status, error_kind, error FROM fetch_log") == [
+    assert await _rows(db_path, "SELECT status, error_kind, error FROM _crawlrunner_fetch_log") == [
         (
             200,
             "extract_error",
             "GraphQL errors and no data: Cannot query field 'prodcts' on type 'Query'. Did you mean 'products'?",
         )
     ]
-    assert await _rows(db_path, "SELECT reason FROM chain_ends") == [("failed",)]
+    assert await _rows(db_path, "SELECT reason FROM _crawlrunner_chain_ends") == [("failed",)]
 
 
 async def test_an_interrupted_run_resumes_its_pending_page_with_its_body(
@@ -257,7 +257,7 @@ async def test_an_interrupted_run_resumes_its_pending_page_with_its_body(
     interrupted = await run_async(spec, output=output, stop=stop)
     assert interrupted.status == "interrupted"
     # What is left to do is a page of the chain, its number in its stored body.
-    pending = await _rows(output, "SELECT url, body FROM requests WHERE state = 'pending'")
+    pending = await _rows(output, "SELECT url, body FROM _crawlrunner_requests WHERE state = 'pending'")
     assert len(pending) == 1 and pending[0][0] == f"{base}/search"
     left = json.loads(pending[0][1])["json"]["page"]["number"]
     assert left in (3, 4) and json.loads(pending[0][1])["json"]["query"] == "shoes"
@@ -270,7 +270,7 @@ async def test_an_interrupted_run_resumes_its_pending_page_with_its_body(
     # The resumed run starts at the pending page (not at page 1), and goes on to the end.
     assert state.asked["search"][asked_before:] == list(range(left, 11))
     assert await _rows(output, "SELECT count(*), count(DISTINCT id) FROM hits") == [(45, 45)]
-    assert await _rows(output, "SELECT reason, pages, items FROM chain_ends") == [("empty_page", 10, 45)]
+    assert await _rows(output, "SELECT reason, pages, items FROM _crawlrunner_chain_ends") == [("empty_page", 10, 45)]
 
 
 async def test_graphql_pagination_on_postgresql(
@@ -283,7 +283,7 @@ async def test_graphql_pagination_on_postgresql(
     assert state.asked["graphql"] == [None, "cursor:2", "cursor:5"] and state.asked["search"] == [1, 2, 3, 4]
     assert await _rows(pg_url, "SELECT count(*), count(DISTINCT id) FROM products") == [(7, 7)]
     assert await _rows(pg_url, "SELECT count(*), count(DISTINCT id) FROM hits") == [(45, 45)]
-    assert sorted(await _rows(pg_url, "SELECT target, reason FROM chain_ends")) == [
+    assert sorted(await _rows(pg_url, "SELECT target, reason FROM _crawlrunner_chain_ends")) == [
         ("hits", "empty_page"),
         ("products", "has_more_false"),
     ]

@@ -29,7 +29,7 @@ async def _run(write_spec: Spec, db_path: Path, text: str, **values: object) -> 
 
 
 def _log(db_path: Path, columns: str = "url, status, attempts, error_kind") -> list[tuple[object, ...]]:
-    return query(db_path, f"SELECT {columns} FROM fetch_log ORDER BY id")
+    return query(db_path, f"SELECT {columns} FROM _crawlrunner_fetch_log ORDER BY id")
 
 
 # -- retries -----------------------------------------------------------------
@@ -58,7 +58,7 @@ async def test_retries_are_bounded_and_the_reason_is_recorded(faults: str, write
     )  # fmt: skip
 
     assert fault_app.hits["retry-never"] == 3
-    rows = query(db_path, "SELECT status, attempts, error_kind, error FROM fetch_log ORDER BY url")
+    rows = query(db_path, "SELECT status, attempts, error_kind, error FROM _crawlrunner_fetch_log ORDER BY url")
     assert rows[0] == (503, 3, "http_status", "HTTP 503 Service Unavailable (gave up after 3 attempts)")
     assert rows[1][:3] == (404, 1, "http_status")  # other 4xx: never retried
 
@@ -90,7 +90,7 @@ async def test_a_retry_after_beyond_the_maximum_fails_at_once(faults: str, write
     )  # fmt: skip
 
     assert time.monotonic() - started < 5
-    kind, error = query(db_path, "SELECT error_kind, error FROM fetch_log")[0]
+    kind, error = query(db_path, "SELECT error_kind, error FROM _crawlrunner_fetch_log")[0]
     assert kind == "retry_after_too_long"
     assert "Retry-After of 3600 s exceeds max_retry_after (60 s)" in str(error)
 
@@ -212,7 +212,9 @@ async def test_a_deadline_starts_when_the_request_can_be_sent_not_in_the_queue(
 
     assert result.ok, result.totals.failures
     assert fault_app.hits["queue"] == 200
-    assert query(db_path, "SELECT count(*), max(attempts) FROM fetch_log WHERE error_kind IS NULL") == [(200, 1)]
+    assert query(db_path, "SELECT count(*), max(attempts) FROM _crawlrunner_fetch_log WHERE error_kind IS NULL") == [
+        (200, 1)
+    ]
 
 
 async def test_a_per_host_limit_below_the_pool_does_not_starve_requests(
@@ -282,7 +284,7 @@ async def test_redirect_loops_and_non_http_redirects_fail_cleanly(faults: str, w
         base=faults,
     )  # fmt: skip
 
-    kinds = [k for (k,) in query(db_path, "SELECT error_kind FROM fetch_log ORDER BY id")]
+    kinds = [k for (k,) in query(db_path, "SELECT error_kind FROM _crawlrunner_fetch_log ORDER BY id")]
     assert sorted(kinds) == ["redirect_refused", "redirect_refused", "redirect_refused", "too_many_redirects"]
 
 
@@ -329,12 +331,12 @@ async def test_auth_kinds(route: str, auth: str, faults: str, write_spec: Spec, 
         base=faults, auth=auth, route=route,
     )  # fmt: skip
 
-    assert result.ok, query(db_path, "SELECT status, error FROM fetch_log")
+    assert result.ok, query(db_path, "SELECT status, error FROM _crawlrunner_fetch_log")
     if route == "/echo/bearer":
         assert fault_app.seen["bearer"][-1]["headers"]["Authorization"] == "Bearer t0k3n-abc"  # type: ignore[index]
     if route == "/echo/apikey-query":
         assert fault_app.seen["apikey-query"][-1]["query"] == {"key": "k3y-abc"}
-        assert query(db_path, "SELECT url FROM fetch_log") == [(f"{faults}/echo/apikey-query",)]
+        assert query(db_path, "SELECT url FROM _crawlrunner_fetch_log") == [(f"{faults}/echo/apikey-query",)]
     for path in db_path.parent.glob("out.db*"):
         data = path.read_bytes()
         assert b"lovelace-42" not in data and b"t0k3n-abc" not in data and b"k3y-abc" not in data
@@ -408,7 +410,7 @@ async def test_downloads_stream_to_files_with_flat_memory(
     )  # fmt: skip
 
     assert result.ok
-    ((path, size_logged),) = query(db_path, "SELECT body_path, bytes FROM fetch_log")
+    ((path, size_logged),) = query(db_path, "SELECT body_path, bytes FROM _crawlrunner_fetch_log")
     assert size_logged == size and Path(str(path)).stat().st_size == size
     assert Path(str(path)).parent == Path("files").resolve() or Path(str(path)).parent.name == "files"
     assert not list((tmp_path / "files").glob("*.part"))
@@ -460,7 +462,7 @@ async def test_tls_verification_bundles_and_pinning(
         spec = load_spec(write_spec(text, base=url, tls=tls))
         result = await run_async(spec, output=db_path, insecure="verify: false" in tls)
 
-    assert result.ok is ok, query(db_path, "SELECT error FROM fetch_log")
+    assert result.ok is ok, query(db_path, "SELECT error FROM _crawlrunner_fetch_log")
     if not ok:
         assert _log(db_path, "error_kind") == [("connect_error",)]
     if "verify: false" in tls:
@@ -483,13 +485,15 @@ async def test_the_gateway_gets_the_real_url_and_key_and_rows_keep_the_real_url(
         base=faults,
     )  # fmt: skip
 
-    assert result.ok, query(db_path, "SELECT error FROM fetch_log")
+    assert result.ok, query(db_path, "SELECT error FROM _crawlrunner_fetch_log")
     sent = fault_app.seen["gateway"][-1]["query"]
     assert sent == {
         "api_key": "gw-key-5e1f0a", "url": "https://shop.example/product?id=7",
         "render": "true", "country_code": "us", "premium": "false",
     }  # fmt: skip
-    assert query(db_path, "SELECT url, final_url FROM fetch_log") == [("https://shop.example/product?id=7",) * 2]
+    assert query(db_path, "SELECT url, final_url FROM _crawlrunner_fetch_log") == [
+        ("https://shop.example/product?id=7",) * 2
+    ]
     assert query(db_path, "SELECT fetched, render, url FROM t") == [
         ("https://shop.example/product?id=7", "true", "https://shop.example/product?id=7")
     ]
@@ -515,7 +519,7 @@ async def test_requests_go_through_a_proxy_with_credentials(faults: str, write_s
         proxy=proxy,
     )  # fmt: skip
 
-    assert result.ok, query(db_path, "SELECT error FROM fetch_log")
+    assert result.ok, query(db_path, "SELECT error FROM _crawlrunner_fetch_log")
     seen = fault_app.seen["proxy"][-1]
     assert seen["host"] == "far.example"
     assert seen["headers"]["Proxy-Authorization"] == "Basic cHVzZXI6cHBhc3M="  # type: ignore[index]

@@ -92,13 +92,15 @@ def test_links_max_pages_left_out_are_counted_said_and_keep_removals_from_being_
     assert "pages: follow.max_pages 5 reached: 6 links not followed" in cut
     assert cut.rstrip().endswith("exit status 0: everything succeeded")
     # Counted on the page that had them, in the transaction that stored it.
-    assert _rows(output, "SELECT run_id, sum(unfollowed), count(*) FROM fetch_log GROUP BY run_id ORDER BY run_id") == [
+    assert _rows(
+        output, "SELECT run_id, sum(unfollowed), count(*) FROM _crawlrunner_fetch_log GROUP BY run_id ORDER BY run_id"
+    ) == [
         (1, 0, 1 + PRODUCTS),
         (2, 6, 5),
     ]
     # Six products not seen in run 2 are not gone: the run left their links out.
     assert _rows(output, "SELECT count(*), count(_removed_run) FROM pages") == [(1 + PRODUCTS, 0)]
-    assert _rows(output, "SELECT count(*) FROM _pages_history WHERE change = 'removed'") == [(0,)]
+    assert _rows(output, "SELECT count(*) FROM _crawlrunner_history_pages WHERE change = 'removed'") == [(0,)]
 
 
 def test_a_url_robots_txt_disallows_takes_its_place_in_max_pages(
@@ -122,7 +124,7 @@ async def test_the_count_is_exact_when_workers_share_the_run(site: str, pg_url: 
     assert first.run_id == second.run_id and first.status == second.status == "completed"
     # Home and four products fetched: six product links left out on home, and
     # on each product fetched, its three links of its own (the home link was seen).
-    assert _rows(pg_url, "SELECT count(*), sum(unfollowed) FROM fetch_log") == [(5, 6 + 4 * 3)]
+    assert _rows(pg_url, "SELECT count(*), sum(unfollowed) FROM _crawlrunner_fetch_log") == [(5, 6 + 4 * 3)]
     assert first.facts["pages"].unfollowed == second.facts["pages"].unfollowed == 18
     note = "pages: follow.max_pages 5 reached: 18 links not followed"
     assert note in first.notes and note in second.notes

@@ -122,7 +122,7 @@ def test_a_records_selector_that_matches_nothing_exits_3_and_says_which(
     assert "products: the records selector `li.prodcut` (css) matched nothing on the page" in result.output
     assert "exit status 3: extraction looks broken" in result.output
     # The page was fetched and counted: one document, no records on it.
-    assert query(db_path, "SELECT items, records FROM fetch_log") == [(0, 0)]
+    assert query(db_path, "SELECT items, records FROM _crawlrunner_fetch_log") == [(0, 0)]
 
 
 def test_a_misspelt_field_empty_in_every_record_exits_3(
@@ -136,8 +136,8 @@ def test_a_misspelt_field_empty_in_every_record_exits_3(
     assert result.exit_code == 3, result.output
     assert "items.name: empty in all 12 records from `nmae` (jmespath)" in result.output
     assert "empty fields: items: name 12/12" in result.output
-    run_id = query(db_path, "SELECT max(id) FROM runs")[0][0]
-    assert query(db_path, "SELECT field, records, empty FROM extraction_health WHERE run_id = ? ORDER BY field", run_id) == [
+    run_id = query(db_path, "SELECT max(id) FROM _crawlrunner_runs")[0][0]
+    assert query(db_path, "SELECT field, records, empty FROM _crawlrunner_extraction_health WHERE run_id = ? ORDER BY field", run_id) == [
         ("id", 12, 0), ("name", 12, 12), ("price", 12, 0),
     ]  # fmt: skip
 
@@ -166,7 +166,7 @@ def test_a_next_page_selector_that_never_matches_is_reported_with_its_stop_reaso
         "items: pagination (next_url with next `nxt` (jmespath)) never found a next page: its only chain stopped"
         " after page 1" in result.output
     )
-    assert query(db_path, "SELECT pages, items, reason FROM chain_ends") == [(1, 4, "no_next")]
+    assert query(db_path, "SELECT pages, items, reason FROM _crawlrunner_chain_ends") == [(1, 4, "no_next")]
 
 
 def test_values_that_never_convert_are_a_broken_field(
@@ -215,8 +215,8 @@ def test_a_healthy_crawl_stores_its_chain_ends_and_exits_0(
 
     assert result.exit_code == 0, result.output
     assert "pagination: items: 1 chain ended: no_next 1" in result.output
-    assert query(db_path, "SELECT pages, items, reason FROM chain_ends") == [(3, 12, "no_next")]
-    assert query(db_path, "SELECT items FROM fetch_log ORDER BY id") == [(4,), (4,), (4,)]
+    assert query(db_path, "SELECT pages, items, reason FROM _crawlrunner_chain_ends") == [(3, 12, "no_next")]
+    assert query(db_path, "SELECT items FROM _crawlrunner_fetch_log ORDER BY id") == [(4,), (4,), (4,)]
 
 
 def test_truncated_chains_are_listed_and_can_fail_the_run(
@@ -236,7 +236,7 @@ def test_truncated_chains_are_listed_and_can_fail_the_run(
     assert "pagination: items: 2 chains ended: max_pages 2" in result.output
     assert f"  - cut short (max_pages) at {base}/api/items?page=2" in result.output
     assert "items: 2 pagination chains cut short (max_pages 2), expected at most 0" in result.output
-    assert query(db_path, "SELECT reason, pages FROM chain_ends ORDER BY url") == [
+    assert query(db_path, "SELECT reason, pages FROM _crawlrunner_chain_ends ORDER BY url") == [
         ("max_pages", 2), ("max_pages", 2),
     ]  # fmt: skip
 
@@ -251,7 +251,7 @@ def test_a_failed_page_ends_its_chain_as_failed(
     result = _run(cli, spec, db_path)
 
     assert result.exit_code == 3, result.output
-    assert query(db_path, "SELECT reason, pages, items FROM chain_ends") == [("failed", 2, 4)]
+    assert query(db_path, "SELECT reason, pages, items FROM _crawlrunner_chain_ends") == [("failed", 2, 4)]
     assert "items: 1 pagination chains cut short (failed 1), expected at most 0" in result.output
 
 
@@ -366,10 +366,12 @@ async def test_on_postgresql_the_same_facts_are_kept_and_checked(
     ]
     conn = await asyncpg.connect(pg_url)
     try:
-        ends = await conn.fetch("SELECT run_id, reason, pages, items FROM chain_ends ORDER BY fetch_id")
-        health = await conn.fetch("SELECT run_id, field, records, empty FROM extraction_health ORDER BY run_id, field")
+        ends = await conn.fetch("SELECT run_id, reason, pages, items FROM _crawlrunner_chain_ends ORDER BY fetch_id")
+        health = await conn.fetch(
+            "SELECT run_id, field, records, empty FROM _crawlrunner_extraction_health ORDER BY run_id, field"
+        )
         items = await conn.fetchval(
-            "SELECT array_agg(items ORDER BY id) FROM fetch_log WHERE run_id = $1", third.run_id
+            "SELECT array_agg(items ORDER BY id) FROM _crawlrunner_fetch_log WHERE run_id = $1", third.run_id
         )
     finally:
         await conn.close()
@@ -396,7 +398,7 @@ def test_a_layout_3_file_is_upgraded_and_its_old_runs_are_no_baseline(
         for migration in MIGRATIONS[:3]:
             conn.executescript(migration)
         conn.execute(
-            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
+            "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
             " VALUES ('health', 'spec.yaml', 'x', '2026-01-01', '2026-01-01', 'completed')"
         )
         conn.execute("PRAGMA user_version = 3")
@@ -409,7 +411,7 @@ def test_a_layout_3_file_is_upgraded_and_its_old_runs_are_no_baseline(
     assert result.exit_code == 0, result.output
     assert "items: drift not checked: no earlier completed run of this spec crawled it" in result.output
     assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
-    assert query(db_path, "SELECT run_id, reason FROM chain_ends") == [(2, "no_next")]
+    assert query(db_path, "SELECT run_id, reason FROM _crawlrunner_chain_ends") == [(2, "no_next")]
 
 
 async def test_a_postgresql_database_of_layout_1_is_upgraded(
@@ -431,7 +433,7 @@ async def test_a_postgresql_database_of_layout_1_is_upgraded(
         )
         assert result.ok and result.facts["items"].chain_ends == {"no_next": 1}
         assert await conn.fetchval(f"SELECT max(version) FROM {LAYOUT_TABLE}") == LAYOUT_VERSION == 4
-        assert await conn.fetchval("SELECT count(*) FROM extraction_health") == 3
+        assert await conn.fetchval("SELECT count(*) FROM _crawlrunner_extraction_health") == 3
     finally:
         await conn.close()
 

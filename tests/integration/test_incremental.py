@@ -139,7 +139,7 @@ targets:
 
 
 def _cursor_rows(db: Path) -> list[tuple[object, ...]]:
-    return query(db, "SELECT run_id, target, scope, value FROM cursors ORDER BY run_id, target, scope")
+    return query(db, "SELECT run_id, target, scope, value FROM _crawlrunner_cursors ORDER BY run_id, target, scope")
 
 
 async def test_the_first_run_sends_initial_and_the_next_the_largest_value_minus_lag(
@@ -180,7 +180,7 @@ async def test_records_an_incremental_run_did_not_ask_for_are_not_removed(
     # Run 2 asked only for what changed: orders 1 and 2 are unchanged, not gone.
     assert second.ok and api.since("/api/orders")[-1] == "2024-05-01T10:00:00Z"
     assert query(db_path, "SELECT id, _removed_run FROM orders ORDER BY id") == [(1, None), (2, None), (3, None)]
-    assert query(db_path, "SELECT count(*) FROM _orders_history WHERE change = 'removed'") == [(0,)]
+    assert query(db_path, "SELECT count(*) FROM _crawlrunner_history_orders WHERE change = 'removed'") == [(0,)]
 
 
 async def test_date_times_with_different_offsets_compare_as_instants(
@@ -268,7 +268,7 @@ def test_a_failed_request_keeps_its_runs_cursor_where_it_was(
 
     assert failed.exit_code == 1  # completed, with a failed request
     assert api.since("/api/orders") == ["2024-01-01T00:00:00Z", "2024-05-03T00:00:00Z", "2024-05-03T00:00:00Z"]
-    assert query(db_path, "SELECT run_id, value FROM cursors WHERE run_id = 2") == [(2, "null")]
+    assert query(db_path, "SELECT run_id, value FROM _crawlrunner_cursors WHERE run_id = 2") == [(2, "null")]
 
 
 def test_a_chain_cut_at_max_pages_keeps_its_runs_cursor_where_it_was(
@@ -288,7 +288,7 @@ def test_a_chain_cut_at_max_pages_keeps_its_runs_cursor_where_it_was(
 
     # Run 1 read 2 of 3 pages (the third, unread, may hold older changes): run 2 asks from the start again.
     assert api.since("/api/orders") == ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"]
-    assert query(db_path, "SELECT run_id, value FROM cursors WHERE run_id = 1") == [(1, "null")]
+    assert query(db_path, "SELECT run_id, value FROM _crawlrunner_cursors WHERE run_id = 1") == [(1, "null")]
 
 
 CHILDREN = """
@@ -336,7 +336,9 @@ async def test_a_child_target_keeps_a_cursor_per_parent_record(
         "/api/customers/2/orders": ["2024-01-01", "2024-02-29"],
         "/api/customers/3/orders": ["2024-01-01"],  # a new parent: initial
     }
-    assert query(db_path, "SELECT scope, value FROM cursors WHERE run_id = ? ORDER BY scope", second.run_id) == [
+    assert query(
+        db_path, "SELECT scope, value FROM _crawlrunner_cursors WHERE run_id = ? ORDER BY scope", second.run_id
+    ) == [
         ('{"id":1}', '"2024-05-20"'),
         ('{"id":2}', '"2024-03-01"'),
     ]
@@ -452,7 +454,9 @@ def test_the_cursor_moves_between_completed_runs_on_postgresql(
     assert api.since("/api/customers/2/orders") == ["2024-01-01", "2024-01-01", "2024-06-09"]
     plan = _plan(cli, str(write_spec(REGIONS.replace("name: sync", f"name: sync\noutput: {pg_url}"), base=base)))
     assert "orders: incremental updated_since = 2024-05-31T23:59:00Z (from run 3, lag 60 s)" in plan
-    rows = crawlrunner.query(pg_url, "SELECT run_id, target, scope, value FROM cursors ORDER BY run_id, target, scope")
+    rows = crawlrunner.query(
+        pg_url, "SELECT run_id, target, scope, value FROM _crawlrunner_cursors ORDER BY run_id, target, scope"
+    )
     assert list(rows) == [
         (1, "customer_orders", '{"id":1}', '"2024-05-10"'),
         (1, "orders", "", '"2024-05-01T10:00:00+00:00"'),
@@ -483,10 +487,12 @@ async def test_the_workers_of_a_shared_run_agree_on_its_cursor(
 
     assert [r.run_id for r in first] == [1, 1] and [r.run_id for r in second] == [2, 2]
     assert all(r.status == "completed" for r in first + second)
-    assert list(crawlrunner.query(pg_url, "SELECT count(DISTINCT worker_id) FROM fetch_log WHERE run_id = 1")) == [(2,)]
-    assert list(crawlrunner.query(pg_url, "SELECT run_id, scope, value FROM cursors WHERE run_id = 1")) == [
-        (1, "", '"2024-05-12T00:00:00+00:00"')
-    ]
+    assert list(
+        crawlrunner.query(pg_url, "SELECT count(DISTINCT worker_id) FROM _crawlrunner_fetch_log WHERE run_id = 1")
+    ) == [(2,)]
+    assert list(
+        crawlrunner.query(pg_url, "SELECT run_id, scope, value FROM _crawlrunner_cursors WHERE run_id = 1")
+    ) == [(1, "", '"2024-05-12T00:00:00+00:00"')]
     assert api.since("/api/orders") == ["2024-05-11T23:59:00Z"] * 12  # every worker sent the same value
 
 
@@ -548,7 +554,7 @@ def test_a_run_that_finds_nothing_new_is_the_quiet_state_not_a_broken_selector(
     assert "matched nothing" not in quiet.output
     assert "exit status 0: everything succeeded" in quiet.output
     assert api.since("/api/orders") == ["2024-01-01T00:00:00Z", "2024-05-01T10:00:00Z"]
-    pages = crawlrunner.query(output, "SELECT run_id, items FROM fetch_log ORDER BY id")
+    pages = crawlrunner.query(output, "SELECT run_id, items FROM _crawlrunner_fetch_log ORDER BY id")
     assert [tuple(row) for row in pages] == [(1, 1), (2, 0)]
 
 

@@ -94,7 +94,7 @@ def host_stats(db: Path) -> list[tuple[Any, ...]]:
     return query(
         db,
         "SELECT origin, requests, throttled, unavailable, cooldowns, round(cooldown_seconds, 1), crawl_delay"
-        " FROM host_stats",
+        " FROM _crawlrunner_host_stats",
     )
 
 
@@ -436,13 +436,18 @@ async def read_host_stats(output: str | Path) -> list[tuple[Any, ...]]:
     """The ``host_stats`` rows, from an SQLite file or a PostgreSQL database (seconds to one decimal)."""
     columns = "run_id, origin, requests, throttled, unavailable, cooldowns, {seconds}, crawl_delay"
     if isinstance(output, Path):
-        return query(output, f"SELECT {columns.format(seconds='round(cooldown_seconds, 1)')} FROM host_stats")
+        return query(
+            output, f"SELECT {columns.format(seconds='round(cooldown_seconds, 1)')} FROM _crawlrunner_host_stats"
+        )
     import asyncpg
 
     seconds = "round(cooldown_seconds::numeric, 1)::float8"
     conn = await asyncpg.connect(output)
     try:
-        return [tuple(row) for row in await conn.fetch(f"SELECT {columns.format(seconds=seconds)} FROM host_stats")]
+        return [
+            tuple(row)
+            for row in await conn.fetch(f"SELECT {columns.format(seconds=seconds)} FROM _crawlrunner_host_stats")
+        ]
     finally:
         await conn.close()
 
@@ -454,7 +459,7 @@ async def test_host_stats_that_cannot_be_kept_do_not_fail_a_finished_crawl(
     text = "name: p\nhttp: {{base_url: '{base}'}}\ntargets:\n  - {{name: t, url: /a}}\n"
     assert (await crawl(write_spec, db_path, text, base=base)).ok
     with closing(sqlite3.connect(db_path)) as conn:
-        conn.execute("DROP TABLE host_stats")  # a database that cannot take the counts
+        conn.execute("DROP TABLE _crawlrunner_host_stats")  # a database that cannot take the counts
 
     result = await crawl(write_spec, db_path, text, base=base)
 

@@ -76,7 +76,7 @@ async def test_interrupting_a_run_inside_a_loop_stops_the_crawl_and_commits_it(
     finally:
         signal.signal(signal.SIGINT, previous)
 
-    assert query(db_path, "SELECT status FROM runs") == [("interrupted",)]
+    assert query(db_path, "SELECT status FROM _crawlrunner_runs") == [("interrupted",)]
     assert query(db_path, "SELECT count(*) FROM items") == [(3,)]
 
 

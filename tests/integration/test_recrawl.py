@@ -144,15 +144,15 @@ async def test_an_unchanged_site_is_crawled_again_with_304s_only_along_the_same_
     assert _rows(output, "SELECT count(*), min(_run_id), max(_run_id), count(_removed_run) FROM pages") == [
         (201, second.run_id, second.run_id, 0)
     ]
-    assert _rows(output, "SELECT change, count(*) FROM _pages_history GROUP BY change") == [("added", 201)]
-    assert _rows(output, f"SELECT status, count(*) FROM fetch_log WHERE run_id = {second.run_id} GROUP BY status") == [
-        (304, 201)
-    ]
+    assert _rows(output, "SELECT change, count(*) FROM _crawlrunner_history_pages GROUP BY change") == [("added", 201)]
+    assert _rows(
+        output, f"SELECT status, count(*) FROM _crawlrunner_fetch_log WHERE run_id = {second.run_id} GROUP BY status"
+    ) == [(304, 201)]
     assert second.health == [] and second.unmet == []
     # The 304s left what each page led to as it was, for the next run.
-    assert _rows(output, f"SELECT count(*) FROM validators WHERE led_to IS NOT NULL AND run_id = {second.run_id}") == [
-        (201,)
-    ]
+    assert _rows(
+        output, f"SELECT count(*) FROM _crawlrunner_validators WHERE led_to IS NOT NULL AND run_id = {second.run_id}"
+    ) == [(201,)]
 
 
 async def test_a_page_that_changed_is_fetched_whole_and_its_new_link_followed(
@@ -243,7 +243,7 @@ async def test_a_chain_of_304s_goes_on_to_its_end_and_says_why_it_ended(
     assert len(fetched) == pages and {h.status for h in fetched} == {200}
     assert [h.path for h in again] == [h.path for h in fetched]  # in chain order
     assert {(h.conditional, h.status) for h in again} == {(True, 304)}
-    ends = "SELECT run_id, pages, items, reason FROM chain_ends ORDER BY run_id"
+    ends = "SELECT run_id, pages, items, reason FROM _crawlrunner_chain_ends ORDER BY run_id"
     assert _rows(output, ends) == [(first.run_id, pages, 15, reason), (second.run_id, pages, 15, reason)]
     assert _rows(output, "SELECT count(*), min(_run_id) FROM items") == [(15, second.run_id)]
     # Six 304s are not six pages whose records selector matched nothing.
@@ -303,7 +303,7 @@ async def test_a_304_of_a_parent_page_makes_its_child_requests_from_the_stored_r
         ("list 1", "m1"), ("list 2", "m2"), ("list 3", "m3"),
     ]  # fmt: skip
     assert _rows(output, "SELECT count(*), min(_run_id) FROM lists") == [(3, second.run_id)]
-    (stored,) = _rows(output, "SELECT led_to FROM validators WHERE target = 'lists'")
+    (stored,) = _rows(output, "SELECT led_to FROM _crawlrunner_validators WHERE target = 'lists'")
     assert isinstance(stored[0], str) and "/lists/3" in stored[0] and SECRET not in stored[0]
 
 
@@ -346,7 +346,7 @@ def test_an_unchanged_site_is_crawled_again_with_304s_on_postgresql(shop: tuple[
     assert len(again) == 201 and {(h.conditional, h.status) for h in again} == {(True, 304)}
     assert _paths(again) == _paths(fetched)
     assert _rows(pg_url, "SELECT count(*), min(_run_id), count(_removed_run) FROM pages") == [(201, second.run_id, 0)]
-    assert _rows(pg_url, "SELECT count(*) FROM validators WHERE led_to IS NOT NULL") == [(201,)]
+    assert _rows(pg_url, "SELECT count(*) FROM _crawlrunner_validators WHERE led_to IS NOT NULL") == [(201,)]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -82,7 +82,7 @@ targets:
 
 
 def _history(db: Path) -> list[tuple[Any, ...]]:
-    return query(db, "SELECT run_id, key, change, old, new FROM _items_history ORDER BY id")
+    return query(db, "SELECT run_id, key, change, old, new FROM _crawlrunner_history_items ORDER BY id")
 
 
 def _marks(db: Path) -> list[tuple[Any, ...]]:
@@ -105,7 +105,7 @@ async def test_a_key_no_longer_seen_is_removed_then_restored_when_it_comes_back(
         ("c", second.run_id, None),
     ]
     ((at, finished),) = query(
-        db_path, "SELECT h.at, r.finished_at FROM _items_history AS h, runs AS r WHERE h.change = 'removed' AND r.id = ?",
+        db_path, "SELECT h.at, r.finished_at FROM _crawlrunner_history_items AS h, _crawlrunner_runs AS r WHERE h.change = 'removed' AND r.id = ?",
         second.run_id,
     )  # fmt: skip
     assert at == finished
@@ -219,7 +219,7 @@ async def test_reextraction_removes_keys_its_rules_no_longer_extract(
 # target of SPEC): no _removed_run column.
 PREVIOUS_DDL = """
 CREATE TABLE "items" (
-    "_run_id" INTEGER NOT NULL REFERENCES runs(id),
+    "_run_id" INTEGER NOT NULL REFERENCES _crawlrunner_runs(id),
     "_url" TEXT NOT NULL,
     "_fetched_at" TEXT NOT NULL,
     "_first_seen_run" INTEGER,
@@ -233,24 +233,24 @@ CREATE TABLE "items" (
 CREATE INDEX "_items_run_id" ON "items" (_run_id);
 CREATE INDEX "_items_url" ON "items" (_url);
 CREATE UNIQUE INDEX "_items_key_sku_n" ON "items" ("sku", "n");
-CREATE TABLE "_items_history" (
+CREATE TABLE "_crawlrunner_history_items" (
     id INTEGER PRIMARY KEY,
-    run_id INTEGER NOT NULL REFERENCES runs(id),
+    run_id INTEGER NOT NULL REFERENCES _crawlrunner_runs(id),
     key TEXT NOT NULL,
     change TEXT NOT NULL,
     old TEXT,
     new TEXT,
     at TEXT NOT NULL
 );
-CREATE INDEX "_items_history_run" ON "_items_history" (run_id);
-INSERT INTO runs (id, spec_name, spec_file, spec_hash, started_at, finished_at, status)
+CREATE INDEX "_items_history_run" ON "_crawlrunner_history_items" (run_id);
+INSERT INTO _crawlrunner_runs (id, spec_name, spec_file, spec_hash, started_at, finished_at, status)
     VALUES (1, 'shop', 'spec.yaml', 'h', '2026-01-01T00:00:00+00:00', '2026-01-01T00:01:00+00:00', 'completed');
 INSERT INTO items VALUES
     (1, '{base}/list/1', '2026-01-01T00:00:01+00:00', 1, '2026-01-01T00:00:01+00:00', 1, '2026-01-01T00:00:01+00:00',
      'a', 1, 'anvil'),
     (1, '{base}/list/1', '2026-01-01T00:00:01+00:00', 1, '2026-01-01T00:00:01+00:00', 1, '2026-01-01T00:00:01+00:00',
      'b', 2, 'bucket');
-INSERT INTO _items_history (run_id, key, change, old, new, at) VALUES
+INSERT INTO _crawlrunner_history_items (run_id, key, change, old, new, at) VALUES
     (1, '["a",1]', 'added', NULL, '{{"name":"anvil"}}', '2026-01-01T00:00:01+00:00'),
     (1, '["b",2]', 'added', NULL, '{{"name":"bucket"}}', '2026-01-01T00:00:01+00:00');
 """
@@ -293,7 +293,7 @@ def test_removed_and_restored_keys_on_postgresql(shop: tuple[Shop, str], pg_url:
     def history() -> list[tuple[Any, ...]]:
         return list(
             crawlrunner.query(
-                pg_url, "SELECT run_id, key, change, old::text, new::text FROM _items_history ORDER BY id"
+                pg_url, "SELECT run_id, key, change, old::text, new::text FROM _crawlrunner_history_items ORDER BY id"
             )
         )
 
@@ -314,7 +314,7 @@ def test_removed_and_restored_keys_on_postgresql(shop: tuple[Shop, str], pg_url:
         (second.run_id, '["b",2]', "removed", '{"name": "bucket"}', None)
     ]
     ((at, finished),) = crawlrunner.query(
-        pg_url, "SELECT h.at, r.finished_at FROM _items_history AS h, runs AS r WHERE h.change = 'removed' AND r.id = $1",
+        pg_url, "SELECT h.at, r.finished_at FROM _crawlrunner_history_items AS h, _crawlrunner_runs AS r WHERE h.change = 'removed' AND r.id = $1",
         [second.run_id],
     )  # fmt: skip
     assert at == finished

@@ -86,10 +86,11 @@ async def test_the_report_escapes_what_the_database_holds(
     hostile = "<script>alert(1)</script>"
     with sqlite3.connect(db_path) as conn:  # text a spec cannot write, as a damaged or hand-edited database holds it
         conn.execute(
-            "UPDATE fetch_log SET target = ?, url = url || ? WHERE target = 'broken'", (hostile, '"><img src=x>')
+            "UPDATE _crawlrunner_fetch_log SET target = ?, url = url || ? WHERE target = 'broken'",
+            (hostile, '"><img src=x>'),
         )
-        conn.execute("UPDATE extraction_health SET field = ? WHERE field = 'name'", (hostile,))
-        conn.execute("UPDATE host_stats SET origin = origin || ?", (hostile,))
+        conn.execute("UPDATE _crawlrunner_extraction_health SET field = ? WHERE field = 'name'", (hostile,))
+        conn.execute("UPDATE _crawlrunner_host_stats SET origin = origin || ?", (hostile,))
     conn.close()
 
     html = crawlrunner.report(db_path)

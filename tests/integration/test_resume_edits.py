@@ -94,8 +94,10 @@ async def test_a_resume_goes_on_after_edits_that_change_nothing_fetched_or_store
     resumed = await run_async(load_spec(_write(write_spec, server, edited)), output=output, resume=True)
 
     assert resumed.status == "completed" and resumed.run_id == run_id
-    assert _count(output, "SELECT count(*) - count(DISTINCT url) FROM fetch_log") == 0  # nothing fetched twice
-    assert _count(output, "SELECT count(*) FROM fetch_log") == 6
+    assert (
+        _count(output, "SELECT count(*) - count(DISTINCT url) FROM _crawlrunner_fetch_log") == 0
+    )  # nothing fetched twice
+    assert _count(output, "SELECT count(*) FROM _crawlrunner_fetch_log") == 6
     assert _count(output, "SELECT count(*) FROM items") == 4
     # The resumed run is checked against the expectations the spec has now.
     assert resumed.unmet == (["items: 4 records, expected at least 10"] if edited is EXPECT_EDITED else [])
@@ -126,7 +128,7 @@ async def _store_fingerprints(output: str, run_id: int, stored: str) -> None:
 
         conn = await asyncpg.connect(output)
         try:
-            await conn.execute("UPDATE runs SET fingerprints = $1 WHERE id = $2", stored, run_id)
+            await conn.execute("UPDATE _crawlrunner_runs SET fingerprints = $1 WHERE id = $2", stored, run_id)
         finally:
             await conn.close()
     else:
@@ -134,11 +136,11 @@ async def _store_fingerprints(output: str, run_id: int, stored: str) -> None:
         from contextlib import closing
 
         with closing(sqlite3.connect(output)) as db, db:
-            db.execute("UPDATE runs SET fingerprints = ? WHERE id = ?", (stored, run_id))
+            db.execute("UPDATE _crawlrunner_runs SET fingerprints = ? WHERE id = ?", (stored, run_id))
 
 
 def _stored_version(output: str, run_id: int) -> object:
-    stored = crawlrunner.query(output, f"SELECT fingerprints FROM runs WHERE id = {run_id}").rows[0][0]
+    stored = crawlrunner.query(output, f"SELECT fingerprints FROM _crawlrunner_runs WHERE id = {run_id}").rows[0][0]
     return json.loads(str(stored)).get("version")
 
 
@@ -156,5 +158,5 @@ async def test_a_run_stored_with_the_earlier_fingerprints_resumes_under_the_same
     resumed = await run_async(load_spec(_write(write_spec, server, COMMENTED)), output=output, resume=True)
 
     assert resumed.status == "completed" and resumed.run_id == run_id
-    assert _count(output, "SELECT count(*) - count(DISTINCT url) FROM fetch_log") == 0
+    assert _count(output, "SELECT count(*) - count(DISTINCT url) FROM _crawlrunner_fetch_log") == 0
     assert _stored_version(output, run_id) == 2

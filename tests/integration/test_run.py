@@ -52,8 +52,9 @@ async def test_json_records_land_in_typed_columns(server: str, write_spec: Calla
     declared = {row[1]: row[2] for row in query(db_path, "PRAGMA table_info(listing)")}
     assert declared == {
         "_run_id": "INTEGER", "_url": "TEXT", "_fetched_at": "TEXT",
-        "id": "INTEGER", "name": "", "price": "REAL", "tags": "TEXT",  # untyped: no affinity
+        "id": "INTEGER", "name": "TEXT", "price": "REAL", "tags": "TEXT",  # untyped: read off its values
     }  # fmt: skip
+    assert [row[1] for row in query(db_path, "PRAGMA table_info(listing)")][:4] == ["id", "name", "price", "tags"]
 
 
 async def test_provenance_runs_row_and_fetch_log(server: str, write_spec: Callable[..., Path], db_path: Path) -> None:
@@ -62,11 +63,16 @@ async def test_provenance_runs_row_and_fetch_log(server: str, write_spec: Callab
 
     urls = {r[0] for r in query(db_path, "SELECT DISTINCT _url FROM listing WHERE _run_id = ?", result.run_id)}
     assert urls == {f"{server}/json/list/1?size=5", f"{server}/json/list/2?size=5"}
-    run = query(db_path, "SELECT spec_name, status, requests, ok, failed, records, finished_at IS NOT NULL FROM runs")
+    run = query(
+        db_path,
+        "SELECT spec_name, status, requests, ok, failed, records, finished_at IS NOT NULL FROM _crawlrunner_runs",
+    )
     assert run == [("items", "completed", 4, 4, 0, 12, 1)]
-    log = query(db_path, "SELECT target, method, status, records, attempts, error_kind FROM fetch_log ORDER BY id")
+    log = query(
+        db_path, "SELECT target, method, status, records, attempts, error_kind FROM _crawlrunner_fetch_log ORDER BY id"
+    )
     assert sorted(log) == sorted([("listing", "GET", 200, 5, 1, None)] * 2 + [("item", "GET", 200, 1, 1, None)] * 2)
-    assert all(b > 0 and ms >= 0 for b, ms in query(db_path, "SELECT bytes, elapsed_ms FROM fetch_log"))
+    assert all(b > 0 and ms >= 0 for b, ms in query(db_path, "SELECT bytes, elapsed_ms FROM _crawlrunner_fetch_log"))
 
 
 async def test_second_run_appends_and_keeps_runs_apart(
@@ -156,7 +162,7 @@ targets:
 
     assert not result.ok and result.status == "completed"
     assert result.totals.ok == 2 and result.totals.failed == 5
-    kinds = dict(query(db_path, "SELECT url, error_kind FROM fetch_log"))
+    kinds = dict(query(db_path, "SELECT url, error_kind FROM _crawlrunner_fetch_log"))
     assert kinds == {
         f"{server}/json/item/1": None,
         f"{server}/status/404": "http_status",
@@ -166,11 +172,11 @@ targets:
         f"http://127.0.0.1:{closed_port}/nothing-listens-here": "connect_error",
         f"{server}/json/item/2": None,
     }
-    assert query(db_path, "SELECT status, error FROM fetch_log WHERE url LIKE '%/status/404'") == [
+    assert query(db_path, "SELECT status, error FROM _crawlrunner_fetch_log WHERE url LIKE '%/status/404'") == [
         (404, "HTTP 404 Not Found")
     ]
     assert query(db_path, "SELECT id FROM mixed ORDER BY id") == [(1,), (2,)]
-    assert query(db_path, "SELECT ok, failed FROM runs") == [(2, 5)]
+    assert query(db_path, "SELECT ok, failed FROM _crawlrunner_runs") == [(2, 5)]
 
 
 async def test_connection_limit_bounds_requests_in_flight(
@@ -286,7 +292,7 @@ targets:
     )
     await run_async(spec, output=db_path)
 
-    logged = [r[0] for r in query(db_path, "SELECT url FROM fetch_log ORDER BY id")]
+    logged = [r[0] for r in query(db_path, "SELECT url FROM _crawlrunner_fetch_log ORDER BY id")]
     assert sorted(logged) == sorted([f"{server}/json/item/1?api_key=***", f"{server}/status/500?api_key=***"])
     for path in db_path.parent.glob("out.db*"):
         assert canary.encode() not in path.read_bytes(), path
@@ -378,7 +384,7 @@ targets:
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert query(db_path, "SELECT status, requests, records FROM runs") == [("interrupted", 5, 5)]
+    assert query(db_path, "SELECT status, requests, records FROM _crawlrunner_runs") == [("interrupted", 5, 5)]
     assert query(db_path, "SELECT count(*) FROM quick") == [(5,)]
     assert query(db_path, "PRAGMA integrity_check") == [("ok",)]
     with sqlite3.connect(db_path) as conn:  # nothing is left holding a write lock

@@ -163,7 +163,7 @@ async def test_an_index_of_gzipped_sitemaps_seeds_each_page_once(site: Site, db_
     assert _titles(db_path) == [f"Product {n}" for n in (1, 2, 2, 3, 4, 5, 6, 7, 8)]
     documents = query(
         db_path,
-        "SELECT r.url, r.depth, f.status, f.records, f.items FROM requests AS r JOIN fetch_log AS f"
+        "SELECT r.url, r.depth, f.status, f.records, f.items FROM _crawlrunner_requests AS r JOIN _crawlrunner_fetch_log AS f"
         " ON f.request_id = r.id WHERE r.role = 'sitemap' ORDER BY r.id",
     )
     assert documents == [
@@ -171,7 +171,7 @@ async def test_an_index_of_gzipped_sitemaps_seeds_each_page_once(site: Site, db_
         (f"{site.base}/products-1.xml.gz", 1, 200, 0, None),
         (f"{site.base}/products-2.xml", 1, 200, 0, None),
     ]
-    pages_items = query(db_path, "SELECT DISTINCT items FROM fetch_log WHERE url LIKE '%/p/%'")
+    pages_items = query(db_path, "SELECT DISTINCT items FROM _crawlrunner_fetch_log WHERE url LIKE '%/p/%'")
     assert pages_items == [(1,)]  # a page's records count as ever; documents are left out of health
     # A URL two sitemaps list is fetched twice by a target without follow (within one sitemap, once).
     assert _product_hits(site) == Counter({f"/p/{n}": 2 if n == 2 else 1 for n in range(1, 9)})
@@ -191,7 +191,9 @@ async def test_a_nested_index_is_read_down_to_max_depth_and_the_cut_is_said(
     assert _titles(db_path) == ["Product 1", "Product 2"]
     assert "/bottom.xml" not in site.hits
     message = "sitemap limit: max_depth 1 reached; 1 nested sitemap not read"
-    assert query(db_path, "SELECT error_kind, error FROM fetch_log WHERE url LIKE '%/middle.xml'") == [(None, message)]
+    assert query(db_path, "SELECT error_kind, error FROM _crawlrunner_fetch_log WHERE url LIKE '%/middle.xml'") == [
+        (None, message)
+    ]
     assert result.ok  # the run goes on and succeeds; it says what it left out
     assert result.notes == [
         "sitemaps: products: 1 document cut short by a limit:",
@@ -227,7 +229,7 @@ async def test_since_last_run_takes_everything_first_then_only_what_changed_afte
 
     first = await run_async(spec, output=db_path)
     assert first.ok and len(_titles(db_path)) == 4
-    (started,) = query(db_path, "SELECT started_at FROM runs WHERE id = ?", first.run_id)[0]
+    (started,) = query(db_path, "SELECT started_at FROM _crawlrunner_runs WHERE id = ?", first.run_id)[0]
     just_after = (datetime.fromisoformat(str(started)) + timedelta(seconds=1)).isoformat()
     site.documents["/sitemap.xml"] = urlset(*pages([1], just_after), *pages([2, 3], old), *pages([4]))
     site.hits.clear()
@@ -255,7 +257,7 @@ async def test_a_missing_robots_txt_lists_nothing_and_fails_nothing(site: Site, 
     result = await run_async(_spec(site, "{robots: true}"), output=db_path)
 
     assert result.ok and result.totals.failed == 0
-    assert query(db_path, "SELECT status, error_kind, error FROM fetch_log") == [
+    assert query(db_path, "SELECT status, error_kind, error FROM _crawlrunner_fetch_log") == [
         (404, None, "no robots.txt (HTTP 404): robots.txt lists no sitemap")
     ]
 
@@ -271,7 +273,7 @@ def test_max_urls_counts_across_documents_and_the_cut_is_said(site: Site, tmp_pa
     assert result.exit_code == 0, result.output
     assert len(_product_hits(site)) == 7
     assert f"  - {site.base}/b.xml: max_urls 7 reached; 4 URLs not fetched" in result.output
-    assert query(tmp_path / "out.db", "SELECT error FROM fetch_log WHERE url LIKE '%/b.xml'") == [
+    assert query(tmp_path / "out.db", "SELECT error FROM _crawlrunner_fetch_log WHERE url LIKE '%/b.xml'") == [
         ("sitemap limit: max_urls 7 reached; 4 URLs not fetched",)
     ]
 
@@ -284,7 +286,7 @@ async def test_max_bytes_cuts_a_document_and_keeps_what_came_before(site: Site, 
 
     assert result.ok
     assert len(_titles(db_path)) == 10
-    assert query(db_path, "SELECT error FROM fetch_log WHERE url LIKE '%/big.xml'") == [
+    assert query(db_path, "SELECT error FROM _crawlrunner_fetch_log WHERE url LIKE '%/big.xml'") == [
         (f"sitemap limit: max_bytes {cut_at:,} reached; the rest of the document was not read",)
     ]
 
@@ -301,7 +303,7 @@ async def test_a_gzip_bomb_is_cut_at_max_bytes(site: Site, db_path: Path) -> Non
     result = await run_async(_spec(site, "{sitemap: /bomb.xml.gz, max_bytes: 1048576}"), output=db_path)
 
     assert result.ok and _titles(db_path) == ["Product 1"]
-    assert query(db_path, "SELECT error FROM fetch_log WHERE url LIKE '%bomb%'") == [
+    assert query(db_path, "SELECT error FROM _crawlrunner_fetch_log WHERE url LIKE '%bomb%'") == [
         ("sitemap limit: max_bytes 1,048,576 reached; the rest of the document was not read",)
     ]
 
@@ -317,7 +319,7 @@ async def test_a_doctype_with_entities_is_refused(site: Site, db_path: Path) -> 
     result = await run_async(_spec(site, "{sitemap: /laughs.xml}"), output=db_path)
 
     assert not result.ok
-    assert query(db_path, "SELECT error_kind, error FROM fetch_log") == [
+    assert query(db_path, "SELECT error_kind, error FROM _crawlrunner_fetch_log") == [
         (
             "extract_error",
             "sitemap refused: it declares a DOCTYPE (urlset); sitemaps have none, and a DTD's entities can expand"
@@ -386,7 +388,7 @@ def test_a_resumed_run_fetches_nothing_twice_and_keeps_counting_max_urls(site: S
     # The index and a.xml: five pages found and saved as pending, b.xml not read yet.
     first = cli.invoke(main, ["run", str(spec), "-o", str(db), "--max-requests", "2"])
     assert first.exit_code == 0, first.output
-    assert query(db, "SELECT count(*) FROM requests WHERE state = 'pending' AND role IS NULL") == [(5,)]
+    assert query(db, "SELECT count(*) FROM _crawlrunner_requests WHERE state = 'pending' AND role IS NULL") == [(5,)]
 
     resumed = cli.invoke(main, ["run", str(spec), "-o", str(db), "--resume"])
 
@@ -409,9 +411,9 @@ async def test_a_failed_sitemap_is_retried_with_retry_failed(site: Site, db_path
 
     assert retry.ok
     assert _titles(db_path) == ["Product 1", "Product 2"]
-    assert query(db_path, "SELECT role, depth FROM requests WHERE run_id = ? ORDER BY id LIMIT 1", retry.run_id) == [
-        ("sitemap", 1)
-    ]
+    assert query(
+        db_path, "SELECT role, depth FROM _crawlrunner_requests WHERE run_id = ? ORDER BY id LIMIT 1", retry.run_id
+    ) == [("sitemap", 1)]
 
 
 async def test_on_postgresql_sitemaps_and_their_budget_are_shared_run_state(site: Site, pg_url: str) -> None:
@@ -430,10 +432,16 @@ async def test_on_postgresql_sitemaps_and_their_budget_are_shared_run_state(site
     assert len(_product_hits(site)) == 7 and set(site.hits.values()) == {1}  # index.xml listed twice: read once
     conn = await asyncpg.connect(pg_url)
     try:
-        roles = await conn.fetch("SELECT role, depth, state, count(*) FROM requests GROUP BY 1, 2, 3 ORDER BY 1, 2")
-        budget = await conn.fetchval("SELECT sitemap_urls FROM run_targets WHERE run_id = $1", result.run_id)
-        cut = await conn.fetchval("SELECT error FROM fetch_log WHERE url LIKE '%/b.xml'")
-        items = await conn.fetchval("SELECT count(*) FROM fetch_log WHERE url LIKE '%.xml%' AND items IS NULL")
+        roles = await conn.fetch(
+            "SELECT role, depth, state, count(*) FROM _crawlrunner_requests GROUP BY 1, 2, 3 ORDER BY 1, 2"
+        )
+        budget = await conn.fetchval(
+            "SELECT sitemap_urls FROM _crawlrunner_run_targets WHERE run_id = $1", result.run_id
+        )
+        cut = await conn.fetchval("SELECT error FROM _crawlrunner_fetch_log WHERE url LIKE '%/b.xml'")
+        items = await conn.fetchval(
+            "SELECT count(*) FROM _crawlrunner_fetch_log WHERE url LIKE '%.xml%' AND items IS NULL"
+        )
     finally:
         await conn.close()
     assert [tuple(r) for r in roles] == [("sitemap", 0, "done", 2), ("sitemap", 1, "done", 2), (None, 0, "done", 7)]

@@ -46,7 +46,7 @@ def _spec(shop: Site, seeds: str, extra: str = "") -> Any:
 
 def _started(output: str | Path, result: RunResult) -> datetime:
     """When ``result``'s run started, as the database keeps it."""
-    ((started,),) = read.query(output, f"SELECT started_at FROM runs WHERE id = {int(result.run_id)}").rows
+    ((started,),) = read.query(output, f"SELECT started_at FROM _crawlrunner_runs WHERE id = {int(result.run_id)}").rows
     return started if isinstance(started, datetime) else datetime.fromisoformat(str(started))
 
 

@@ -53,7 +53,7 @@ targets:
 
     assert result.ok, result.stats
     assert query(db_path, "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM items") == [(1000, 1000, 0, 999)]
-    pages = query(db_path, "SELECT count(*) FROM fetch_log")[0][0]
+    pages = query(db_path, "SELECT count(*) FROM _crawlrunner_fetch_log")[0][0]
     assert 25 <= pages <= 26  # page_number without a total needs one empty page to stop
 
 
@@ -137,10 +137,10 @@ targets:
     assert result.totals.robots_denied == 1  # every page links the same private URL; asked once
     assert result.ok
     # Recorded as skipped, with why: not pending for ever, so a resume would not try it.
-    assert query(db_path, "SELECT url, reason FROM requests WHERE state = 'skipped'") == [
+    assert query(db_path, "SELECT url, reason FROM _crawlrunner_requests WHERE state = 'skipped'") == [
         (f"{server}/site/{key}/private/secret.html", "disallowed by robots.txt")
     ]
-    assert query(db_path, "SELECT count(*) FROM requests WHERE state = 'pending'") == [(0,)]
+    assert query(db_path, "SELECT count(*) FROM _crawlrunner_requests WHERE state = 'pending'") == [(0,)]
 
 
 async def test_link_following_over_the_whole_site_with_rules(
@@ -219,8 +219,8 @@ targets:
     # Children start while the parent's pages are still coming, not after them.
     first_child, last_parent = query(
         db_path,
-        "SELECT (SELECT min(id) FROM fetch_log WHERE target = 'children'),"
-        " (SELECT max(id) FROM fetch_log WHERE target = 'parents')",
+        "SELECT (SELECT min(id) FROM _crawlrunner_fetch_log WHERE target = 'children'),"
+        " (SELECT max(id) FROM _crawlrunner_fetch_log WHERE target = 'parents')",
     )[0]
     assert first_child < last_parent
 

@@ -59,7 +59,7 @@ async def test_upsert_keeps_one_row_per_key_and_a_history_of_changes_across_thre
         (2, "lamp", 25.0, first.run_id, second.run_id, second.run_id, third.run_id),  # not seen in run 3: kept, marked
         (3, "mug", 5.0, second.run_id, third.run_id, second.run_id, None),
     ]
-    history = query(db_path, "SELECT run_id, key, change, old, new FROM _products_history ORDER BY id")
+    history = query(db_path, "SELECT run_id, key, change, old, new FROM _crawlrunner_history_products ORDER BY id")
     assert history == [
         (first.run_id, "[1]", "added", None, '{"name":"kettle","price":10.0}'),
         (first.run_id, "[2]", "added", None, '{"name":"lamp","price":20.0}'),
@@ -72,7 +72,7 @@ async def test_upsert_keeps_one_row_per_key_and_a_history_of_changes_across_thre
     result = cli.invoke(main, ["changes", str(db_path), "products", "-f", "csv"])
     assert result.exit_code == 0, result.output
     changed_at, removed_at = (
-        at for (at,) in query(db_path, "SELECT at FROM _products_history WHERE run_id = ?", third.run_id)
+        at for (at,) in query(db_path, "SELECT at FROM _crawlrunner_history_products WHERE run_id = ?", third.run_id)
     )
     assert result.stdout.splitlines()[1:] == [
         f'{third.run_id},changed,[1],"[""name"",""price""]",'
@@ -120,7 +120,7 @@ targets:
     assert result.status == "completed"
     assert query(db_path, "SELECT raw, typeof(raw), typed FROM products ORDER BY name") == [
         ("18446744073709551617", "text", None),  # every digit kept; an INTEGER column cannot hold it
-        (7, "integer", 7),
+        ("7", "text", 7),  # so the untyped column is TEXT
     ]
     assert result.stats.totals.field_errors == 1
 
@@ -150,8 +150,8 @@ targets:
 
     assert second.ok
     assert server_app.hits[f"versioned:{key}"] == 2
-    assert query(db_path, "SELECT status, records FROM fetch_log ORDER BY id") == [(200, 1), (304, 0)]
-    assert query(db_path, "SELECT unchanged FROM runs ORDER BY id") == [(0,), (1,)]
+    assert query(db_path, "SELECT status, records FROM _crawlrunner_fetch_log ORDER BY id") == [(200, 1), (304, 0)]
+    assert query(db_path, "SELECT unchanged FROM _crawlrunner_runs ORDER BY id") == [(0,), (1,)]
     assert query(db_path, "SELECT count(*), max(title) FROM page") == [(1, "stable")]
     if mode != "append":  # the kept row now belongs to the latest run
         assert query(db_path, "SELECT _run_id FROM page") == [(second.run_id,)]
@@ -187,7 +187,7 @@ targets:
         (1, "kettle", 10.0, result.run_id),
         (2, "lamp", 20.5, result.run_id),
     ]
-    assert query(db_path, "SELECT attempts FROM fetch_log WHERE run_id = ?", result.run_id) == [(0,)]
+    assert query(db_path, "SELECT attempts FROM _crawlrunner_fetch_log WHERE run_id = ?", result.run_id) == [(0,)]
 
 
 def test_a_reextraction_that_cannot_write_fails_with_the_storage_error_not_a_traceback(
@@ -209,7 +209,11 @@ def test_a_reextraction_that_cannot_write_fails_with_the_storage_error_not_a_tra
     result = cli.invoke(main, ["reextract", str(spec), "-o", str(db_path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cannot write: refused" in result.stderr
-    assert query(db_path, "SELECT status FROM runs ORDER BY id") == [("completed",), ("failed",), ("failed",)]
+    assert query(db_path, "SELECT status FROM _crawlrunner_runs ORDER BY id") == [
+        ("completed",),
+        ("failed",),
+        ("failed",),
+    ]
 
 
 async def test_retry_failed_fetches_only_what_failed(server: str, write_spec: Spec, db_path: Path) -> None:
@@ -244,7 +248,7 @@ async def test_resume_refuses_a_changed_spec_and_needs_an_unfinished_run(
         await run_async(spec, output=db_path, resume=True)
     await run_async(spec, output=db_path)
     with closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("UPDATE runs SET status = 'interrupted'")
+        conn.execute("UPDATE _crawlrunner_runs SET status = 'interrupted'")
     changed = load_spec(
         write_spec(UPSERT.replace("price", "cost"), base=server, key="resume-guard", mode="append", key_line="")
     )
@@ -258,7 +262,7 @@ async def test_a_database_made_by_the_first_layout_is_upgraded_in_place(
     with closing(sqlite3.connect(db_path)) as conn:
         conn.executescript(MIGRATIONS[0])
         conn.execute(
-            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, status) VALUES ('old', 'o.yaml', 'h', 't', 'completed')"
+            "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, started_at, status) VALUES ('old', 'o.yaml', 'h', 't', 'completed')"
         )
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
@@ -270,7 +274,7 @@ async def test_a_database_made_by_the_first_layout_is_upgraded_in_place(
 
     assert result.ok and result.run_id == 2
     assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    assert query(db_path, "SELECT spec_name, status, unchanged FROM runs ORDER BY id") == [
+    assert query(db_path, "SELECT spec_name, status, unchanged FROM _crawlrunner_runs ORDER BY id") == [
         ("old", "completed", 0),
         ("shop", "completed", 0),
     ]
@@ -303,7 +307,7 @@ def test_a_fresh_run_says_when_an_unfinished_one_exists(
     spec = write_spec(UPSERT, base=server, key="unfinished", mode="append", key_line="")
     assert cli.invoke(main, ["run", str(spec), "-o", str(db_path)]).exit_code == 0
     with closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute("UPDATE runs SET status = 'interrupted'")
+        conn.execute("UPDATE _crawlrunner_runs SET status = 'interrupted'")
 
     result = cli.invoke(main, ["run", str(spec), "-o", str(db_path)])
 
@@ -355,6 +359,8 @@ async def test_fetched_at_is_when_the_request_was_sent(server: str, write_spec: 
 
     from datetime import datetime
 
-    times = sorted(datetime.fromisoformat(str(t)) for (t,) in query(db_path, "SELECT fetched_at FROM fetch_log"))
+    times = sorted(
+        datetime.fromisoformat(str(t)) for (t,) in query(db_path, "SELECT fetched_at FROM _crawlrunner_fetch_log")
+    )
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
     assert min(gaps) >= 0.08, gaps  # paced 0.1 s apart, and recorded so

@@ -184,7 +184,7 @@ def oauth_spec(base: str, *, count: int = 20, extra: str = "", targets: str = ""
 
 
 def fetch_log(db: Path) -> list[tuple[Any, ...]]:
-    return query(db, "SELECT url, status, attempts, error_kind, error FROM fetch_log ORDER BY id")
+    return query(db, "SELECT url, status, attempts, error_kind, error FROM _crawlrunner_fetch_log ORDER BY id")
 
 
 async def test_one_token_serves_every_request_of_every_target_with_the_same_auth(
@@ -309,7 +309,7 @@ async def test_401s_about_resources_not_the_token_cost_one_renewal_not_one_each(
 
     await run_async(oauth_spec(base, count=20, targets=private), output=db_path)
 
-    assert query(db_path, "SELECT target, status, count(*) FROM fetch_log GROUP BY 1, 2 ORDER BY 1") == [
+    assert query(db_path, "SELECT target, status, count(*) FROM _crawlrunner_fetch_log GROUP BY 1, 2 ORDER BY 1") == [
         ("items", 200, 20),
         ("private", 401, 10),
     ]
@@ -470,7 +470,7 @@ async def test_a_cross_origin_redirect_does_not_carry_the_token(
 
     assert other.api_hits == [None]  # it arrived, without the token (so the API there refused it)
     assert len(server.token_requests) == 1
-    assert query(db_path, "SELECT status FROM fetch_log WHERE target = 'away'") == [(401,)]
+    assert query(db_path, "SELECT status FROM _crawlrunner_fetch_log WHERE target = 'away'") == [(401,)]
 
 
 async def test_a_token_url_off_allowed_hosts_is_refused_before_it_is_asked(

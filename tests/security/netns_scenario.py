@@ -100,7 +100,7 @@ async def crawl(name: str, urls: list[str], folder: Path) -> list[list[object]]:
     output = folder / f"{name}.db"
     await run_async(spec, output=output)
     with sqlite3.connect(output) as db:
-        rows = db.execute("SELECT url, status, error_kind, error FROM fetch_log ORDER BY url").fetchall()
+        rows = db.execute("SELECT url, status, error_kind, error FROM _crawlrunner_fetch_log ORDER BY url").fetchall()
     return [list(row) for row in rows]
 
 
@@ -124,7 +124,9 @@ async def mixed(name: str, targets: str, folder: Path, *, connections: int = 1, 
     output, seen, looked_up = folder / f"{name}.db", len(requests), len(lookups)
     await run_async(spec, output=output)
     with sqlite3.connect(output) as db:
-        rows = db.execute("SELECT target, status, error_kind, error FROM fetch_log ORDER BY target").fetchall()
+        rows = db.execute(
+            "SELECT target, status, error_kind, error FROM _crawlrunner_fetch_log ORDER BY target"
+        ).fetchall()
     spans = lookups[looked_up:]
     return {
         "rows": {target: [status, kind, error] for target, status, kind, error in rows},

@@ -138,7 +138,7 @@ async def test_a_redirect_off_the_allow_list_fails_before_any_connection(
         output=db_path,
     )
 
-    rows = query(db_path, "SELECT url, error_kind, error FROM fetch_log ORDER BY id")
+    rows = query(db_path, "SELECT url, error_kind, error FROM _crawlrunner_fetch_log ORDER BY id")
     by_url = {str(url).split("to=", 1)[1]: (kind, error) for url, kind, error in rows}
     assert by_url[f"http://127.0.0.1:{port}/x"] == (
         "blocked_address",
@@ -201,7 +201,7 @@ async def test_through_a_gateway_the_real_destination_is_checked_on_the_allow_li
         output=db_path,
     )
 
-    assert query(db_path, "SELECT url, error_kind, error FROM fetch_log ORDER BY url") == [
+    assert query(db_path, "SELECT url, error_kind, error FROM _crawlrunner_fetch_log ORDER BY url") == [
         ("https://elsewhere.example/product", "blocked_address", "elsewhere.example:443 is not in http.allowed_hosts"),
         ("https://shop.example/product", None, None),
     ]
@@ -225,7 +225,7 @@ async def test_through_a_proxy_the_destination_is_checked_and_the_proxy_is_not(
         output=db_path,
     )
 
-    assert query(db_path, "SELECT url, error_kind, error FROM fetch_log ORDER BY url") == [
+    assert query(db_path, "SELECT url, error_kind, error FROM _crawlrunner_fetch_log ORDER BY url") == [
         ("http://far.example/proxied/page", None, None),
         ("http://near.example/proxied/page", "blocked_address", "near.example:80 is not in http.allowed_hosts"),
     ]
@@ -265,7 +265,7 @@ async def test_robots_txt_is_not_asked_for_a_host_off_the_allow_list(
         output=db_path,
     )
 
-    assert query(db_path, "SELECT error_kind, error FROM fetch_log") == [
+    assert query(db_path, "SELECT error_kind, error FROM _crawlrunner_fetch_log") == [
         ("blocked_address", f"localhost:{here} is not in http.allowed_hosts")
     ]
 

@@ -45,7 +45,10 @@ async def test_each_hostile_answer_is_a_recorded_failure(
     )
 
     assert result.status == "completed"
-    assert query(db_path, "SELECT target, error_kind FROM fetch_log ORDER BY target") == [("bad", kind), ("good", None)]
+    assert query(db_path, "SELECT target, error_kind FROM _crawlrunner_fetch_log ORDER BY target") == [
+        ("bad", kind),
+        ("good", None),
+    ]
     assert query(db_path, "SELECT count(*) FROM bad") == [(0,)]
 
 
@@ -85,7 +88,9 @@ async def test_an_empty_html_page_is_no_records_and_a_counted_warning(
 
     assert result.ok  # the request succeeded: not a failure, and no row of nulls
     assert query(db_path, "SELECT count(*) FROM page") == [(0,)]
-    assert query(db_path, "SELECT error_kind, error, records FROM fetch_log") == [(None, "empty body: no records", 0)]
+    assert query(db_path, "SELECT error_kind, error, records FROM _crawlrunner_fetch_log") == [
+        (None, "empty body: no records", 0)
+    ]
     assert result.totals.warnings == {"empty body: no records": 1}
     assert "1 response with a warning: empty body: no records (1)" in format_summary(result)
 
@@ -132,7 +137,7 @@ async def test_the_private_address_guard_refuses_internal_targets(
         output=db_path,
     )
 
-    ((kind, error),) = query(db_path, "SELECT error_kind, error FROM fetch_log")
+    ((kind, error),) = query(db_path, "SELECT error_kind, error FROM _crawlrunner_fetch_log")
     assert kind == "blocked_address" and expected in str(error)
 
 

@@ -41,7 +41,7 @@ async def test_a_secret_with_url_syntax_in_it_is_sent_as_data_and_never_stored(
     stored = query(db_path, "SELECT query, url FROM t")[0]
     assert stored[0] == '{"key": "***", "page": "2"}'  # the server got one key and the page, intact
     assert "hunter" not in str(stored[1]) and "hunter" not in str(
-        query(db_path, "SELECT url, final_url FROM fetch_log")
+        query(db_path, "SELECT url, final_url FROM _crawlrunner_fetch_log")
     )
     for path in db_path.parent.glob("out.db*"):
         assert b"hunter" not in path.read_bytes()
@@ -100,7 +100,7 @@ async def test_the_guard_runs_before_robots_txt_is_fetched(server: str, write_sp
     )
 
     assert server_app.hits["robots.txt"] == before
-    assert query(db_path, "SELECT error_kind FROM fetch_log") == [("blocked_address",)]
+    assert query(db_path, "SELECT error_kind FROM _crawlrunner_fetch_log") == [("blocked_address",)]
 
 
 def test_the_guard_cannot_be_combined_with_a_proxy() -> None:
@@ -133,7 +133,7 @@ async def test_a_malformed_start_url_of_a_follow_target_is_a_recorded_failure(
     )
 
     assert result.status == "completed"
-    kinds = sorted(str(k) for (k,) in query(db_path, "SELECT error_kind FROM fetch_log"))
+    kinds = sorted(str(k) for (k,) in query(db_path, "SELECT error_kind FROM _crawlrunner_fetch_log"))
     assert kinds == ["None", "invalid_url"]
 
 

@@ -62,7 +62,7 @@ def test_both_clashing_tables_take_records(db: sqlite3.Connection) -> None:
     spec = load_spec_text(CLASHING, "s.yaml", environ={})
     create_all(db, spec)
     db.execute(
-        "INSERT INTO runs (id, spec_name, spec_file, spec_hash, started_at, status)"
+        "INSERT INTO _crawlrunner_runs (id, spec_name, spec_file, spec_hash, started_at, status)"
         " VALUES (1, 'clash', 's.yaml', 'h', 't', 'running')"
     )
     for target, value in (("items", 7), ("items__run_id", "r")):

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 _NAMED = re.compile(r"(?<!:):([a-z_]+)\b")
 # An upsert: workers leaving a shared run together each count it, the last one's numbers stay.
 _KEEP = """
-INSERT INTO extraction_health (run_id, target, field, records, empty)
+INSERT INTO _crawlrunner_extraction_health (run_id, target, field, records, empty)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
 ON CONFLICT (run_id, target, field) DO UPDATE SET records = excluded.records, empty = excluded.empty
 """

@@ -62,10 +62,10 @@ DECLARE
 BEGIN
     IF cardinality(p_back_hosts) > 0 THEN
         -- By the rows' addresses, each found by its key: the rows are this worker's, never updated.
-        DELETE FROM host_turns WHERE ctid = ANY (ARRAY(
+        DELETE FROM _crawlrunner_host_turns WHERE ctid = ANY (ARRAY(
             SELECT mine.ctid FROM unnest(p_back_hosts, p_back_turns, p_back_tokens) AS r(host, turn, token)
             CROSS JOIN LATERAL (
-                SELECT t.ctid FROM host_turns t
+                SELECT t.ctid FROM _crawlrunner_host_turns t
                 WHERE t.run_id = p_run AND t.host = r.host AND t.turn = r.turn AND t.token = r.token
                     AND t.worker_id = p_worker
             ) AS mine
@@ -78,15 +78,15 @@ BEGIN
     WITH others_first AS (
         SELECT w.host FROM unnest(p_hosts) AS w(host)
         WHERE EXISTS (
-            SELECT 1 FROM hosts h
+            SELECT 1 FROM _crawlrunner_hosts h
             WHERE h.run_id = p_run AND h.host = w.host AND h.rate_key = '' AND h.wanted_by <> p_worker
                 AND h.wanted_at > clock_timestamp() - make_interval(secs => p_mark_lasts))
     ), taken AS (
-        INSERT INTO host_turns (run_id, host, turn, worker_id, token)
+        INSERT INTO _crawlrunner_host_turns (run_id, host, turn, worker_id, token)
         SELECT p_run, w.host, free.turn, p_worker, p_token
         FROM unnest(p_hosts, p_wanted) AS w(host, wanted)
         CROSS JOIN LATERAL (
-            SELECT ARRAY(SELECT t.turn FROM host_turns t WHERE t.run_id = p_run AND t.host = w.host) AS turns
+            SELECT ARRAY(SELECT t.turn FROM _crawlrunner_host_turns t WHERE t.run_id = p_run AND t.host = w.host) AS turns
         ) AS held
         CROSS JOIN LATERAL (
             SELECT s AS turn FROM generate_series(0, p_per_host - 1) AS s
@@ -99,7 +99,7 @@ BEGIN
         ON CONFLICT (run_id, host, turn) DO NOTHING
         RETURNING host, turn
     ), marked AS (
-        INSERT INTO hosts AS h (run_id, host, rate_key, wanted_at, wanted_by, wanted_since)
+        INSERT INTO _crawlrunner_hosts AS h (run_id, host, rate_key, wanted_at, wanted_by, wanted_since)
         SELECT p_run, w.host, '', clock_timestamp(), p_worker, clock_timestamp() - make_interval(secs => w.waited)
         FROM unnest(p_unserved, p_waited) AS w(host, waited)
         WHERE w.host NOT IN (SELECT host FROM taken)
@@ -115,9 +115,9 @@ BEGIN
     SELECT host, -1 FROM marked;
     -- A turn taken for a host this worker's mark is on: the mark has served.
     FOREACH m IN ARRAY p_marked LOOP
-        UPDATE hosts h SET wanted_at = '-infinity'
+        UPDATE _crawlrunner_hosts h SET wanted_at = '-infinity'
         WHERE h.run_id = p_run AND h.host = m AND h.rate_key = '' AND h.wanted_by = p_worker
-            AND EXISTS (SELECT 1 FROM host_turns t WHERE t.run_id = p_run AND t.host = m AND t.token = p_token);
+            AND EXISTS (SELECT 1 FROM _crawlrunner_host_turns t WHERE t.run_id = p_run AND t.host = m AND t.token = p_token);
     END LOOP;
 END
 $round$;
@@ -134,7 +134,7 @@ $round$;
 # rows that live a second.
 HOSTS_DDL = (
     """
-CREATE UNLOGGED TABLE IF NOT EXISTS hosts (
+CREATE UNLOGGED TABLE IF NOT EXISTS _crawlrunner_hosts (
     run_id bigint NOT NULL,
     host text NOT NULL,
     rate_key text NOT NULL,
@@ -145,8 +145,8 @@ CREATE UNLOGGED TABLE IF NOT EXISTS hosts (
     wanted_since timestamptz NOT NULL DEFAULT '-infinity',
     PRIMARY KEY (run_id, host, rate_key)
 ) WITH (fillfactor = 50);
-CREATE INDEX IF NOT EXISTS hosts_cooling ON hosts (run_id, cooldown_until) WHERE cooldown_until > '-infinity';
-CREATE UNLOGGED TABLE IF NOT EXISTS host_turns (
+CREATE INDEX IF NOT EXISTS hosts_cooling ON _crawlrunner_hosts (run_id, cooldown_until) WHERE cooldown_until > '-infinity';
+CREATE UNLOGGED TABLE IF NOT EXISTS _crawlrunner_host_turns (
     run_id bigint NOT NULL,
     host text NOT NULL,
     turn integer NOT NULL,
@@ -168,9 +168,9 @@ CREATE UNLOGGED TABLE IF NOT EXISTS host_turns (
 # host's answer just called for holds the very next send, and one that ended
 # (a fresh budget) holds none.
 RESERVE = """
-INSERT INTO hosts AS h (run_id, host, rate_key, next_at)
+INSERT INTO _crawlrunner_hosts AS h (run_id, host, rate_key, next_at)
 VALUES ($1, $2, $3, greatest(clock_timestamp() + make_interval(secs => $5),
-    (SELECT c.cooldown_until FROM hosts c WHERE c.run_id = $1 AND c.host = $2 AND c.rate_key = '')))
+    (SELECT c.cooldown_until FROM _crawlrunner_hosts c WHERE c.run_id = $1 AND c.host = $2 AND c.rate_key = '')))
 ON CONFLICT (run_id, host, rate_key) DO UPDATE
     SET next_at = greatest(h.next_at + make_interval(secs => $4), excluded.next_at)
 RETURNING extract(epoch FROM h.next_at)::float8, extract(epoch FROM clock_timestamp())::float8
@@ -181,7 +181,7 @@ RETURNING extract(epoch FROM h.next_at)::float8, extract(epoch FROM clock_timest
 # last one. Same arguments ($1 to $4) and results as RESERVE; no row if the row
 # is gone.
 RESERVE_AGAIN = """
-UPDATE hosts h SET next_at = CASE
+UPDATE _crawlrunner_hosts h SET next_at = CASE
         WHEN h.next_at <= to_timestamp($5) + interval '1 millisecond'
         THEN greatest(h.next_at, clock_timestamp())
         ELSE h.next_at + make_interval(secs => $4) END
@@ -197,12 +197,12 @@ RETURNING extract(epoch FROM h.next_at)::float8, extract(epoch FROM clock_timest
 ACTIVE_COOLDOWNS = """
 SELECT extract(epoch FROM clock_timestamp())::float8,
        coalesce(array_agg(host), '{}'), coalesce(array_agg(extract(epoch FROM cooldown_until)::float8), '{}')
-FROM hosts WHERE run_id = $1 AND cooldown_until > '-infinity' AND cooldown_until > now()
+FROM _crawlrunner_hosts WHERE run_id = $1 AND cooldown_until > '-infinity' AND cooldown_until > now()
 """
 
 # $1 run, $2 hosts, $3 seconds from now; sorted, so two workers never deadlock.
 WRITE_COOLDOWNS = """
-INSERT INTO hosts AS h (run_id, host, rate_key, cooldown_until)
+INSERT INTO _crawlrunner_hosts AS h (run_id, host, rate_key, cooldown_until)
 SELECT $1, c.host, '', clock_timestamp() + make_interval(secs => c.seconds)
 FROM unnest($2::text[], $3::float8[]) AS c(host, seconds)
 ORDER BY c.host
@@ -214,15 +214,18 @@ TURNS = "SELECT out_host, out_turn FROM crawlrunner_host_round($1, $2, $3, $4, $
 
 # Undoes a round whose reply was lost (the connection dropped after the
 # commit): run before the round is tried again, so no turn is left behind.
-FORGET_TOKEN = "DELETE FROM host_turns WHERE run_id = $1 AND worker_id = $2 AND token = $3"
+FORGET_TOKEN = "DELETE FROM _crawlrunner_host_turns WHERE run_id = $1 AND worker_id = $2 AND token = $3"
 
 # Every turn a worker holds ($1 worker; worker ids are unique across runs): for
 # the reaper, a worker leaving, and close(). Rare: a scan, not an index every
 # take would have to update.
-RELEASE_WORKER_TURNS = "DELETE FROM host_turns WHERE worker_id = $1"
+RELEASE_WORKER_TURNS = "DELETE FROM _crawlrunner_host_turns WHERE worker_id = $1"
 
 # A finished run's politeness rows ($1 run): nothing reads them afterwards.
-FORGET_RUN = ("DELETE FROM host_turns WHERE run_id = $1", "DELETE FROM hosts WHERE run_id = $1")
+FORGET_RUN = (
+    "DELETE FROM _crawlrunner_host_turns WHERE run_id = $1",
+    "DELETE FROM _crawlrunner_hosts WHERE run_id = $1",
+)
 
 
 async def release_worker_turns(conn: asyncpg.Connection, worker_id: int) -> int:

@@ -342,9 +342,9 @@ SELECT r.id, r.spec_name, r.status, r.started_at, r.finished_at,
        coalesce(live.records, r.records) AS records,
        coalesce(live.bytes, r.bytes) AS bytes,
        r.resumed,
-       (SELECT count(*) FROM workers AS w WHERE w.run_id = r.id AND w.left_at IS NULL
+       (SELECT count(*) FROM _crawlrunner_workers AS w WHERE w.run_id = r.id AND w.left_at IS NULL
             AND w.heartbeat >= now() - make_interval(secs => $1)) AS workers
-FROM runs AS r
+FROM _crawlrunner_runs AS r
 LEFT JOIN LATERAL (
     SELECT count(*) AS requests,
            count(*) FILTER (WHERE f.error_kind IS NULL) AS ok,
@@ -352,7 +352,7 @@ LEFT JOIN LATERAL (
            count(*) FILTER (WHERE f.status = 304) AS unchanged,
            coalesce(sum(f.records), 0)::bigint AS records,
            coalesce(sum(f.bytes), 0)::bigint AS bytes
-    FROM fetch_log AS f
+    FROM _crawlrunner_fetch_log AS f
     WHERE f.run_id = r.id AND r.status = 'running'
     HAVING r.status = 'running'
 ) AS live ON true

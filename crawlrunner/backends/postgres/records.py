@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 UPSERT_VALIDATORS = """
-INSERT INTO validators (target, url, etag, last_modified, run_id)
+INSERT INTO _crawlrunner_validators (target, url, etag, last_modified, run_id)
 SELECT v.target, v.url, v.etag, v.last_modified, $1::bigint
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS v(target, url, etag, last_modified)
 ORDER BY v.target, v.url
@@ -65,7 +65,7 @@ SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, run_id = EXCLU
 """
 # A page fetched whole: what it led to too (a 304 leaves that as it was).
 UPSERT_WHOLE_PAGES = """
-INSERT INTO validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)
+INSERT INTO _crawlrunner_validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)
 SELECT v.target, v.url, v.etag, v.last_modified, $1::bigint, v.led_to, v.led_to_spec
 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
     AS v(target, url, etag, last_modified, led_to, led_to_spec)
@@ -75,7 +75,7 @@ SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, run_id = EXCLU
     led_to = EXCLUDED.led_to, led_to_spec = EXCLUDED.led_to_spec
 """
 INSERT_BODIES = """
-INSERT INTO bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)
+INSERT INTO _crawlrunner_bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)
 SELECT b.fetch_id, $1::bigint, b.target, b.url, b.final_url, b.status, b.content_type, b.charset, b.fetched_at, b.body
 FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::text[], $8::text[],
     $9::timestamptz[], $10::bytea[])
@@ -111,12 +111,12 @@ UPSERT_LOCK_CLASS = 0x63727570  # the first half of those locks' keys ("crup")
 # not as text), so two must not both read the value before either writes.
 CURSOR_LOCK_CLASS = 0x63637572  # "ccur"
 SELECT_CURSORS = """
-SELECT c.target, c.scope, c.value FROM cursors AS c
+SELECT c.target, c.scope, c.value FROM _crawlrunner_cursors AS c
 JOIN unnest($2::text[], $3::text[]) AS k(target, scope) ON c.target = k.target AND c.scope = k.scope
 WHERE c.run_id = $1
 """
 UPSERT_CURSORS = """
-INSERT INTO cursors (run_id, target, scope, value)
+INSERT INTO _crawlrunner_cursors (run_id, target, scope, value)
 SELECT $1::bigint, k.target, k.scope, k.value FROM unnest($2::text[], $3::text[], $4::text[]) AS k(target, scope, value)
 ORDER BY k.target, k.scope
 ON CONFLICT (run_id, target, scope) DO UPDATE SET value = EXCLUDED.value
@@ -546,12 +546,13 @@ async def validators(
     if not names:
         return {}
     rows = await conn.fetch(
-        "SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target = ANY($1::text[])", names
+        "SELECT target, url, etag, last_modified, led_to_spec FROM _crawlrunner_validators WHERE target = ANY($1::text[])",
+        names,
     )
     return usable_validators(rows, keys or {})
 
 
 async def led_to(conn: asyncpg.Connection, target: str, url: str) -> str | None:
     """What the page (target, tokenized URL) led to when it was last fetched whole (``validators.led_to``)."""
-    text = await conn.fetchval("SELECT led_to FROM validators WHERE target = $1 AND url = $2", target, url)
+    text = await conn.fetchval("SELECT led_to FROM _crawlrunner_validators WHERE target = $1 AND url = $2", target, url)
     return str(text) if text is not None else None

@@ -33,7 +33,7 @@ _WRITTEN = [c for c in COLUMNS if c != "id"]
 assert set(_WRITTEN) == set(_REQUEST_TYPES), "backends.rows.COLUMNS changed: map the new column's type here"
 
 INSERT_REQUESTS = (
-    f"INSERT INTO requests ({', '.join(_WRITTEN)}, reason, priority)"
+    f"INSERT INTO _crawlrunner_requests ({', '.join(_WRITTEN)}, reason, priority)"
     f" SELECT * FROM unnest({', '.join(f'${i}::{_REQUEST_TYPES[c]}[]' for i, c in enumerate(_WRITTEN, 1))},"
     f" ${len(_WRITTEN) + 1}::text[], ${len(_WRITTEN) + 2}::smallint[])"
     " ON CONFLICT (run_id, target, seq) WHERE seq IS NOT NULL DO NOTHING"
@@ -45,13 +45,13 @@ DERIVED, START = 0, 1
 
 CLAIM = f"""
 WITH picked AS (
-    SELECT id FROM requests
+    SELECT id FROM _crawlrunner_requests
     WHERE run_id = $1 AND state = 'pending' AND target = ANY($3::text[])
     ORDER BY priority, id
     LIMIT $4
     FOR UPDATE SKIP LOCKED
 )
-UPDATE requests AS r
+UPDATE _crawlrunner_requests AS r
 SET state = 'leased', lease_owner = $2, lease_token = nextval('lease_tokens'), claims = r.claims + 1
 FROM picked WHERE r.id = picked.id
 RETURNING r.lease_token, r.reason, {select_columns("r")}
@@ -60,79 +60,81 @@ RETURNING r.lease_token, r.reason, {select_columns("r")}
 # The fence: only a request still leased under the token this worker holds is
 # marked finished; only for those does the transaction write anything else.
 FENCE = """
-UPDATE requests AS r SET state = v.state, reason = v.reason, lease_owner = NULL
+UPDATE _crawlrunner_requests AS r SET state = v.state, reason = v.reason, lease_owner = NULL
 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS v(id, token, state, reason)
 WHERE r.id = v.id AND r.lease_token = v.token AND r.state = 'leased'
 RETURNING r.id
 """
 
 RELEASE = """
-UPDATE requests SET state = 'pending', lease_owner = NULL
+UPDATE _crawlrunner_requests SET state = 'pending', lease_owner = NULL
 WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'leased'
 """
 # Leases a worker holds but does not know of: a claim whose reply was lost
 # (the connection dropped after its commit) leased them. Given back before it
 # claims again, or they would stay leased to a live worker for ever.
 RELEASE_UNKNOWN = """
-UPDATE requests SET state = 'pending', lease_owner = NULL
+UPDATE _crawlrunner_requests SET state = 'pending', lease_owner = NULL
 WHERE run_id = $1 AND lease_owner = $2 AND state = 'leased' AND NOT (id = ANY($3::bigint[]))
 """
 RELEASE_WORKER = """
-UPDATE requests SET state = 'pending', lease_owner = NULL WHERE run_id = $1 AND lease_owner = $2 AND state = 'leased'
+UPDATE _crawlrunner_requests SET state = 'pending', lease_owner = NULL WHERE run_id = $1 AND lease_owner = $2 AND state = 'leased'
 """
 
 TAKE_PLAN_CURSOR = """
-SELECT target, next_seq FROM run_targets
+SELECT target, next_seq FROM _crawlrunner_run_targets
 WHERE run_id = $1 AND NOT exhausted AND target = ANY($2::text[])
 ORDER BY target = $3 DESC, position
 LIMIT 1
 FOR UPDATE SKIP LOCKED
 """
-MOVE_PLAN_CURSOR = "UPDATE run_targets SET next_seq = $3, exhausted = $4 WHERE run_id = $1 AND target = $2"
+MOVE_PLAN_CURSOR = "UPDATE _crawlrunner_run_targets SET next_seq = $3, exhausted = $4 WHERE run_id = $1 AND target = $2"
 
 # Link following's run-wide budget (follow.max_pages): the row lock also
 # orders the commits that add links to one target, so the budget is exact.
-LOCK_FOLLOWED = "SELECT followed FROM run_targets WHERE run_id = $1 AND target = $2 FOR UPDATE"
-ADD_FOLLOWED = "UPDATE run_targets SET followed = followed + $3 WHERE run_id = $1 AND target = $2"
+LOCK_FOLLOWED = "SELECT followed FROM _crawlrunner_run_targets WHERE run_id = $1 AND target = $2 FOR UPDATE"
+ADD_FOLLOWED = "UPDATE _crawlrunner_run_targets SET followed = followed + $3 WHERE run_id = $1 AND target = $2"
 # Sitemaps' run-wide budget (seeds.max_urls), under the same row lock.
-SITEMAP_URLS = "SELECT sitemap_urls FROM run_targets WHERE run_id = $1 AND target = $2"
-ADD_SITEMAP_URLS = "UPDATE run_targets SET sitemap_urls = sitemap_urls + $3 WHERE run_id = $1 AND target = $2"
+SITEMAP_URLS = "SELECT sitemap_urls FROM _crawlrunner_run_targets WHERE run_id = $1 AND target = $2"
+ADD_SITEMAP_URLS = (
+    "UPDATE _crawlrunner_run_targets SET sitemap_urls = sitemap_urls + $3 WHERE run_id = $1 AND target = $2"
+)
 # Every run_targets row a commit will lock, first and in one order: a commit
 # that reads a sitemap budget and adds links locks two rows, never crosswise.
 LOCK_TARGETS = """
-SELECT target FROM run_targets WHERE run_id = $1 AND target = ANY($2::text[]) ORDER BY target FOR UPDATE
+SELECT target FROM _crawlrunner_run_targets WHERE run_id = $1 AND target = ANY($2::text[]) ORDER BY target FOR UPDATE
 """
 # Insert-only; sorted, so that two transactions never wait for each other in opposite orders.
 FIRST_SEEN = """
-INSERT INTO seen (run_id, target, url)
+INSERT INTO _crawlrunner_seen (run_id, target, url)
 SELECT $1, $2, u FROM unnest($3::text[]) AS u ORDER BY u
 ON CONFLICT DO NOTHING
 RETURNING url
 """
-FORGET_SEEN = "DELETE FROM seen WHERE run_id = $1 AND target = $2 AND url = ANY($3::text[])"
+FORGET_SEEN = "DELETE FROM _crawlrunner_seen WHERE run_id = $1 AND target = $2 AND url = ANY($3::text[])"
 
 # --retry-failed: the failed requests of run $1, pending again in run $2 (fresh
 # ids; a start request's number does not carry over). A page keeps its place
 # in its chain, as on SQLite: max_pages still holds, and the chain's end says
 # how many pages it really had.
 COPY_FAILED = """
-INSERT INTO requests (run_id, target, state, method, url, headers, body, depth, page, chain_pages, chain_items,
+INSERT INTO _crawlrunner_requests (run_id, target, state, method, url, headers, body, depth, page, chain_pages, chain_items,
     parent, role, reason, priority)
 SELECT $2, target, 'pending', method, url, headers, body, depth, page, chain_pages, chain_items,
     parent, role, reason, priority
-FROM requests WHERE run_id = $1 AND state = 'failed' AND target = ANY($3::text[])
+FROM _crawlrunner_requests WHERE run_id = $1 AND state = 'failed' AND target = ANY($3::text[])
 ORDER BY id
 """
 
 # Each state on its own, so that each look is one probe of its partial index.
 RUN_OVER = """
-SELECT NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state = 'pending')
-   AND NOT EXISTS (SELECT 1 FROM requests WHERE run_id = $1 AND state = 'leased')
-   AND NOT EXISTS (SELECT 1 FROM run_targets WHERE run_id = $1 AND NOT exhausted)
+SELECT NOT EXISTS (SELECT 1 FROM _crawlrunner_requests WHERE run_id = $1 AND state = 'pending')
+   AND NOT EXISTS (SELECT 1 FROM _crawlrunner_requests WHERE run_id = $1 AND state = 'leased')
+   AND NOT EXISTS (SELECT 1 FROM _crawlrunner_run_targets WHERE run_id = $1 AND NOT exhausted)
 """
 
 INSERT_FETCH_LOG = """
-INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes, body_path,
+INSERT INTO _crawlrunner_fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes, body_path,
     elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id, items, unfollowed,
     worker_id)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
@@ -141,40 +143,40 @@ SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::tex
     $22::bigint[])
 """
 INSERT_CHAIN_ENDS = """
-INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason)
+INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::text[])
 """
 FETCH_LOG_IDS = "SELECT nextval('fetch_log_id_seq') FROM generate_series(1, $1)"
 
 # Workers: a heartbeat, and the reaping of those whose heartbeat stopped.
-JOIN_WORKER = "INSERT INTO workers (run_id, hostname, pid) VALUES ($1, $2, $3) RETURNING id"
+JOIN_WORKER = "INSERT INTO _crawlrunner_workers (run_id, hostname, pid) VALUES ($1, $2, $3) RETURNING id"
 HEARTBEAT = """
-UPDATE workers SET heartbeat = now(), left_at = NULL, status = 'running' WHERE id = $1
-RETURNING (SELECT stop_requested FROM runs WHERE id = $2)
+UPDATE _crawlrunner_workers SET heartbeat = now(), left_at = NULL, status = 'running' WHERE id = $1
+RETURNING (SELECT stop_requested FROM _crawlrunner_runs WHERE id = $2)
 """
 LOST_WORKERS = """
-UPDATE workers SET left_at = now(), status = 'lost'
+UPDATE _crawlrunner_workers SET left_at = now(), status = 'lost'
 WHERE run_id = $1 AND left_at IS NULL AND heartbeat < now() - make_interval(secs => $2)
 RETURNING id
 """
 # Leases held by workers that left or were lost; rows a live transaction
 # still holds are skipped, and taken back on a later round.
 REAP = """
-UPDATE requests SET state = 'pending', lease_owner = NULL
+UPDATE _crawlrunner_requests SET state = 'pending', lease_owner = NULL
 WHERE id IN (
-    SELECT r.id FROM requests AS r JOIN workers AS w ON w.id = r.lease_owner
+    SELECT r.id FROM _crawlrunner_requests AS r JOIN _crawlrunner_workers AS w ON w.id = r.lease_owner
     WHERE r.run_id = $1 AND r.state = 'leased' AND w.left_at IS NOT NULL
     FOR UPDATE OF r SKIP LOCKED
 )
 """
 LIVE_WORKERS = """
-SELECT count(*) FROM workers
+SELECT count(*) FROM _crawlrunner_workers
 WHERE run_id = $1 AND left_at IS NULL AND heartbeat >= now() - make_interval(secs => $2) AND id <> $3
 """
-LEAVE = "UPDATE workers SET left_at = now(), status = $2 WHERE id = $1"
+LEAVE = "UPDATE _crawlrunner_workers SET left_at = now(), status = $2 WHERE id = $1"
 
 TOTALS = """
-UPDATE runs SET status = $2, finished_at = now(),
+UPDATE _crawlrunner_runs SET status = $2, finished_at = now(),
     requests = t.requests, ok = t.ok, failed = t.failed, records = t.records, bytes = t.bytes, unchanged = t.unchanged
 FROM (
     SELECT count(*) AS requests,
@@ -183,7 +185,7 @@ FROM (
            coalesce(sum(records), 0) AS records,
            coalesce(sum(bytes), 0) AS bytes,
            count(*) FILTER (WHERE status = 304) AS unchanged
-    FROM fetch_log WHERE run_id = $1
+    FROM _crawlrunner_fetch_log WHERE run_id = $1
 ) AS t
 WHERE id = $1
 """

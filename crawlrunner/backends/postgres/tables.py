@@ -51,7 +51,7 @@ MANY_TYPE = "jsonb"
 # Columns every target table carries besides its fields (field names start
 # with a letter, so these never collide).
 PROVENANCE_COLUMNS = (
-    ("_run_id", "bigint NOT NULL REFERENCES runs(id)"),
+    ("_run_id", "bigint NOT NULL REFERENCES _crawlrunner_runs(id)"),
     ("_url", "text NOT NULL"),
     ("_fetched_at", "timestamptz NOT NULL"),
 )
@@ -150,7 +150,7 @@ def create_target_table(target: Target) -> list[str]:
             f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier(key_index(target))} ON {table} ({keys})"
             " NULLS NOT DISTINCT",
             f"CREATE TABLE IF NOT EXISTS {history} (\n"
-            "    id bigserial PRIMARY KEY,\n    run_id bigint NOT NULL REFERENCES runs(id),\n"
+            "    id bigserial PRIMARY KEY,\n    run_id bigint NOT NULL REFERENCES _crawlrunner_runs(id),\n"
             "    key text NOT NULL,\n    change text NOT NULL,\n    old jsonb,\n    new jsonb,\n"
             "    at timestamptz NOT NULL\n)",
             f"CREATE INDEX IF NOT EXISTS {quote_identifier(object_name(f'_{target.name}_history_run'))}"

@@ -10,7 +10,7 @@ from ...errors import StorageError
 from .store import Store
 
 _KEEP = (
-    "INSERT INTO extraction_health (run_id, target, field, records, empty) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO _crawlrunner_extraction_health (run_id, target, field, records, empty) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (run_id, target, field) DO UPDATE SET records = excluded.records, empty = excluded.empty"
 )
 

@@ -18,7 +18,8 @@ from ...errors import OutputPathError, StorageError
 from ..cursors import COMPLETED, NO_RUN_YET
 from ..field_types import CHANGE_COLUMNS, Columns, decode_changes, decode_rows
 from ..sitemap_runs import SQLITE_LAST_RUN
-from .schema import SQLITE_HEADER, quote_identifier
+from .layout import upgrade, version_of
+from .schema import SCHEMA_VERSION, SQLITE_HEADER, history_table, quote_identifier
 
 Rows = tuple[Sequence[str], Iterator[Sequence[Any]]]
 
@@ -35,10 +36,12 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
         raise OutputPathError(f"{db}: no such database file")
     wal = db.with_name(db.name + "-wal")
     closed = not wal.exists()  # a WAL database has its -wal file while any connection has it open
-    try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise StorageError(f"{db}: cannot open: {exc}") from None
+    conn = _connect_read_only(db)
+    if 0 < version_of_file(conn) < SCHEMA_VERSION:
+        # Made by an earlier release: upgraded once (a write), then read as any other.
+        conn.close()
+        upgrade(db)
+        conn = _connect_read_only(db)
     # Read-only means no file is written either: ATTACH would create one.
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     try:
@@ -49,6 +52,21 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
         if closed and wal.exists():
             _tidy_wal(db)
+
+
+def _connect_read_only(db: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{db}: cannot open: {exc}") from None
+
+
+def version_of_file(conn: sqlite3.Connection) -> int:
+    """The file's layout version (0 for one crawlrunner did not make, or cannot read)."""
+    try:
+        return version_of(conn)
+    except sqlite3.Error:
+        return 0  # not a database: the caller's first statement says so
 
 
 def _tidy_wal(db: Path) -> None:
@@ -139,15 +157,10 @@ def _stored_kind(types: str | None) -> str:
 
 
 def field_kinds(conn: sqlite3.Connection, table: str) -> dict[str, str]:
-    """Field → kind ('json', 'bool') of a target's fields that read back as other than stored.
-
-    Empty for a database before layout 7 (read-only here, so not upgraded):
-    its values read as stored until a run of this release prepares the table.
-    """
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'field_types'").fetchone()
-    if not exists:
-        return {}
-    rows = conn.execute("SELECT field, kind FROM field_types WHERE target = ? AND kind IS NOT NULL", (table,))
+    """Field → kind ('json', 'bool', 'date', 'datetime') of a target's fields that read back as other than stored."""
+    rows = conn.execute(
+        "SELECT field, kind FROM _crawlrunner_field_types WHERE target = ? AND kind IS NOT NULL", (table,)
+    )
     return dict(rows)
 
 
@@ -173,10 +186,10 @@ SELECT r.id, r.spec_name, r.status, r.started_at, r.finished_at,
        coalesce(live.records, r.records) AS records,
        coalesce(live.bytes, r.bytes) AS bytes,
        r.resumed
-FROM runs AS r
+FROM _crawlrunner_runs AS r
 LEFT JOIN (
     SELECT run_id, {RUN_TOTALS}
-    FROM fetch_log WHERE run_id IN (SELECT id FROM runs WHERE status = 'running')
+    FROM _crawlrunner_fetch_log WHERE run_id IN (SELECT id FROM _crawlrunner_runs WHERE status = 'running')
     GROUP BY run_id
 ) AS live ON live.run_id = r.id
 ORDER BY r.id
@@ -193,7 +206,7 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
 
     Key, old and new as JSON values (``field_types.decode_changes``), with the fields that changed.
     """
-    history = f"_{target_table(conn, table)}_history"
+    history = history_table(target_table(conn, table))
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (history,)).fetchone()
     if not exists:
         raise OutputPathError(f"{table!r} keeps no history: changes are recorded for targets with mode: upsert")
@@ -212,9 +225,6 @@ def changes(conn: sqlite3.Connection, table: str, since: int | None) -> Rows:
 
 def completed_cursors(conn: sqlite3.Connection, spec_name: str) -> list[tuple[Any, ...]]:
     """The cursors of the spec's completed runs (``cursors.COMPLETED``): where its next run starts."""
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cursors'").fetchone()
-    if not exists:  # a layout before version 5: no run kept a cursor
-        return []
     return conn.execute(COMPLETED.format(spec="?", run="?"), (spec_name, NO_RUN_YET)).fetchall()
 
 

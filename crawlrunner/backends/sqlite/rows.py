@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from ..rows import COLUMNS
 
-INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-MARK = "UPDATE requests SET state = ? WHERE id = ?"
-SKIP = "UPDATE requests SET state = 'skipped', reason = ? WHERE id = ?"
+INSERT = f"INSERT INTO _crawlrunner_requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+MARK = "UPDATE _crawlrunner_requests SET state = ? WHERE id = ?"
+SKIP = "UPDATE _crawlrunner_requests SET state = 'skipped', reason = ? WHERE id = ?"

@@ -10,13 +10,19 @@ release opens in this one (a new file runs them all).
 
 from __future__ import annotations
 
-from ...coercion import SQL_TYPES
+from ...coercion import SQL_TYPES, stored_type
 from ...spec.model import Target
 
-# Columns every target table carries besides its fields. Field names cannot
+# crawlrunner's own tables (and their indexes, and each upsert target's
+# history) are named with this prefix, so that in Datasette, sqlite-utils or a
+# notebook a user's tables stand alone; target names start with a letter and
+# cannot start with "crawlrunner_", so no target's table or index can take one.
+PREFIX = "_crawlrunner_"
+
+# Columns every target table carries after its fields. Field names cannot
 # start with "_" (the spec's identifier pattern), so these never collide.
 PROVENANCE_COLUMNS = (
-    ("_run_id", "INTEGER NOT NULL REFERENCES runs(id)"),
+    ("_run_id", "INTEGER NOT NULL REFERENCES _crawlrunner_runs(id)"),
     ("_url", "TEXT NOT NULL"),
     ("_fetched_at", "TEXT NOT NULL"),
 )
@@ -220,17 +226,42 @@ CREATE TABLE field_types (
 );
 """
 
-# The first bytes of every SQLite file.
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-# crawlrunner's own tables, as the migrations make them; every other table is a target's.
-OWN_TABLES = (
+# Every own table and index under one prefix (``PREFIX``); what the renamed
+# tables reference follows them (SQLite rewrites foreign keys on a rename).
+# Target tables are rebuilt by ``layout.upgrade_target_tables`` in the same
+# step: fields first, a declared type for every column, an upsert key as the
+# primary key, history tables under the prefix.
+_V8_TABLES = (
     "runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health", "cursors", "host_stats",
     "field_types",
 )  # fmt: skip
+_V8 = (
+    "".join(f"ALTER TABLE {name} RENAME TO {PREFIX}{name};\n" for name in _V8_TABLES)
+    + f"""
+DROP INDEX fetch_log_run_target;
+DROP INDEX fetch_log_error_kind;
+DROP INDEX requests_run_state;
+DROP INDEX requests_run_target_seq;
+DROP INDEX bodies_target_url;
+DROP INDEX chain_ends_run_target;
+CREATE INDEX {PREFIX}fetch_log_run_target ON {PREFIX}fetch_log (run_id, target);
+CREATE INDEX {PREFIX}fetch_log_error_kind ON {PREFIX}fetch_log (error_kind) WHERE error_kind IS NOT NULL;
+CREATE INDEX {PREFIX}requests_run_state ON {PREFIX}requests (run_id, state);
+CREATE UNIQUE INDEX {PREFIX}requests_run_target_seq ON {PREFIX}requests (run_id, target, seq) WHERE seq IS NOT NULL;
+CREATE INDEX {PREFIX}bodies_target_url ON {PREFIX}bodies (target, url);
+CREATE INDEX {PREFIX}chain_ends_run_target ON {PREFIX}chain_ends (run_id, target);
+"""
+)
 
-# MIGRATIONS[n] takes the layout from version n to n + 1.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# The first bytes of every SQLite file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# crawlrunner's own tables; every other table is a target's.
+OWN_TABLES = tuple(PREFIX + name for name in _V8_TABLES)
+
+# MIGRATIONS[n] takes the layout from version n to n + 1 (with ``layout.MIGRATION_STEPS``
+# for what plain SQL cannot do).
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -241,47 +272,64 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def history_table(target: Target) -> str:
-    # Target names start with a letter, so a name starting with "_" can never
-    # be another target's table.
-    return f"_{target.name}_history"
+def history_table(target: Target | str) -> str:
+    """The history table of an upsert target (or of the target of that name)."""
+    return f"{PREFIX}history_{target if isinstance(target, str) else target.name}"
 
 
 def target_columns(target: Target) -> list[tuple[str, str]]:
-    """(name, declaration) of every column of the target's table."""
-    columns = list(PROVENANCE_COLUMNS)
+    """(name, declaration) of every column of the target's table: its fields, then provenance."""
+    columns = [(f.name, SQL_TYPES[stored_type(f)]) for f in target.extract.fields] if target.extract else []
+    columns += PROVENANCE_COLUMNS
     if target.mode == "upsert":
         columns += UPSERT_COLUMNS
-    if target.extract is not None:
-        columns += [(f.name, "TEXT" if f.many else SQL_TYPES[f.type]) for f in target.extract.fields]
     return columns
+
+
+def primary_key(target: Target) -> tuple[str, ...]:
+    """The primary key of the target's table: an upsert target's key (other tables have none but the rowid)."""
+    return tuple(target.key) if target.mode == "upsert" else ()
+
+
+def create_table(name: str, columns: list[tuple[str, str]], key: tuple[str, ...]) -> str:
+    """The CREATE TABLE statement of a target's table (named ``name``)."""
+    if len(key) == 1:
+        # A lone INTEGER primary key would be the rowid itself, which takes no
+        # NULL and no text (a number past 64 bits is stored as text): INT
+        # has the same affinity without that.
+        columns = [(n, "INT" if n == key[0] and decl == "INTEGER" else decl) for n, decl in columns]
+    lines = [f"{quote_identifier(n)} {decl}".rstrip() for n, decl in columns]
+    if key:
+        lines.append(f"PRIMARY KEY ({', '.join(quote_identifier(k) for k in key)})")
+    return f"CREATE TABLE IF NOT EXISTS {quote_identifier(name)} (\n    " + ",\n    ".join(lines) + "\n)"
+
+
+def target_indexes(name: str) -> list[str]:
+    """The indexes every target table has (named after the table, so never one of crawlrunner's own)."""
+    table = quote_identifier(name)
+    return [
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + name + '_run_id')} ON {table} (_run_id)",
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + name + '_url')} ON {table} (_url)",
+    ]
+
+
+def create_history_table(target: str) -> list[str]:
+    """Statements that create an upsert target's history table and its index, if missing."""
+    history = history_table(target)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {quote_identifier(history)} (\n"
+        "    id INTEGER PRIMARY KEY,\n    run_id INTEGER NOT NULL REFERENCES _crawlrunner_runs(id),\n"
+        "    key TEXT NOT NULL,\n    change TEXT NOT NULL,\n    old TEXT,\n    new TEXT,\n    at TEXT NOT NULL\n)",
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier(history + '_run')} ON {quote_identifier(history)} (run_id)",
+    ]
 
 
 def create_target_table(target: Target) -> list[str]:
     """Statements that create the target's table, indexes and history table, if missing."""
-    table = quote_identifier(target.name)
-    columns = ",\n    ".join(f"{quote_identifier(n)} {decl}".rstrip() for n, decl in target_columns(target))
-    statements = [
-        f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns}\n)",
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_run_id')} ON {table} (_run_id)",
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_url')} ON {table} (_url)",
-    ]
+    statements = [create_table(target.name, target_columns(target), primary_key(target)), *target_indexes(target.name)]
     if target.mode == "upsert":
-        keys = ", ".join(quote_identifier(k) for k in target.key)
-        statements += [
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier(key_index(target))} ON {table} ({keys})",
-            f"CREATE TABLE IF NOT EXISTS {quote_identifier(history_table(target))} (\n"
-            "    id INTEGER PRIMARY KEY,\n    run_id INTEGER NOT NULL REFERENCES runs(id),\n"
-            "    key TEXT NOT NULL,\n    change TEXT NOT NULL,\n    old TEXT,\n    new TEXT,\n    at TEXT NOT NULL\n)",
-            f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_history_run')} "
-            f"ON {quote_identifier(history_table(target))} (run_id)",
-        ]
+        statements += create_history_table(target.name)
     return statements
-
-
-def key_index(target: Target) -> str:
-    """The upsert key's index, named after its columns: a changed key gets a new one."""
-    return f"_{target.name}_key_" + "_".join(target.key)
 
 
 def field_names(target: Target) -> list[str]:
@@ -296,7 +344,7 @@ def json_object(alias: str, names: list[str]) -> str:
 
 # Kept for every field, so an export knows what each column holds.
 SAVE_FIELD_KINDS = (
-    "INSERT INTO field_types (target, field, kind) VALUES (?, ?, ?)"
+    "INSERT INTO _crawlrunner_field_types (target, field, kind) VALUES (?, ?, ?)"
     " ON CONFLICT (target, field) DO UPDATE SET kind = excluded.kind"
 )
 

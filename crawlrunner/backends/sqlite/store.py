@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 
+from ...coercion import stored_type
 from ...errors import OutputPathError, StorageError
 from ...incremental import Cursors
 from ...plan import RequestPlan
@@ -36,18 +37,17 @@ from ..recrawl import usable_validators
 from ..removals import GAPS, RunGaps, removal_targets, upsert_targets
 from ..rows import request_row, restore_plan, select_columns
 from ..sitemap_runs import SQLITE_LAST_RUN, as_last_runs, since_last_run
+from .layout import BUSY_TIMEOUT_MS, rekey, upgrade
 from .query import RUN_TOTALS
 from .rows import INSERT as REQUEST_INSERT
 from .schema import (
-    MIGRATIONS,
     SAVE_FIELD_KINDS,
-    SCHEMA_VERSION,
     SQLITE_HEADER,
     create_target_table,
     field_names,
     history_table,
     json_object,
-    key_index,
+    primary_key,
     quote_identifier,
     target_columns,
 )
@@ -59,7 +59,6 @@ log = logging.getLogger(__name__)
 # (depth 1 on), nor next pages (a chain's page 2 on). The frontier's
 # max_urls count of a resumed run starts from them.
 SITEMAP_PAGES = "role IS NULL AND seq IS NULL AND depth = 0 AND coalesce(chain_pages, 1) = 1"
-BUSY_TIMEOUT_MS = 5000
 ITER_CHUNK_SIZE = 64  # rows a cursor fetches per trip to aiosqlite's thread (its default)
 
 
@@ -138,93 +137,80 @@ class Store:
                 await self.conn.execute("ROLLBACK")
 
     async def _initialise(self) -> None:
+        # On a connection of its own, before this one touches the file: one
+        # implementation of the migrations for runs and read commands alike.
+        await asyncio.to_thread(upgrade, self.path)
         try:
             await self.conn.execute("PRAGMA journal_mode=WAL")
             await self.conn.execute("PRAGMA synchronous=NORMAL")
             await self.conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await self.conn.execute("PRAGMA foreign_keys=ON")
-            async with self.conn.execute("PRAGMA user_version") as cursor:
-                row = await cursor.fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.path}: made by a newer crawlrunner (schema {version}, this one knows {SCHEMA_VERSION})"
-                )
-            if version == 0:
-                async with self.conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'") as cursor:
-                    row = await cursor.fetchone()
-                if row and row[0]:
-                    raise OutputPathError(
-                        f"{self.path}: an SQLite database crawlrunner did not make; refusing to write into it"
-                    )
-            await self._migrate(version)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: cannot open: {exc}") from None
 
-    async def _migrate(self, version: int) -> None:
-        """Bring an older layout up to this release's, one step per transaction."""
-        for step in range(version, SCHEMA_VERSION):
-            if version:
-                log.warning("%s: upgrading the database layout from version %d to %d", self.path, step, step + 1)
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(str.strip, MIGRATIONS[step].split(";")):
-                    await self.conn.execute(statement)
-                await self.conn.execute(f"PRAGMA user_version={step + 1}")
-                await self.conn.execute("COMMIT")
-            except BaseException:
-                await self.rollback()
-                raise
-
     async def prepare_targets(self, targets: Iterable[Target]) -> None:
-        """Create each target's table, adding columns for fields new to the spec."""
+        """Create each target's table; add columns for fields new to the spec, and follow a changed key."""
         try:
             for target in targets:
-                await self._drop_stale_key_index(target)
-                table, *indexes = create_target_table(target)
-                await self.conn.execute(table)
-                async with self.conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})") as cursor:
-                    existing = {row[1] for row in await cursor.fetchall()}
-                for name, declaration in target_columns(target):
-                    if name not in existing:
-                        log.info("adding column %s to table %s", name, target.name)
-                        await self.conn.execute(
-                            f"ALTER TABLE {quote_identifier(target.name)} "
-                            f"ADD COLUMN {quote_identifier(name)} {declaration}".rstrip()
-                        )
-                # Indexes after the columns: a new upsert key may be a field new to the spec.
-                for statement in indexes:
-                    await self.conn.execute(statement)
+                await self._prepare_target(target)
                 await self._save_field_kinds(target)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: cannot create tables: {exc}") from None
 
+    async def _prepare_target(self, target: Target) -> None:
+        table = quote_identifier(target.name)
+        async with self.conn.execute(f"PRAGMA table_info({table})") as cursor:
+            existing = {row[1]: row[5] for row in await cursor.fetchall()}  # column -> its place in the primary key
+        key = primary_key(target)
+        if existing and tuple(sorted((n for n in existing if existing[n]), key=existing.__getitem__)) != key:
+            # A key (or a mode) that changed: the table is rebuilt around the new one, in one transaction.
+            log.warning(
+                "%s: the upsert key changed; rebuilding its table with primary key (%s)", target.name, ", ".join(key)
+            )
+            await self._rebuild(target)
+            return
+        for statement in create_target_table(target):
+            await self.conn.execute(statement)
+        for name, declaration in target_columns(target):
+            if existing and name not in existing:
+                log.info("adding column %s to table %s", name, target.name)
+                await self.conn.execute(
+                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {declaration}".rstrip()
+                )
+
+    async def _rebuild(self, target: Target) -> None:
+        columns, key = target_columns(target), primary_key(target)
+        try:  # on a connection of its own, as the migrations: this one holds no transaction now
+            await asyncio.to_thread(rekey, self.path, target.name, columns, key)
+        except sqlite3.IntegrityError:
+            raise StorageError(
+                f"{self.path}: cannot change the key of {target.name!r} to ({', '.join(key)}):"
+                " rows stored under the old key share a value of the new one"
+            ) from None
+        for statement in create_target_table(target):  # the history table, for a target new to upsert
+            await self.conn.execute(statement)
+
     async def _save_field_kinds(self, target: Target) -> None:
         """Keep what the target's fields hold for the readers (``field_types``); written only when it changed."""
-        async with self.conn.execute("SELECT field, kind FROM field_types WHERE target = ?", (target.name,)) as cursor:
+        async with self.conn.execute(
+            "SELECT field, kind FROM _crawlrunner_field_types WHERE target = ?", (target.name,)
+        ) as cursor:
             kept = {(field, kind) for field, kind in await cursor.fetchall()}
-        new = [(target.name, name, kind) for name, kind in field_kinds(target) if (name, kind) not in kept]
+        # A field stored as its JSON values has the kind its first value gave it (``inference``).
+        inferred = {f.name for f in target.extract.fields if stored_type(f) is None} if target.extract else set()
+        new = [
+            (target.name, name, kind)
+            for name, kind in field_kinds(target)
+            if (name, kind) not in kept and name not in inferred
+        ]
         if new:  # a run of an unchanged spec takes no write lock here
             await self.conn.executemany(SAVE_FIELD_KINDS, new)
-
-    async def _drop_stale_key_index(self, target: Target) -> None:
-        """An upsert key that changed (or a mode that did) leaves an index on the old key."""
-        current = key_index(target) if target.mode == "upsert" else None
-        prefix = f"_{target.name}_key"
-        async with self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (target.name,)
-        ) as cursor:
-            names = [row[0] for row in await cursor.fetchall()]
-        stale = [n for n in names if (n == prefix or n.startswith(prefix + "_")) and n != current]
-        for name in stale:
-            log.warning("%s: the upsert key changed; replacing index %s", target.name, name)
-            await self.conn.execute(f"DROP INDEX {quote_identifier(name)}")
 
     async def begin_run(self, spec: Spec, *, retry_of: int | None = None) -> int:
         """A new run of ``spec``; ``retry_of``: the run whose failures it fetches again (--retry-failed)."""
         try:
             cursor = await self.conn.execute(
-                "INSERT INTO runs (spec_name, spec_file, spec_hash, fingerprints, retry_of, started_at, status)"
+                "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, fingerprints, retry_of, started_at, status)"
                 " VALUES (?, ?, ?, ?, ?, ?, 'running')",
                 (spec.name, spec.source, spec.digest, spec.fingerprints.to_json(), retry_of, utc_now()),
             )
@@ -250,10 +236,10 @@ class Store:
             await self.conn.execute("BEGIN IMMEDIATE")
             await self.conn.execute(
                 f"""
-                UPDATE runs SET status = ?, finished_at = ?,
+                UPDATE _crawlrunner_runs SET status = ?, finished_at = ?,
                     requests = totals.requests, ok = totals.ok, failed = totals.failed,
                     records = totals.records, bytes = totals.bytes, unchanged = totals.unchanged
-                FROM (SELECT {RUN_TOTALS} FROM fetch_log WHERE run_id = ?) AS totals
+                FROM (SELECT {RUN_TOTALS} FROM _crawlrunner_fetch_log WHERE run_id = ?) AS totals
                 WHERE id = ?
                 """,
                 (status, finished_at, run_id, run_id),
@@ -300,7 +286,9 @@ class Store:
             table, history = quote_identifier(target.name), quote_identifier(history_table(target))
             gone = "t._run_id < :run AND t._removed_run IS NULL"
             if reread:
-                gone += " AND t._url IN (SELECT url FROM fetch_log WHERE run_id = :run AND target = :target)"
+                gone += (
+                    " AND t._url IN (SELECT url FROM _crawlrunner_fetch_log WHERE run_id = :run AND target = :target)"
+                )
             key = "json_array(" + ", ".join(f"t.{quote_identifier(k)}" for k in target.key) + ")"
             others = [n for n in field_names(target) if n not in target.key]
             params = {"run": run_id, "at": at, "target": target.name}
@@ -315,7 +303,7 @@ class Store:
     async def last_run(self, spec: Spec) -> RunRow | None:
         """The latest run of this spec, whatever its status."""
         rows = await self.rows(
-            "SELECT id, status, spec_hash, fingerprints, retry_of FROM runs WHERE spec_name = ?"
+            "SELECT id, status, spec_hash, fingerprints, retry_of FROM _crawlrunner_runs WHERE spec_name = ?"
             " ORDER BY id DESC LIMIT 1",
             (spec.name,),
         )
@@ -336,7 +324,7 @@ class Store:
     async def reopen_run(self, run_id: int, spec: Spec, fingerprints: Fingerprints) -> None:
         """Mark the run running again, under ``spec``: ``fingerprints`` are of the targets it now has."""
         await self.rows(
-            "UPDATE runs SET status = 'running', finished_at = NULL, resumed = resumed + 1,"
+            "UPDATE _crawlrunner_runs SET status = 'running', finished_at = NULL, resumed = resumed + 1,"
             " spec_hash = ?, fingerprints = ? WHERE id = ?",
             (spec.digest, fingerprints.to_json(), run_id),
         )
@@ -357,11 +345,13 @@ class Store:
                     # Through negative numbers: shifting in place could meet a row
                     # not yet shifted, in the unique (run_id, target, seq) index.
                     await self.conn.execute(
-                        f"UPDATE requests SET seq = -(seq - ?) - 1 {where}", (offset, run_id, target)
+                        f"UPDATE _crawlrunner_requests SET seq = -(seq - ?) - 1 {where}", (offset, run_id, target)
                     )
-                    await self.conn.execute(f"UPDATE requests SET seq = -seq - 1 {where}", (run_id, target))
+                    await self.conn.execute(
+                        f"UPDATE _crawlrunner_requests SET seq = -seq - 1 {where}", (run_id, target)
+                    )
                 await self.conn.execute(
-                    "UPDATE runs SET fingerprints = ? WHERE id = ?", (spec.fingerprints.to_json(), run_id)
+                    "UPDATE _crawlrunner_runs SET fingerprints = ? WHERE id = ?", (spec.fingerprints.to_json(), run_id)
                 )
                 await self.conn.execute("COMMIT")
             except BaseException:
@@ -385,7 +375,7 @@ class Store:
         """
         base = run_id << 32
         ((highest,),) = await self.rows(
-            "SELECT max(id) FROM requests WHERE id > ? AND id < ?", (base, base + (1 << 32))
+            "SELECT max(id) FROM _crawlrunner_requests WHERE id > ? AND id < ?", (base, base + (1 << 32))
         )
         return int(highest or base) + 1
 
@@ -393,19 +383,20 @@ class Store:
         """What a resumed run needs: which start requests are done, what is pending, what was followed."""
         finished: dict[str, list[int]] = {}
         for target, seq in await self.rows(
-            "SELECT target, seq FROM requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'"
+            "SELECT target, seq FROM _crawlrunner_requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'"
             " ORDER BY target, seq",
             (run_id,),
         ):
             finished.setdefault(target, []).append(seq)
         pending = await self.rows(
-            f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'pending' ORDER BY id", (run_id,)
+            f"SELECT {select_columns()} FROM _crawlrunner_requests WHERE run_id = ? AND state = 'pending' ORDER BY id",
+            (run_id,),
         )
         # Pages already requested, for the link-following targets' de-duplication and max_pages only.
         following = [t.name for t in spec.targets if t.follow is not None]
         marks = ", ".join("?" for _ in following)
         followed = await self.rows(
-            f"SELECT target, url FROM requests WHERE run_id = ? AND target IN ({marks}) AND role IS NULL",
+            f"SELECT target, url FROM _crawlrunner_requests WHERE run_id = ? AND target IN ({marks}) AND role IS NULL",
             (run_id, *following),
         ) if following else []  # fmt: skip
         detokenize = spec.redactor.detokenize
@@ -425,11 +416,11 @@ class Store:
             return [], {}
         marks = ", ".join("?" for _ in targets)
         documents = await self.rows(
-            f"SELECT target, url FROM requests WHERE run_id = ? AND role = 'sitemap' AND target IN ({marks})",
+            f"SELECT target, url FROM _crawlrunner_requests WHERE run_id = ? AND role = 'sitemap' AND target IN ({marks})",
             (run_id, *targets),
         )
         counts = await self.rows(
-            f"SELECT target, count(*) FROM requests WHERE run_id = ? AND {SITEMAP_PAGES} AND target IN ({marks})"
+            f"SELECT target, count(*) FROM _crawlrunner_requests WHERE run_id = ? AND {SITEMAP_PAGES} AND target IN ({marks})"
             " GROUP BY target",
             (run_id, *targets),
         )
@@ -464,7 +455,8 @@ class Store:
     async def failed_requests(self, spec: Spec, run_id: int) -> list[RequestPlan]:
         """The requests run ``run_id`` failed, back as plans (their targets still in ``spec``)."""
         rows = await self.rows(
-            f"SELECT {select_columns()} FROM requests WHERE run_id = ? AND state = 'failed' ORDER BY id", (run_id,)
+            f"SELECT {select_columns()} FROM _crawlrunner_requests WHERE run_id = ? AND state = 'failed' ORDER BY id",
+            (run_id,),
         )
         return [plan for row in rows if (plan := restore_plan(spec, row)) is not None]
 
@@ -475,7 +467,7 @@ class Store:
         """
         names = [t.name for t in targets]
         marks = ", ".join("?" for _ in names)
-        joined = "bodies AS b JOIN fetch_log AS f ON f.id = b.fetch_id LEFT JOIN requests AS r ON r.id = f.request_id"
+        joined = "_crawlrunner_bodies AS b JOIN _crawlrunner_fetch_log AS f ON f.id = b.fetch_id LEFT JOIN _crawlrunner_requests AS r ON r.id = f.request_id"
         sql = (
             "SELECT b.target, b.url, b.final_url, b.status, b.content_type, b.charset, b.fetched_at, b.body,"
             f" {select_columns('r')} FROM {joined}"
@@ -497,14 +489,14 @@ class Store:
     async def failures_by_target(self, run_id: int) -> dict[str, int]:
         """Failed requests per target in the whole run, every session of it."""
         return dict(await self.rows(
-            "SELECT target, count(*) FROM fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
+            "SELECT target, count(*) FROM _crawlrunner_fetch_log WHERE run_id = ? AND error_kind IS NOT NULL GROUP BY target",
             (run_id,),
         ))  # fmt: skip
 
     async def counts_by_target(self, run_id: int) -> dict[str, TargetStats]:
         """What the sessions of run ``run_id`` so far fetched, per target: where a resumed run's progress starts."""
         rows = await self.rows(
-            "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0) FROM fetch_log"
+            "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0) FROM _crawlrunner_fetch_log"
             " WHERE run_id = ? GROUP BY target",
             (run_id,),
         )
@@ -515,7 +507,9 @@ class Store:
 
     async def run_totals(self, run_id: int) -> tuple[int, int]:
         """(requests, records) of the whole run, as ``finish_run`` counted them."""
-        ((requests, records),) = await self.rows("SELECT requests, records FROM runs WHERE id = ?", (run_id,))
+        ((requests, records),) = await self.rows(
+            "SELECT requests, records FROM _crawlrunner_runs WHERE id = ?", (run_id,)
+        )
         return int(requests), int(records)
 
     async def cursors(self, spec: Spec, run_id: int) -> Cursors:
@@ -538,14 +532,14 @@ class Store:
             return {}
         marks = ", ".join("?" for _ in names)
         rows = await self.rows(
-            f"SELECT target, url, etag, last_modified, led_to_spec FROM validators WHERE target IN ({marks})",
+            f"SELECT target, url, etag, last_modified, led_to_spec FROM _crawlrunner_validators WHERE target IN ({marks})",
             tuple(names),
         )
         return usable_validators(rows, keys or {})
 
     async def led_to(self, target: str, url: str) -> str | None:
         """What the page (target, tokenized URL) led to when it was last fetched whole (``validators.led_to``)."""
-        rows = await self.rows("SELECT led_to FROM validators WHERE target = ? AND url = ?", (target, url))
+        rows = await self.rows("SELECT led_to FROM _crawlrunner_validators WHERE target = ? AND url = ?", (target, url))
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
 

@@ -32,6 +32,7 @@ from ..batching import BatchingSink
 from ..cursors import merged, reached
 from ..recrawl import LedToColumns
 from ..rows import RequestRows, chain_end_row, fetch_row
+from .inference import ColumnTypes
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
 from .rows import SKIP as SKIP_REQUEST
@@ -41,28 +42,26 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 _INSERT_FETCH = (
-    "INSERT INTO fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
+    "INSERT INTO _crawlrunner_fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
     " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id,"
     " items, unfollowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_CHAIN_END = (
-    "INSERT INTO chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_CHAIN_END = "INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
 # ?8: the response was a 304, which leaves what the page led to as it was.
 _UPSERT_VALIDATOR = (
-    "INSERT INTO validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)"
+    "INSERT INTO _crawlrunner_validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (target, url) DO UPDATE SET etag = excluded.etag,"
     " last_modified = excluded.last_modified, run_id = excluded.run_id,"
     " led_to = CASE WHEN ?8 THEN led_to ELSE excluded.led_to END,"
     " led_to_spec = CASE WHEN ?8 THEN led_to_spec ELSE excluded.led_to_spec END"
 )
 _UPSERT_CURSOR = (
-    "INSERT INTO cursors (run_id, target, scope, value) VALUES (?, ?, ?, ?)"
+    "INSERT INTO _crawlrunner_cursors (run_id, target, scope, value) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (run_id, target, scope) DO UPDATE SET value = excluded.value"
 )
 _SCOPES_PER_SELECT = 500  # well within SQLite's limit on a statement's variables
 _INSERT_BODY = (
-    "INSERT INTO bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)"
+    "INSERT INTO _crawlrunner_bodies (fetch_id, run_id, target, url, final_url, status, content_type, charset, fetched_at, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -120,6 +119,7 @@ class SQLiteSink(BatchingSink):
         self.incremental = any(t.incremental is not None for t in spec.targets)
         self._request_row = RequestRows(run_id, self.redact).row
         self._led_to = LedToColumns(spec)
+        self._column_types = ColumnTypes(spec.targets)
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
@@ -151,7 +151,7 @@ class SQLiteSink(BatchingSink):
         chain_ends: list[tuple[Any, ...]] = []
         # Ids are taken inside the write transaction, so another run writing
         # to the same file at the same time cannot take them too.
-        async with conn.execute("SELECT coalesce(max(id), 0) FROM fetch_log") as cursor:
+        async with conn.execute("SELECT coalesce(max(id), 0) FROM _crawlrunner_fetch_log") as cursor:
             row = await cursor.fetchone()
         next_id = int(row[0]) + 1 if row else 1
         skipped: list[tuple[str, int | None]] = []
@@ -209,6 +209,8 @@ class SQLiteSink(BatchingSink):
             await conn.executemany(MARK_REQUEST, marks)
         if skipped:
             await conn.executemany(SKIP_REQUEST, skipped)
+        if records:
+            await self._column_types.type_columns(conn, self.targets, batch)
         for name, rows in records.items():
             target = self.targets[name]
             if target.mode == "upsert":
@@ -237,7 +239,7 @@ class SQLiteSink(BatchingSink):
                 chunk = wanted[start : start + _SCOPES_PER_SELECT]
                 marks = ", ".join("?" for _ in chunk)
                 async with self.store.conn.execute(
-                    f"SELECT scope, value FROM cursors WHERE run_id = ? AND target = ? AND scope IN ({marks})",
+                    f"SELECT scope, value FROM _crawlrunner_cursors WHERE run_id = ? AND target = ? AND scope IN ({marks})",
                     (self.run_id, name, *chunk),
                 ) as cursor:
                     stored.update(((name, scope), value) for scope, value in await cursor.fetchall())

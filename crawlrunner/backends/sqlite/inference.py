@@ -1,0 +1,103 @@
+"""Declared types for fields stored as the JSON values they are, read off the first values stored.
+
+A JMESPath (or parent) field without ``type:`` keeps the JSON value's own
+type, which the spec cannot tell: its column is made without a declared
+type, and the first batch that brings a value for it gives it one (INTEGER,
+REAL, TEXT; a boolean or a JSON object or list also its kind in
+``field_types``, so that ``export`` reads it back as one). The table is
+rebuilt for it in the writer's transaction, while the column holds nothing
+but NULLs: usually when it is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import aiosqlite
+
+from ...coercion import INT64_MAX, INT64_MIN, stored_type
+from ...results import Outcome
+from ...spec.model import Target
+from .layout import Columns, rebuild_statements
+from .schema import SAVE_FIELD_KINDS, quote_identifier
+
+# A value's declared type and the kind kept for it, by its Python type.
+_TYPES: dict[type, tuple[str, str | None]] = {
+    bool: ("INTEGER", "bool"),
+    int: ("INTEGER", None),
+    float: ("REAL", None),
+    str: ("TEXT", None),
+    dict: ("TEXT", "json"),
+    list: ("TEXT", "json"),
+}
+
+
+class ColumnTypes:
+    """Per target, the fields whose columns have no declared type yet; typed when their first value comes."""
+
+    def __init__(self, targets: Iterable[Target]) -> None:
+        self._untyped = {
+            t.name: [f.name for f in t.extract.fields if stored_type(f) is None]
+            for t in targets
+            if t.extract is not None
+        }
+        self._untyped = {name: fields for name, fields in self._untyped.items() if fields}
+        self._pending: dict[str, set[str]] | None = None  # read from the table on the first batch
+
+    async def type_columns(self, conn: aiosqlite.Connection, targets: dict[str, Target], batch: list[Outcome]) -> None:
+        """Give a declared type to each pending column the batch brings a value for (inside its transaction)."""
+        if not self._untyped:
+            return
+        if self._pending is None:
+            self._pending = {name: await _without_type(conn, name, fields) for name, fields in self._untyped.items()}
+        for name, pending in self._pending.items():
+            if pending and (found := _first_values(batch, name, pending)):
+                await _retype(conn, targets[name], found)
+                pending.difference_update(found)
+
+
+async def _without_type(conn: aiosqlite.Connection, table: str, fields: list[str]) -> set[str]:
+    async with conn.execute(f"PRAGMA table_info({quote_identifier(table)})") as cursor:
+        declared = {row[1]: row[2] for row in await cursor.fetchall()}
+    return {f for f in fields if declared.get(f) == ""}
+
+
+def _first_values(batch: list[Outcome], target: str, fields: set[str]) -> dict[str, list[Any]]:
+    """The non-null values in the batch of each of ``fields`` of ``target``'s records (fields with none left out)."""
+    found: dict[str, list[Any]] = {}
+    for outcome in batch:
+        if outcome.records and outcome.fetch.target == target:
+            for record in outcome.records:
+                for name in fields:
+                    if (value := record.get(name)) is not None:
+                        found.setdefault(name, []).append(value)
+    return found
+
+
+def column_type(values: list[Any]) -> tuple[str, str | None]:
+    """The declared type and kind of a column that holds ``values``: one type, or TEXT.
+
+    Integers and floats together are REAL; an integer past 64 bits (stored as
+    its text: SQLite's INTEGER would round it) makes the column TEXT.
+    """
+    kinds = {_TYPES.get(type(v), ("TEXT", None)) for v in values}
+    if kinds == {("INTEGER", None)} and any(not INT64_MIN <= v <= INT64_MAX for v in values):
+        return "TEXT", None
+    if kinds == {("INTEGER", None), ("REAL", None)}:
+        return "REAL", None
+    return kinds.pop() if len(kinds) == 1 else ("TEXT", None)
+
+
+async def _retype(conn: aiosqlite.Connection, target: Target, values: dict[str, list[Any]]) -> None:
+    async with conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})") as cursor:
+        info = list(await cursor.fetchall())
+    existing: Columns = [(row[1], row[2]) for row in info]
+    key = tuple(row[1] for row in sorted((row for row in info if row[5]), key=lambda row: row[5]))
+    types = {name: column_type(found) for name, found in values.items()}
+    columns = [(name, types[name][0] if name in types else declared) for name, declared in existing]
+    for statement in rebuild_statements(target.name, existing, columns, key):
+        await conn.execute(statement)
+    kinds = [(target.name, name, kind) for name, (_, kind) in types.items() if kind is not None]
+    if kinds:
+        await conn.executemany(SAVE_FIELD_KINDS, kinds)

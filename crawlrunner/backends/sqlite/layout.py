@@ -1,0 +1,211 @@
+"""Bringing a database file to this release's layout, and target tables into shape.
+
+``upgrade`` runs the versioned migrations (``schema.MIGRATIONS``) on its own
+connection, one step per transaction, before a run or a read command uses
+the file: a file made by any earlier release opens, upgraded once. What
+plain SQL cannot do is a step here (``MIGRATION_STEPS``): version 8 rebuilds
+every target table in the layout this release creates.
+
+``rebuild`` is how a table's columns are put in order or its primary key
+changed: SQLite can do neither in place, so the rows are copied into a new
+table that takes the old one's name (inside the caller's transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from ...errors import OutputPathError, StorageError
+from .schema import (
+    MIGRATIONS,
+    PREFIX,
+    PROVENANCE_COLUMNS,
+    SCHEMA_VERSION,
+    UPSERT_COLUMNS,
+    create_history_table,
+    create_table,
+    history_table,
+    quote_identifier,
+    target_indexes,
+)
+
+log = logging.getLogger("crawlrunner")
+
+# How long a connection waits for another's write lock before giving up.
+BUSY_TIMEOUT_MS = 5000
+
+Columns = list[tuple[str, str]]
+
+
+def version_of(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def upgrade(path: Path) -> None:
+    """Bring the database at ``path`` (created if missing) to ``SCHEMA_VERSION``.
+
+    Refuses a file made by a newer release, and an SQLite database that
+    crawlrunner did not make, rather than guess at either.
+    """
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot open: {exc}") from None
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        version = version_of(conn)
+        _check_version(conn, path, version)
+        if version < SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode=WAL")
+        made_earlier = version > 0
+        while version < SCHEMA_VERSION:
+            version = _step(conn, path, made_earlier)
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{path}: cannot open: {exc}") from None
+    finally:
+        conn.close()
+
+
+def _check_version(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StorageError(f"{path}: made by a newer crawlrunner (schema {version}, this one knows {SCHEMA_VERSION})")
+    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
+        raise OutputPathError(f"{path}: an SQLite database crawlrunner did not make; refusing to write into it")
+
+
+def _step(conn: sqlite3.Connection, path: Path, made_earlier: bool) -> int:
+    """Take the layout one version up, in one transaction; the version it is at now."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = version_of(conn)  # read under the lock: another process may have upgraded it meanwhile
+        if version < SCHEMA_VERSION:
+            if made_earlier:
+                log.warning("%s: upgrading the database layout from version %d to %d", path, version, version + 1)
+            for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                conn.execute(statement)
+            if step := MIGRATION_STEPS.get(version + 1):
+                step(conn)
+            version += 1
+            conn.execute(f"PRAGMA user_version={version}")
+        conn.execute("COMMIT")
+        return version
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> Columns:
+    """(name, declared type) of each column of ``table``, in order."""
+    return [(row[1], row[2]) for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")]
+
+
+def table_key(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns of ``table``'s primary key, in key order (none: a plain rowid table)."""
+    rows = [(row[5], row[1]) for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})") if row[5]]
+    return tuple(name for _, name in sorted(rows))
+
+
+def rebuild(conn: sqlite3.Connection, table: str, columns: Columns, key: tuple[str, ...]) -> None:
+    """Make ``table`` have ``columns`` in this order and ``key`` as its primary key, keeping its rows."""
+    for statement in rebuild_statements(table, table_columns(conn, table), columns, key):
+        conn.execute(statement)
+
+
+def rebuild_statements(table: str, existing: Columns, columns: Columns, key: tuple[str, ...]) -> list[str]:
+    """What ``rebuild`` runs: the rows copied into a new table that takes the old one's name.
+
+    Columns the table lacks start empty; those it has and ``columns`` does
+    not name (a field dropped from the spec) are kept, after them. The copy
+    fails (and the caller's transaction with it) if two rows share a new key.
+    """
+    named = {name for name, _ in columns}
+    columns = columns + [(name, declared) for name, declared in existing if name not in named]
+    kept = {name for name, _ in existing}
+    names = ", ".join(quote_identifier(name) for name, _ in columns if name in kept)
+    new = quote_identifier(PREFIX + "rebuild")
+    return [
+        f"DROP TABLE IF EXISTS {new}",
+        create_table(PREFIX + "rebuild", columns, key),
+        f"INSERT INTO {new} ({names}) SELECT {names} FROM {quote_identifier(table)} ORDER BY rowid",
+        f"DROP TABLE {quote_identifier(table)}",
+        f"ALTER TABLE {new} RENAME TO {quote_identifier(table)}",
+        *target_indexes(table),
+    ]
+
+
+def rekey(path: Path, table: str, columns: Columns, key: tuple[str, ...]) -> None:
+    """``rebuild`` in a write transaction of its own on the database at ``path``."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rebuild(conn, table, columns, key)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+
+
+# The declarations of the columns every target table has, by name.
+_SYSTEM_COLUMNS = dict(PROVENANCE_COLUMNS + UPSERT_COLUMNS)
+
+
+def _upgrade_target_tables(conn: sqlite3.Connection) -> None:
+    """Version 8: every target table rebuilt in this release's layout, every history table under the prefix.
+
+    Fields first (in their order), then provenance; a declared type for every
+    column (one stored without, an untyped field's, is read off its values);
+    an upsert table's key, until now a unique index, as its primary key.
+    """
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    for table in tables:
+        if table[:1].isalpha() and not table.startswith("sqlite_"):
+            columns = table_columns(conn, table)
+            fields = [
+                (name, declared or _type_of_values(conn, table, name)) for name, declared in columns if name[0] != "_"
+            ]
+            system = [(name, _SYSTEM_COLUMNS.get(name, declared)) for name, declared in columns if name[0] == "_"]
+            rebuild(conn, table, fields + system, _unique_key(conn, table))
+        elif table.startswith("_") and table.endswith("_history") and not table.startswith(PREFIX):
+            target = table[1 : -len("_history")]
+            conn.execute(f"DROP INDEX IF EXISTS {quote_identifier(table + '_run')}")
+            conn.execute(f"ALTER TABLE {quote_identifier(table)} RENAME TO {quote_identifier(history_table(target))}")
+            for statement in create_history_table(target):
+                conn.execute(statement)
+
+
+def _unique_key(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns of the upsert key index a version-7 target table has (``_<target>_key_…``), if any."""
+    prefix = f"_{table}_key"
+    for row in conn.execute(f"PRAGMA index_list({quote_identifier(table)})"):
+        name, unique = row[1], row[2]
+        if unique and (name == prefix or name.startswith(prefix + "_")):
+            info = conn.execute(f"PRAGMA index_info({quote_identifier(name)})").fetchall()
+            return tuple(col for _, _, col in sorted(info))
+    return ()
+
+
+# What each storage class says of the column that holds it.
+_STORED_TYPES = {frozenset({"integer"}): "INTEGER", frozenset({"real"}): "REAL", frozenset({"integer", "real"}): "REAL"}
+
+
+def _type_of_values(conn: sqlite3.Connection, table: str, column: str) -> str:
+    """A declared type for a column stored without one: what its values are (TEXT when mixed; none while it has none)."""
+    kinds = frozenset(
+        row[0]
+        for row in conn.execute(
+            f"SELECT DISTINCT typeof({quote_identifier(column)}) FROM {quote_identifier(table)}"
+            f" WHERE {quote_identifier(column)} IS NOT NULL"
+        )
+    )
+    return _STORED_TYPES.get(kinds, "TEXT") if kinds else ""
+
+
+MIGRATION_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {8: _upgrade_target_tables}
