@@ -81,8 +81,8 @@ def test_the_database_reference_matches_a_real_database(server: str, tmp_path: P
         actual = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
     for table in OWN_TABLES:
         assert documented[table] == actual[table], table
-    history = set(actual["_items_history"])
-    assert documented["_<target>_history"] == history
+    history = set(actual["_crawlrunner_history_items"])
+    assert documented["_crawlrunner_history_<target>"] == history
     provenance = {c for c in actual["items"] if c.startswith("_")}
     assert provenance <= documented["Target tables"] | {
         "_first_seen_run",
@@ -131,7 +131,8 @@ def test_the_postgresql_reference_matches_a_real_database(server: str, pg_url: s
     for table, column in columns:
         actual.setdefault(table, set()).add(column)
     for table in ("workers", "run_targets", "seen", "hosts", "host_turns"):
-        assert documented[table] == actual[table], table
-    sqlite_requests = _documented_columns(doc)["requests"]
-    assert documented["Leases: the extra columns of `requests`"] | sqlite_requests == actual["requests"]
-    assert actual["fetch_log"] - _documented_columns(doc)["fetch_log"] == {"worker_id"}
+        assert documented["_crawlrunner_" + table] == actual["_crawlrunner_" + table], table
+    sqlite_requests = _documented_columns(doc)["_crawlrunner_requests"]
+    leases = documented["Leases: the extra columns of `_crawlrunner_requests`"]
+    assert leases | sqlite_requests == actual["_crawlrunner_requests"]
+    assert actual["_crawlrunner_fetch_log"] - _documented_columns(doc)["_crawlrunner_fetch_log"] == {"worker_id"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 EXIT_CODES_HELP = """\b
 Exit status:
   0    every request succeeded
-  1    some requests failed (see the fetch_log table), or the run failed
+  1    some requests failed (see the _crawlrunner_fetch_log table), or the run failed
   2    bad spec or usage; nothing was fetched
   3    extraction looks broken (a selector matched nothing, a field is always empty),
        or expectations in the spec were not met (listed at the end; wins over 1)
@@ -82,7 +82,7 @@ Example:
 
 RUN_HELP = """Validate SPEC, fetch every request it plans, and store the records.
 
-Failed requests are recorded in the fetch_log table and the run goes on;
+Failed requests are recorded in the _crawlrunner_fetch_log table and the run goes on;
 the exit status says whether everything succeeded. The first Ctrl-C (or
 SIGTERM) lets requests in flight finish; a second one stops at once.
 Either way, everything fetched is committed, and --resume continues the

@@ -45,7 +45,7 @@ def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: 
             )
     if totals.failures:
         kinds = ", ".join(_failure_kind(totals, kind, count) for kind, count in totals.failures.most_common())
-        notes.append(f"failed requests: {kinds} (see the fetch_log table)")
+        notes.append(f"failed requests: {kinds} (see the _crawlrunner_fetch_log table)")
         if len(result.stats.targets) > 1:
             for name, stats in result.stats.targets.items():
                 if stats.failures:

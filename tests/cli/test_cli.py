@@ -121,7 +121,7 @@ def test_run_exits_1_when_a_request_fails(
 
     assert result.exit_code == 1
     assert (
-        f"failed requests: http_status 1 (e.g. {server}/status/404: HTTP 404 Not Found) (see the fetch_log table)"
+        f"failed requests: http_status 1 (e.g. {server}/status/404: HTTP 404 Not Found) (see the _crawlrunner_fetch_log table)"
         in result.stdout
     )
     assert query(db_path, "SELECT count(*) FROM item") == [(1,)]
