@@ -75,7 +75,9 @@ def test_a_read_command_upgrades_the_file_once_into_the_new_layout(cli: CliRunne
     with closing(sqlite3.connect(old_file)) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT id) FROM products").fetchone() == (30, 30)
         assert conn.execute("SELECT typeof(raw_price) FROM products LIMIT 1").fetchone() == ("real",)
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+        indexes = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        }
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert "_crawlrunner_fetch_log_run_target" in indexes and "fetch_log_run_target" not in indexes

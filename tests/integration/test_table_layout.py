@@ -79,9 +79,7 @@ async def test_a_column_typed_by_one_run_keeps_its_type_in_the_next(site: str, t
     assert query(db, "SELECT n, m FROM things ORDER BY _run_id") == [(None, None), (7, "x")]
 
 
-async def test_the_upsert_key_is_the_primary_key_and_a_record_without_one_is_dropped(
-    site: str, tmp_path: Path
-) -> None:
+async def test_the_upsert_key_is_the_primary_key_and_a_record_without_one_is_dropped(site: str, tmp_path: Path) -> None:
     db = tmp_path / "t.db"
     documents["a"] = {"items": [{"id": 1, "sku": "a"}, {"id": None, "sku": "b"}, {"id": 2, "sku": "c"}]}
     spec = _spec(site, "{id: {jmespath: id, type: int}, sku: sku}", mode="upsert", key="    key: [id]\n")
