@@ -194,8 +194,12 @@ class PostgresFrontier(Frontier):
         now = time.monotonic()
         if now - self._counted_at < self._count_every:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # asked outside the run's loop: the last count is all there is
+            return
         self._counted_at = now
-        self._counting = asyncio.get_running_loop().create_task(self._count_pending(), name="crawlrunner-queued")
+        self._counting = loop.create_task(self._count_pending(), name="crawlrunner-queued")
 
     async def _count_pending(self) -> None:
         started = time.monotonic()
