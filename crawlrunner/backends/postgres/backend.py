@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 UNFINISHED = ("running", "interrupted", "failed", "limited")
 # What a run's sessions so far fetched, per target: (target, requests, failed, records).
-COUNTS_BY_TARGET = "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0) FROM fetch_log WHERE run_id = $1 GROUP BY target"
+COUNTS_BY_TARGET = "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0) FROM _crawlrunner_fetch_log WHERE run_id = $1 GROUP BY target"
 
 
 class PostgresBackend(Backend):
@@ -155,7 +155,7 @@ class PostgresBackend(Backend):
         self._membership = await self._exits.enter_async_context(membership)
         async with self.pool.acquire() as conn:
             validators = await records.validators(conn, targets, expected_keys(spec, targets))
-            retry_of = await conn.fetchval("SELECT retry_of FROM runs WHERE id = $1", run_id)
+            retry_of = await conn.fetchval("SELECT retry_of FROM _crawlrunner_runs WHERE id = $1", run_id)
             since = await records.last_runs(conn, spec, run_id)
             earlier = await self._counts_by_target(conn, run_id) if self._resumed else {}
         return OpenedRun(
@@ -217,7 +217,7 @@ class PostgresBackend(Backend):
     async def _choose_run(self, conn: asyncpg.Connection, spec: Spec, targets: list[Target], start: Start) -> int:
         """The run to join or resume, or a new one; ``-id`` of a completed run a ``--resume`` finds."""
         last = await conn.fetchrow(
-            "SELECT id, status, fingerprints FROM runs WHERE spec_name = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+            "SELECT id, status, fingerprints FROM _crawlrunner_runs WHERE spec_name = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE",
             spec.name,
         )
         if start is Start.RETRY_FAILED:
@@ -241,7 +241,7 @@ class PostgresBackend(Backend):
                 # The spec's fingerprints are stored anew: a run stored by an
                 # earlier rule (see spec/fingerprints.py) moves to this one.
                 await conn.execute(
-                    "UPDATE runs SET status = 'running', finished_at = NULL, resumed = resumed + 1,"
+                    "UPDATE _crawlrunner_runs SET status = 'running', finished_at = NULL, resumed = resumed + 1,"
                     " stop_requested = false, fingerprints = $2 WHERE id = $1",
                     run_id, spec.fingerprints.to_json(),
                 )  # fmt: skip
@@ -249,7 +249,9 @@ class PostgresBackend(Backend):
                 self._resumed = True
                 return run_id
             if status == "running":  # every worker of it died, and the spec changed since
-                await conn.execute("UPDATE runs SET status = 'interrupted', finished_at = now() WHERE id = $1", run_id)
+                await conn.execute(
+                    "UPDATE _crawlrunner_runs SET status = 'interrupted', finished_at = now() WHERE id = $1", run_id
+                )
             if start is Start.RESUME:
                 if status == "completed" and same_spec:
                     return -run_id
@@ -268,14 +270,14 @@ class PostgresBackend(Backend):
     ) -> int:
         run_id = int(
             await conn.fetchval(
-                "INSERT INTO runs (spec_name, spec_file, spec_hash, fingerprints, status, retry_of)"
+                "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, fingerprints, status, retry_of)"
                 " VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
                 spec.name, spec.source, spec.digest, spec.fingerprints.to_json(), retry_of,
             )
         )  # fmt: skip
         # A retry has no start requests: its plan is loaded already, as the failures it copies.
         await conn.executemany(
-            "INSERT INTO run_targets (run_id, target, position, exhausted) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO _crawlrunner_run_targets (run_id, target, position, exhausted) VALUES ($1, $2, $3, $4)",
             [(run_id, t.name, i, retry_of is not None) for i, t in enumerate(targets)],
         )
         return run_id
@@ -292,7 +294,9 @@ class PostgresBackend(Backend):
                 f"{self.name}: run {previous} of {spec.name!r} is still running; retry its failures once it ends"
             )
         if last["status"] == "running":  # every worker of it died
-            await conn.execute("UPDATE runs SET status = 'interrupted', finished_at = now() WHERE id = $1", previous)
+            await conn.execute(
+                "UPDATE _crawlrunner_runs SET status = 'interrupted', finished_at = now() WHERE id = $1", previous
+            )
         run_id = await self._new_run(conn, spec, targets, retry_of=previous)
         copied = await conn.execute(sql.COPY_FAILED, previous, run_id, [t.name for t in targets])
         log.info("retrying run %d's failed requests as run %d: %s", previous, run_id, copied.rpartition(" ")[2])
@@ -300,7 +304,7 @@ class PostgresBackend(Backend):
 
     async def _given_run(self, conn: asyncpg.Connection, spec: Spec, targets: list[Target], run_id: int) -> int:
         """``run_id`` if it still goes on (``-run_id`` if it is over), for a worker started to help it."""
-        row = await conn.fetchrow("SELECT status, fingerprints FROM runs WHERE id = $1 FOR UPDATE", run_id)
+        row = await conn.fetchrow("SELECT status, fingerprints FROM _crawlrunner_runs WHERE id = $1 FOR UPDATE", run_id)
         if row is None or row["fingerprints"] is None or not self._same_spec(spec, row["fingerprints"]):
             raise ResumeError(f"{self.name}: no run {run_id} of this spec to join")
         if row["status"] == "completed":
@@ -317,7 +321,9 @@ class PostgresBackend(Backend):
         return spec.fingerprints.added_since(Fingerprints.from_json(stored)) == []
 
     async def _check_targets(self, conn: asyncpg.Connection, run_id: int, targets: list[Target]) -> None:
-        names = {r[0] for r in await conn.fetch("SELECT target FROM run_targets WHERE run_id = $1", run_id)}
+        names = {
+            r[0] for r in await conn.fetch("SELECT target FROM _crawlrunner_run_targets WHERE run_id = $1", run_id)
+        }
         if names != {t.name for t in targets}:
             raise ResumeError(
                 f"{self.name}: run {run_id} runs the targets {', '.join(sorted(names))}; "
@@ -344,7 +350,7 @@ class PostgresBackend(Backend):
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute(sql.RELEASE_WORKER, run_id, worker_id)
                 await release_worker_turns(conn, worker_id)
-                current = await conn.fetchval("SELECT status FROM runs WHERE id = $1 FOR UPDATE", run_id)
+                current = await conn.fetchval("SELECT status FROM _crawlrunner_runs WHERE id = $1 FOR UPDATE", run_id)
                 outcome = status
                 if status == "completed" and not stopped and await conn.fetchval(sql.RUN_OVER, run_id):
                     # From any unfinished status: a worker presumed dead may finish
@@ -402,7 +408,7 @@ class PostgresBackend(Backend):
     async def failures_by_target(self, run_id: int) -> dict[str, int]:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT target, count(*) FROM fetch_log WHERE run_id = $1 AND error_kind IS NOT NULL GROUP BY target",
+                "SELECT target, count(*) FROM _crawlrunner_fetch_log WHERE run_id = $1 AND error_kind IS NOT NULL GROUP BY target",
                 run_id,
             )
         return {str(r[0]): int(r[1]) for r in rows}
@@ -411,7 +417,7 @@ class PostgresBackend(Backend):
         """(requests, records) of the whole run so far, every worker's: counted live, the run may go on."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT count(*), coalesce(sum(records), 0) FROM fetch_log WHERE run_id = $1", run_id
+                "SELECT count(*), coalesce(sum(records), 0) FROM _crawlrunner_fetch_log WHERE run_id = $1", run_id
             )
         assert row is not None
         return int(row[0]), int(row[1])
@@ -423,7 +429,9 @@ async def request_stop(url: str, run_id: int) -> int:
     async with open_pool(url, size=1) as pool, pool.acquire() as conn:
         if await conn.fetchval("SELECT to_regclass($1)", LAYOUT_TABLE) is None:
             raise OutputPathError(f"{name}: not a crawlrunner database (no runs in it)")
-        status = await conn.fetchval("UPDATE runs SET stop_requested = true WHERE id = $1 RETURNING status", run_id)
+        status = await conn.fetchval(
+            "UPDATE _crawlrunner_runs SET stop_requested = true WHERE id = $1 RETURNING status", run_id
+        )
         if status is None:
             raise UsageError(f"{name}: no run {run_id}")
         if status != "running":

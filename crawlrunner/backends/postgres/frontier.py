@@ -52,7 +52,9 @@ LOAD_BATCH = 1000  # start requests loaded from the plan at once
 POLL_MIN, POLL_MAX = 0.01, 0.25  # seconds between looks when nothing is ready
 QUEUED_EVERY = 1.0  # seconds between counts of the waiting requests, at least (for progress)
 # Per target, the requests waiting in the whole run: pending, not yet leased by any worker.
-COUNT_PENDING = "SELECT target, count(*) FROM requests WHERE run_id = $1 AND state = 'pending' GROUP BY target"
+COUNT_PENDING = (
+    "SELECT target, count(*) FROM _crawlrunner_requests WHERE run_id = $1 AND state = 'pending' GROUP BY target"
+)
 
 
 class Leases:
