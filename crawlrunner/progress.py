@@ -5,20 +5,31 @@ waiting to be retried); a reporter task samples it. On a terminal the
 display is drawn with rich and redrawn in place; on anything else (CI, a
 pipe, a file) a plain line per target is written every ``interval``
 seconds, with no control codes.
+
+While the live display is up, log lines bound for its terminal go through
+its console: each is printed above the display, which is then drawn again
+below it (a line written straight to the terminal would land inside the
+display and break every redraw after it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, cast
 
 from .stats import RunStats, TargetStats
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -181,7 +192,8 @@ class LiveReporter:
             return table
 
         console = Console(stderr=True)
-        with Live(render(), console=console, refresh_per_second=1 / self.refresh, transient=True) as live:
+        live_display = Live(render(), console=console, refresh_per_second=1 / self.refresh, transient=True)
+        with live_display as live, logs_above(console):
             try:
                 while True:
                     await asyncio.sleep(self.refresh)
@@ -192,6 +204,77 @@ class LiveReporter:
                 # erases it: a table taller than the terminal would scroll out
                 # of reach and stay behind. Nothing is drawn, so nothing stays.
                 live.update("", refresh=True)
+
+
+@contextmanager
+def logs_above(console: Console) -> Iterator[None]:
+    """Log handlers that write to ``console``'s terminal write through ``console`` meanwhile.
+
+    The handlers are crawlrunner's and those its records propagate to (the
+    root's, in a program that set up logging itself); each gets its stream
+    back afterwards.
+    """
+    swapped = [(handler, handler.stream) for handler in _handlers_on(console)]
+    above = _AboveTheDisplay(console)
+    for handler, _ in swapped:
+        handler.setStream(cast("IO[str]", above))
+    try:
+        yield
+    finally:
+        for handler, stream in swapped:
+            handler.setStream(stream)  # which writes out what ``above`` still holds (a line not ended)
+
+
+class _AboveTheDisplay:
+    """A log handler's stream printing each line through a live display's console, so above the display.
+
+    Unlike rich's ``FileProxy`` it does not wrap lines at the terminal's width
+    (the terminal wraps them, as it would without the display): a JSON log
+    line stays one line for whoever copies it.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        if lines:
+            self._print("\n".join(lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            self._print(self._partial)
+            self._partial = ""
+
+    def _print(self, text: str) -> None:
+        from rich.text import Text
+
+        self._console.print(Text(text), soft_wrap=True)
+
+
+def _handlers_on(console: Console) -> list[logging.StreamHandler[IO[str]]]:
+    """The stream handlers crawlrunner's log records reach that write to the terminal ``console`` draws on."""
+    terminal = _device(console.file)
+    found: list[logging.StreamHandler[IO[str]]] = []
+    logger: logging.Logger | None = logging.getLogger(__name__.partition(".")[0])
+    while logger is not None:
+        found += [
+            h for h in logger.handlers
+            if isinstance(h, logging.StreamHandler) and terminal is not None and _device(h.stream) == terminal
+        ]  # fmt: skip
+        logger = logger.parent if logger.propagate else None
+    return found
+
+
+def _device(stream: object) -> tuple[int, int] | None:
+    """The (device, inode) a stream writes to, so that two objects on one terminal are known as one."""
+    try:
+        info = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # no file behind it (a StringIO), or closed
+        return None
+    return info.st_dev, info.st_ino
 
 
 def reporter_for(stream: IO[str], *, interval: float = 10.0) -> Reporter:

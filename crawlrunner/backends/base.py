@@ -78,8 +78,8 @@ class Frontier(ABC):
     def queued(self) -> Mapping[str, int]:
         """Requests found and waiting per target (derived ones: next pages, links, children), for progress.
 
-        Start requests still in the plan are not counted (the plan is read lazily); a frontier that cannot
-        tell cheaply (a shared run's) answers with nothing, and progress shows what was fetched.
+        Start requests still in the plan are not counted (the plan is read lazily). Called on every progress
+        tick: a frontier whose count is a query answers with a cached one (PostgreSQL's, at most a second old).
         """
         return {}
 

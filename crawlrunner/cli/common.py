@@ -26,10 +26,12 @@ owns_process = False  # set by entry_point: the command runs as its own process
 
 def say(message: str, level: str = "error") -> None:
     """A message of the command itself on stderr: text, or a JSON line with --log-format json."""
+    # sys.stderr as it is now, not click's own stream on the terminal: while the live progress
+    # display is up it is the display's (rich's), which prints the message above the display.
     if log_format() == "json":
-        click.echo(json_message(message, level, "crawlrunner.cli"), err=True)
+        click.echo(json_message(message, level, "crawlrunner.cli"), file=sys.stderr)
     else:
-        click.echo(f"crawlrunner: {message}", err=True)
+        click.echo(f"crawlrunner: {message}", file=sys.stderr)
 
 
 def say_problems(problems: Iterable[SpecProblem]) -> None:

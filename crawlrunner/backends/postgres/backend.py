@@ -29,7 +29,7 @@ from ...errors import OutputPathError, ResumeError, StorageError, UsageError
 from ...expectations import TargetFacts
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
-from ...stats import HostStats
+from ...stats import HostStats, TargetStats
 from .. import health, host_stats
 from ..base import Backend, OpenedRun, RunLimits, Sink, Start, StoredBody
 from ..recrawl import expected_keys, led_to_reader
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNFINISHED = ("running", "interrupted", "failed", "limited")
+# What a run's sessions so far fetched, per target: (target, requests, failed, records).
+COUNTS_BY_TARGET = "SELECT target, count(*), count(error_kind), coalesce(sum(records), 0) FROM _crawlrunner_fetch_log WHERE run_id = $1 GROUP BY target"
 
 
 class PostgresBackend(Backend):
@@ -64,6 +66,7 @@ class PostgresBackend(Backend):
         self._worker_id: int | None = None
         self._run_id = 0
         self._membership: Membership | None = None
+        self._resumed = False  # the run this worker opened was an unfinished one, taken up again
 
     @classmethod
     @asynccontextmanager
@@ -141,6 +144,7 @@ class PostgresBackend(Backend):
         frontier = PostgresFrontier(
             self.pool, self.name, run_id, worker_id, spec, targets, limits or RunLimits(), leases, cursors
         )
+        self._exits.push_async_callback(frontier.stop_counting)  # progress may count until the run's end
         sink = PostgresSink(self.pool, self.name, run_id, worker_id, spec, leases, frontier.committed)
         hosts = ClusterSlots(self.pool, run_id, worker_id, spec.http.limits.per_host, name=self.name)
         await hosts.start()
@@ -153,11 +157,25 @@ class PostgresBackend(Backend):
             validators = await records.validators(conn, targets, expected_keys(spec, targets))
             retry_of = await conn.fetchval("SELECT retry_of FROM _crawlrunner_runs WHERE id = $1", run_id)
             since = await records.last_runs(conn, spec, run_id)
+            earlier = await self._counts_by_target(conn, run_id) if self._resumed else {}
         return OpenedRun(
             run_id, frontier, sink, validators, led_to_reader(spec, self._led_to), whole_crawl=retry_of is None,
             hosts=hosts, cluster_totals=lambda: self.run_totals(run_id), cursors=cursors,
-            last_runs=since,
+            last_runs=since, earlier=earlier,
         )  # fmt: skip
+
+    @staticmethod
+    async def _counts_by_target(conn: asyncpg.Connection, run_id: int) -> dict[str, TargetStats]:
+        """What run ``run_id``'s earlier sessions fetched, per target: where a resumed run's progress starts.
+
+        Only the worker that resumes the run gets them; one joining it while it
+        runs counts from zero (what the others do meanwhile is the header's
+        whole-run line, not this worker's).
+        """
+        return {
+            str(name): TargetStats(requests=requests, ok=requests - failed, failed=failed, records=records)
+            for name, requests, failed, records in await conn.fetch(COUNTS_BY_TARGET, run_id)
+        }
 
     async def _led_to(self, target: str, url: str) -> str | None:
         async def read() -> str | None:
@@ -182,6 +200,7 @@ class PostgresBackend(Backend):
 
         async def join_once() -> tuple[int | None, int, int | None]:
             async with self.pool.acquire() as conn, conn.transaction():
+                self._resumed = False  # a try whose reply was lost may have said otherwise
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", spec.name)
                 if start is Start.JOIN:
                     assert wanted is not None
@@ -227,6 +246,7 @@ class PostgresBackend(Backend):
                     run_id, spec.fingerprints.to_json(),
                 )  # fmt: skip
                 log.info("resuming run %d (%s)", run_id, status)
+                self._resumed = True
                 return run_id
             if status == "running":  # every worker of it died, and the spec changed since
                 await conn.execute(

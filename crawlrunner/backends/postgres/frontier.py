@@ -14,18 +14,23 @@ Until then a worker with nothing to claim polls, with backoff, and is woken
 at once when its own sink commits (which may have saved new requests).
 
 ``max_requests`` and ``max_records`` count what this process does.
+
+``queued()`` (for progress) is a count read from the database at most every
+``QUEUED_EVERY`` seconds, in the background, never on the reporter's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Iterator
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from ...errors import CrawlRunnerError
 from ...follow import FollowScope, is_link, normalize_url, start_hosts
 from ...incremental import Cursors
 from ...plan import RequestPlan, plan_target
@@ -45,6 +50,11 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 16  # requests leased at once, at most: a worker claims about what it can send now
 LOAD_BATCH = 1000  # start requests loaded from the plan at once
 POLL_MIN, POLL_MAX = 0.01, 0.25  # seconds between looks when nothing is ready
+QUEUED_EVERY = 1.0  # seconds between counts of the waiting requests, at least (for progress)
+# Per target, the requests waiting in the whole run: pending, not yet leased by any worker.
+COUNT_PENDING = (
+    "SELECT target, count(*) FROM _crawlrunner_requests WHERE run_id = $1 AND state = 'pending' GROUP BY target"
+)
 
 
 class Leases:
@@ -116,6 +126,14 @@ class PostgresFrontier(Frontier):
         self._refill = asyncio.Lock()
         self._wake = asyncio.Event()
         self._poll = POLL_MIN
+        self._pending: dict[str, int] = {}  # the last count of pending requests per target
+        # Leased by this worker since that count (and since the count under way) began: taken off it,
+        # so a stale count does not show requests done since as still to do.
+        self._leased_since: Counter[str] = Counter()
+        self._leased_during: Counter[str] = Counter()
+        self._counted_at = -QUEUED_EVERY  # monotonic time the count was asked for (never: long ago)
+        self._count_every = QUEUED_EVERY
+        self._counting: asyncio.Task[None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -154,6 +172,57 @@ class PostgresFrontier(Frontier):
             self._stop_early()
         return plan
 
+    def queued(self) -> Mapping[str, int]:
+        """Requests waiting per target: the whole run's pending ones, and this worker's leased but not yet sent.
+
+        With one worker that is everything found and not yet fetched. In a shared
+        run the progress view adds it to *this worker's* done and in-flight
+        requests, so a target's "found so far" is what this worker did plus what
+        is left for every worker (requests in flight at the others, and what
+        they did, are not in it); the whole run's counts are the header's.
+        The database's count is at most ``QUEUED_EVERY`` seconds old (longer
+        when counting is slow: a big queue is not counted all the time).
+        """
+        self._count_pending_soon()
+        waiting = Counter(self._pending)
+        waiting.subtract(self._leased_since)
+        waiting.update(plan.target.name for plan in self._buffer)
+        return +waiting  # positive counts only
+
+    def _count_pending_soon(self) -> None:
+        """Start counting pending requests in the background, unless counted lately (or counting now)."""
+        if self._counting is not None or self._closed:
+            return
+        now = time.monotonic()
+        if now - self._counted_at < self._count_every:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # asked outside the run's loop: the last count is all there is
+            return
+        self._counted_at = now
+        self._counting = loop.create_task(self._count_pending(), name="crawlrunner-queued")
+
+    async def _count_pending(self) -> None:
+        started = time.monotonic()
+        self._leased_during = Counter()
+
+        async def count() -> list[asyncpg.Record]:
+            async with self._pool.acquire() as conn:
+                return list(await conn.fetch(COUNT_PENDING, self._run_id))
+
+        try:
+            rows = await retrying(self._name, "count the waiting requests", count)
+        except CrawlRunnerError as exc:  # progress only: the frontier and the sink say it if the database is gone
+            log.debug("waiting requests not counted: %s", exc)
+        else:
+            self._pending = {str(target): int(n) for target, n in rows if target in self._targets}
+            self._leased_since, self._leased_during = self._leased_during, Counter()
+            # Counting ten times as long as it takes at most: a queue of millions is not counted every second.
+            self._count_every = max(QUEUED_EVERY, 10 * (time.monotonic() - started))
+        finally:
+            self._counting = None
+
     def committed(self) -> None:
         """The sink committed: requests it saved may be claimable now."""
         self._wake.set()
@@ -186,6 +255,8 @@ class PostgresFrontier(Frontier):
             assert plan.request_id is not None
             self.leases.hold(plan, token)
             self._buffer.append(plan)
+            self._leased_since[plan.target.name] += 1
+            self._leased_during[plan.target.name] += 1
         return bool(rows)
 
     async def _load_plan(self) -> bool:
@@ -307,3 +378,11 @@ class PostgresFrontier(Frontier):
         self._closed = True
         self._wake.set()
         await self._release_buffer()
+        await self.stop_counting()
+
+    async def stop_counting(self) -> None:
+        """Cancel a count of waiting requests under way: before the pool closes, at the latest."""
+        self._closed = True  # and start none after it
+        if self._counting is not None:
+            self._counting.cancel()
+            await asyncio.gather(self._counting, return_exceptions=True)
