@@ -68,8 +68,14 @@ def test_killed_runs_resume_without_losing_or_repeating_a_record(
     db = tmp_path / "killed.db"
     kills = 0
     resume = False
-    for _ in range(12):
+    for attempt in range(12):
         child = _start(spec, db, resume)
+        if attempt and not resume:
+            # On a busy machine start-up alone can outlast every pause: once a kill
+            # has landed before the run was recorded, wait for the run to exist.
+            deadline = time.monotonic() + 30
+            while _last_status(db) is None and child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
         time.sleep(rng.uniform(0.05, 0.8))
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)

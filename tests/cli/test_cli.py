@@ -192,7 +192,7 @@ def test_a_bad_base_url_option_is_blamed_on_the_option(cli: CliRunner, write_spe
 def test_a_foreign_sqlite_database_is_refused(cli: CliRunner, write_spec: Callable[..., Path], tmp_path: Path) -> None:
     foreign = tmp_path / "theirs.db"
     with closing(sqlite3.connect(foreign)) as conn:
-        conn.execute("CREATE TABLE _crawlrunner_runs (x)")
+        conn.execute("CREATE TABLE runs (x)")
     result = cli.invoke(main, ["run", str(write_spec(GOOD, base="http://127.0.0.1:9")), "-o", str(foreign)])
 
     assert result.exit_code == 2

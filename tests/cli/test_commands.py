@@ -88,7 +88,7 @@ def test_query_export_and_runs_read_the_database(
     assert sorted(r["id"] for r in rows) == list(range(1, 13)) and rows[0]["_run_id"] == 1
 
     as_csv = cli.invoke(main, ["export", str(db_path), "items", "-f", "csv", "--run", "1"])
-    assert as_csv.stdout.splitlines()[0] == "_run_id,_url,_fetched_at,id,name"
+    assert as_csv.stdout.splitlines()[0] == "id,name,_run_id,_url,_fetched_at"
     assert len(as_csv.stdout.splitlines()) == 13
 
     listed = cli.invoke(main, ["runs", str(db_path), "-f", "jsonl"])

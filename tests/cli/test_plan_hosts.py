@@ -126,11 +126,11 @@ def test_a_database_from_before_host_stats_is_read_for_the_rest(
             conn.executescript(migration)
         conn.execute("PRAGMA user_version = 4")
         conn.execute(
-            "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
+            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
             " VALUES ('old', 'spec.yaml', 'x', '2026-01-01', '2026-01-01', 'completed')"
         )
         conn.execute(
-            "INSERT INTO _crawlrunner_fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records,"
+            "INSERT INTO fetch_log (run_id, target, method, url, status, bytes, elapsed_ms, attempts, records,"
             " fetched_at) VALUES (1, 'items', 'GET', 'https://api.example.com/items', 200, 10, 250, 1, 1, '2026-01-01')"
         )
         conn.commit()

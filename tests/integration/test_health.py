@@ -397,8 +397,8 @@ def test_a_layout_3_file_is_upgraded_and_its_old_runs_are_no_baseline(
     with closing(sqlite3.connect(db_path)) as conn:
         for migration in MIGRATIONS[:3]:
             conn.executescript(migration)
-        conn.execute(
-            "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
+        conn.execute(  # layout 3's names: the upgrade renames them
+            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, finished_at, status)"
             " VALUES ('health', 'spec.yaml', 'x', '2026-01-01', '2026-01-01', 'completed')"
         )
         conn.execute("PRAGMA user_version = 3")
@@ -410,7 +410,7 @@ def test_a_layout_3_file_is_upgraded_and_its_old_runs_are_no_baseline(
 
     assert result.exit_code == 0, result.output
     assert "items: drift not checked: no earlier completed run of this spec crawled it" in result.output
-    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(7,)]
+    assert query(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)] == [(8,)]
     assert query(db_path, "SELECT run_id, reason FROM _crawlrunner_chain_ends") == [(2, "no_next")]
 
 

@@ -82,7 +82,7 @@ def test_export_returns_a_targets_rows_in_stored_order(two_runs: tuple[Path, lis
     db, (_, second) = two_runs
 
     single = crawlrunner.export(db, "single")
-    assert single.columns == ("_run_id", "_url", "_fetched_at", "id", "name")
+    assert single.columns == ("id", "name", "_run_id", "_url", "_fetched_at")
     assert [(r["_run_id"], r["id"], r["name"]) for r in single.records()] == [(1, 7, "item 7"), (2, 7, "item 7")]
     only_second = crawlrunner.export(db, "single", run_id=second.run_id)
     assert [r["_run_id"] for r in only_second.records()] == [second.run_id]

@@ -141,8 +141,8 @@ async def test_a_run_numbered_across_the_spec_by_the_previous_layout_resumes_wit
         for migration in MIGRATIONS[:2]:
             conn.executescript(migration)
         conn.execute("PRAGMA user_version = 2")
-        conn.execute(
-            "INSERT INTO _crawlrunner_runs (id, spec_name, spec_file, spec_hash, started_at, status)"
+        conn.execute(  # layout 2's names: the upgrade renames them
+            "INSERT INTO runs (id, spec_name, spec_file, spec_hash, started_at, status)"
             " VALUES (1, 'grow', ?, ?, '2026-01-01T00:00:00+00:00', 'interrupted')",
             (spec.source, spec.digest),
         )
@@ -150,7 +150,7 @@ async def test_a_run_numbered_across_the_spec_by_the_previous_layout_resumes_wit
         # Done before the interruption: a's items 1 and 3, c's items 201 and 203.
         done = [("a", 0, 1), ("a", 2, 3), ("c", 4, 201), ("c", 6, 203)]
         conn.executemany(
-            "INSERT INTO _crawlrunner_requests (id, run_id, target, state, seq, method, url, headers)"
+            "INSERT INTO requests (id, run_id, target, state, seq, method, url, headers)"
             " VALUES (?, 1, ?, 'done', ?, 'GET', ?, '{}')",
             [
                 ((1 << 32) + n, target, seq, f"{server}/json/item/{item}")
@@ -226,13 +226,13 @@ async def test_a_retry_of_failures_made_by_the_previous_layout_resumes_as_a_retr
             conn.executescript(migration)
         conn.execute("PRAGMA user_version = 2")
         runs = [(1, "completed"), (2, "interrupted")]  # 2 retried 1's one failure, and was interrupted
-        conn.executemany(
-            "INSERT INTO _crawlrunner_runs (id, spec_name, spec_file, spec_hash, started_at, status)"
+        conn.executemany(  # layout 2's names: the upgrade renames them
+            "INSERT INTO runs (id, spec_name, spec_file, spec_hash, started_at, status)"
             " VALUES (?, 'grow', ?, ?, '2026-01-01T00:00:00+00:00', ?)",
             [(run_id, spec.source, spec.digest, status) for run_id, status in runs],
         )
         conn.executemany(
-            "INSERT INTO _crawlrunner_requests (id, run_id, target, state, seq, method, url, headers) VALUES (?, ?, 'a', ?, ?, 'GET', ?, '{}')",
+            "INSERT INTO requests (id, run_id, target, state, seq, method, url, headers) VALUES (?, ?, 'a', ?, ?, 'GET', ?, '{}')",
             [
                 *(
                     ((1 << 32) + n, 1, "done" if n != 3 else "failed", n - 1, f"{server}/json/item/{n}")
@@ -258,7 +258,7 @@ async def test_a_retry_run_is_recorded_with_its_requests_or_not_at_all(
     assert (await run_async(spec, output=db_path)).totals.failed == 1
     with closing(sqlite3.connect(db_path)) as conn, conn:  # saving the requests to retry fails
         conn.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON requests WHEN NEW.state = 'pending'"
+            "CREATE TRIGGER refuse BEFORE INSERT ON _crawlrunner_requests WHEN NEW.state = 'pending'"
             " BEGIN SELECT RAISE(ABORT, 'refused'); END"
         )
 

@@ -262,7 +262,7 @@ async def test_a_database_made_by_the_first_layout_is_upgraded_in_place(
     with closing(sqlite3.connect(db_path)) as conn:
         conn.executescript(MIGRATIONS[0])
         conn.execute(
-            "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, started_at, status) VALUES ('old', 'o.yaml', 'h', 't', 'completed')"
+            "INSERT INTO runs (spec_name, spec_file, spec_hash, started_at, status) VALUES ('old', 'o.yaml', 'h', 't', 'completed')"
         )
         conn.execute("PRAGMA user_version = 1")
         conn.commit()
