@@ -68,8 +68,9 @@ def test_validate_loads_no_crawl_machinery() -> None:
 def test_a_bad_spec_is_reported_without_loading_crawl_machinery(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text("name: bad\ntargets:\n  - name: a\n    url: /x\n    retry: {attempts: -1}\n")
-    status, loaded = _loaded_by("validate", str(spec), watched=CRAWL_MODULES)
-    assert (status, loaded) == (2, [])
+    for command in (["validate"], ["run", "-o", str(tmp_path / "bad.db")]):
+        status, loaded = _loaded_by(*command, str(spec), watched=CRAWL_MODULES)
+        assert (command, status, loaded) == (command, 2, [])
 
 
 @pytest.mark.subprocess

@@ -165,7 +165,6 @@ def run(
     metrics_at: str | None,
     join: str | None,
 ) -> None:
-    from ..backends import is_database_url
     from ..console.summary import format_problems, format_summary
     from ..console.workers import LocalWorkers, check_shared, helper_arguments, run_to_join
     from ..spec import load_spec
@@ -191,6 +190,8 @@ def run(
             from ..progress import reporter_for
 
             reporter = reporter_for(sys.stderr)
+        from ..backends import is_database_url  # here, once the spec is good: it loads the engine and aiohttp
+
         check_shared(workers, join, is_database_url(output or spec.default_output))
         if workers > 1 and str(spec_file) == "-":  # helpers read their run's id from stdin: it has no spec left
             fail("--workers needs the spec in a file, not on stdin", EXIT_USAGE)
