@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
@@ -13,9 +11,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..console import help as texts
-from ..console.signals import SIGNAL_NAMES, run_with_signals
-from ..console.summary import format_problems, format_summary
-from ..console.summary_json import summary_json
 from ..overrides import check_base_url, check_output
 from ..settings import MAX_CONNECTIONS
 from . import common
@@ -43,6 +38,13 @@ if TYPE_CHECKING:
 def _run_spec(
     spec: Spec, output: str | Path | None, only: tuple[str, ...], summary_to: str | None = None, **options: Any
 ) -> RunResult:
+    # Imported here, not at the top: `crawlrunner validate` and `--version` load this module too,
+    # and should not pay for asyncio and the summary's imports (the spec model among them).
+    import signal
+
+    from ..console.signals import SIGNAL_NAMES, run_with_signals
+    from ..console.summary import format_summary
+
     warn = partial(say, level="warning")
     result, signals = run_with_signals(spec, output, only or None, warn=warn, settle=common.owns_process, **options)
     if result is None:
@@ -76,6 +78,8 @@ def _check_summary_to(summary_to: str | None) -> None:
 def _write_summary_json(summary_to: str | None, result: RunResult, status: int, by: str | None = None) -> None:
     if summary_to is None:
         return
+    from ..console.summary_json import summary_json
+
     text = summary_json(result, status, by)
     if summary_to == "-":
         click.echo(text)
@@ -161,7 +165,7 @@ def run(
     metrics_at: str | None,
     join: str | None,
 ) -> None:
-    from ..backends import is_database_url
+    from ..console.summary import format_problems, format_summary
     from ..console.workers import LocalWorkers, check_shared, helper_arguments, run_to_join
     from ..spec import load_spec
 
@@ -186,6 +190,8 @@ def run(
             from ..progress import reporter_for
 
             reporter = reporter_for(sys.stderr)
+        from ..backends import is_database_url  # here, once the spec is good: it loads the engine and aiohttp
+
         check_shared(workers, join, is_database_url(output or spec.default_output))
         if workers > 1 and str(spec_file) == "-":  # helpers read their run's id from stdin: it has no spec left
             fail("--workers needs the spec in a file, not on stdin", EXIT_USAGE)
@@ -227,7 +233,10 @@ def run(
 )
 @verbosity
 def demo(output: str, serve: bool, port: int | None) -> None:
+    import asyncio
+
     from .. import runtime
+    from ..console.summary import format_summary
     from ..demo import run_demo, serve_forever
 
     if serve:
@@ -266,6 +275,7 @@ def reextract(spec_file: Path, output: str | None, only: tuple[str, ...]) -> Non
       crawlrunner reextract shop.yaml -o shop.db
     """
     from ..api import reextract as reextract_spec
+    from ..console.summary import format_summary
     from ..spec import load_spec
 
     with user_errors():

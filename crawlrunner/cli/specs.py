@@ -31,7 +31,6 @@ def validate(spec_files: tuple[Path, ...]) -> None:
     Example:
       crawlrunner validate *.yaml
     """
-    from ..console.plan import planned
     from ..preview import count_start_requests
     from ..spec import load_spec
 
@@ -46,10 +45,16 @@ def validate(spec_files: tuple[Path, ...]) -> None:
         count = len(spec.targets)
         if not quiet():
             click.echo(
-                f"{spec.source}: ok ({count} target{'s' if count != 1 else ''}, {planned(*count_start_requests(spec))})"
+                f"{spec.source}: ok ({count} target{'s' if count != 1 else ''}, {_planned(*count_start_requests(spec))})"
             )
     if problems:
         fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
+
+
+def _planned(start: int, dynamic: bool) -> str:
+    """``validate``'s note on a spec's size: "12 start requests, more from pages"."""
+    # Here, not in console.plan: that module imports the database readers, which validate does not need.
+    return f"{start} start request{'s' if start != 1 else ''}{', more from pages' if dynamic else ''}"
 
 
 def print_plan(spec: Spec, only: tuple[str, ...], first: int, **options: Any) -> None:

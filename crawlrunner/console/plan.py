@@ -108,11 +108,6 @@ def _request_lines(request: PlannedRequest) -> Iterator[str]:
         yield f"      body: {request.body}"
 
 
-def planned(start: int, dynamic: bool) -> str:
-    """``validate``'s note on a spec's size: "12 start requests, more from pages"."""
-    return f"{start} start request{'s' if start != 1 else ''}{', more from pages' if dynamic else ''}"
-
-
 def host_lines(hosts: Iterable[HostPlan]) -> Iterator[str]:
     """Per host: its known requests, the pace politeness sets, and the least time they take."""
     hosts = list(hosts)
