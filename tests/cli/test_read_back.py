@@ -117,29 +117,3 @@ def test_read_commands_leave_no_wal_files_behind(
         assert all(p.exists() for p in side_files)
         assert writer.execute("SELECT name FROM products").fetchall() == [("changed",)]
     assert query(db_path, "SELECT name FROM products") == [("changed",)]
-
-
-def test_a_database_from_before_field_types_exports_as_stored_until_a_run_upgrades_it(
-    cli: CliRunner, server: str, write_spec: Callable[..., Path], db_path: Path
-) -> None:
-    server_app.catalogues["typed-old"] = {1: ("a", 1.5)}
-    _crawl(cli, write_spec, server, str(db_path), "typed-old")
-    with closing(sqlite3.connect(db_path)) as conn:  # layout 6, as the release before wrote it
-        conn.execute("DROP TABLE _crawlrunner_field_types")
-        conn.execute("PRAGMA user_version = 6")
-        conn.commit()
-
-    before = json.loads(cli.invoke(main, ["export", str(db_path), "products"]).stdout)
-    assert (before["cheap"], before["words"]) == (1, '["a", "x"]')  # read-only: not upgraded, no error
-    assert query(db_path, "PRAGMA user_version") == [(6,)]
-
-    _crawl(cli, write_spec, server, str(db_path), "typed-old")
-    after = json.loads(cli.invoke(main, ["export", str(db_path), "products"]).stdout)
-    assert (after["cheap"], after["words"]) == (True, ["a", "x"])
-    assert query(db_path, "SELECT field, kind FROM _crawlrunner_field_types ORDER BY field") == [
-        ("cheap", "bool"),
-        ("id", None),
-        ("label", "json"),
-        ("name", None),
-        ("words", "json"),
-    ]
