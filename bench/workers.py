@@ -252,7 +252,9 @@ class Stored:
 
 
 def read_postgres(url: str) -> Stored:
-    fetches = fetch(url, "SELECT coalesce(worker_id, 0), extract(epoch FROM fetched_at)::float8 FROM _crawlrunner_fetch_log")
+    fetches = fetch(
+        url, "SELECT coalesce(worker_id, 0), extract(epoch FROM fetched_at)::float8 FROM _crawlrunner_fetch_log"
+    )
     failed = fetch(url, "SELECT count(*) FROM _crawlrunner_fetch_log WHERE error_kind IS NOT NULL")[0][0]
     ids = [row[0] for row in fetch(url, "SELECT id FROM rows")]
     statuses = [row[0] for row in fetch(url, "SELECT status FROM _crawlrunner_runs")]
@@ -262,7 +264,8 @@ def read_postgres(url: str) -> Stored:
 def read_sqlite(path: Path, worker: int = 0) -> Stored:
     with sqlite3.connect(path) as conn:
         fetches = [
-            (worker, datetime.fromisoformat(t).timestamp()) for (t,) in conn.execute("SELECT fetched_at FROM _crawlrunner_fetch_log")
+            (worker, datetime.fromisoformat(t).timestamp())
+            for (t,) in conn.execute("SELECT fetched_at FROM _crawlrunner_fetch_log")
         ]
         failed = conn.execute("SELECT count(*) FROM _crawlrunner_fetch_log WHERE error_kind IS NOT NULL").fetchone()[0]
         ids = [row[0] for row in conn.execute("SELECT id FROM rows")]

@@ -15,6 +15,11 @@ from ..spec.model import Spec
 from .base import Sink
 
 BATCH_SIZE = 500
+# Commits come at most this often (seconds): at thousands of outcomes a second
+# a commit of one or two costs as much as one of twenty (every page a
+# transaction touches is written again), so the writer lets the queue gather
+# for the rest of the interval. A slow crawl commits each outcome at once.
+COMMIT_INTERVAL = 0.005
 # Outcomes handed over but not yet committed are what a kill -9 makes a resume
 # fetch again: the queue holds about one per worker, never thousands.
 MIN_QUEUE_SIZE = 64
@@ -30,10 +35,11 @@ class BatchingSink(Sink):
 
     ``write`` waits when the queue is full, which is the engine's backpressure:
     fetching can never run ahead of the database by more than ``queue_size``
-    documents (about one per worker). ``run`` never waits to fill a batch, so
-    an outcome is committed within two commits of being written, and a
-    ``kill -9`` makes a resume fetch again at most the requests in flight, the
-    queue and one batch. Cancelling ``run`` still commits what was queued.
+    documents (about one per worker). ``run`` never waits to fill a batch
+    (only, at high rates, for the rest of ``COMMIT_INTERVAL``), so an outcome
+    is committed within two commits of being written, and a ``kill -9`` makes
+    a resume fetch again at most the requests in flight, the queue and one
+    batch. Cancelling ``run`` still commits what was queued.
     """
 
     _STOP: Any = object()
@@ -57,26 +63,34 @@ class BatchingSink(Sink):
 
     async def run(self) -> None:
         current: asyncio.Future[None] | None = None
+        loop = asyncio.get_running_loop()
+        last = -COMMIT_INTERVAL
+        batch: list[Any] = []  # taken from the queue, not yet handed to a commit
         try:
             while True:
                 batch = [await self.queue.get()]
+                if (wait := last + COMMIT_INTERVAL - loop.time()) > 0 and batch[0] is not self._STOP:
+                    await asyncio.sleep(wait)
                 while len(batch) < BATCH_SIZE and not self.queue.empty():
                     batch.append(self.queue.get_nowait())
                 stop = batch[-1] is self._STOP
                 # Shielded, so a cancel cannot roll back a batch half-way.
                 current = asyncio.ensure_future(self.commit([o for o in batch if o is not self._STOP]))
+                taken, batch = batch, []
                 try:
                     await asyncio.shield(current)
                 finally:
-                    self._taken(len(batch))
+                    self._taken(len(taken))
+                    last = loop.time()
                 if stop:
                     return
         except asyncio.CancelledError:
             # Interrupted: finish the batch in hand, commit what already
-            # arrived, then let the cancellation go on.
+            # arrived (and what was taken while the queue gathered), then
+            # let the cancellation go on.
             if current is not None:
                 await current
-            pending = []
+            pending = batch
             while not self.queue.empty():
                 pending.append(self.queue.get_nowait())
             try:

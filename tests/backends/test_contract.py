@@ -17,6 +17,7 @@ import pytest
 
 from crawlrunner.backends import open_backend
 from crawlrunner.backends.base import Backend, OpenedRun, Start
+from crawlrunner.backends.batching import COMMIT_INTERVAL
 from crawlrunner.errors import ErrorKind, ResumeError, StorageError
 from crawlrunner.extract import process
 from crawlrunner.plan import RequestPlan
@@ -133,6 +134,28 @@ async def test_a_record_its_done_mark_and_the_requests_it_led_to_commit_together
     assert query(database, "SELECT id FROM lists ORDER BY id") == [(7,), (8,)]
     assert query(database, "SELECT count(*) FROM details") == [(0,)]
     assert query(database, "SELECT url FROM _crawlrunner_fetch_log") == [("http://shop.test/list/1",)]
+
+
+async def test_an_outcome_taken_while_the_writer_gathers_a_batch_is_committed_on_cancel(opener: Opener) -> None:
+    # Commits come at most every COMMIT_INTERVAL: a cancel during that wait must
+    # still commit the outcome the writer had already taken from its queue.
+    spec = _spec()
+    async with opener() as backend:
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        writer = asyncio.create_task(run.sink.run())
+        for _ in range(2):
+            plan, outcome = await _one(run, b'{"items": []}')
+            await run.sink.write(outcome)
+            await run.frontier.complete(plan, outcome.derived)
+            await asyncio.sleep(COMMIT_INTERVAL / 5)  # the second is taken within the first's interval
+        writer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+        await backend.finish_run(run.run_id, "interrupted", spec.targets, whole_crawl=True)
+    assert query(Path(backend.name), "SELECT url FROM _crawlrunner_fetch_log ORDER BY id") == [
+        ("http://shop.test/list/1",),
+        ("http://shop.test/list/2",),
+    ]
 
 
 async def test_a_batch_that_fails_to_commit_leaves_nothing_of_itself(opener: Opener) -> None:

@@ -11,10 +11,9 @@ but NULLs: usually when it is empty.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
-
-import aiosqlite
 
 from ...coercion import INT64_MAX, INT64_MIN, stored_type
 from ...results import Outcome
@@ -45,21 +44,23 @@ class ColumnTypes:
         self._untyped = {name: fields for name, fields in self._untyped.items() if fields}
         self._pending: dict[str, set[str]] | None = None  # read from the table on the first batch
 
-    async def type_columns(self, conn: aiosqlite.Connection, targets: dict[str, Target], batch: list[Outcome]) -> None:
+    @property
+    def pending(self) -> bool:
+        """Whether a column may still lack its type (read from the table on the first batch)."""
+        return bool(self._untyped) and (self._pending is None or any(self._pending.values()))
+
+    def type_columns(self, conn: sqlite3.Connection, *, targets: dict[str, Target], batch: list[Outcome]) -> None:
         """Give a declared type to each pending column the batch brings a value for (inside its transaction)."""
-        if not self._untyped:
-            return
         if self._pending is None:
-            self._pending = {name: await _without_type(conn, name, fields) for name, fields in self._untyped.items()}
+            self._pending = {name: _without_type(conn, name, fields) for name, fields in self._untyped.items()}
         for name, pending in self._pending.items():
             if pending and (found := _first_values(batch, name, pending)):
-                await _retype(conn, targets[name], found)
+                _retype(conn, targets[name], found)
                 pending.difference_update(found)
 
 
-async def _without_type(conn: aiosqlite.Connection, table: str, fields: list[str]) -> set[str]:
-    async with conn.execute(f"PRAGMA table_info({quote_identifier(table)})") as cursor:
-        declared = {row[1]: row[2] for row in await cursor.fetchall()}
+def _without_type(conn: sqlite3.Connection, table: str, fields: list[str]) -> set[str]:
+    declared = {row[1]: row[2] for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")}
     return {f for f in fields if declared.get(f) == ""}
 
 
@@ -89,15 +90,14 @@ def column_type(values: list[Any]) -> tuple[str, str | None]:
     return kinds.pop() if len(kinds) == 1 else ("TEXT", None)
 
 
-async def _retype(conn: aiosqlite.Connection, target: Target, values: dict[str, list[Any]]) -> None:
-    async with conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})") as cursor:
-        info = list(await cursor.fetchall())
+def _retype(conn: sqlite3.Connection, target: Target, values: dict[str, list[Any]]) -> None:
+    info = conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})").fetchall()
     existing: Columns = [(row[1], row[2]) for row in info]
     key = tuple(row[1] for row in sorted((row for row in info if row[5]), key=lambda row: row[5]))
     types = {name: column_type(found) for name, found in values.items()}
     columns = [(name, types[name][0] if name in types else declared) for name, declared in existing]
     for statement in rebuild_statements(target.name, existing, columns, key):
-        await conn.execute(statement)
+        conn.execute(statement)
     kinds = [(target.name, name, kind) for name, (_, kind) in types.items() if kind is not None]
     if kinds:
-        await conn.executemany(SAVE_FIELD_KINDS, kinds)
+        conn.executemany(SAVE_FIELD_KINDS, kinds)

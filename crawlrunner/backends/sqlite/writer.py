@@ -12,16 +12,17 @@ duplicating a record.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
 import zlib
-from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
 from itertools import chain
 from typing import Any
-
-import aiosqlite
 
 from ...coercion import sql_values
 from ...errors import StorageError
@@ -33,6 +34,7 @@ from ..cursors import merged, reached
 from ..recrawl import LedToColumns
 from ..rows import RequestRows, chain_end_row, fetch_row
 from .inference import ColumnTypes
+from .layout import BUSY_TIMEOUT_MS
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
 from .rows import SKIP as SKIP_REQUEST
@@ -87,7 +89,7 @@ def _rows_statement(sql: str) -> str:
     return f"{sql[: match.start(1)]}{groups}{sql[match.end(1) :]}"
 
 
-async def insert_rows(conn: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+def insert_rows(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """``executemany(sql, rows)``, mostly as multi-row statements.
 
     executemany steps SQLite once per row, taking Python's lock back each
@@ -100,9 +102,39 @@ async def insert_rows(conn: aiosqlite.Connection, sql: str, rows: Sequence[Seque
         statement = _rows_statement(sql)
         for start in range(0, whole, _ROWS_PER_STATEMENT):
             chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            await conn.execute(statement, list(chain.from_iterable(chunk)))
+            conn.execute(statement, list(chain.from_iterable(chunk)))
     if whole < len(rows):
-        await conn.executemany(sql, rows[whole:])
+        conn.executemany(sql, rows[whole:])
+
+
+Step = Callable[[sqlite3.Connection, int], object]
+
+
+class _Work:
+    """One batch's writes: built on the event loop, run in order on the writer's thread in one transaction.
+
+    Each step gets the connection and the fetch-log id the batch's ids count
+    from (taken inside the transaction: another run writing to the same file
+    cannot take them too); rows of ``numbered`` carry ids counted from 1.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+
+    def rows(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.steps.append(lambda conn, _: insert_rows(conn, sql, rows))
+
+    def numbered(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.steps.append(lambda conn, base: insert_rows(conn, sql, [(base + r[0], *r[1:]) for r in rows]))
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.steps.append(lambda conn, _: conn.executemany(sql, rows))
+
+    def call(self, step: Callable[[sqlite3.Connection], object]) -> None:
+        self.steps.append(lambda conn, _: step(conn))
 
 
 class SQLiteSink(BatchingSink):
@@ -120,25 +152,62 @@ class SQLiteSink(BatchingSink):
         self._request_row = RequestRows(run_id, self.redact).row
         self._led_to = LedToColumns(spec)
         self._column_types = ColumnTypes(spec.targets)
+        # The writer's own connection, used on its own thread only: a batch is
+        # one hand-over to it, not one per statement (each cost as much as the
+        # inserts), and SQLite's work there runs beside the event loop.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="crawlrunner-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:  # on the writer's thread, after its last commit; shielded: a cancel must not skip it
+            closing = asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+            await asyncio.shield(closing)
+            self._thread.shutdown(wait=False)
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
         if not batch:
             return
-        conn = self.store.conn
+        work = self._work(batch)
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._commit, work)
+
+    def _commit(self, work: _Work) -> None:
+        """Run ``work`` in one transaction (on the writer's thread)."""
         try:
-            await conn.execute("BEGIN IMMEDIATE")
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                await self._write(batch)
-                await conn.execute("COMMIT")
+                (base,) = conn.execute("SELECT coalesce(max(id), 0) FROM _crawlrunner_fetch_log").fetchone()
+                for step in work.steps:
+                    step(conn, int(base))
+                conn.execute("COMMIT")
             except BaseException:
-                await self.store.rollback()  # never hides the error that made it necessary
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    with contextlib.suppress(sqlite3.Error):  # never hides the error that made it necessary
+                        conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise StorageError(f"{self.store.path}: cannot write: {exc}") from None
 
-    async def _write(self, batch: list[Outcome]) -> None:
-        conn = self.store.conn
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.store.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _work(self, batch: list[Outcome]) -> _Work:
+        """The batch's rows, built here on the event loop (the outcomes' plans are not touched on another thread)."""
+        work = _Work()
         redact, tokenize = self.redact, self.redact.tokenize
         has_secrets = bool(redact)
         fetch_rows: list[tuple[Any, ...]] = []
@@ -149,11 +218,7 @@ class SQLiteSink(BatchingSink):
         validators: list[tuple[Any, ...]] = []
         bodies: list[tuple[Any, ...]] = []
         chain_ends: list[tuple[Any, ...]] = []
-        # Ids are taken inside the write transaction, so another run writing
-        # to the same file at the same time cannot take them too.
-        async with conn.execute("SELECT coalesce(max(id), 0) FROM _crawlrunner_fetch_log") as cursor:
-            row = await cursor.fetchone()
-        next_id = int(row[0]) + 1 if row else 1
+        next_id = 1  # counted from the id the transaction finds (``_Work``)
         skipped: list[tuple[str, int | None]] = []
         for outcome in batch:
             fetch, plan = outcome.fetch, outcome.plan
@@ -201,35 +266,29 @@ class SQLiteSink(BatchingSink):
                 rows.extend(
                     (*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records
                 )
-        await insert_rows(conn, _INSERT_FETCH, fetch_rows)
-        if chain_ends:
-            await conn.executemany(_INSERT_CHAIN_END, chain_ends)
-        await insert_rows(conn, REQUEST_INSERT, new_requests)
-        if marks:
-            await conn.executemany(MARK_REQUEST, marks)
-        if skipped:
-            await conn.executemany(SKIP_REQUEST, skipped)
-        if records:
-            await self._column_types.type_columns(conn, self.targets, batch)
+        work.numbered(_INSERT_FETCH, fetch_rows)
+        work.numbered(_INSERT_CHAIN_END, chain_ends)
+        work.rows(REQUEST_INSERT, new_requests)
+        work.many(MARK_REQUEST, marks)
+        work.many(SKIP_REQUEST, skipped)
+        if records and self._column_types.pending:
+            work.call(partial(self._column_types.type_columns, targets=self.targets, batch=batch))
         for name, rows in records.items():
             target = self.targets[name]
             if target.mode == "upsert":
-                await self._upsert(target, rows)
+                self._upsert(work, target, rows)
             else:
-                await insert_rows(conn, self.inserts[name], rows)
+                work.rows(self.inserts[name], rows)
         for name, urls in unchanged.items():
-            await self._keep_unchanged(self.targets[name], urls)
-        if validators:
-            await conn.executemany(_UPSERT_VALIDATOR, validators)
-        await insert_rows(conn, _INSERT_BODY, bodies)
-        if self.incremental:
-            await self._keep_cursors(batch)
+            self._keep_unchanged(work, self.targets[name], urls)
+        work.many(_UPSERT_VALIDATOR, validators)
+        work.numbered(_INSERT_BODY, bodies)
+        if self.incremental and (found := reached(batch, self.redact)):
+            work.call(partial(self._keep_cursors, found))
+        return work
 
-    async def _keep_cursors(self, batch: list[Outcome]) -> None:
+    def _keep_cursors(self, found: Mapping[tuple[str, str], Any], conn: sqlite3.Connection) -> None:
         """Raise the run's cursor of each (target, scope) to the largest value the batch stores (see ``cursors``)."""
-        found = reached(batch, self.redact)
-        if not found:
-            return
         scopes: dict[str, list[str]] = {}
         for name, scope in found:
             scopes.setdefault(name, []).append(scope)
@@ -238,23 +297,22 @@ class SQLiteSink(BatchingSink):
             for start in range(0, len(wanted), _SCOPES_PER_SELECT):
                 chunk = wanted[start : start + _SCOPES_PER_SELECT]
                 marks = ", ".join("?" for _ in chunk)
-                async with self.store.conn.execute(
+                cursor = conn.execute(
                     f"SELECT scope, value FROM _crawlrunner_cursors WHERE run_id = ? AND target = ? AND scope IN ({marks})",
                     (self.run_id, name, *chunk),
-                ) as cursor:
-                    stored.update(((name, scope), value) for scope, value in await cursor.fetchall())
+                )
+                stored.update(((name, scope), value) for scope, value in cursor.fetchall())
         rows = merged(found, stored, self.spec)
         if rows:
-            await self.store.conn.executemany(_UPSERT_CURSOR, [(self.run_id, *row) for row in rows])
+            conn.executemany(_UPSERT_CURSOR, [(self.run_id, *row) for row in rows])
 
-    async def _upsert(self, target: Target, rows: list[tuple[Any, ...]]) -> None:
+    def _upsert(self, work: _Work, target: Target, rows: list[tuple[Any, ...]]) -> None:
         """Upsert ``rows``, writing 'added', 'changed' and 'restored' history rows first.
 
         A key marked removed (``_removed_run``) that comes back is 'restored',
         its old values the ones stored before it was removed; the upsert
         clears its mark.
         """
-        conn = self.store.conn
         names = ["_run_id", "_url", "_fetched_at", *field_names(target)]
         # The same key twice in one batch: the last record wins, and history
         # compares it with the table as it was.
@@ -262,35 +320,37 @@ class SQLiteSink(BatchingSink):
         rows = list({tuple(row[i] for i in positions): row for row in rows}.values())
         stage = quote_identifier(f"_stage_{target.name}")
         cols = ", ".join(quote_identifier(n) for n in names)
-        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols})")
-        await conn.execute(f"DELETE FROM {stage}")
-        await insert_rows(conn, f"INSERT INTO {stage} VALUES ({', '.join('?' for _ in names)})", rows)
+        work.call(lambda conn: conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({cols})"))
+        work.call(lambda conn: conn.execute(f"DELETE FROM {stage}"))
+        work.rows(f"INSERT INTO {stage} VALUES ({', '.join('?' for _ in names)})", rows)
         table, history = quote_identifier(target.name), quote_identifier(history_table(target))
         match = " AND ".join(f"t.{quote_identifier(k)} IS s.{quote_identifier(k)}" for k in target.key)
         key = "json_array(" + ", ".join(f"s.{quote_identifier(k)}" for k in target.key) + ")"
         others = [n for n in field_names(target) if n not in target.key]
         differs = " OR ".join(f"t.{quote_identifier(n)} IS NOT s.{quote_identifier(n)}" for n in others) or "0"
-        await conn.execute(
+        added = (
             f"INSERT INTO {history} (run_id, key, change, old, new, at)"
             f" SELECT s._run_id, {key}, 'added', NULL, {json_object('s', others)}, s._fetched_at"
             f" FROM {stage} AS s LEFT JOIN {table} AS t ON {match} WHERE t.rowid IS NULL"
         )
-        await conn.execute(
+        changed = (
             f"INSERT INTO {history} (run_id, key, change, old, new, at)"
             f" SELECT s._run_id, {key}, CASE WHEN t._removed_run IS NULL THEN 'changed' ELSE 'restored' END,"
             f" {json_object('t', others)}, {json_object('s', others)}, s._fetched_at"
             f" FROM {stage} AS s JOIN {table} AS t ON {match} WHERE t._removed_run IS NOT NULL OR {differs}"
         )
-        await insert_rows(conn, self.inserts[target.name], [(*row, row[0], row[2], row[0], row[2]) for row in rows])
+        work.call(lambda conn: conn.execute(added))
+        work.call(lambda conn: conn.execute(changed))
+        work.rows(self.inserts[target.name], [(*row, row[0], row[2], row[0], row[2]) for row in rows])
 
-    async def _keep_unchanged(self, target: Target, urls: Iterable[str]) -> None:
+    def _keep_unchanged(self, work: _Work, target: Target, urls: Iterable[str]) -> None:
         """A 304 keeps the rows already stored for that URL, as this run's (not a key gone from the page)."""
         if target.mode == "append" or target.extract is None:
             return
         # A key marked removed was not on the page when its validators were
         # taken: the unchanged page does not hold it either.
         still_there = " AND _removed_run IS NULL" if target.mode == "upsert" else ""
-        await self.store.conn.executemany(
+        work.many(
             f"UPDATE {quote_identifier(target.name)} SET _run_id = ? WHERE _url = ?{still_there}",
             [(self.run_id, url) for url in urls],
         )
