@@ -52,7 +52,7 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE _crawlrunner_requests AS r
-SET state = 'leased', lease_owner = $2, lease_token = nextval('lease_tokens'), claims = r.claims + 1
+SET state = 'leased', lease_owner = $2, lease_token = nextval('_crawlrunner_lease_tokens'), claims = r.claims + 1
 FROM picked WHERE r.id = picked.id
 RETURNING r.lease_token, r.reason, {select_columns("r")}
 """
