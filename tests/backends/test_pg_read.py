@@ -211,7 +211,7 @@ def test_query_reads_with_dollar_placeholders_in_one_read_only_transaction(cli: 
         "INSERT INTO notes VALUES ('x')",
         "CREATE TABLE mine (x int)",
         "WITH gone AS (DELETE FROM products RETURNING sku) SELECT * FROM gone",
-        "SELECT nextval('runs_id_seq')",
+        "SELECT nextval('_crawlrunner_runs_id_seq')",
     ):
         refused = _failed(cli.invoke(main, ["query", db, write]), 1, db)
         assert "in a read-only transaction" in refused, refused

@@ -406,7 +406,9 @@ targets:
 async def test_a_target_named_like_something_else_in_the_database_is_refused(
     conn: asyncpg.Connection, name: str, problem: str
 ) -> None:
-    await conn.execute("CREATE TABLE theirs (x int); CREATE INDEX theirs_x ON theirs (x); CREATE SEQUENCE their_numbers")
+    await conn.execute(
+        "CREATE TABLE theirs (x int); CREATE INDEX theirs_x ON theirs (x); CREATE SEQUENCE their_numbers"
+    )
     spec = spec_of(
         f"name: s\ntargets:\n  - name: {name}\n    url: https://x.test/\n    extract: {{fields: {{id: id}}}}\n"
     )
@@ -504,7 +506,9 @@ async def test_key_fields_are_required_so_every_stored_key_is_whole(conn: asyncp
     assert all(f.required for f in spec.target("products").extract.fields if f.name in ("id", "lang"))  # type: ignore[union-attr]
     await prepare_targets(conn, spec.targets)
     with pytest.raises(asyncpg.NotNullViolationError):
-        await conn.execute("INSERT INTO products (id, lang, _run_id, _url, _fetched_at) VALUES (1, NULL, 1, 'u', now())")
+        await conn.execute(
+            "INSERT INTO products (id, lang, _run_id, _url, _fetched_at) VALUES (1, NULL, 1, 'u', now())"
+        )
 
 
 async def test_the_last_record_of_a_key_in_a_batch_wins(conn: asyncpg.Connection) -> None:
