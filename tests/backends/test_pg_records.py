@@ -1,6 +1,6 @@
 """Target tables and the data rows of a batch on a real PostgreSQL server (tables.py, records.py).
 
-Each test gets a new database with crawlrunner's layout (``schema.CREATE`` and its ``UPGRADES``),
+Each test gets a new database with crawlrunner's layout (``layout.ensure_layout``),
 a run, and fetch-log rows made by hand: what the sink does around
 ``RecordWriter.write`` is not under test here, the rows it writes are.
 """
