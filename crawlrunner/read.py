@@ -250,7 +250,7 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     """
     mark = "$1" if is_postgres_url(database) else "?"
     # A database written by a release before host_stats (read-only here: not upgraded) still tells the rest.
-    hosts_kept = has_table(database, "host_stats")
+    hosts_kept = has_table(database, "_crawlrunner_host_stats")
     delays: dict[str, float] = {}
     for host, delay in (
         query(

@@ -136,14 +136,14 @@ def run_facts(database: Database, run_id: int | None = None) -> RunFacts:
     _read_failures(database, run_id, mark, target)
     _read_latency(database, run_id, mark, target)
     _read_times(database, run_id, mark, target)
-    if has_table(database, "extraction_health"):
+    if has_table(database, "_crawlrunner_extraction_health"):
         for name, field_name, records, empty in query(
             database,
             f"SELECT target, field, records, empty FROM _crawlrunner_extraction_health WHERE run_id = {mark} ORDER BY target, field",
             [run_id],
         ):
             target(name).health.append((field_name, int(records), int(empty)))
-    if has_table(database, "chain_ends"):
+    if has_table(database, "_crawlrunner_chain_ends"):
         for name, reason, chains in query(
             database,
             f"SELECT target, reason, count(*) FROM _crawlrunner_chain_ends WHERE run_id = {mark} GROUP BY target, reason"
@@ -223,7 +223,7 @@ def _read_times(database: Database, run_id: int, mark: str, target: Any) -> None
 
 
 def _read_hosts(database: Database, run_id: int, mark: str) -> tuple[HostWait, ...]:
-    if not has_table(database, "host_stats"):
+    if not has_table(database, "_crawlrunner_host_stats"):
         return ()
     rows = query(
         database,
