@@ -121,6 +121,8 @@ async def test_a_layout_4_database_is_upgraded_once_with_every_relation_under_th
         "_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at", "_removed_run",
     ]  # fmt: skip
     assert await _fetch(layout4, PRIMARY_KEY) == [("PRIMARY KEY (id)",)]
+    constraints = "SELECT conname FROM pg_constraint WHERE conrelid = 'public.products'::regclass ORDER BY conname"
+    assert await _fetch(layout4, constraints) == [("_products_pkey",), ("products__run_id_fkey",)]
     assert (
         await _fetch(layout4, "SELECT id, name, price, tags, _run_id, _removed_run FROM products ORDER BY id") == before
     )

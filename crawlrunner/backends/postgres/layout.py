@@ -152,6 +152,8 @@ async def _rename_history(conn: asyncpg.Connection, target: str) -> None:
     await conn.execute(history_index(target))
 
 
+_REBUILD_CONSTRAINTS = "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND starts_with(conname, $2)"
+
 # The declarations of the columns every target table has, in the order they take.
 _SYSTEM_COLUMNS = dict(PROVENANCE_COLUMNS + UPSERT_COLUMNS)
 
@@ -188,6 +190,12 @@ async def _rebuild(conn: asyncpg.Connection, table: str) -> None:
     )
     await conn.execute(f"DROP TABLE {quoted}")
     await conn.execute(f"ALTER TABLE {rebuilt} RENAME TO {quoted}")
+    # Named after the table they were made in: named as a new table's are.
+    for (constraint,) in await conn.fetch(_REBUILD_CONSTRAINTS, quoted, PREFIX + "rebuild"):
+        renamed = object_name(table + constraint.removeprefix(PREFIX + "rebuild"))
+        await conn.execute(
+            f"ALTER TABLE {quoted} RENAME CONSTRAINT {quote_identifier(constraint)} TO {quote_identifier(renamed)}"
+        )
     for statement in target_indexes(table):
         await conn.execute(statement)
     if index_sql:

@@ -1,9 +1,9 @@
 """The PostgreSQL layout: crawlrunner's own tables, shared by every worker of every run.
 
-The tables users read (``runs``, ``fetch_log``, ``validators``, ``bodies``,
-one table per target and ``_<target>_history``) have the SQLite layout's
-names and columns, with PostgreSQL's types, so the same queries work on
-both. The rest is the cluster's coordination, documented in
+The tables users read (``_crawlrunner_runs``, ``_crawlrunner_fetch_log``,
+``_crawlrunner_validators``, ``_crawlrunner_bodies``, one table per target and
+``_crawlrunner_history_<target>``) have the SQLite layout's names and columns,
+with PostgreSQL's types, so the same queries work on both. The rest is the cluster's coordination, documented in
 docs/database.md:
 
 - ``requests``: every request of a run, start requests included (loaded
