@@ -19,6 +19,15 @@
 --           name: name
 --           price: {jmespath: price, type: float}
 --           tags: {jmespath: tags, many: true}
+--     - name: lll...l  (63 of them: names PostgreSQL would cut short)
+--       url: /products.json
+--       mode: upsert
+--       key: [id]
+--       extract:
+--         records: items
+--         fields:
+--           id: {jmespath: id, type: int}
+--           name: name
 --     - name: visits
 --       url: /visits.json
 --       extract:
@@ -124,6 +133,40 @@ $$;
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb (
+    id bigint NOT NULL,
+    run_id bigint NOT NULL,
+    key text NOT NULL,
+    change text NOT NULL,
+    old jsonb,
+    new jsonb,
+    at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq OWNED BY public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb.id;
+
 
 --
 -- Name: _products_history; Type: TABLE; Schema: public; Owner: -
@@ -336,6 +379,24 @@ CREATE SEQUENCE public.lease_tokens
 
 
 --
+-- Name: lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll (
+    _run_id bigint NOT NULL,
+    _url text NOT NULL,
+    _fetched_at timestamp with time zone NOT NULL,
+    _first_seen_run bigint,
+    _first_seen_at timestamp with time zone,
+    _changed_run bigint,
+    _changed_at timestamp with time zone,
+    _removed_run bigint,
+    id bigint,
+    name text
+);
+
+
+--
 -- Name: products; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -537,6 +598,13 @@ ALTER SEQUENCE public.workers_id_seq OWNED BY public.workers.id;
 
 
 --
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb ALTER COLUMN id SET DEFAULT nextval('public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq'::regclass);
+
+
+--
 -- Name: _products_history id; Type: DEFAULT; Schema: public; Owner: -
 --
 
@@ -572,14 +640,25 @@ ALTER TABLE ONLY public.workers ALTER COLUMN id SET DEFAULT nextval('public.work
 
 
 --
+-- Data for Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+INSERT INTO public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb VALUES (1, 1, '[1]', 'added', NULL, '{"name": "kettle"}', '2026-11-30 03:22:07.216+00');
+INSERT INTO public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb VALUES (2, 1, '[2]', 'added', NULL, '{"name": "lamp"}', '2026-11-30 03:22:07.216+00');
+INSERT INTO public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb VALUES (3, 2, '[3]', 'added', NULL, '{"name": "mug"}', '2026-11-30 03:22:08.163+00');
+INSERT INTO public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb VALUES (4, 2, '[1]', 'changed', '{"name": "kettle"}', '{"name": "kettle XL"}', '2026-11-30 03:22:08.163+00');
+INSERT INTO public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb VALUES (5, 2, '[2]', 'removed', '{"name": "lamp"}', NULL, '2026-11-30 03:22:08.235482+00');
+
+
+--
 -- Data for Name: _products_history; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public._products_history VALUES (1, 1, '[1]', 'added', NULL, '{"name": "kettle", "tags": ["a"], "price": 10}', '2026-11-30 03:14:39.36+00');
-INSERT INTO public._products_history VALUES (2, 1, '[2]', 'added', NULL, '{"name": "lamp", "tags": null, "price": 20}', '2026-11-30 03:14:39.36+00');
-INSERT INTO public._products_history VALUES (3, 2, '[3]', 'added', NULL, '{"name": "mug", "tags": null, "price": 5}', '2026-11-30 03:14:39.97+00');
-INSERT INTO public._products_history VALUES (4, 2, '[1]', 'changed', '{"name": "kettle", "tags": ["a"], "price": 10}', '{"name": "kettle XL", "tags": ["a", "b"], "price": 12}', '2026-11-30 03:14:39.97+00');
-INSERT INTO public._products_history VALUES (5, 2, '[2]', 'removed', '{"name": "lamp", "tags": null, "price": 20}', NULL, '2026-11-30 03:14:40.025099+00');
+INSERT INTO public._products_history VALUES (1, 1, '[1]', 'added', NULL, '{"name": "kettle", "tags": ["a"], "price": 10}', '2026-11-30 03:22:07.212+00');
+INSERT INTO public._products_history VALUES (2, 1, '[2]', 'added', NULL, '{"name": "lamp", "tags": null, "price": 20}', '2026-11-30 03:22:07.212+00');
+INSERT INTO public._products_history VALUES (3, 2, '[3]', 'added', NULL, '{"name": "mug", "tags": null, "price": 5}', '2026-11-30 03:22:08.154+00');
+INSERT INTO public._products_history VALUES (4, 2, '[1]', 'changed', '{"name": "kettle", "tags": ["a"], "price": 10}', '{"name": "kettle XL", "tags": ["a", "b"], "price": 12}', '2026-11-30 03:22:08.154+00');
+INSERT INTO public._products_history VALUES (5, 2, '[2]', 'removed', '{"name": "lamp", "tags": null, "price": 20}', NULL, '2026-11-30 03:22:08.235482+00');
 
 
 --
@@ -615,12 +694,16 @@ INSERT INTO public.extraction_health VALUES (1, 'products', 'id', 2, 0);
 INSERT INTO public.extraction_health VALUES (1, 'products', 'name', 2, 0);
 INSERT INTO public.extraction_health VALUES (1, 'products', 'price', 2, 0);
 INSERT INTO public.extraction_health VALUES (1, 'products', 'tags', 2, 1);
+INSERT INTO public.extraction_health VALUES (1, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'id', 2, 0);
+INSERT INTO public.extraction_health VALUES (1, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'name', 2, 0);
 INSERT INTO public.extraction_health VALUES (1, 'visits', 'page', 1, 0);
 INSERT INTO public.extraction_health VALUES (1, 'visits', 'hits', 1, 0);
 INSERT INTO public.extraction_health VALUES (2, 'products', 'id', 2, 0);
 INSERT INTO public.extraction_health VALUES (2, 'products', 'name', 2, 0);
 INSERT INTO public.extraction_health VALUES (2, 'products', 'price', 2, 0);
 INSERT INTO public.extraction_health VALUES (2, 'products', 'tags', 2, 1);
+INSERT INTO public.extraction_health VALUES (2, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'id', 2, 0);
+INSERT INTO public.extraction_health VALUES (2, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'name', 2, 0);
 INSERT INTO public.extraction_health VALUES (2, 'visits', 'page', 2, 0);
 INSERT INTO public.extraction_health VALUES (2, 'visits', 'hits', 2, 0);
 
@@ -629,18 +712,20 @@ INSERT INTO public.extraction_health VALUES (2, 'visits', 'hits', 2, 0);
 -- Data for Name: fetch_log; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.fetch_log VALUES (1, 1, 'products', 'GET', 'http://127.0.0.1:44251/products.json', 'http://127.0.0.1:44251/products.json', 200, 'application/json', 124, NULL, 7.029, 1, 2, NULL, NULL, '2026-11-30 03:14:39.36+00', NULL, 'Mon, 30 Nov 2026 03:14:38 GMT', 1, 1, 2, 0);
-INSERT INTO public.fetch_log VALUES (2, 1, 'visits', 'GET', 'http://127.0.0.1:44251/visits.json', 'http://127.0.0.1:44251/visits.json', 200, 'application/json', 37, NULL, 8.062, 1, 1, NULL, NULL, '2026-11-30 03:14:39.362+00', NULL, 'Mon, 30 Nov 2026 03:14:38 GMT', 2, 1, 1, 0);
-INSERT INTO public.fetch_log VALUES (3, 2, 'products', 'GET', 'http://127.0.0.1:44251/products.json', 'http://127.0.0.1:44251/products.json', 200, 'application/json', 132, NULL, 8.463, 1, 2, NULL, NULL, '2026-11-30 03:14:39.97+00', NULL, 'Mon, 30 Nov 2026 03:14:39 GMT', 3, 2, 2, 0);
-INSERT INTO public.fetch_log VALUES (4, 2, 'visits', 'GET', 'http://127.0.0.1:44251/visits.json', 'http://127.0.0.1:44251/visits.json', 200, 'application/json', 68, NULL, 5.499, 1, 2, NULL, NULL, '2026-11-30 03:14:39.975+00', NULL, 'Mon, 30 Nov 2026 03:14:39 GMT', 4, 2, 2, 0);
+INSERT INTO public.fetch_log VALUES (1, 1, 'products', 'GET', 'http://127.0.0.1:43817/products.json', 'http://127.0.0.1:43817/products.json', 200, 'application/json', 124, NULL, 7.473, 1, 2, NULL, NULL, '2026-11-30 03:22:07.212+00', NULL, 'Mon, 30 Nov 2026 03:22:06 GMT', 1, 1, 2, 0);
+INSERT INTO public.fetch_log VALUES (2, 1, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'GET', 'http://127.0.0.1:43817/products.json', 'http://127.0.0.1:43817/products.json', 200, 'application/json', 124, NULL, 4.928, 1, 2, NULL, NULL, '2026-11-30 03:22:07.216+00', NULL, 'Mon, 30 Nov 2026 03:22:06 GMT', 2, 1, 2, 0);
+INSERT INTO public.fetch_log VALUES (3, 1, 'visits', 'GET', 'http://127.0.0.1:43817/visits.json', 'http://127.0.0.1:43817/visits.json', 200, 'application/json', 37, NULL, 4.799, 1, 1, NULL, NULL, '2026-11-30 03:22:07.216+00', NULL, 'Mon, 30 Nov 2026 03:22:06 GMT', 3, 1, 1, 0);
+INSERT INTO public.fetch_log VALUES (4, 2, 'products', 'GET', 'http://127.0.0.1:43817/products.json', 'http://127.0.0.1:43817/products.json', 200, 'application/json', 132, NULL, 7.749, 1, 2, NULL, NULL, '2026-11-30 03:22:08.154+00', NULL, 'Mon, 30 Nov 2026 03:22:07 GMT', 4, 2, 2, 0);
+INSERT INTO public.fetch_log VALUES (5, 2, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'GET', 'http://127.0.0.1:43817/products.json', 'http://127.0.0.1:43817/products.json', 200, 'application/json', 132, NULL, 20.991, 1, 2, NULL, NULL, '2026-11-30 03:22:08.163+00', NULL, 'Mon, 30 Nov 2026 03:22:07 GMT', 5, 2, 2, 0);
+INSERT INTO public.fetch_log VALUES (6, 2, 'visits', 'GET', 'http://127.0.0.1:43817/visits.json', 'http://127.0.0.1:43817/visits.json', 200, 'application/json', 68, NULL, 21.221, 1, 2, NULL, NULL, '2026-11-30 03:22:08.163+00', NULL, 'Mon, 30 Nov 2026 03:22:07 GMT', 6, 2, 2, 0);
 
 
 --
 -- Data for Name: host_stats; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.host_stats VALUES (1, 'http://127.0.0.1:44251', 2, 0, 0, 0, 0, NULL);
-INSERT INTO public.host_stats VALUES (2, 'http://127.0.0.1:44251', 2, 0, 0, 0, 0, NULL);
+INSERT INTO public.host_stats VALUES (1, 'http://127.0.0.1:43817', 3, 0, 0, 0, 0, NULL);
+INSERT INTO public.host_stats VALUES (2, 'http://127.0.0.1:43817', 3, 0, 0, 0, 0, NULL);
 
 
 --
@@ -656,22 +741,33 @@ INSERT INTO public.host_stats VALUES (2, 'http://127.0.0.1:44251', 2, 0, 0, 0, 0
 
 
 --
+-- Data for Name: lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll; Type: TABLE DATA; Schema: public; Owner: -
+--
+
+INSERT INTO public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll VALUES (2, 'http://127.0.0.1:43817/products.json', '2026-11-30 03:22:08.163+00', 1, '2026-11-30 03:22:07.216+00', 2, '2026-11-30 03:22:08.163+00', NULL, 1, 'kettle XL');
+INSERT INTO public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll VALUES (2, 'http://127.0.0.1:43817/products.json', '2026-11-30 03:22:08.163+00', 2, '2026-11-30 03:22:08.163+00', 2, '2026-11-30 03:22:08.163+00', NULL, 3, 'mug');
+INSERT INTO public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll VALUES (1, 'http://127.0.0.1:43817/products.json', '2026-11-30 03:22:07.216+00', 1, '2026-11-30 03:22:07.216+00', 1, '2026-11-30 03:22:07.216+00', 2, 2, 'lamp');
+
+
+--
 -- Data for Name: products; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.products VALUES (2, 'http://127.0.0.1:44251/products.json', '2026-11-30 03:14:39.97+00', 1, '2026-11-30 03:14:39.36+00', 2, '2026-11-30 03:14:39.97+00', NULL, 1, 'kettle XL', 12, '["a", "b"]');
-INSERT INTO public.products VALUES (2, 'http://127.0.0.1:44251/products.json', '2026-11-30 03:14:39.97+00', 2, '2026-11-30 03:14:39.97+00', 2, '2026-11-30 03:14:39.97+00', NULL, 3, 'mug', 5, NULL);
-INSERT INTO public.products VALUES (1, 'http://127.0.0.1:44251/products.json', '2026-11-30 03:14:39.36+00', 1, '2026-11-30 03:14:39.36+00', 1, '2026-11-30 03:14:39.36+00', 2, 2, 'lamp', 20, NULL);
+INSERT INTO public.products VALUES (2, 'http://127.0.0.1:43817/products.json', '2026-11-30 03:22:08.154+00', 1, '2026-11-30 03:22:07.212+00', 2, '2026-11-30 03:22:08.154+00', NULL, 1, 'kettle XL', 12, '["a", "b"]');
+INSERT INTO public.products VALUES (2, 'http://127.0.0.1:43817/products.json', '2026-11-30 03:22:08.154+00', 2, '2026-11-30 03:22:08.154+00', 2, '2026-11-30 03:22:08.154+00', NULL, 3, 'mug', 5, NULL);
+INSERT INTO public.products VALUES (1, 'http://127.0.0.1:43817/products.json', '2026-11-30 03:22:07.212+00', 1, '2026-11-30 03:22:07.212+00', 1, '2026-11-30 03:22:07.212+00', 2, 2, 'lamp', 20, NULL);
 
 
 --
 -- Data for Name: requests; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.requests VALUES (1, 1, 'products', 'done', 0, 'GET', 'http://127.0.0.1:44251/products.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 1, 1, NULL);
-INSERT INTO public.requests VALUES (2, 1, 'visits', 'done', 0, 'GET', 'http://127.0.0.1:44251/visits.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 2, 1, NULL);
-INSERT INTO public.requests VALUES (3, 2, 'products', 'done', 0, 'GET', 'http://127.0.0.1:44251/products.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 3, 1, NULL);
-INSERT INTO public.requests VALUES (4, 2, 'visits', 'done', 0, 'GET', 'http://127.0.0.1:44251/visits.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 4, 1, NULL);
+INSERT INTO public.requests VALUES (1, 1, 'products', 'done', 0, 'GET', 'http://127.0.0.1:43817/products.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 1, 1, NULL);
+INSERT INTO public.requests VALUES (2, 1, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'done', 0, 'GET', 'http://127.0.0.1:43817/products.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 2, 1, NULL);
+INSERT INTO public.requests VALUES (3, 1, 'visits', 'done', 0, 'GET', 'http://127.0.0.1:43817/visits.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 3, 1, NULL);
+INSERT INTO public.requests VALUES (4, 2, 'products', 'done', 0, 'GET', 'http://127.0.0.1:43817/products.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 4, 1, NULL);
+INSERT INTO public.requests VALUES (5, 2, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 'done', 0, 'GET', 'http://127.0.0.1:43817/products.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 5, 1, NULL);
+INSERT INTO public.requests VALUES (6, 2, 'visits', 'done', 0, 'GET', 'http://127.0.0.1:43817/visits.json', '{"User-Agent": "crawlrunner/0.1.0 (+https://crawlrunner.dev)"}', NULL, 0, 0, NULL, NULL, NULL, NULL, 1, NULL, 6, 1, NULL);
 
 
 --
@@ -679,17 +775,19 @@ INSERT INTO public.requests VALUES (4, 2, 'visits', 'done', 0, 'GET', 'http://12
 --
 
 INSERT INTO public.run_targets VALUES (1, 'products', 0, 1, true, 0, 0);
-INSERT INTO public.run_targets VALUES (1, 'visits', 1, 1, true, 0, 0);
+INSERT INTO public.run_targets VALUES (1, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 1, 1, true, 0, 0);
+INSERT INTO public.run_targets VALUES (1, 'visits', 2, 1, true, 0, 0);
 INSERT INTO public.run_targets VALUES (2, 'products', 0, 1, true, 0, 0);
-INSERT INTO public.run_targets VALUES (2, 'visits', 1, 1, true, 0, 0);
+INSERT INTO public.run_targets VALUES (2, 'lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll', 1, 1, true, 0, 0);
+INSERT INTO public.run_targets VALUES (2, 'visits', 2, 1, true, 0, 0);
 
 
 --
 -- Data for Name: runs; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.runs VALUES (1, 'shop', '/tmp/pglayout_old/shop.yaml', 'd2b956f7a9a5816d541d087cfa253874fcc6afebac2d91b4d6fda509878dbaac', '{"version": 2, "spec": "e7ee4c478af4519a269f21f65a31b73b2b9abe7cb49f5de9e0f5df3aa9bdc92f", "targets": {"products": "8db5b2ed6d37a7f39e9d14dd6a9ce3534bba4bb8c4c613b67493f2736724ad6b", "visits": "542549d46eef58ed6c3aa25d69412ffe63007c26611c1615209f274bae35586f"}}', NULL, '2026-11-30 03:14:39.291713+00', '2026-11-30 03:14:39.405485+00', 'completed', 2, 2, 0, 0, 3, 161, 0, false);
-INSERT INTO public.runs VALUES (2, 'shop', '/tmp/pglayout_old/shop.yaml', 'd2b956f7a9a5816d541d087cfa253874fcc6afebac2d91b4d6fda509878dbaac', '{"version": 2, "spec": "e7ee4c478af4519a269f21f65a31b73b2b9abe7cb49f5de9e0f5df3aa9bdc92f", "targets": {"products": "8db5b2ed6d37a7f39e9d14dd6a9ce3534bba4bb8c4c613b67493f2736724ad6b", "visits": "542549d46eef58ed6c3aa25d69412ffe63007c26611c1615209f274bae35586f"}}', NULL, '2026-11-30 03:14:39.907519+00', '2026-11-30 03:14:40.025099+00', 'completed', 2, 2, 0, 0, 4, 200, 0, false);
+INSERT INTO public.runs VALUES (1, 'shop', '/tmp/pglayout_old/shop.yaml', '4f9df558b263b644c70c301d7a8474e2f9e5ae938198344334ec83ec7b839ee5', '{"version": 2, "spec": "f85cfbcaa685e6f803368a790cba051465a5905e4c25f0bbcb686229a664cbdd", "targets": {"products": "8db5b2ed6d37a7f39e9d14dd6a9ce3534bba4bb8c4c613b67493f2736724ad6b", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll": "afff45f00d94dae022b9e95e69846a4529b7921e7e17cd036ab77227ca7aec23", "visits": "542549d46eef58ed6c3aa25d69412ffe63007c26611c1615209f274bae35586f"}}', NULL, '2026-11-30 03:22:07.106854+00', '2026-11-30 03:22:07.266911+00', 'completed', 3, 3, 0, 0, 5, 285, 0, false);
+INSERT INTO public.runs VALUES (2, 'shop', '/tmp/pglayout_old/shop.yaml', '4f9df558b263b644c70c301d7a8474e2f9e5ae938198344334ec83ec7b839ee5', '{"version": 2, "spec": "f85cfbcaa685e6f803368a790cba051465a5905e4c25f0bbcb686229a664cbdd", "targets": {"products": "8db5b2ed6d37a7f39e9d14dd6a9ce3534bba4bb8c4c613b67493f2736724ad6b", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll": "afff45f00d94dae022b9e95e69846a4529b7921e7e17cd036ab77227ca7aec23", "visits": "542549d46eef58ed6c3aa25d69412ffe63007c26611c1615209f274bae35586f"}}', NULL, '2026-11-30 03:22:07.999489+00', '2026-11-30 03:22:08.235482+00', 'completed', 3, 3, 0, 0, 6, 332, 0, false);
 
 
 --
@@ -708,17 +806,24 @@ INSERT INTO public.runs VALUES (2, 'shop', '/tmp/pglayout_old/shop.yaml', 'd2b95
 -- Data for Name: visits; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.visits VALUES (1, 'http://127.0.0.1:44251/visits.json', '2026-11-30 03:14:39.362+00', '/', '3');
-INSERT INTO public.visits VALUES (2, 'http://127.0.0.1:44251/visits.json', '2026-11-30 03:14:39.975+00', '/', '4');
-INSERT INTO public.visits VALUES (2, 'http://127.0.0.1:44251/visits.json', '2026-11-30 03:14:39.975+00', '/about', '1');
+INSERT INTO public.visits VALUES (1, 'http://127.0.0.1:43817/visits.json', '2026-11-30 03:22:07.216+00', '/', '3');
+INSERT INTO public.visits VALUES (2, 'http://127.0.0.1:43817/visits.json', '2026-11-30 03:22:08.163+00', '/', '4');
+INSERT INTO public.visits VALUES (2, 'http://127.0.0.1:43817/visits.json', '2026-11-30 03:22:08.163+00', '/about', '1');
 
 
 --
 -- Data for Name: workers; Type: TABLE DATA; Schema: public; Owner: -
 --
 
-INSERT INTO public.workers VALUES (1, 1, 'vm', 20573, '2026-11-30 03:14:39.291713+00', '2026-11-30 03:14:39.291713+00', '2026-11-30 03:14:39.405485+00', 'completed');
-INSERT INTO public.workers VALUES (2, 2, 'vm', 20586, '2026-11-30 03:14:39.907519+00', '2026-11-30 03:14:39.907519+00', '2026-11-30 03:14:40.025099+00', 'completed');
+INSERT INTO public.workers VALUES (1, 1, 'vm', 29788, '2026-11-30 03:22:07.106854+00', '2026-11-30 03:22:07.106854+00', '2026-11-30 03:22:07.266911+00', 'completed');
+INSERT INTO public.workers VALUES (2, 2, 'vm', 29810, '2026-11-30 03:22:07.999489+00', '2026-11-30 03:22:07.999489+00', '2026-11-30 03:22:08.235482+00', 'completed');
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
+--
+
+SELECT pg_catalog.setval('public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b_id_seq', 5, true);
 
 
 --
@@ -732,21 +837,21 @@ SELECT pg_catalog.setval('public._products_history_id_seq', 5, true);
 -- Name: fetch_log_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
 --
 
-SELECT pg_catalog.setval('public.fetch_log_id_seq', 4, true);
+SELECT pg_catalog.setval('public.fetch_log_id_seq', 6, true);
 
 
 --
 -- Name: lease_tokens; Type: SEQUENCE SET; Schema: public; Owner: -
 --
 
-SELECT pg_catalog.setval('public.lease_tokens', 4, true);
+SELECT pg_catalog.setval('public.lease_tokens', 6, true);
 
 
 --
 -- Name: requests_id_seq; Type: SEQUENCE SET; Schema: public; Owner: -
 --
 
-SELECT pg_catalog.setval('public.requests_id_seq', 4, true);
+SELECT pg_catalog.setval('public.requests_id_seq', 6, true);
 
 
 --
@@ -761,6 +866,14 @@ SELECT pg_catalog.setval('public.runs_id_seq', 2, true);
 --
 
 SELECT pg_catalog.setval('public.workers_id_seq', 2, true);
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b99_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb
+    ADD CONSTRAINT _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b99_pkey PRIMARY KEY (id);
 
 
 --
@@ -884,6 +997,34 @@ ALTER TABLE ONLY public.workers
 
 
 --
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_61abb302; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX _lllllllllllllllllllllllllllllllllllllllllllllllllllll_61abb302 ON public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll USING btree (_run_id);
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_9a427bf1; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX _lllllllllllllllllllllllllllllllllllllllllllllllllllll_9a427bf1 ON public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb USING btree (run_id);
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b7c5c3bf; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b7c5c3bf ON public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll USING btree (_url);
+
+
+--
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b7ed4e3b; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b7ed4e3b ON public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll USING btree (id) NULLS NOT DISTINCT;
+
+
+--
 -- Name: _products_history_run; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -996,6 +1137,14 @@ CREATE INDEX workers_run ON public.workers USING btree (run_id) WHERE (left_at I
 
 
 --
+-- Name: _lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb _llllllllllllllllllllllllllllllllllllllllllllllllll_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public._lllllllllllllllllllllllllllllllllllllllllllllllllllll_b9994beb
+    ADD CONSTRAINT _llllllllllllllllllllllllllllllllllllllllllllllllll_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(id);
+
+
+--
 -- Name: _products_history _products_history_run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1065,6 +1214,14 @@ ALTER TABLE ONLY public.fetch_log
 
 ALTER TABLE ONLY public.host_stats
     ADD CONSTRAINT host_stats_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(id);
+
+
+--
+-- Name: lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll llllllllllllllllllllllllllllllllllllllllllllllllll__run_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll
+    ADD CONSTRAINT llllllllllllllllllllllllllllllllllllllllllllllllll__run_id_fkey FOREIGN KEY (_run_id) REFERENCES public.runs(id);
 
 
 --

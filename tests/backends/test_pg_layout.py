@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from crawlrunner.backends.postgres.backend import PostgresBackend
 from crawlrunner.backends.postgres.schema import LAYOUT_VERSION
+from crawlrunner.backends.postgres.tables import history_name, object_name
 from crawlrunner.cli import main
 
 from .. import server_app
@@ -107,7 +108,7 @@ async def test_a_layout_4_database_is_upgraded_once_with_every_relation_under_th
         (LAYOUT_VERSION,),
     ]
     relations = [name for (name,) in await _fetch(layout4, RELATIONS)]
-    ours = [n for n in relations if not n.startswith(("products", "visits", "_products_", "_visits_"))]
+    ours = [n for n in relations if not n.startswith(("products", "visits", "_products_", "_visits_", "lll", "_lll"))]
     assert all(n.startswith("_crawlrunner_") for n in ours), ours
     for name in ("runs", "runs_pkey", "runs_id_seq", "lease_tokens", "hosts_cooling", "_products_history"):
         assert name not in relations and f"_crawlrunner_{name}" in relations or name == "_products_history"
@@ -130,11 +131,19 @@ async def test_a_layout_4_database_is_upgraded_once_with_every_relation_under_th
     history = await _fetch(layout4, "SELECT id, run_id, key, change FROM _crawlrunner_history_products ORDER BY id")
     assert [row[3] for row in history] == ["added", "added", "added", "changed", "removed"]
 
+    # A target whose name PostgreSQL would cut short: its history found under its shortened old name.
+    long = "l" * 63
+    history_long = history_name(long)
+    assert history_long in relations and object_name(f"_{long}_history") not in relations
+    assert await _fetch(layout4, f"SELECT count(*) FROM {history_long}") == [(5,)]
+    assert await _fetch(layout4, PRIMARY_KEY.replace("public.products", long)) == [("PRIMARY KEY (id)",)]
+    assert max(len(n) for n in relations) <= 63
+
 
 def test_every_command_works_on_a_layout_4_database(layout4: str, server: str, cli: CliRunner, tmp_path: Path) -> None:
     # A read command first: it upgrades the database, as a run would.
     runs = [json.loads(line) for line in _ok(cli.invoke(main, ["runs", layout4, "-f", "jsonl"])).splitlines()]
-    assert [(r["id"], r["status"], r["records"]) for r in runs] == [(1, "completed", 3), (2, "completed", 4)]
+    assert [(r["id"], r["status"], r["records"]) for r in runs] == [(1, "completed", 5), (2, "completed", 6)]
     assert fetch(layout4, "SELECT max(version) FROM _crawlrunner_layout") == [(LAYOUT_VERSION,)]
     exported = [json.loads(line) for line in _ok(cli.invoke(main, ["export", layout4, "products"])).splitlines()]
     assert sorted((r["id"], r["name"], r["tags"]) for r in exported) == [
