@@ -193,3 +193,21 @@ async def test_a_key_with_null_parts_stored_stays_a_unique_index(
     assert await _fetch(layout4, "SELECT count(*) FROM products") == [(4,)]
     indexes = await _fetch(layout4, "SELECT indexdef FROM pg_indexes WHERE indexname = '_products_key_id'")
     assert indexes == [("CREATE UNIQUE INDEX _products_key_id ON public.products USING btree (id) NULLS NOT DISTINCT",)]
+
+
+async def test_workers_starting_together_on_a_layout_4_database_upgrade_it_once(
+    layout4: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+
+    async def open_once() -> None:
+        async with PostgresBackend.open(layout4):
+            pass
+
+    await asyncio.gather(*(open_once() for _ in range(3)))
+
+    assert caplog.text.count("upgrading the database layout from version 4 to 5") == 1
+    assert await _fetch(layout4, "SELECT version FROM _crawlrunner_layout ORDER BY version") == [
+        (4,),
+        (LAYOUT_VERSION,),
+    ]
