@@ -212,11 +212,13 @@ async def prepare_targets(conn: asyncpg.Connection, targets: Iterable[Target]) -
 
     Workers starting together race on this: the transaction holds
     ``DDL_LOCK`` (``pg_advisory_xact_lock``), so one does the work and the
-    others find it done. A changed upsert key (or mode) gets its index
-    replaced. A field whose type changed keeps its column when the column
-    can hold the new values (text and jsonb hold anything, a float column
-    integers); otherwise the column becomes ``double precision`` (integers
-    that became floats) or ``text``, which holds every value.
+    others find it done. A changed upsert key (or mode) gets its primary
+    key replaced. A field new to the spec is a column added at the end (after
+    provenance: PostgreSQL adds no column elsewhere without a rebuild). A
+    field whose type changed keeps its column when the column can hold the
+    new values (text and jsonb hold anything, a float column integers);
+    otherwise the column becomes ``double precision`` (integers that became
+    floats) or ``text``, which holds every value.
     """
     targets = list(targets)
     for target in targets:
