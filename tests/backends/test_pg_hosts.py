@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from crawlrunner.backends.postgres import schema
 from crawlrunner.backends.postgres.connect import open_pool
 from crawlrunner.backends.postgres.hosts import ClusterSlots, host_key
-from crawlrunner.backends.postgres.hosts_sql import HOSTS_DDL, release_worker_turns
+from crawlrunner.backends.postgres.hosts_sql import release_worker_turns
+from crawlrunner.backends.postgres.layout import ensure_layout
 from crawlrunner.settings import RateLimit
 
 from .. import pg
@@ -56,8 +56,8 @@ async def run(pg_url: str) -> Run:
     """The layout, one run and ``WORKERS`` workers of it."""
     conn = await asyncpg.connect(pg_url, timeout=10)
     try:
-        await conn.execute(schema.CREATE)
-        await conn.execute(HOSTS_DDL)
+        async with conn.transaction():
+            await ensure_layout(conn, "test")
         run_id = await conn.fetchval(
             "INSERT INTO _crawlrunner_runs (spec_name, spec_file, spec_hash, status) VALUES ('s', 's.yaml', 'h', 'running') RETURNING id"
         )

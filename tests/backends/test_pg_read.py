@@ -1,7 +1,7 @@
 """Reading a PostgreSQL crawl database: ``runs``, ``query``, ``export`` and ``changes`` given a URL.
 
 The data is written here with asyncpg, in the backend's layout
-(``schema.CREATE`` and target tables made by hand), and read through the
+(``layout.ensure_layout`` and target tables made by hand), and read through the
 real command line (click's runner, and the installed ``crawlrunner`` once)
 and the library API.
 """
@@ -28,7 +28,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import crawlrunner
-from crawlrunner.backends.postgres import schema
+from crawlrunner.backends.postgres.layout import ensure_layout
 from crawlrunner.cli import main
 from crawlrunner.errors import OutputPathError, StorageError
 from crawlrunner.read import stream_export
@@ -138,6 +138,15 @@ def _fetchval(url: str, sql: str) -> object:
     return asyncio.run(run())
 
 
+async def _make_layout(url: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        async with conn.transaction():
+            await ensure_layout(conn, "test")
+    finally:
+        await conn.close(timeout=10)
+
+
 @pytest.fixture
 def db(pg_cluster: pg.Server, pg_url: str) -> str:
     """A crawl database with two runs (one still running), an upsert target with history, and an append target.
@@ -146,7 +155,8 @@ def db(pg_cluster: pg.Server, pg_url: str) -> str:
     trusts every local login, so any password will do; someone else's server
     keeps the URL's own).
     """
-    _execute(pg_url, schema.CREATE, SETUP)
+    asyncio.run(_make_layout(pg_url))
+    _execute(pg_url, SETUP)
     parts = urlsplit(pg_url)
     if not pg_cluster.owned or parts.password:
         return pg_url
@@ -211,7 +221,7 @@ def test_query_reads_with_dollar_placeholders_in_one_read_only_transaction(cli: 
         "INSERT INTO notes VALUES ('x')",
         "CREATE TABLE mine (x int)",
         "WITH gone AS (DELETE FROM products RETURNING sku) SELECT * FROM gone",
-        "SELECT nextval('runs_id_seq')",
+        "SELECT nextval('_crawlrunner_runs_id_seq')",
     ):
         refused = _failed(cli.invoke(main, ["query", db, write]), 1, db)
         assert "in a read-only transaction" in refused, refused

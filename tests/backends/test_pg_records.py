@@ -1,6 +1,6 @@
 """Target tables and the data rows of a batch on a real PostgreSQL server (tables.py, records.py).
 
-Each test gets a new database with crawlrunner's layout (``schema.CREATE`` and its ``UPGRADES``),
+Each test gets a new database with crawlrunner's layout (``layout.ensure_layout``),
 a run, and fetch-log rows made by hand: what the sink does around
 ``RecordWriter.write`` is not under test here, the rows it writes are.
 """
@@ -32,13 +32,12 @@ except ImportError:
 from crawlrunner.backends import health
 from crawlrunner.backends.postgres import records as records_module
 from crawlrunner.backends.postgres.health import PostgresFacts
+from crawlrunner.backends.postgres.layout import ensure_layout
 from crawlrunner.backends.postgres.records import RecordWriter, finish_completed, validators
-from crawlrunner.backends.postgres.schema import CREATE, UPGRADES
 from crawlrunner.backends.postgres.tables import (
     NUL_REPLACEMENT,
     create_target_table,
     history_table,
-    key_index,
     object_name,
     prepare_targets,
 )
@@ -97,9 +96,8 @@ def shop(key: str = "id") -> Spec:
 async def conn(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(pg_url, timeout=10)
     try:
-        await connection.execute(CREATE)
-        for upgrade in UPGRADES:
-            await connection.execute(upgrade)
+        async with connection.transaction():
+            await ensure_layout(connection, "test")
         yield connection
     finally:
         await connection.close(timeout=10)
@@ -154,14 +152,26 @@ async def rows(conn: asyncpg.Connection, sql: str, *args: Any) -> list[tuple[Any
 
 
 async def column_types(conn: asyncpg.Connection, table: str) -> dict[str, str]:
+    """name → type of each of ``table``'s columns, in the table's order."""
     return dict(
         await rows(
             conn,
             "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = $1",
+            " WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
             table,
         )
     )
+
+
+async def primary_key(conn: asyncpg.Connection, table: str) -> list[str]:
+    """The columns of ``table``'s primary key, in key order (empty: none)."""
+    found = await conn.fetchval(
+        "SELECT array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY AS k(n, i)"
+        " JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)::text[]"
+        " FROM pg_constraint AS c WHERE c.conrelid = to_regclass($1) AND c.contype = 'p'",
+        table,
+    )
+    return list(found or [])
 
 
 async def indexes(conn: asyncpg.Connection, table: str) -> dict[str, str]:
@@ -188,11 +198,12 @@ async def test_fields_get_typed_columns(conn: asyncpg.Connection) -> None:
     spec = typed()
     await prepare_targets(conn, spec.targets)
 
-    assert await column_types(conn, "items") == {
-        "_run_id": "bigint", "_url": "text", "_fetched_at": "timestamp with time zone",
-        "id": "bigint", "name": "text", "price": "double precision", "active": "boolean", "day": "date",
-        "seen": "timestamp with time zone", "meta": "jsonb", "tags": "jsonb", "raw": "text",
-    }  # fmt: skip
+    # The fields first, in the spec's order, then provenance.
+    assert list((await column_types(conn, "items")).items()) == [
+        ("id", "bigint"), ("name", "text"), ("price", "double precision"), ("active", "boolean"), ("day", "date"),
+        ("seen", "timestamp with time zone"), ("meta", "jsonb"), ("tags", "jsonb"), ("raw", "text"),
+        ("_run_id", "bigint"), ("_url", "text"), ("_fetched_at", "timestamp with time zone"),
+    ]  # fmt: skip
     assert set(await indexes(conn, "items")) == {"_items_run_id", "_items_url"}
 
 
@@ -243,11 +254,16 @@ async def test_create_statements_name_things_as_sqlite_does(conn: asyncpg.Connec
     statements = create_target_table(target)
 
     assert statements[0].startswith('CREATE TABLE IF NOT EXISTS "products"')
-    assert any('"_products_key_id_lang" ON "products" ("id", "lang") NULLS NOT DISTINCT' in s for s in statements)
+    assert 'CONSTRAINT "_products_pkey" PRIMARY KEY ("id", "lang")' in statements[0]
     assert history_table(target) == "_crawlrunner_history_products"
     await prepare_targets(conn, [target])
     await prepare_targets(conn, [target])  # twice is harmless
-    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_key_id_lang"}
+    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_pkey"}
+    assert await primary_key(conn, "products") == ["id", "lang"]
+    assert list(await column_types(conn, "products")) == [
+        "id", "lang", "name", "price", "_run_id", "_url", "_fetched_at",
+        "_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at", "_removed_run",
+    ]  # fmt: skip
     assert await column_types(conn, "_crawlrunner_history_products") == {
         "id": "bigint", "run_id": "bigint", "key": "text", "change": "text", "old": "jsonb", "new": "jsonb",
         "at": "timestamp with time zone",
@@ -311,12 +327,13 @@ async def test_a_field_whose_type_changed_keeps_a_column_that_holds_its_values(c
     ]
 
 
-async def test_a_changed_key_replaces_the_unique_index(conn: asyncpg.Connection) -> None:
+async def test_a_changed_key_replaces_the_primary_key(conn: asyncpg.Connection) -> None:
     await prepare_targets(conn, shop("id").targets)
-    assert "_products_key_id" in await indexes(conn, "products")
+    assert await primary_key(conn, "products") == ["id"]
 
     await prepare_targets(conn, shop("id, lang").targets)
-    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_key_id_lang"}
+    assert await primary_key(conn, "products") == ["id", "lang"]
+    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_pkey"}
 
     # And the new key upserts: the same id in two languages is two rows.
     spec = shop("id, lang")
@@ -330,20 +347,25 @@ async def test_a_changed_key_replaces_the_unique_index(conn: asyncpg.Connection)
         (1, "fr", "bouilloire"),
     ]
 
-    # A key on a field new to the spec: its column comes first, then its index.
+    # Back to id alone: the two rows stored share an id.
+    with pytest.raises(StorageError, match=r"cannot make \(id\) its upsert key: rows already stored share"):
+        await prepare_targets(conn, shop("id").targets)
+    assert await primary_key(conn, "products") == ["id", "lang"]  # nothing changed
+
+    # A key on a field new to the spec: its column comes first, then the key. The rows stored have no sku.
     added = spec_of(UPSERT.format(key="sku").replace("lang: lang", "lang: lang\n        sku: sku"))
-    # The rows stored have no sku: under the new key, they are one key twice.
-    with pytest.raises(StorageError, match=r"cannot make \(sku\) its upsert key: rows already stored share"):
+    with pytest.raises(StorageError, match=r"cannot make \(sku\) its upsert key: .* or have none"):
         await prepare_targets(conn, added.targets)
-    assert "_products_key_id_lang" in await indexes(conn, "products")  # nothing changed
+    assert await primary_key(conn, "products") == ["id", "lang"]
     await conn.execute("DELETE FROM products")
     await prepare_targets(conn, added.targets)
-    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_key_sku"}
+    assert await primary_key(conn, "products") == ["sku"]
 
-    # No longer upsert: no key index at all.
+    # No longer upsert: no key at all.
     appended = spec_of(UPSERT.format(key="id").replace("mode: upsert", "mode: append").replace("    key: [id]\n", ""))
     await prepare_targets(conn, appended.targets)
     assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url"}
+    assert await primary_key(conn, "products") == []
 
 
 async def test_names_postgres_would_cut_short_stay_distinct(conn: asyncpg.Connection) -> None:
@@ -363,10 +385,10 @@ targets:
 
     names = set(await indexes(conn, name))
     assert len(names) == 3 and all(len(n) <= 63 for n in names)
-    assert key_index(target) in names
+    assert object_name(f"_{name}_pkey") in names
     assert len(history_table(target)) <= 63 and history_table(target) != object_name(f"_{name}_run_id")
     run_id = await new_run(conn, spec)
-    row = {"k" * 40: "k", "j" * 40: None, "v": 1}
+    row = {"k" * 40: "k", "j" * 40: "j", "v": 1}
     writer = RecordWriter(spec, run_id)
     await write(conn, writer, outcome(name, "https://x.test/", [row]))
     await write(conn, writer, outcome(name, "https://x.test/", [{**row, "v": 2}]))
@@ -376,15 +398,17 @@ targets:
 @pytest.mark.parametrize(
     ("name", "problem"),
     [
-        ("runs_spec_name", "something else of that name"),  # an index of the layout
-        ("lease_tokens", "something else of that name"),  # a sequence
+        ("theirs_x", "something else of that name"),  # an index
+        ("their_numbers", "something else of that name"),  # a sequence
         ("theirs", "not a target's table"),
     ],
 )
 async def test_a_target_named_like_something_else_in_the_database_is_refused(
     conn: asyncpg.Connection, name: str, problem: str
 ) -> None:
-    await conn.execute("CREATE TABLE theirs (x int)")
+    await conn.execute(
+        "CREATE TABLE theirs (x int); CREATE INDEX theirs_x ON theirs (x); CREATE SEQUENCE their_numbers"
+    )
     spec = spec_of(
         f"name: s\ntargets:\n  - name: {name}\n    url: https://x.test/\n    extract: {{fields: {{id: id}}}}\n"
     )
@@ -393,7 +417,7 @@ async def test_a_target_named_like_something_else_in_the_database_is_refused(
     assert await column_types(conn, "theirs") == {"x": "integer"}  # untouched
 
 
-@pytest.mark.parametrize("name", ["workers", "hosts", "Host_Turns", "seen", "chain_ends", "_crawlrunner_layout"])
+@pytest.mark.parametrize("name", ["workers", "hosts", "Host_Turns", "seen", "chain_ends"])
 def test_a_target_named_like_a_table_of_the_layout_is_a_spec_error(name: str) -> None:
     # Refused when the spec loads, before any database is opened (prepare_targets would refuse it too).
     with pytest.raises(SpecError, match="it names one of crawlrunner's own tables"):
@@ -408,7 +432,7 @@ async def test_workers_preparing_at_once_do_not_trip_over_each_other(conn: async
     finally:
         for other in others:
             await other.close(timeout=10)
-    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_key_id_lang"}
+    assert set(await indexes(conn, "products")) == {"_products_run_id", "_products_url", "_products_pkey"}
 
 
 # --- records -----------------------------------------------------------------
@@ -466,19 +490,25 @@ async def test_upsert_records_additions_and_changes_with_old_and_new_values(conn
     assert all(isinstance(a, datetime) and a.tzinfo is not None for (a,) in at)
 
 
-async def test_a_key_with_a_null_part_is_one_row_updated_in_place(conn: asyncpg.Connection) -> None:
-    spec = shop("id, lang")
+@pytest.mark.parametrize("name", ["runs_pkey", "runs_id_seq", "lease_tokens", "requests_pending"])
+async def test_names_of_the_layout_before_version_5_are_free_for_targets(conn: asyncpg.Connection, name: str) -> None:
+    # Everything of crawlrunner's own (tables, indexes, sequences) is under its prefix now.
+    spec = spec_of(
+        f"name: s\ntargets:\n  - name: {name}\n    url: https://x.test/\n    extract: {{fields: {{id: id}}}}\n"
+    )
     await prepare_targets(conn, spec.targets)
-    run_id = await new_run(conn, spec)
-    writer = RecordWriter(spec, run_id)
-    for key, name in (1, "a"), (1, "b"), (None, "c"), (None, "c"):
-        record = {"id": key, "lang": None, "name": name, "price": 1.0}
-        await write(conn, writer, outcome("products", "https://shop.test/p", [record]))
+    assert list(await column_types(conn, name)) == ["id", "_run_id", "_url", "_fetched_at"]
 
-    assert await rows(conn, "SELECT id, lang, name FROM products ORDER BY id") == [(1, None, "b"), (None, None, "c")]
-    assert [(key, change) for _, key, change, _, _ in await history_rows(conn)] == [
-        ("[1,null]", "added"), ("[1,null]", "changed"), ("[null,null]", "added"),
-    ]  # fmt: skip
+
+async def test_key_fields_are_required_so_every_stored_key_is_whole(conn: asyncpg.Connection) -> None:
+    # A record without its whole key is dropped at extraction; the primary key holds no NULL either.
+    spec = shop("id, lang")
+    assert all(f.required for f in spec.target("products").extract.fields if f.name in ("id", "lang"))  # type: ignore[union-attr]
+    await prepare_targets(conn, spec.targets)
+    with pytest.raises(asyncpg.NotNullViolationError):
+        await conn.execute(
+            "INSERT INTO products (id, lang, _run_id, _url, _fetched_at) VALUES (1, NULL, 1, 'u', now())"
+        )
 
 
 async def test_the_last_record_of_a_key_in_a_batch_wins(conn: asyncpg.Connection) -> None:

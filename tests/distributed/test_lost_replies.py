@@ -203,7 +203,7 @@ def test_a_claim_whose_reply_was_lost_does_not_strand_its_requests(
     those requests, and the run would never end (found here, fixed: ``frontier.RELEASE_UNKNOWN``)."""
     site = serve(latency=(0.02, 0.05))
     spec = flat_spec(tmp_path, site, "paced", COUNT, name="cut", connections=2, per_host=0)
-    cutter = cutter_factory("lease_token = nextval('lease_tokens')", 3)  # statements.CLAIM
+    cutter = cutter_factory("lease_token = nextval('_crawlrunner_lease_tokens')", 3)  # statements.CLAIM
     url = cutter.url(pg_url.split("?")[0].rsplit("/", 1)[1])
     worker = workers.run(spec, url)
     try:

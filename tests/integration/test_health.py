@@ -419,20 +419,18 @@ async def test_a_postgresql_database_of_layout_1_is_upgraded(
 ) -> None:
     import asyncpg
 
-    from crawlrunner.backends.postgres.hosts_sql import HOSTS_DDL
-    from crawlrunner.backends.postgres.schema import CREATE, LAYOUT_TABLE, LAYOUT_VERSION
+    from crawlrunner.backends.postgres.schema import CREATE, LAYOUT_TABLE, LAYOUT_VERSION, OLD_LAYOUT_TABLE
 
     conn = await asyncpg.connect(pg_url)
     try:
         await conn.execute(CREATE)  # layout 1, as the release before made it
-        await conn.execute(HOSTS_DDL)
-        await conn.execute(f"INSERT INTO {LAYOUT_TABLE} (version) VALUES (1)")
+        await conn.execute(f"INSERT INTO {OLD_LAYOUT_TABLE} (version) VALUES (1)")
         _, base = shop
         result = await run_async(
             load_spec(_spec(write_spec, base, API.format(next="next", name="name", extra=""))), output=pg_url
         )
         assert result.ok and result.facts["items"].chain_ends == {"no_next": 1}
-        assert await conn.fetchval(f"SELECT max(version) FROM {LAYOUT_TABLE}") == LAYOUT_VERSION == 4
+        assert await conn.fetchval(f"SELECT max(version) FROM {LAYOUT_TABLE}") == LAYOUT_VERSION == 5
         assert await conn.fetchval("SELECT count(*) FROM _crawlrunner_extraction_health") == 3
     finally:
         await conn.close()

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from ...errors import OutputPathError, ResumeError, StorageError, UsageError
+from ...errors import OutputPathError, ResumeError, UsageError
 from ...expectations import TargetFacts
 from ...spec.fingerprints import Fingerprints
 from ...spec.model import Spec, Target
@@ -39,9 +39,9 @@ from .connect import display_name, open_pool, retrying
 from .frontier import Leases, PostgresFrontier
 from .health import PostgresFacts
 from .hosts import ClusterSlots
-from .hosts_sql import HOSTS_DDL, release_worker_turns
+from .hosts_sql import release_worker_turns
+from .layout import ensure_layout, layout_version
 from .membership import Membership, worker_timeout
-from .schema import CREATE, DDL_LOCK, LAYOUT_TABLE, LAYOUT_VERSION, UPGRADES
 from .tables import prepare_targets
 from .writer import PostgresSink
 
@@ -81,37 +81,9 @@ class PostgresBackend(Backend):
                 await backend._leave_if_joined()
 
     async def _ensure_layout(self) -> None:
-        """Create crawlrunner's tables in an empty database; refuse another program's database."""
+        """Create crawlrunner's tables in an empty database, upgrade an older layout; refuse another program's database."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", DDL_LOCK)
-            tables = {
-                r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-            }
-            if LAYOUT_TABLE in tables:
-                version = await conn.fetchval(f"SELECT max(version) FROM {LAYOUT_TABLE}")
-                if version is not None and version > LAYOUT_VERSION:
-                    raise StorageError(
-                        f"{self.name}: made by a newer crawlrunner (layout {version}, this one knows {LAYOUT_VERSION})"
-                    )
-                await self._upgrade(conn, version or 1)
-                return
-            if tables:
-                shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-                raise OutputPathError(
-                    f"{self.name}: a database crawlrunner did not make (it has tables: {shown}); refusing to write into it"
-                )
-            await conn.execute(CREATE)
-            await conn.execute(HOSTS_DDL)
-            await self._upgrade(conn, 1)
-
-    @staticmethod
-    async def _upgrade(conn: asyncpg.Connection, version: int) -> None:
-        """Take the layout from ``version`` to this release's (in the caller's transaction, under the DDL lock)."""
-        if version >= LAYOUT_VERSION:
-            return
-        for upgrade in UPGRADES[version - 1 :]:
-            await conn.execute(upgrade)
-        await conn.execute(f"INSERT INTO {LAYOUT_TABLE} (version) VALUES ($1)", LAYOUT_VERSION)
+            await ensure_layout(conn, self.name)
 
     async def open_run(
         self,
@@ -427,8 +399,10 @@ async def request_stop(url: str, run_id: int) -> int:
     """Ask every worker of run ``run_id`` to finish what is in flight and leave; how many were alive."""
     name = display_name(url)
     async with open_pool(url, size=1) as pool, pool.acquire() as conn:
-        if await conn.fetchval("SELECT to_regclass($1)", LAYOUT_TABLE) is None:
+        if not await layout_version(conn):
             raise OutputPathError(f"{name}: not a crawlrunner database (no runs in it)")
+        async with conn.transaction():  # an older layout: upgraded, as a worker would
+            await ensure_layout(conn, name)
         status = await conn.fetchval(
             "UPDATE _crawlrunner_runs SET stop_requested = true WHERE id = $1 RETURNING status", run_id
         )

@@ -145,7 +145,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS _crawlrunner_hosts (
     wanted_since timestamptz NOT NULL DEFAULT '-infinity',
     PRIMARY KEY (run_id, host, rate_key)
 ) WITH (fillfactor = 50);
-CREATE INDEX IF NOT EXISTS hosts_cooling ON _crawlrunner_hosts (run_id, cooldown_until) WHERE cooldown_until > '-infinity';
+CREATE INDEX IF NOT EXISTS _crawlrunner_hosts_cooling ON _crawlrunner_hosts (run_id, cooldown_until) WHERE cooldown_until > '-infinity';
 CREATE UNLOGGED TABLE IF NOT EXISTS _crawlrunner_host_turns (
     run_id bigint NOT NULL,
     host text NOT NULL,

@@ -33,6 +33,7 @@ from ..cursors import COMPLETED, NO_RUN_YET
 from ..field_types import CHANGE_COLUMNS, Columns, decode_changes, decode_rows
 from ..sitemap_runs import POSTGRES_LAST_RUN
 from . import connect
+from .layout import upgrade_for_reading
 from .membership import worker_timeout
 from .schema import quote_identifier
 from .tables import history_name
@@ -145,6 +146,9 @@ class Session:
         except Exception as exc:
             raise connect.open_error(self.url, exc) from None
         try:
+            # Once, as SQLite's read commands do: reading an older layout would need
+            # every query in two versions.
+            await upgrade_for_reading(conn, self.name)
             # One snapshot for the whole block: `changes` reads twice.
             await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         except BaseException as exc:
@@ -367,8 +371,6 @@ def runs(session: Session) -> Rows:
 
 def completed_cursors(session: Session, spec_name: str) -> list[tuple[Any, ...]]:
     """The cursors of the spec's completed runs (``cursors.COMPLETED``): where its next run starts."""
-    if _scalar(session, "SELECT to_regclass('cursors') IS NOT NULL") is not True:  # before layout 3: none kept
-        return []
     rows = session.call(lambda conn: conn.fetch(COMPLETED.format(spec="$1", run="$2"), spec_name, NO_RUN_YET))
     return [tuple(row) for row in rows]
 

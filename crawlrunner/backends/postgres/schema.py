@@ -1,9 +1,9 @@
 """The PostgreSQL layout: crawlrunner's own tables, shared by every worker of every run.
 
-The tables users read (``runs``, ``fetch_log``, ``validators``, ``bodies``,
-one table per target and ``_<target>_history``) have the SQLite layout's
-names and columns, with PostgreSQL's types, so the same queries work on
-both. The rest is the cluster's coordination, documented in
+The tables users read (``_crawlrunner_runs``, ``_crawlrunner_fetch_log``,
+``_crawlrunner_validators``, ``_crawlrunner_bodies``, one table per target and
+``_crawlrunner_history_<target>``) have the SQLite layout's names and columns,
+with PostgreSQL's types, so the same queries work on both. The rest is the cluster's coordination, documented in
 docs/database.md:
 
 - ``requests``: every request of a run, start requests included (loaded
@@ -18,20 +18,28 @@ docs/database.md:
 - ``hosts`` and ``host_turns``: politeness held across the cluster (see
   ``hosts.py``).
 
-``LAYOUT_VERSION`` is kept in ``crawlrunner_layout``; its presence is also how
-a database crawlrunner made is told from another program's.
+``LAYOUT_VERSION`` is kept in ``_crawlrunner_layout`` (``crawlrunner_layout``
+before layout 5); its presence is also how a database crawlrunner made is
+told from another program's.
+
+Layout 5 put every one of crawlrunner's own relations under ``PREFIX`` (tables,
+their indexes and sequences, which share one namespace with the target
+tables): ``CREATE`` and the upgrades before it are kept as they were, with the
+old names, as the history of the layout; ``layout.py`` does the rest.
 """
 
 from __future__ import annotations
 
-LAYOUT_TABLE = "crawlrunner_layout"
+PREFIX = "_crawlrunner_"
+LAYOUT_TABLE = PREFIX + "layout"
+OLD_LAYOUT_TABLE = "crawlrunner_layout"  # before layout 5
 
 # Taken (transaction-scoped) while the layout is created or a target's table
 # changed, so workers starting together do not race each other's DDL.
 DDL_LOCK = 7_413_209_117
 
 CREATE = f"""
-CREATE TABLE IF NOT EXISTS {LAYOUT_TABLE} (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS {OLD_LAYOUT_TABLE} (version integer NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id bigserial PRIMARY KEY,
     spec_name text NOT NULL,
@@ -153,7 +161,7 @@ CREATE INDEX IF NOT EXISTS bodies_target_url ON bodies (target, url);
 """
 
 # UPGRADES[n] takes layout n + 1 to n + 2; a new database gets CREATE (layout
-# 1) and every upgrade. Layout 2: what a run can be trusted for, as in the
+# 1), every upgrade and then layout 5 (``layout.py``: not plain SQL). Layout 2: what a run can be trusted for, as in the
 # SQLite layout's version 4 (``fetch_log.items``, ``chain_ends``,
 # ``extraction_health``).
 _LAYOUT_2 = """
@@ -211,14 +219,16 @@ _LAYOUT_4 = """
 ALTER TABLE fetch_log ADD COLUMN IF NOT EXISTS unfollowed integer NOT NULL DEFAULT 0;
 """
 UPGRADES = (_LAYOUT_2, _LAYOUT_3, _LAYOUT_4)
-LAYOUT_VERSION = 1 + len(UPGRADES)
+LAYOUT_VERSION = 2 + len(UPGRADES)
 
-# Tables of crawlrunner's own: any other table in a database without
-# ``crawlrunner_layout`` means it belongs to another program.
-OWN_TABLES = (
-    LAYOUT_TABLE, "runs", "workers", "run_targets", "requests", "seen", "fetch_log", "validators", "bodies",
+# crawlrunner's own tables as layouts 1 to 4 named them (and the sequence
+# of lease tokens); layout 5 puts PREFIX before each name.
+OLD_TABLES = (
+    "runs", "workers", "run_targets", "requests", "seen", "fetch_log", "validators", "bodies",
     "hosts", "host_turns", "chain_ends", "extraction_health", "cursors", "host_stats",
 )  # fmt: skip
+OLD_SEQUENCES = ("lease_tokens",)
+OWN_TABLES = (LAYOUT_TABLE, *(PREFIX + name for name in OLD_TABLES))
 
 
 def quote_identifier(name: str) -> str:

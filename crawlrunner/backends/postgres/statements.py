@@ -52,7 +52,7 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE _crawlrunner_requests AS r
-SET state = 'leased', lease_owner = $2, lease_token = nextval('lease_tokens'), claims = r.claims + 1
+SET state = 'leased', lease_owner = $2, lease_token = nextval('_crawlrunner_lease_tokens'), claims = r.claims + 1
 FROM picked WHERE r.id = picked.id
 RETURNING r.lease_token, r.reason, {select_columns("r")}
 """
@@ -146,7 +146,7 @@ INSERT_CHAIN_ENDS = """
 INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason)
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::text[])
 """
-FETCH_LOG_IDS = "SELECT nextval('fetch_log_id_seq') FROM generate_series(1, $1)"
+FETCH_LOG_IDS = "SELECT nextval('_crawlrunner_fetch_log_id_seq') FROM generate_series(1, $1)"
 
 # Workers: a heartbeat, and the reaping of those whose heartbeat stopped.
 JOIN_WORKER = "INSERT INTO _crawlrunner_workers (run_id, hostname, pid) VALUES ($1, $2, $3) RETURNING id"

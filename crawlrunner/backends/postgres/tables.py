@@ -1,11 +1,12 @@
 """Target tables on PostgreSQL: their DDL, their preparation, and record values as asyncpg sends them.
 
-Each target's table, indexes and ``_<target>_history`` table have the SQLite
-layout's names and columns (see ``backends/sqlite/schema.py``), with
-PostgreSQL's types: a ``type: int`` field is a ``bigint`` column, a
-``type: date`` one a ``date``, ``many: true`` and ``type: json`` are
-``jsonb``, an untyped field is ``text``. Every identifier from a spec goes
-through ``quote_identifier``.
+Each target's table, indexes and ``_crawlrunner_history_<target>`` table have
+the SQLite layout's names and columns (see ``backends/sqlite/schema.py``):
+the fields first, then provenance, then an upsert table's columns, its key
+the primary key. With PostgreSQL's types, by ``coercion.stored_type``: a
+``type: int`` field is a ``bigint`` column, a ``type: date`` one a ``date``,
+``many: true`` and ``type: json`` are ``jsonb``, a CSS field ``text``. Every
+identifier from a spec goes through ``quote_identifier``.
 
 A name PostgreSQL would cut short (it keeps 63 bytes of an identifier) is
 shortened here instead, with a digest of the whole name at its end: two
@@ -22,19 +23,23 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ...coercion import stored_type
 from ...errors import StorageError
 from ...runtime import SPEEDUPS
 from ...secrets import Redactor
 from ...spec.model import Field, FieldType, Target
-from .schema import DDL_LOCK, OWN_TABLES, quote_identifier
+from .schema import DDL_LOCK, OWN_TABLES, PREFIX, quote_identifier
 
 if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger(__name__)
 
-# Column types by field type. Untyped fields are text: a value that is not a
-# string is stored as its JSON text (declare a ``type:`` to get a typed column).
+# Column types by ``stored_type``. None (a JMESPath or parent value taken as it
+# is) is text, as PostgreSQL always stored it: a value that is not a string is
+# its JSON text (declare a ``type:`` to get a typed column). SQLite reads a
+# type off the first values instead; a PostgreSQL column cannot change type
+# that cheaply, nor hold mixed values.
 PG_TYPES: dict[FieldType | None, str] = {
     "str": "text",
     "int": "bigint",
@@ -46,7 +51,6 @@ PG_TYPES: dict[FieldType | None, str] = {
     "datetime": "timestamptz",
     None: "text",
 }
-MANY_TYPE = "jsonb"
 
 # Columns every target table carries besides its fields (field names start
 # with a letter, so these never collide).
@@ -68,7 +72,7 @@ UPSERT_COLUMNS = (
 # What pg_catalog's format_type() calls the types this module declares.
 _CATALOG_NAMES = {"timestamptz": "timestamp with time zone"}
 
-_UNIQUE_VIOLATION = "23505"  # SQLSTATE
+_UNIQUE_VIOLATION, _NOT_NULL_VIOLATION = "23505", "23502"  # SQLSTATE
 
 MAX_IDENTIFIER = 63  # bytes PostgreSQL keeps of a name (NAMEDATALEN - 1)
 _DIGEST = 8
@@ -86,27 +90,46 @@ def object_name(name: str) -> str:
 
 
 def history_name(target_name: str) -> str:
-    """The history table of the target named ``target_name`` (``_<target>_history``)."""
-    return object_name(f"_{target_name}_history")
+    """The history table of the target named ``target_name`` (``_crawlrunner_history_<target>``)."""
+    return object_name(f"{PREFIX}history_{target_name}")
+
+
+def history_index(target_name: str) -> str:
+    """The statement that creates the history table's index on ``run_id``."""
+    history = history_name(target_name)
+    return (
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier(object_name(history + '_run'))}"
+        f" ON {quote_identifier(history)} (run_id)"
+    )
+
+
+def primary_key_name(table: str) -> str:
+    """The primary key constraint (and its index) of an upsert target's table."""
+    return object_name(f"_{table}_pkey")
 
 
 def history_table(target: Target) -> str:
     return history_name(target.name)
 
 
-def key_index(target: Target) -> str:
-    """The upsert key's unique index, named after its columns: a changed key gets a new one."""
-    return object_name(f"_{target.name}_key_" + "_".join(target.key))
+def _own_indexes(name: str) -> tuple[str, str]:
+    """The ``_run_id`` and ``_url`` indexes of the target table ``name``."""
+    return object_name(f"_{name}_run_id"), object_name(f"_{name}_url")
 
 
-def _own_indexes(target: Target) -> tuple[str, str]:
-    """The ``_run_id`` and ``_url`` indexes of the target's table."""
-    return object_name(f"_{target.name}_run_id"), object_name(f"_{target.name}_url")
+def target_indexes(name: str) -> list[str]:
+    """The statements that create the indexes every target table has."""
+    table = quote_identifier(name)
+    run_index, url_index = _own_indexes(name)
+    return [
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier(run_index)} ON {table} (_run_id)",
+        f"CREATE INDEX IF NOT EXISTS {quote_identifier(url_index)} ON {table} (_url)",
+    ]
 
 
 def column_type(field: Field) -> str:
-    """The column type of a field: ``jsonb`` for ``many``, else by its ``type``."""
-    return MANY_TYPE if field.many else PG_TYPES[field.type]
+    """The column type of a field, by the type it is stored with (``jsonb`` for ``many``)."""
+    return PG_TYPES[stored_type(field)]
 
 
 def catalog_type(declared: str) -> str:
@@ -119,44 +142,42 @@ def field_names(target: Target) -> list[str]:
 
 
 def target_columns(target: Target) -> list[tuple[str, str]]:
-    """(name, declaration) of every column of the target's table."""
-    columns = list(PROVENANCE_COLUMNS)
+    """(name, declaration) of every column of the target's table: its fields, then provenance, then upsert's."""
+    columns = [(f.name, column_type(f)) for f in target.extract.fields] if target.extract is not None else []
+    columns += PROVENANCE_COLUMNS
     if target.mode == "upsert":
         columns += UPSERT_COLUMNS
-    if target.extract is not None:
-        columns += [(f.name, column_type(f)) for f in target.extract.fields]
     return columns
 
 
 def create_target_table(target: Target) -> list[str]:
     """Statements that create the target's table, indexes and history table, if missing (the table first).
 
-    An upsert key's unique index treats NULLs as equal (``NULLS NOT
-    DISTINCT``, PostgreSQL 15), as SQLite's writer matches keys with ``IS``:
-    a key with a NULL part is still one row, updated in place.
+    An upsert key is the primary key: its fields are required, so every
+    record stored has the whole key (and the writer's ON CONFLICT finds it).
     """
-    table = quote_identifier(target.name)
-    columns = ",\n    ".join(f"{quote_identifier(n)} {decl}" for n, decl in target_columns(target))
-    run_index, url_index = _own_indexes(target)
+    lines = [f"{quote_identifier(n)} {decl}" for n, decl in target_columns(target)]
+    if target.mode == "upsert":
+        lines.append(_primary_key(target))
     statements = [
-        f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns}\n)",
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier(run_index)} ON {table} (_run_id)",
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier(url_index)} ON {table} (_url)",
+        f"CREATE TABLE IF NOT EXISTS {quote_identifier(target.name)} (\n    " + ",\n    ".join(lines) + "\n)",
+        *target_indexes(target.name),
     ]
     if target.mode == "upsert":
-        keys = ", ".join(quote_identifier(k) for k in target.key)
         history = quote_identifier(history_table(target))
         statements += [
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier(key_index(target))} ON {table} ({keys})"
-            " NULLS NOT DISTINCT",
             f"CREATE TABLE IF NOT EXISTS {history} (\n"
             "    id bigserial PRIMARY KEY,\n    run_id bigint NOT NULL REFERENCES _crawlrunner_runs(id),\n"
             "    key text NOT NULL,\n    change text NOT NULL,\n    old jsonb,\n    new jsonb,\n"
             "    at timestamptz NOT NULL\n)",
-            f"CREATE INDEX IF NOT EXISTS {quote_identifier(object_name(f'_{target.name}_history_run'))}"
-            f" ON {history} (run_id)",
+            history_index(target.name),
         ]
     return statements
+
+
+def _primary_key(target: Target) -> str:
+    keys = ", ".join(quote_identifier(k) for k in target.key)
+    return f"CONSTRAINT {quote_identifier(primary_key_name(target.name))} PRIMARY KEY ({keys})"
 
 
 # Column types that take a field's values as they are, beyond the field's own
@@ -169,7 +190,7 @@ _TAKES: dict[str, frozenset[str]] = {
 _WIDENED: dict[tuple[str, str], str] = {("bigint", "double precision"): "double precision"}
 
 
-_DECLARED = frozenset(catalog_type(t) for t in (*PG_TYPES.values(), MANY_TYPE))
+_DECLARED = frozenset(catalog_type(t) for t in PG_TYPES.values())
 
 
 def _takes(existing: str, wanted: str) -> bool:
@@ -191,11 +212,13 @@ async def prepare_targets(conn: asyncpg.Connection, targets: Iterable[Target]) -
 
     Workers starting together race on this: the transaction holds
     ``DDL_LOCK`` (``pg_advisory_xact_lock``), so one does the work and the
-    others find it done. A changed upsert key (or mode) gets its index
-    replaced. A field whose type changed keeps its column when the column
-    can hold the new values (text and jsonb hold anything, a float column
-    integers); otherwise the column becomes ``double precision`` (integers
-    that became floats) or ``text``, which holds every value.
+    others find it done. A changed upsert key (or mode) gets its primary
+    key replaced. A field new to the spec is a column added at the end (after
+    provenance: PostgreSQL adds no column elsewhere without a rebuild). A
+    field whose type changed keeps its column when the column can hold the
+    new values (text and jsonb hold anything, a float column integers);
+    otherwise the column becomes ``double precision`` (integers that became
+    floats) or ``text``, which holds every value.
     """
     targets = list(targets)
     for target in targets:
@@ -240,35 +263,58 @@ async def _prepare(conn: asyncpg.Connection, target: Target) -> None:
         )  # fmt: skip
         await conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {widened} USING {column}::{widened}")
     # After the columns: a key on a field new to the spec needs its column first.
-    await _drop_stale_key_index(conn, target)
     for statement in indexes:
-        try:
-            await conn.execute(statement)
-        except Exception as exc:
-            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
-                raise
-            # Rows stored under the old key share a value of the new one (a
-            # field new to the spec is NULL in all of them, and NULLs are equal).
-            raise StorageError(
-                f"target {target.name!r}: cannot make ({', '.join(target.key)}) its upsert key: rows already"
-                f" stored share a value of it ({exc}); delete them, or rename the target"
-            ) from None
+        await conn.execute(statement)
+    await _replace_changed_key(conn, target)
 
 
-async def _drop_stale_key_index(conn: asyncpg.Connection, target: Target) -> None:
-    """An upsert key that changed (or a mode that did) leaves an index on the old key."""
-    current = key_index(target) if target.mode == "upsert" else None
-    prefix = f"_{target.name}_key"
+# The unique indexes of a table: name, whether the primary key's, columns in key order.
+_UNIQUE_INDEXES = """
+SELECT c.relname, i.indisprimary, array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+    JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)::text[]
+FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
+WHERE i.indrelid = to_regclass($1) AND i.indisunique ORDER BY i.indisprimary DESC, c.relname
+"""
+
+
+async def key_columns(conn: asyncpg.Connection, table: str) -> tuple[tuple[str, ...], str | None, bool]:
+    """(columns, index, is the primary key) of a target table's upsert key; ((), None, False) for none.
+
+    Its primary key; or a unique index ``_<table>_key…``, as layouts 1 to 4
+    made them, and as the upgrade keeps one whose key has NULL parts stored.
+    """
+    prefix = f"_{table}_key"
     shortened = (prefix + "_")[: MAX_IDENTIFIER - _DIGEST - 1]  # how a long key index's name starts
-    keep = {current, *_own_indexes(target)}
-    rows = await conn.fetch(
-        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1", target.name
-    )
-    for (name,) in rows:
-        if name in keep or not (name == prefix or name.startswith(prefix + "_") or name.startswith(shortened)):
-            continue
-        log.warning("%s: the upsert key changed; replacing index %s", target.name, name)
-        await conn.execute(f"DROP INDEX {quote_identifier(name)}")
+    for name, primary, columns in await conn.fetch(_UNIQUE_INDEXES, quote_identifier(table)):
+        if primary or name == prefix or name.startswith(prefix + "_") or name.startswith(shortened):
+            return tuple(columns), str(name), bool(primary)
+    return (), None, False
+
+
+async def _replace_changed_key(conn: asyncpg.Connection, target: Target) -> None:
+    """A changed upsert key (or mode) replaces the table's primary key, in place: no rebuild in PostgreSQL."""
+    wanted = tuple(target.key) if target.mode == "upsert" else ()
+    current, index, primary = await key_columns(conn, target.name)
+    if current == wanted:
+        return
+    table = quote_identifier(target.name)
+    if index is not None:
+        log.warning("%s: the upsert key changed; replacing %s", target.name, index)
+        drop = f"ALTER TABLE {table} DROP CONSTRAINT" if primary else "DROP INDEX"
+        await conn.execute(f"{drop} {quote_identifier(index)}")
+    if not wanted:
+        return
+    try:
+        await conn.execute(f"ALTER TABLE {table} ADD {_primary_key(target)}")
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) not in (_UNIQUE_VIOLATION, _NOT_NULL_VIOLATION):
+            raise
+        # Rows stored under the old key share a value of the new one, or lack
+        # one (a field new to the spec is NULL in all of them).
+        raise StorageError(
+            f"target {target.name!r}: cannot make ({', '.join(target.key)}) its upsert key: rows already"
+            f" stored share a value of it or have none ({exc}); delete them, or rename the target"
+        ) from None
 
 
 # Record values → what asyncpg's codecs take, one column at a time. Each
