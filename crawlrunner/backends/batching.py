@@ -15,10 +15,11 @@ from ..spec.model import Spec
 from .base import Sink
 
 BATCH_SIZE = 500
-# Commits come at most this often (seconds): at thousands of outcomes a second
-# a commit of one or two costs as much as one of twenty (every page a
-# transaction touches is written again), so the writer lets the queue gather
-# for the rest of the interval. A slow crawl commits each outcome at once.
+# A local file's commits come at most this often (seconds): at thousands of
+# outcomes a second a commit of one or two costs as much as one of twenty
+# (every page a transaction touches is written again), so the writer lets the
+# queue gather for the rest of the interval. A slow crawl commits each outcome
+# at once.
 COMMIT_INTERVAL = 0.005
 # Outcomes handed over but not yet committed are what a kill -9 makes a resume
 # fetch again: the queue holds about one per worker, never thousands.
@@ -26,7 +27,7 @@ MIN_QUEUE_SIZE = 64
 
 
 def queue_size(spec: Spec) -> int:
-    """Outcomes the sink holds while a commit runs: about one per worker, within [64, BATCH_SIZE]."""
+    """Outcomes the sink holds while a commit runs, and a batch at most: about one per worker, within [64, BATCH_SIZE]."""
     return min(max(spec.http.limits.workers, MIN_QUEUE_SIZE), BATCH_SIZE)
 
 
@@ -36,13 +37,15 @@ class BatchingSink(Sink):
     ``write`` waits when the queue is full, which is the engine's backpressure:
     fetching can never run ahead of the database by more than ``queue_size``
     documents (about one per worker). ``run`` never waits to fill a batch
-    (only, at high rates, for the rest of ``COMMIT_INTERVAL``), so an outcome
+    (only, at high rates, for the rest of ``commit_interval``), so an outcome
     is committed within two commits of being written, and a ``kill -9`` makes
     a resume fetch again at most the requests in flight, the queue and one
     batch. Cancelling ``run`` still commits what was queued.
     """
 
     _STOP: Any = object()
+    # Seconds between the starts of two commits, at least (0: commit whatever is there at once).
+    commit_interval: float = 0.0
 
     def __init__(self, spec: Spec) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size(spec))
@@ -64,14 +67,15 @@ class BatchingSink(Sink):
     async def run(self) -> None:
         current: asyncio.Future[None] | None = None
         loop = asyncio.get_running_loop()
-        last = -COMMIT_INTERVAL
+        last = -self.commit_interval
         batch: list[Any] = []  # taken from the queue, not yet handed to a commit
         try:
             while True:
                 batch = [await self.queue.get()]
-                if (wait := last + COMMIT_INTERVAL - loop.time()) > 0 and batch[0] is not self._STOP:
+                if (wait := last + self.commit_interval - loop.time()) > 0 and batch[0] is not self._STOP:
                     await asyncio.sleep(wait)
-                while len(batch) < BATCH_SIZE and not self.queue.empty():
+                # No more than the queue holds: one taken before the wait is not one more for a kill to lose.
+                while len(batch) < self.queue.maxsize and not self.queue.empty():
                     batch.append(self.queue.get_nowait())
                 stop = batch[-1] is self._STOP
                 # Shielded, so a cancel cannot roll back a batch half-way.

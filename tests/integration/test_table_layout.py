@@ -60,6 +60,8 @@ async def test_untyped_json_fields_are_declared_by_their_first_values(site: str,
         "big": "TEXT", "status": "INTEGER", "_run_id": "INTEGER", "_url": "TEXT", "_fetched_at": "TEXT",
     }  # fmt: skip
     assert list(declared)[:3] == ["n", "f", "mixed"]  # fields first, provenance after
+    indexes = query(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'things'")
+    assert indexes == [("_things_run_id",)]  # kept through the rebuild; no _url index: nothing looks rows up by it
     assert query(db, "SELECT s, typeof(s), big FROM things WHERE n = 1") == [("00123", "text", str(2**64))]
     rows = {r["n"]: r for r in export(db, "things").records()}
     assert rows[1]["b"] is True and rows[2]["b"] is False  # a boolean reads back as one

@@ -18,7 +18,7 @@ from typing import Any
 from ...coercion import INT64_MAX, INT64_MIN, stored_type
 from ...results import Outcome
 from ...spec.model import Target
-from .layout import Columns, rebuild_statements
+from .layout import rebuild
 from .schema import SAVE_FIELD_KINDS, quote_identifier
 
 # A value's declared type and the kind kept for it, by its Python type.
@@ -92,12 +92,9 @@ def column_type(values: list[Any]) -> tuple[str, str | None]:
 
 def _retype(conn: sqlite3.Connection, target: Target, values: dict[str, list[Any]]) -> None:
     info = conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})").fetchall()
-    existing: Columns = [(row[1], row[2]) for row in info]
     key = tuple(row[1] for row in sorted((row for row in info if row[5]), key=lambda row: row[5]))
     types = {name: column_type(found) for name, found in values.items()}
-    columns = [(name, types[name][0] if name in types else declared) for name, declared in existing]
-    for statement in rebuild_statements(target.name, existing, columns, key):
-        conn.execute(statement)
+    rebuild(conn, target.name, [(row[1], types[row[1]][0] if row[1] in types else row[2]) for row in info], key)
     kinds = [(target.name, name, kind) for name, (_, kind) in types.items() if kind is not None]
     if kinds:
         conn.executemany(SAVE_FIELD_KINDS, kinds)

@@ -29,7 +29,6 @@ from .schema import (
     create_table,
     history_table,
     quote_identifier,
-    target_indexes,
 )
 
 log = logging.getLogger("crawlrunner")
@@ -110,31 +109,36 @@ def table_key(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
 
 
 def rebuild(conn: sqlite3.Connection, table: str, columns: Columns, key: tuple[str, ...]) -> None:
-    """Make ``table`` have ``columns`` in this order and ``key`` as its primary key, keeping its rows."""
-    for statement in rebuild_statements(table, table_columns(conn, table), columns, key):
-        conn.execute(statement)
-
-
-def rebuild_statements(table: str, existing: Columns, columns: Columns, key: tuple[str, ...]) -> list[str]:
-    """What ``rebuild`` runs: the rows copied into a new table that takes the old one's name.
+    """Make ``table`` have ``columns`` in this order and ``key`` as its primary key, keeping its rows and indexes.
 
     Columns the table lacks start empty; those it has and ``columns`` does
     not name (a field dropped from the spec) are kept, after them. The copy
     fails (and the caller's transaction with it) if two rows share a new key.
+    An upsert key's index of an earlier layout (``_<table>_key…``) is not
+    kept: the primary key is the key now.
     """
+    existing = table_columns(conn, table)
+    indexes = [
+        sql
+        for name, sql in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+        )
+        if not (name == f"_{table}_key" or name.startswith(f"_{table}_key_"))
+    ]
     named = {name for name, _ in columns}
     columns = columns + [(name, declared) for name, declared in existing if name not in named]
     kept = {name for name, _ in existing}
     names = ", ".join(quote_identifier(name) for name, _ in columns if name in kept)
     new = quote_identifier(PREFIX + "rebuild")
-    return [
+    for statement in (
         f"DROP TABLE IF EXISTS {new}",
         create_table(PREFIX + "rebuild", columns, key),
         f"INSERT INTO {new} ({names}) SELECT {names} FROM {quote_identifier(table)} ORDER BY rowid",
         f"DROP TABLE {quote_identifier(table)}",
         f"ALTER TABLE {new} RENAME TO {quote_identifier(table)}",
-        *target_indexes(table),
-    ]
+        *indexes,
+    ):
+        conn.execute(statement)
 
 
 def rekey(path: Path, table: str, columns: Columns, key: tuple[str, ...]) -> None:

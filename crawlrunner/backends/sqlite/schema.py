@@ -304,13 +304,19 @@ def create_table(name: str, columns: list[tuple[str, str]], key: tuple[str, ...]
     return f"CREATE TABLE IF NOT EXISTS {quote_identifier(name)} (\n    " + ",\n    ".join(lines) + "\n)"
 
 
-def target_indexes(name: str) -> list[str]:
-    """The indexes every target table has (named after the table, so never one of crawlrunner's own)."""
-    table = quote_identifier(name)
-    return [
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + name + '_run_id')} ON {table} (_run_id)",
-        f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + name + '_url')} ON {table} (_url)",
-    ]
+def target_indexes(target: Target) -> list[str]:
+    """The indexes of a target's table (named after it, so never one of crawlrunner's own).
+
+    ``_run_id`` always (replace mode, removals, health, ``export --run``).
+    ``_url`` only where a feature looks rows up by it: a 304 keeping a page's
+    rows (``conditional``) and ``reextract`` (stored bodies). Each index is
+    another page every commit writes; a query of yours by ``_url`` can add it.
+    """
+    table = quote_identifier(target.name)
+    indexes = [f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_run_id')} ON {table} (_run_id)"]
+    if target.conditional or target.store_bodies:
+        indexes.append(f"CREATE INDEX IF NOT EXISTS {quote_identifier('_' + target.name + '_url')} ON {table} (_url)")
+    return indexes
 
 
 def create_history_table(target: str) -> list[str]:
@@ -326,7 +332,7 @@ def create_history_table(target: str) -> list[str]:
 
 def create_target_table(target: Target) -> list[str]:
     """Statements that create the target's table, indexes and history table, if missing."""
-    statements = [create_table(target.name, target_columns(target), primary_key(target)), *target_indexes(target.name)]
+    statements = [create_table(target.name, target_columns(target), primary_key(target)), *target_indexes(target)]
     if target.mode == "upsert":
         statements += create_history_table(target.name)
     return statements

@@ -29,7 +29,7 @@ from ...errors import StorageError
 from ...results import Outcome
 from ...secrets import Redactor
 from ...spec.model import Spec, Target
-from ..batching import BatchingSink
+from ..batching import COMMIT_INTERVAL, BatchingSink
 from ..cursors import merged, reached
 from ..recrawl import LedToColumns
 from ..rows import RequestRows, chain_end_row, fetch_row
@@ -139,6 +139,9 @@ class _Work:
 
 class SQLiteSink(BatchingSink):
     """The one writer of a run on an SQLite file (see ``Sink`` for the contract, ``BatchingSink`` for the queue)."""
+
+    # Nobody waits for a commit to claim work (the frontier is in memory): batches may gather.
+    commit_interval = COMMIT_INTERVAL
 
     def __init__(self, store: Store, run_id: int, spec: Spec) -> None:
         super().__init__(spec)
