@@ -131,22 +131,18 @@ async def crawl(
     view = LiveView(stats, {t.name: _known_total(t) for t in selected}, earlier=run.earlier, queued=frontier.queued)
     view.tokens_waiting = tokens.waiting
 
-    async def fetch(plan: RequestPlan) -> FetchResult | None:
-        """The response to ``plan``, or why there is none; None when robots.txt forbids it."""
+    async def handle(plan: RequestPlan) -> list[RequestPlan]:
+        """Fetch, extract, hand the outcome to the sink; the requests it led to, as admitted."""
+        # The fetch is awaited here, not in a coroutine of its own: every
+        # resumption of a request passes through each coroutine it is awaited in.
         target = plan.target
         view.in_flight = frontier.in_flight
         # A sitemap is read whole every time: a 304 would leave its pages unknown.
         sent = _conditional(plan, spec, validators) if target.conditional and plan.role is None else plan
         result = await checked_fetch(fetcher, robots, sent, clients[target.name])
-        if result is None:
+        if result is None:  # not sent: recorded as skipped, so a resume does not try it again
             stats.targets[target.name].robots_denied += 1
             log.info("%s %s skipped: %s", target.name, redact(plan.url), SKIPPED_BY_ROBOTS)
-        return result
-
-    async def handle(plan: RequestPlan) -> list[RequestPlan]:
-        """Fetch, extract, hand the outcome to the sink; the requests it led to, as admitted."""
-        result = await fetch(plan)
-        if result is None:  # not sent: recorded as skipped, so a resume does not try it again
             unsent = FetchResult(plan.target.name, plan.method, plan.url, utc_now())
             await sink.write(Outcome(unsent, plan, skipped=SKIPPED_BY_ROBOTS))
             return []

@@ -211,6 +211,10 @@ def _combinations(
         yield base
         return
     (name, values), rest = sources[0], sources[1:]
+    if not rest:  # the last variable, the one varying fastest: no generator per value
+        for value in values:
+            yield {**base, name: value}
+        return
     for value in values:
         yield from _combinations(rest, {**base, name: value})
 

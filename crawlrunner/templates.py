@@ -84,9 +84,13 @@ class Template:
                 out.append(part)
                 continue
             try:
-                text = value_text(values[part])
+                value = values[part]
             except KeyError:
                 raise TemplateError(f"no value for {{{part}}}") from None
+            if type(value) is int:  # a range's number, the usual value: digits need no check and no quoting
+                out.append(str(value))
+                continue
+            text = value_text(value)
             if "\r" in text or "\n" in text:
                 raise TemplateError(f"the value of {{{part}}} contains a line break")
             out.append(quote(text, safe="/") if encode else text)

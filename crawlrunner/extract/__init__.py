@@ -90,7 +90,8 @@ def process(
             # Recorded in the fetch log's error column and counted in the
             # summary; error_kind stays null, since the request did not fail.
             fetch.error = page.warning
-        if (partial := graphql_warning(plan, page)) is not None:
+        # Only a request with a JSON body can be GraphQL: most pages skip the call.
+        if plan.json_body is not None and (partial := graphql_warning(plan, page)) is not None:
             fetch.error = partial  # a warning, like the one above
         if target.extract is not None:
             extract_records(target.extract, page, plan, outcome)

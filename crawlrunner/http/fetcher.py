@@ -295,8 +295,9 @@ class Fetcher:
             error = translate(exc)
             result.error_kind, result.error = error.kind, str(error)
             result.fetched_at = result.fetched_at or utc_now()  # failed before sending (no token, say)
-        # The final response's headers are there once it was read, failed or not.
-        retry_after = parse_retry_after(result.headers.get("Retry-After")) if result.headers else None
+        # The final response's headers are there once it was read, failed or not;
+        # only a failed attempt's Retry-After is acted on (not looked up for every success).
+        retry_after = parse_retry_after(result.headers.get("Retry-After")) if result.headers and not result.ok else None
         return retry_after, bearer.sent if bearer is not None else None
 
     async def _send(

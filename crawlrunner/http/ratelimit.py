@@ -36,11 +36,18 @@ class _Turn:
         self.gap = gap
 
     async def __aenter__(self) -> None:
-        host, rate = self.host, self.rate
+        host, rate, gap = self.host, self.rate, self.gap
         if host.semaphore is not None:
             await host.semaphore.acquire()
         try:
-            await HostSlots._wait_turn(host, rate, self.gap)
+            now = asyncio.get_running_loop().time()
+            # Most hosts have no pacing and no cooldown: no lock then, nor a
+            # coroutine of its own, only the send noted. (``rate.interval``, read
+            # without the property's arithmetic: this runs for every request.)
+            if rate.per_second or rate.min_delay or host.cooldown_until > now or (gap and gap()):
+                await HostSlots._wait_turn(host, rate, gap)
+            else:
+                host.last_sent[rate] = now
         except BaseException:
             if host.semaphore is not None:
                 host.semaphore.release()
@@ -84,12 +91,8 @@ class HostSlots:
 
     @staticmethod
     async def _wait_turn(host: _Host, rate: RateLimit, gap: Gap | None) -> None:
+        """Wait for the moment ``rate``'s pacer (and the host's cooldown) allows, and note the send."""
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        # Most hosts have no pacing and no cooldown: no lock then, only the send noted.
-        if not (rate.interval or host.cooldown_until > now or (gap and gap())):
-            host.last_sent[rate] = now
-            return
         pacer = host.pacers.get(rate)
         if pacer is None:
             pacer = host.pacers[rate] = asyncio.Lock()

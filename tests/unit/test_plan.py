@@ -23,6 +23,14 @@ def test_template_encodes_values_in_urls_but_not_whole_url_values() -> None:
         Template.compile("/a/{id}").render({"id": "1\r\nX-Evil: 1"}, url=True)
 
 
+def test_numbers_and_booleans_render_as_their_text_in_urls() -> None:
+    # Numbers take a fast path (no quoting, no line-break check): the same text as the general one.
+    template = Template.compile("/item/{n}?flag={flag}&q={q}")
+    assert template.render({"n": 20000, "flag": True, "q": 1.5}, url=True) == "/item/20000?flag=true&q=1.5"
+    assert template.render({"n": -3, "flag": False, "q": "a b"}, url=True) == "/item/-3?flag=false&q=a%20b"
+    assert template.render({"n": 0, "flag": None, "q": 10**20}) == "/item/0?flag=&q=100000000000000000000"
+
+
 @pytest.mark.parametrize(
     ("source", "names", "rendered"),
     [
