@@ -54,7 +54,9 @@ def format_summary(result: RunResult, stopped_by: str | None = None, exit_code: 
     if totals.warnings:
         said = ", ".join(f"{warning} ({count})" for warning, count in totals.warnings.most_common())
         count = totals.warnings.total()
-        notes.append(f"{count} response{'s' if count != 1 else ''} with a warning: {said} (see fetch_log.error)")
+        notes.append(
+            f"{count} response{'s' if count != 1 else ''} with a warning: {said} (see _crawlrunner_fetch_log.error)"
+        )
     if totals.dropped:
         notes.append(f"{totals.dropped} records dropped for a missing required field")
     if totals.field_errors:

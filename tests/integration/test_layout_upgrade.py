@@ -101,6 +101,13 @@ def test_every_command_works_on_an_upgraded_file(cli: CliRunner, old_file: Path,
     assert change["change"] == "changed" and change["key"] == [3] and change["changed"] == ["name"]
     assert change["old"]["name"].endswith(" (old)")
 
+    report = old_file.with_name("report.html")
+    reported = cli.invoke(main, ["report", str(old_file), "1", "-o", str(report)])
+    assert reported.exit_code == 0, reported.output
+    assert "products" in report.read_text(encoding="utf-8")
+    planned = cli.invoke(main, ["plan", str(FIXTURES / "layout7.yaml"), "-o", str(old_file)])
+    assert planned.exit_code == 0 and "earlier runs not read" not in planned.output, planned.output
+
     queried = cli.invoke(main, ["query", str(old_file), "SELECT count(*) AS n FROM _crawlrunner_runs", "-f", "jsonl"])
     assert json.loads(queried.stdout) == {"n": 3}
     with closing(sqlite3.connect(old_file)) as conn:
