@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH: an A/B can point it at another tree
 
 from crawlrunner.backends import open_backend  # noqa: E402
 from crawlrunner.backends.base import Start  # noqa: E402

@@ -230,7 +230,8 @@ CREATE TABLE field_types (
 # tables reference follows them (SQLite rewrites foreign keys on a rename).
 # Target tables are rebuilt by ``layout.upgrade_target_tables`` in the same
 # step: fields first, a declared type for every column, an upsert key as the
-# primary key, history tables under the prefix.
+# primary key, history tables under the prefix. ``fetch_log.seq``: a start
+# request's number, so that a done one needs no ``requests`` row (see writer.py).
 _V8_TABLES = (
     "runs", "fetch_log", "requests", "validators", "bodies", "chain_ends", "extraction_health", "cursors", "host_stats",
     "field_types",
@@ -250,6 +251,7 @@ CREATE INDEX {PREFIX}requests_run_state ON {PREFIX}requests (run_id, state);
 CREATE UNIQUE INDEX {PREFIX}requests_run_target_seq ON {PREFIX}requests (run_id, target, seq) WHERE seq IS NOT NULL;
 CREATE INDEX {PREFIX}bodies_target_url ON {PREFIX}bodies (target, url);
 CREATE INDEX {PREFIX}chain_ends_run_target ON {PREFIX}chain_ends (run_id, target);
+ALTER TABLE {PREFIX}fetch_log ADD COLUMN seq INTEGER;
 """
 )
 

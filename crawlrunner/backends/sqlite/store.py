@@ -374,16 +374,19 @@ class Store:
         to one database at once never collide, and a resume continues its own.
         """
         base = run_id << 32
-        ((highest,),) = await self.rows(
-            "SELECT max(id) FROM _crawlrunner_requests WHERE id > ? AND id < ?", (base, base + (1 << 32))
+        ((highest,),) = await self.rows(  # a done start request may have its id in the fetch log only
+            "SELECT max(coalesce((SELECT max(id) FROM _crawlrunner_requests WHERE id > ?1 AND id < ?2), 0),"
+            " coalesce((SELECT max(request_id) FROM _crawlrunner_fetch_log WHERE run_id = ?3), 0))",
+            (base, base + (1 << 32), run_id),
         )
-        return int(highest or base) + 1
+        return max(int(highest), base) + 1
 
     async def resume_state(self, spec: Spec, run_id: int) -> ResumeState:
         """What a resumed run needs: which start requests are done, what is pending, what was followed."""
         finished: dict[str, list[int]] = {}
-        for target, seq in await self.rows(
-            "SELECT target, seq FROM _crawlrunner_requests WHERE run_id = ? AND seq IS NOT NULL AND state != 'pending'"
+        for target, seq in await self.rows(  # a done one in the fetch log alone (see writer.py), the others here
+            "SELECT target, seq FROM _crawlrunner_requests WHERE run_id = ?1 AND seq IS NOT NULL AND state != 'pending'"
+            " UNION SELECT target, seq FROM _crawlrunner_fetch_log WHERE run_id = ?1 AND seq IS NOT NULL"
             " ORDER BY target, seq",
             (run_id,),
         ):

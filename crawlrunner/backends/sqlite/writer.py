@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 _INSERT_FETCH = (
     "INSERT INTO _crawlrunner_fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
     " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id,"
-    " items, unfollowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " items, unfollowed, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_CHAIN_END = "INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
 # ?8: the response was a 304, which leaves what the page led to as it was.
@@ -155,6 +155,10 @@ class SQLiteSink(BatchingSink):
         self._request_row = RequestRows(run_id, self.redact).row
         self._led_to = LedToColumns(spec)
         self._column_types = ColumnTypes(spec.targets)
+        # A done start request is known to a resume by its fetch-log row's seq;
+        # a requests row is saved for it only where something reads it back:
+        # link following's de-duplication, reextract's plans, the sitemaps read.
+        self._start_rows = {t.name for t in spec.targets if t.follow or t.store_bodies or t.sitemap}
         # The writer's own connection, used on its own thread only: a batch is
         # one hand-over to it, not one per statement (each cost as much as the
         # inserts), and SQLite's work there runs beside the event loop.
@@ -234,14 +238,15 @@ class SQLiteSink(BatchingSink):
             fetch_id = next_id
             next_id += 1
             logged = fetch_row(outcome, fetch_id, self.run_id, redact)
-            fetch_rows.append(logged)
+            fetch_rows.append((*logged, plan.seq if plan is not None else None))
             url, etag, modified = logged[4], logged[16], logged[17]
             if outcome.chain_end is not None:
                 chain_ends.append(chain_end_row(outcome, fetch_id, self.run_id, url))
             if plan is not None:
                 state = "done" if fetch.ok else "failed"
-                if plan.seq is not None:  # a start request: saved only once it is done
-                    new_requests.append(self._request_row(plan, state))
+                if plan.seq is not None:  # a start request: saved only once it is done or failed,
+                    if state != "done" or fetch.target in self._start_rows:  # and a done one only if read back
+                        new_requests.append(self._request_row(plan, state))
                 else:  # saved as pending when it was derived (or retried)
                     marks.append((state, plan.request_id))
                 new_requests.extend(self._request_row(derived, "pending") for derived in outcome.derived)
