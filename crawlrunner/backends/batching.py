@@ -44,7 +44,7 @@ class BatchingSink(Sink):
     """
 
     _STOP: Any = object()
-    # Seconds between the starts of two commits, at least (0: commit whatever is there at once).
+    # Seconds from the end of one commit to the start of the next, at least (0: commit whatever is there at once).
     commit_interval: float = 0.0
 
     def __init__(self, spec: Spec) -> None:

@@ -211,3 +211,21 @@ async def test_workers_starting_together_on_a_layout_4_database_upgrade_it_once(
         (4,),
         (LAYOUT_VERSION,),
     ]
+
+
+async def test_a_users_view_on_a_target_table_survives_the_upgrade(
+    layout4: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # DROP TABLE would refuse (and CASCADE would drop the view): the table keeps its columns' order instead.
+    await _execute(layout4, "CREATE VIEW cheap AS SELECT id, name FROM products WHERE price < 50")
+    before = await _fetch(layout4, "SELECT * FROM cheap ORDER BY id")
+    caplog.set_level(logging.WARNING)
+
+    async with PostgresBackend.open(layout4):
+        pass
+
+    assert "products: a view depends on it" in caplog.text
+    assert await _fetch(layout4, "SELECT * FROM cheap ORDER BY id") == before
+    assert await _fetch(layout4, PRIMARY_KEY) == [("PRIMARY KEY (id)",)]
+    assert await _fetch(layout4, "SELECT to_regclass('_products_key_id') IS NULL") == [(True,)]
+    assert await _fetch(layout4, "SELECT count(*) FROM _crawlrunner_runs") == [(2,)]

@@ -114,3 +114,32 @@ def test_every_command_works_on_an_upgraded_file(cli: CliRunner, old_file: Path,
         assert conn.execute("SELECT count(*), count(DISTINCT id) FROM products").fetchone() == (30, 30)
         history = conn.execute("SELECT change, count(*) FROM _crawlrunner_history_products GROUP BY change").fetchall()
     assert dict(history) == {"added": 30, "changed": 1}
+
+
+def test_the_users_own_views_triggers_and_tables_survive_the_upgrade(cli: CliRunner, old_file: Path) -> None:
+    # What people add to a crawl database in sqlite3 or sqlite-utils: the upgrade must neither fail on them nor touch them.
+    with closing(sqlite3.connect(old_file)) as conn, conn:
+        conn.executescript(
+            """
+            CREATE VIEW cheap AS SELECT id, name FROM products WHERE price < 50;
+            CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, product INTEGER NOT NULL, at TEXT DEFAULT 'now');
+            CREATE TRIGGER remember AFTER INSERT ON products BEGIN INSERT INTO audit (product) VALUES (NEW.id); END;
+            CREATE VIRTUAL TABLE products_fts USING fts5(name);
+            INSERT INTO products_fts (name) SELECT name FROM products;
+            CREATE TABLE _notes_history (note TEXT);
+            """
+        )
+        cheap = conn.execute("SELECT count(*) FROM cheap").fetchone()
+        audit_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit'").fetchone()
+
+    result = cli.invoke(main, ["runs", str(old_file)])
+    assert result.exit_code == 0, result.output
+
+    with closing(sqlite3.connect(old_file)) as conn, conn:
+        assert conn.execute("SELECT count(*) FROM cheap").fetchone() == cheap
+        assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit'").fetchone() == audit_sql
+        assert conn.execute("SELECT count(*) FROM products_fts WHERE products_fts MATCH 'item'").fetchone()[0] >= 0
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = '_notes_history'").fetchone() is not None
+        conn.execute("INSERT INTO products (id, name, _run_id, _url, _fetched_at) VALUES (999, 'x', 1, 'u', 't')")
+        assert conn.execute("SELECT product FROM audit").fetchall() == [(999,)]  # the trigger came through the rebuild
+        assert [c[0] for c in _columns(old_file, "products")[:2]] == ["id", "name"]

@@ -118,3 +118,24 @@ async def test_a_field_dropped_from_the_spec_keeps_its_column_through_a_rebuild(
     await run_async(_spec(site, "{id: {jmespath: id, type: int}}", mode="upsert", key="    key: [id]\n"), output=db)
     assert query(db, "SELECT id, old FROM things") == [(1, "kept")]
     assert list(_declared(db))[-1] == "old"
+
+
+async def test_a_later_value_of_another_type_widens_the_column_rather_than_being_converted(
+    site: str, tmp_path: Path
+) -> None:
+    # SQLite would store "0012" as 12 in an INTEGER column: an upsert keyed on it would merge two records.
+    db = tmp_path / "t.db"
+    spec = _spec(site, "{sku: sku, n: n}", mode="upsert", key="    key: [sku]\n")
+    documents["a"] = {"items": [{"sku": 12, "n": 1}]}
+    await run_async(spec, output=db)
+    assert _declared(db)["sku"] == "INT" and _declared(db)["n"] == "INTEGER"
+    documents["a"] = {"items": [{"sku": "0012", "n": 1.5}, {"sku": 2**70, "n": 2}]}
+    await run_async(spec, output=db)
+
+    assert _declared(db)["sku"] == "TEXT" and _declared(db)["n"] == "REAL"
+    assert query(db, "SELECT sku, n FROM things ORDER BY rowid") == [("12", 1.0), ("0012", 1.5), (str(2**70), 2.0)]
+    history = query(db, "SELECT key, change FROM _crawlrunner_history_things ORDER BY id")
+    # 12 is not on the page any more: removed (its key now the text the widened column holds).
+    assert history == [("[12]", "added"), ('["0012"]', "added"), (f'["{2**70}"]', "added"), ('["12"]', "removed")]
+    not_null = [r[1] for r in query(db, "PRAGMA table_info(things)") if r[3]]
+    assert not_null == ["_run_id", "_url", "_fetched_at"]  # provenance keeps its constraints through the rebuilds

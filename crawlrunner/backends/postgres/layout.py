@@ -154,6 +154,12 @@ async def _rename_history(conn: asyncpg.Connection, target: str) -> None:
 
 _REBUILD_CONSTRAINTS = "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND starts_with(conname, $2)"
 
+# Whether a view (a rule of another relation) reads the table: it could not be dropped and made again.
+_VIEWS_ON = (
+    "SELECT EXISTS (SELECT FROM pg_depend AS d JOIN pg_rewrite AS r ON r.oid = d.objid"
+    " WHERE d.refobjid = to_regclass($1) AND r.ev_class <> d.refobjid)"
+)
+
 # The declarations of the columns every target table has, in the order they take.
 _SYSTEM_COLUMNS = dict(PROVENANCE_COLUMNS + UPSERT_COLUMNS)
 
@@ -174,6 +180,16 @@ async def _rebuild(conn: asyncpg.Connection, table: str) -> None:
     nulls = key and await conn.fetchval(
         f"SELECT EXISTS (SELECT FROM {quoted} WHERE {' OR '.join(f'{quote_identifier(k)} IS NULL' for k in key)})"
     )
+    if await conn.fetchval(_VIEWS_ON, quoted):
+        # A view of the user's on it: DROP TABLE would fail the whole upgrade (and CASCADE drop the view).
+        log.warning("%s: a view depends on it; its columns keep their order (fields are not moved first)", table)
+        if key and not nulls:
+            keys = ", ".join(quote_identifier(k) for k in key)
+            await conn.execute(
+                f"ALTER TABLE {quoted} ADD CONSTRAINT {quote_identifier(primary_key_name(table))} PRIMARY KEY ({keys})"
+            )
+            await conn.execute(f"DROP INDEX {quote_identifier(str(key_index))}")
+        return
     lines = [f"{quote_identifier(n)} {d}" for n, d in columns]
     if key and not nulls:
         keys = ", ".join(quote_identifier(k) for k in key)

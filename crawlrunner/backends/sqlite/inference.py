@@ -1,100 +1,116 @@
-"""Declared types for fields stored as the JSON values they are, read off the first values stored.
+"""Declared types for fields stored as the JSON values they are, read off the values stored.
 
 A JMESPath (or parent) field without ``type:`` keeps the JSON value's own
 type, which the spec cannot tell: its column is made without a declared
 type, and the first batch that brings a value for it gives it one (INTEGER,
 REAL, TEXT; a boolean or a JSON object or list also its kind in
-``field_types``, so that ``export`` reads it back as one). The table is
-rebuilt for it in the writer's transaction, while the column holds nothing
-but NULLs: usually when it is empty.
+``field_types``, so that ``export`` reads it back as one). A later value the
+column's type would change (a string in an INTEGER column, where SQLite would
+store "0012" as 12; an integer past 64 bits) widens it first: INTEGER to REAL
+to TEXT, never back. Either way the table is rebuilt in the writer's
+transaction; the first typing usually finds it empty, a widening happens at
+most twice a column.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
 
 from ...coercion import INT64_MAX, INT64_MIN, stored_type
 from ...results import Outcome
 from ...spec.model import Target
 from .layout import rebuild
-from .schema import SAVE_FIELD_KINDS, quote_identifier
+from .schema import SAVE_FIELD_KINDS, quote_identifier, target_columns
 
-# A value's declared type and the kind kept for it, by its Python type.
-_TYPES: dict[type, tuple[str, str | None]] = {
-    bool: ("INTEGER", "bool"),
-    int: ("INTEGER", None),
-    float: ("REAL", None),
-    str: ("TEXT", None),
-    dict: ("TEXT", "json"),
-    list: ("TEXT", "json"),
-}
+# What a batch's values of a field are: the kinds of Python value among them.
+_KINDS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str", dict: "json", list: "json"}
+# The declared types a column can take, narrowest first: a column only widens.
+_WIDTH = {"": 0, "INTEGER": 1, "INT": 1, "REAL": 2, "TEXT": 3}  # INT: a lone integer key (schema.create_table)
 
 
-class ColumnTypes:
-    """Per target, the fields whose columns have no declared type yet; typed when their first value comes."""
-
-    def __init__(self, targets: Iterable[Target]) -> None:
-        self._untyped = {
-            t.name: [f.name for f in t.extract.fields if stored_type(f) is None]
-            for t in targets
-            if t.extract is not None
-        }
-        self._untyped = {name: fields for name, fields in self._untyped.items() if fields}
-        self._pending: dict[str, set[str]] | None = None  # read from the table on the first batch
-
-    @property
-    def pending(self) -> bool:
-        """Whether a column may still lack its type (read from the table on the first batch)."""
-        return bool(self._untyped) and (self._pending is None or any(self._pending.values()))
-
-    def type_columns(self, conn: sqlite3.Connection, *, targets: dict[str, Target], batch: list[Outcome]) -> None:
-        """Give a declared type to each pending column the batch brings a value for (inside its transaction)."""
-        if self._pending is None:
-            self._pending = {name: _without_type(conn, name, fields) for name, fields in self._untyped.items()}
-        for name, pending in self._pending.items():
-            if pending and (found := _first_values(batch, name, pending)):
-                _retype(conn, targets[name], found)
-                pending.difference_update(found)
-
-
-def _without_type(conn: sqlite3.Connection, table: str, fields: list[str]) -> set[str]:
-    declared = {row[1]: row[2] for row in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")}
-    return {f for f in fields if declared.get(f) == ""}
-
-
-def _first_values(batch: list[Outcome], target: str, fields: set[str]) -> dict[str, list[Any]]:
-    """The non-null values in the batch of each of ``fields`` of ``target``'s records (fields with none left out)."""
-    found: dict[str, list[Any]] = {}
-    for outcome in batch:
-        if outcome.records and outcome.fetch.target == target:
-            for record in outcome.records:
-                for name in fields:
-                    if (value := record.get(name)) is not None:
-                        found.setdefault(name, []).append(value)
-    return found
-
-
-def column_type(values: list[Any]) -> tuple[str, str | None]:
-    """The declared type and kind of a column that holds ``values``: one type, or TEXT.
+def column_type(kinds: set[str]) -> tuple[str, str | None]:
+    """The declared type and kind of a column that holds values of ``kinds``: one type, or TEXT.
 
     Integers and floats together are REAL; an integer past 64 bits (stored as
     its text: SQLite's INTEGER would round it) makes the column TEXT.
     """
-    kinds = {_TYPES.get(type(v), ("TEXT", None)) for v in values}
-    if kinds == {("INTEGER", None)} and any(not INT64_MIN <= v <= INT64_MAX for v in values):
-        return "TEXT", None
-    if kinds == {("INTEGER", None), ("REAL", None)}:
+    if kinds == {"bool"}:
+        return "INTEGER", "bool"
+    if kinds == {"int"}:
+        return "INTEGER", None
+    if kinds <= {"int", "float"}:
         return "REAL", None
-    return kinds.pop() if len(kinds) == 1 else ("TEXT", None)
+    if kinds == {"json"}:
+        return "TEXT", "json"
+    return "TEXT", None
 
 
-def _retype(conn: sqlite3.Connection, target: Target, values: dict[str, list[Any]]) -> None:
+def batch_kinds(batch: list[Outcome], untyped: dict[str, list[str]]) -> dict[str, dict[str, set[str]]]:
+    """Per target with untyped fields, the kinds of the batch's non-null values of each (on the event loop)."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for outcome in batch:
+        fields = untyped.get(outcome.fetch.target)
+        if fields is None or not outcome.records:
+            continue
+        kinds = found.setdefault(outcome.fetch.target, {})
+        for record in outcome.records:
+            for name in fields:
+                value = record.get(name)
+                if value is not None:
+                    kind = _KINDS.get(type(value), "str")
+                    if kind == "int" and not INT64_MIN <= value <= INT64_MAX:
+                        kind = "bigint"
+                    kinds.setdefault(name, set()).add(kind)
+    return found
+
+
+class ColumnTypes:
+    """The columns of untyped JSON fields: typed by their first values, widened when later ones need it."""
+
+    def __init__(self, targets: Iterable[Target]) -> None:
+        untyped = {t.name: [f.name for f in t.extract.fields if stored_type(f) is None] for t in targets if t.extract}
+        self.untyped = {name: fields for name, fields in untyped.items() if fields}
+        self._declared: dict[str, dict[str, str]] = {}  # per target, field -> declared type: read on first use
+
+    def type_columns(
+        self, conn: sqlite3.Connection, found: dict[str, dict[str, set[str]]], targets: dict[str, Target]
+    ) -> None:
+        """Type or widen each column ``found`` (``batch_kinds``) needs it for, inside the batch's transaction."""
+        for name, kinds in found.items():
+            declared = self._declared.get(name)
+            if declared is None:
+                info = conn.execute(f"PRAGMA table_info({quote_identifier(name)})")
+                declared = self._declared[name] = {row[1]: row[2] for row in info if row[1] in self.untyped[name]}
+            changes = {}
+            for field, seen in kinds.items():
+                wanted, kind = column_type(seen)
+                now = declared.get(field, "")
+                new = _wider(now, wanted)
+                if new != now:
+                    changes[field] = (new, kind if now == "" else None)
+            if changes:
+                _retype(conn, targets[name], changes)
+                declared.update({field: new for field, (new, _) in changes.items()})
+
+
+def _wider(now: str, wanted: str) -> str:
+    """The type a column of type ``now`` needs to also hold values that want ``wanted``."""
+    return now if _WIDTH.get(now, 3) >= _WIDTH[wanted] else wanted  # a type of the user's own counts as TEXT
+
+
+def _retype(conn: sqlite3.Connection, target: Target, changes: dict[str, tuple[str, str | None]]) -> None:
     info = conn.execute(f"PRAGMA table_info({quote_identifier(target.name)})").fetchall()
     key = tuple(row[1] for row in sorted((row for row in info if row[5]), key=lambda row: row[5]))
-    types = {name: column_type(found) for name, found in values.items()}
-    rebuild(conn, target.name, [(row[1], types[row[1]][0] if row[1] in types else row[2]) for row in info], key)
-    kinds = [(target.name, name, kind) for name, (_, kind) in types.items() if kind is not None]
-    if kinds:
-        conn.executemany(SAVE_FIELD_KINDS, kinds)
+    # The provenance columns keep their constraints (PRAGMA table_info gives only the type's name).
+    declarations = dict(target_columns(target))
+    columns = [
+        (
+            name,
+            changes[name][0] if name in changes else declarations.get(name, declared) if name[0] == "_" else declared,
+        )
+        for _, name, declared, *_ in info
+    ]
+    rebuild(conn, target.name, columns, key)
+    kinds = [(target.name, name, kind) for name, (_, kind) in changes.items()]
+    conn.executemany(SAVE_FIELD_KINDS, kinds)

@@ -130,14 +130,25 @@ def rebuild(conn: sqlite3.Connection, table: str, columns: Columns, key: tuple[s
     kept = {name for name, _ in existing}
     names = ", ".join(quote_identifier(name) for name, _ in columns if name in kept)
     new = quote_identifier(PREFIX + "rebuild")
+    triggers = [
+        row[0]
+        for row in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))
+    ]
     for statement in (
         f"DROP TABLE IF EXISTS {new}",
         create_table(PREFIX + "rebuild", columns, key),
         f"INSERT INTO {new} ({names}) SELECT {names} FROM {quote_identifier(table)} ORDER BY rowid",
         f"DROP TABLE {quote_identifier(table)}",
-        f"ALTER TABLE {new} RENAME TO {quote_identifier(table)}",
-        *indexes,
     ):
+        conn.execute(statement)
+    # As SQLite's own recipe for a table's new shape does: views and triggers
+    # that name the table are not checked while it is briefly gone.
+    conn.execute("PRAGMA legacy_alter_table=ON")
+    try:
+        conn.execute(f"ALTER TABLE {new} RENAME TO {quote_identifier(table)}")
+    finally:
+        conn.execute("PRAGMA legacy_alter_table=OFF")
+    for statement in (*indexes, *triggers):  # dropped with the old table
         conn.execute(statement)
 
 
@@ -168,21 +179,36 @@ def _upgrade_target_tables(conn: sqlite3.Connection) -> None:
     column (one stored without, an untyped field's, is read off its values);
     an upsert table's key, until now a unique index, as its primary key.
     """
-    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    for table in tables:
-        if table[:1].isalpha() and not table.startswith("sqlite_"):
-            columns = table_columns(conn, table)
-            fields = [
-                (name, declared or _type_of_values(conn, table, name)) for name, declared in columns if name[0] != "_"
-            ]
-            system = [(name, _SYSTEM_COLUMNS.get(name, declared)) for name, declared in columns if name[0] == "_"]
-            rebuild(conn, table, fields + system, _unique_key(conn, table))
-        elif table.startswith("_") and table.endswith("_history") and not table.startswith(PREFIX):
-            target = table[1 : -len("_history")]
-            conn.execute(f"DROP INDEX IF EXISTS {quote_identifier(table + '_run')}")
-            conn.execute(f"ALTER TABLE {quote_identifier(table)} RENAME TO {quote_identifier(history_table(target))}")
+    targets = _target_tables(conn)
+    for table in targets:
+        columns = table_columns(conn, table)
+        fields = [
+            (name, declared or _type_of_values(conn, table, name)) for name, declared in columns if name[0] != "_"
+        ]
+        system = [(name, _SYSTEM_COLUMNS.get(name, declared)) for name, declared in columns if name[0] == "_"]
+        rebuild(conn, table, fields + system, _unique_key(conn, table))
+    for target in targets:
+        history = f"_{target}_history"
+        if {"run_id", "key", "change", "old", "new"} <= {name for name, _ in table_columns(conn, history)}:
+            conn.execute(f"DROP INDEX IF EXISTS {quote_identifier(history + '_run')}")
+            conn.execute(f"ALTER TABLE {quote_identifier(history)} RENAME TO {quote_identifier(history_table(target))}")
             for statement in create_history_table(target):
                 conn.execute(statement)
+
+
+def _target_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables crawlrunner made for targets: a user's own tables, views and FTS tables in the file are left alone."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
+    )
+    provenance = {name for name, _ in PROVENANCE_COLUMNS}
+    return [
+        table
+        for (table,) in rows
+        if table[:1].isalpha()
+        and not table.startswith("sqlite_")
+        and provenance <= {name for name, _ in table_columns(conn, table)}
+    ]
 
 
 def _unique_key(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:

@@ -37,10 +37,16 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
     wal = db.with_name(db.name + "-wal")
     closed = not wal.exists()  # a WAL database has its -wal file while any connection has it open
     conn = _connect_read_only(db)
-    if 0 < version_of_file(conn) < SCHEMA_VERSION:
+    if 0 < (version := version_of_file(conn)) < SCHEMA_VERSION:
         # Made by an earlier release: upgraded once (a write), then read as any other.
         conn.close()
-        upgrade(db)
+        try:
+            upgrade(db)
+        except StorageError as exc:
+            raise StorageError(
+                f"{exc}; the file was made by an earlier release (layout {version}) and is upgraded once before"
+                " it is read: that needs write access to it and its folder (or run on a copy)"
+            ) from None
         conn = _connect_read_only(db)
     # Read-only means no file is written either: ATTACH would create one.
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)

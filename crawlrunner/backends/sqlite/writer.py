@@ -33,7 +33,7 @@ from ..batching import COMMIT_INTERVAL, BatchingSink
 from ..cursors import merged, reached
 from ..recrawl import LedToColumns
 from ..rows import RequestRows, chain_end_row, fetch_row
-from .inference import ColumnTypes
+from .inference import ColumnTypes, batch_kinds
 from .layout import BUSY_TIMEOUT_MS
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
@@ -169,9 +169,10 @@ class SQLiteSink(BatchingSink):
         try:
             await super().run()
         finally:  # on the writer's thread, after its last commit; shielded: a cancel must not skip it
-            closing = asyncio.get_running_loop().run_in_executor(self._thread, self._close)
-            await asyncio.shield(closing)
-            self._thread.shutdown(wait=False)
+            try:
+                await asyncio.shield(asyncio.get_running_loop().run_in_executor(self._thread, self._close))
+            finally:
+                self._thread.shutdown(wait=False)
 
     async def commit(self, batch: list[Outcome]) -> None:
         """Commit ``batch`` in one transaction."""
@@ -279,8 +280,8 @@ class SQLiteSink(BatchingSink):
         work.rows(REQUEST_INSERT, new_requests)
         work.many(MARK_REQUEST, marks)
         work.many(SKIP_REQUEST, skipped)
-        if records and self._column_types.pending:
-            work.call(partial(self._column_types.type_columns, targets=self.targets, batch=batch))
+        if records and self._column_types.untyped and (kinds := batch_kinds(batch, self._column_types.untyped)):
+            work.call(partial(self._column_types.type_columns, found=kinds, targets=self.targets))
         for name, rows in records.items():
             target = self.targets[name]
             if target.mode == "upsert":
