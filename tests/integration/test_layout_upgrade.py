@@ -127,8 +127,12 @@ def test_the_users_own_views_triggers_and_tables_survive_the_upgrade(cli: CliRun
             CREATE VIRTUAL TABLE products_fts USING fts5(name);
             INSERT INTO products_fts (name) SELECT name FROM products;
             CREATE TABLE _notes_history (note TEXT);
+            CREATE TABLE products_copy AS SELECT * FROM products;
+            DELETE FROM products WHERE id <= 3;
             """
         )
+        rowids = conn.execute("SELECT rowid, id FROM products ORDER BY rowid").fetchall()
+        copy_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'products_copy'").fetchone()
         cheap = conn.execute("SELECT count(*) FROM cheap").fetchone()
         audit_sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit'").fetchone()
 
@@ -138,6 +142,10 @@ def test_the_users_own_views_triggers_and_tables_survive_the_upgrade(cli: CliRun
     with closing(sqlite3.connect(old_file)) as conn, conn:
         assert conn.execute("SELECT count(*) FROM cheap").fetchone() == cheap
         assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'audit'").fetchone() == audit_sql
+        # Full-text indexes (sqlite-utils, Datasette) point at rows by rowid: the rebuild keeps them.
+        assert conn.execute("SELECT rowid, id FROM products ORDER BY rowid").fetchall() == rowids
+        # A table of the user's own with provenance-like columns is not a target's: not rebuilt.
+        assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'products_copy'").fetchone() == copy_sql
         assert conn.execute("SELECT count(*) FROM products_fts WHERE products_fts MATCH 'item'").fetchone()[0] >= 0
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = '_notes_history'").fetchone() is not None
         conn.execute("INSERT INTO products (id, name, _run_id, _url, _fetched_at) VALUES (999, 'x', 1, 'u', 't')")

@@ -109,6 +109,11 @@ async def test_a_changed_key_rebuilds_the_table_around_it_or_says_why_not(site: 
     with pytest.raises(StorageError, match=r"cannot change the key of 'things' to \(id\).*share a value"):
         await run_async(_spec(site, fields, mode="upsert", key="    key: [id]\n"), output=db)
     assert query(db, "SELECT count(*) FROM things") == [(4,)]  # untouched
+    documents["a"] = {"items": [{"id": 1, "sku": "a", "name": "one"}]}
+    with pytest.raises(StorageError, match=r"to \(missing\): rows stored are empty in a field of the new key"):
+        await run_async(
+            _spec(site, fields[:-1] + ", missing: missing}", mode="upsert", key="    key: [missing]\n"), output=db
+        )
 
 
 async def test_a_field_dropped_from_the_spec_keeps_its_column_through_a_rebuild(site: str, tmp_path: Path) -> None:

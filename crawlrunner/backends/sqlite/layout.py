@@ -137,7 +137,8 @@ def rebuild(conn: sqlite3.Connection, table: str, columns: Columns, key: tuple[s
     for statement in (
         f"DROP TABLE IF EXISTS {new}",
         create_table(PREFIX + "rebuild", columns, key),
-        f"INSERT INTO {new} ({names}) SELECT {names} FROM {quote_identifier(table)} ORDER BY rowid",
+        # The rowids too: a full-text index (sqlite-utils, Datasette) refers to rows by them.
+        f"INSERT INTO {new} (rowid, {names}) SELECT rowid, {names} FROM {quote_identifier(table)}",
         f"DROP TABLE {quote_identifier(table)}",
     ):
         conn.execute(statement)
@@ -159,6 +160,8 @@ def rekey(path: Path, table: str, columns: Columns, key: tuple[str, ...]) -> Non
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if key and _has_empty_key(conn, table, key):
+                raise sqlite3.IntegrityError("rows stored are empty in a field of the new key")
             rebuild(conn, table, columns, key)
             conn.execute("COMMIT")
         except BaseException:
@@ -166,6 +169,12 @@ def rekey(path: Path, table: str, columns: Columns, key: tuple[str, ...]) -> Non
             raise
     finally:
         conn.close()
+
+
+def _has_empty_key(conn: sqlite3.Connection, table: str, key: tuple[str, ...]) -> bool:
+    kept = {name for name, _ in table_columns(conn, table)}
+    empty = " OR ".join(f"{quote_identifier(k)} IS NULL" if k in kept else "1" for k in key)
+    return bool(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {quote_identifier(table)} WHERE {empty})").fetchone()[0])
 
 
 # The declarations of the columns every target table has, by name.
@@ -186,7 +195,10 @@ def _upgrade_target_tables(conn: sqlite3.Connection) -> None:
             (name, declared or _type_of_values(conn, table, name)) for name, declared in columns if name[0] != "_"
         ]
         system = [(name, _SYSTEM_COLUMNS.get(name, declared)) for name, declared in columns if name[0] == "_"]
-        rebuild(conn, table, fields + system, _unique_key(conn, table))
+        try:
+            rebuild(conn, table, fields + system, _unique_key(conn, table))
+        except sqlite3.Error as exc:
+            raise sqlite3.DatabaseError(f"upgrading the table of target {table!r}: {exc}") from None
     for target in targets:
         history = f"_{target}_history"
         if {"run_id", "key", "change", "old", "new"} <= {name for name, _ in table_columns(conn, history)}:
@@ -194,21 +206,30 @@ def _upgrade_target_tables(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {quote_identifier(history)} RENAME TO {quote_identifier(history_table(target))}")
             for statement in create_history_table(target):
                 conn.execute(statement)
+    log.warning(
+        "layout 8: crawlrunner's own tables are named _crawlrunner_… now (runs is _crawlrunner_runs, fetch_log"
+        " _crawlrunner_fetch_log, _<target>_history _crawlrunner_history_<target>); %d target tables rebuilt with"
+        " their fields first (see the database reference, 'Versions and upgrades')",
+        len(targets),
+    )
 
 
 def _target_tables(conn: sqlite3.Connection) -> list[str]:
-    """The tables crawlrunner made for targets: a user's own tables, views and FTS tables in the file are left alone."""
-    rows = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%' ORDER BY name"
-    )
+    """The tables crawlrunner made for targets, by its own records (the fetch log, the field kinds).
+
+    A table of the user's own, even one with provenance-like columns (a copy
+    of a target's rows), a view, a trigger or a full-text table, is left as
+    it is.
+    """
+    named = {
+        row[0]
+        for row in conn.execute(f"SELECT target FROM {PREFIX}fetch_log UNION SELECT target FROM {PREFIX}field_types")
+    }
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'")
     provenance = {name for name, _ in PROVENANCE_COLUMNS}
-    return [
-        table
-        for (table,) in rows
-        if table[:1].isalpha()
-        and not table.startswith("sqlite_")
-        and provenance <= {name for name, _ in table_columns(conn, table)}
-    ]
+    return sorted(
+        table for (table,) in rows if table in named and provenance <= {name for name, _ in table_columns(conn, table)}
+    )
 
 
 def _unique_key(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:

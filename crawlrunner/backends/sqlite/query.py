@@ -43,6 +43,8 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
         try:
             upgrade(db)
         except StorageError as exc:
+            if not any(word in str(exc) for word in ("readonly", "unable to open", "ermission")):
+                raise
             raise StorageError(
                 f"{exc}; the file was made by an earlier release (layout {version}) and is upgraded once before"
                 " it is read: that needs write access to it and its folder (or run on a copy)"

@@ -164,10 +164,9 @@ class Store:
         key = primary_key(target)
         if existing and tuple(sorted((n for n in existing if existing[n]), key=existing.__getitem__)) != key:
             # A key (or a mode) that changed: the table is rebuilt around the new one, in one transaction.
-            log.warning(
-                "%s: the upsert key changed; rebuilding its table with primary key (%s)", target.name, ", ".join(key)
-            )
             await self._rebuild(target)
+            shape = f"primary key ({', '.join(key)})" if key else "no primary key"
+            log.warning("%s: the key changed: its table was rebuilt with %s", target.name, shape)
             return
         for statement in create_target_table(target):
             await self.conn.execute(statement)
@@ -182,10 +181,11 @@ class Store:
         columns, key = target_columns(target), primary_key(target)
         try:  # on a connection of its own, as the migrations: this one holds no transaction now
             await asyncio.to_thread(rekey, self.path, target.name, columns, key)
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
+            why = str(exc) if "empty" in str(exc) else "rows stored under the old key share a value of the new one"
             raise StorageError(
-                f"{self.path}: cannot change the key of {target.name!r} to ({', '.join(key)}):"
-                " rows stored under the old key share a value of the new one"
+                f"{self.path}: cannot change the key of {target.name!r} to ({', '.join(key)}): {why}"
+                " (keep the old key, delete those rows, or write to a new database)"
             ) from None
         for statement in create_target_table(target):  # the history table, for a target new to upsert
             await self.conn.execute(statement)
