@@ -45,6 +45,7 @@ def test_a_read_command_upgrades_the_file_once_into_the_new_layout(cli: CliRunne
     first = cli.invoke(main, ["runs", str(old_file), "-f", "jsonl"])
     assert first.exit_code == 0, first.output
     assert "upgrading the database layout from version 7 to 8" in first.output
+    assert "own tables are named _crawlrunner_… now (runs is _crawlrunner_runs" in first.output
     runs = [json.loads(line) for line in first.stdout.splitlines() if line.startswith("{")]
     assert [(r["id"], r["status"]) for r in runs] == [(1, "completed"), (2, "completed")]
 

@@ -87,6 +87,8 @@ def _step(conn: sqlite3.Connection, path: Path, made_earlier: bool) -> int:
                 conn.execute(statement)
             if step := MIGRATION_STEPS.get(version + 1):
                 step(conn)
+            if made_earlier and (note := MIGRATION_NOTES.get(version + 1)):
+                log.warning("%s: %s", path, note)
             version += 1
             conn.execute(f"PRAGMA user_version={version}")
         conn.execute("COMMIT")
@@ -206,12 +208,6 @@ def _upgrade_target_tables(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {quote_identifier(history)} RENAME TO {quote_identifier(history_table(target))}")
             for statement in create_history_table(target):
                 conn.execute(statement)
-    log.warning(
-        "layout 8: crawlrunner's own tables are named _crawlrunner_… now (runs is _crawlrunner_runs, fetch_log"
-        " _crawlrunner_fetch_log, _<target>_history _crawlrunner_history_<target>); %d target tables rebuilt with"
-        " their fields first (see the database reference, 'Versions and upgrades')",
-        len(targets),
-    )
 
 
 def _target_tables(conn: sqlite3.Connection) -> list[str]:
@@ -260,3 +256,9 @@ def _type_of_values(conn: sqlite3.Connection, table: str, column: str) -> str:
 
 
 MIGRATION_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {8: _upgrade_target_tables}
+# What an upgrade changes that a user's own queries notice, said when a file of an earlier release is upgraded.
+MIGRATION_NOTES = {
+    8: "crawlrunner's own tables are named _crawlrunner_… now (runs is _crawlrunner_runs, fetch_log"
+    " _crawlrunner_fetch_log, _<target>_history _crawlrunner_history_<target>), and target tables have their"
+    " fields first (see the database reference, 'Versions and upgrades')",
+}
