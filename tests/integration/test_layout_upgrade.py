@@ -109,6 +109,12 @@ def test_every_command_works_on_an_upgraded_file(cli: CliRunner, old_file: Path,
     planned = cli.invoke(main, ["plan", str(FIXTURES / "layout7.yaml"), "-o", str(old_file)])
     assert planned.exit_code == 0 and "earlier runs not read" not in planned.output, planned.output
 
+    old_names = cli.invoke(main, ["query", str(old_file), "SELECT count(*) FROM runs"])
+    assert old_names.exit_code == 1
+    assert "no such table: runs (crawlrunner's own tables are named _crawlrunner_… since layout 8" in old_names.stderr
+    old_history = cli.invoke(main, ["query", str(old_file), "SELECT * FROM _products_history"])
+    assert "history tables are named _crawlrunner_history_products since layout 8" in old_history.stderr
+
     queried = cli.invoke(main, ["query", str(old_file), "SELECT count(*) AS n FROM _crawlrunner_runs", "-f", "jsonl"])
     assert json.loads(queried.stdout) == {"n": 3}
     with closing(sqlite3.connect(old_file)) as conn:

@@ -8,6 +8,7 @@ CSV, JSON) is the command line's business (``crawlrunner.console.formats``).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from ..cursors import COMPLETED, NO_RUN_YET
 from ..field_types import CHANGE_COLUMNS, Columns, decode_changes, decode_rows
 from ..sitemap_runs import SQLITE_LAST_RUN
 from .layout import upgrade, version_of
-from .schema import SCHEMA_VERSION, SQLITE_HEADER, history_table, quote_identifier
+from .schema import OWN_TABLES, PREFIX, SCHEMA_VERSION, SQLITE_HEADER, history_table, quote_identifier
 
 Rows = tuple[Sequence[str], Iterator[Sequence[Any]]]
 
@@ -55,11 +56,24 @@ def read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except sqlite3.Error as exc:
-        raise StorageError(f"{db}: {exc}") from None
+        raise StorageError(f"{db}: {exc}{_renamed(exc)}") from None
     finally:
         conn.close()
         if closed and wal.exists():
             _tidy_wal(db)
+
+
+def _renamed(exc: sqlite3.Error) -> str:
+    """A hint for a query written for the names before layout 8: ``runs`` is ``_crawlrunner_runs`` now."""
+    match = re.fullmatch(r"no such table: (?:main\.)?(\w+)", str(exc))
+    if match is None:
+        return ""
+    name = match.group(1)
+    if f"{PREFIX}{name}" in OWN_TABLES:
+        return f" (crawlrunner's own tables are named {PREFIX}… since layout 8: {PREFIX}{name})"
+    if name.startswith("_") and name.endswith("_history"):
+        return f" (history tables are named {history_table(name[1 : -len('_history')])} since layout 8)"
+    return ""
 
 
 def _connect_read_only(db: Path) -> sqlite3.Connection:
