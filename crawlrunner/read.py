@@ -229,17 +229,6 @@ class PlanFacts:
 LATENCY_SAMPLE = 20_000
 
 
-def has_table(database: Database, name: str) -> bool:
-    """Whether ``database`` has table ``name``: a database of an older release (read-only, not upgraded) may lack one."""
-    if is_postgres_url(database):
-        statement = (
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
-        )
-    else:
-        statement = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
-    return bool(query(database, statement, [name]).rows[0][0])
-
-
 def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     """What ``spec_name``'s earlier runs in ``database`` learnt; empty facts if it has none (or no such database).
 
@@ -249,18 +238,13 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     the last completed run.
     """
     mark = "$1" if is_postgres_url(database) else "?"
-    # A database written by a release before host_stats (read-only here: not upgraded) still tells the rest.
-    hosts_kept = has_table(database, "_crawlrunner_host_stats")
+    # A database of an earlier release is upgraded when read (host_stats came in layout 5): every table is there.
     delays: dict[str, float] = {}
-    for host, delay in (
-        query(
-            database,
-            "SELECT h.origin, h.crawl_delay FROM _crawlrunner_host_stats h JOIN _crawlrunner_runs r ON r.id = h.run_id"
-            f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
-            [spec_name],
-        )
-        if hosts_kept
-        else ()
+    for host, delay in query(
+        database,
+        "SELECT h.origin, h.crawl_delay FROM _crawlrunner_host_stats h JOIN _crawlrunner_runs r ON r.id = h.run_id"
+        f" WHERE r.spec_name = {mark} AND h.crawl_delay IS NOT NULL ORDER BY h.run_id",
+        [spec_name],
     ):
         delays[host] = float(delay)
     last = query(
@@ -287,15 +271,11 @@ def plan_facts(database: Database, spec_name: str) -> PlanFacts:
     made = query(
         database, f"SELECT target, count(*) FROM _crawlrunner_fetch_log WHERE run_id = {mark} GROUP BY target", [run_id]
     )
-    pushback = (
-        query(
-            database,
-            "SELECT origin, throttled, unavailable, cooldown_seconds FROM _crawlrunner_host_stats"
-            f" WHERE run_id = {mark} AND (throttled > 0 OR unavailable > 0 OR cooldown_seconds > 0)",
-            [run_id],
-        )
-        if hosts_kept
-        else ()
+    pushback = query(
+        database,
+        "SELECT origin, throttled, unavailable, cooldown_seconds FROM _crawlrunner_host_stats"
+        f" WHERE run_id = {mark} AND (throttled > 0 OR unavailable > 0 OR cooldown_seconds > 0)",
+        [run_id],
     )
     return PlanFacts(
         KnownHosts(

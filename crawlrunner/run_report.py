@@ -35,7 +35,7 @@ from typing import Any
 
 from .backends.postgres.connect import is_postgres_url
 from .errors import OutputPathError, UsageError
-from .read import Database, has_table, is_database, query, stream_query
+from .read import Database, is_database, query, stream_query
 
 # Upper bounds of the latency histogram's buckets, in ms; the last bucket is everything slower.
 LATENCY_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -136,21 +136,19 @@ def run_facts(database: Database, run_id: int | None = None) -> RunFacts:
     _read_failures(database, run_id, mark, target)
     _read_latency(database, run_id, mark, target)
     _read_times(database, run_id, mark, target)
-    if has_table(database, "_crawlrunner_extraction_health"):
-        for name, field_name, records, empty in query(
-            database,
-            f"SELECT target, field, records, empty FROM _crawlrunner_extraction_health WHERE run_id = {mark} ORDER BY target, field",
-            [run_id],
-        ):
-            target(name).health.append((field_name, int(records), int(empty)))
-    if has_table(database, "_crawlrunner_chain_ends"):
-        for name, reason, chains in query(
-            database,
-            f"SELECT target, reason, count(*) FROM _crawlrunner_chain_ends WHERE run_id = {mark} GROUP BY target, reason"
-            " ORDER BY target, reason",
-            [run_id],
-        ):
-            target(name).chain_ends[reason] = int(chains)
+    for name, field_name, records, empty in query(
+        database,
+        f"SELECT target, field, records, empty FROM _crawlrunner_extraction_health WHERE run_id = {mark} ORDER BY target, field",
+        [run_id],
+    ):
+        target(name).health.append((field_name, int(records), int(empty)))
+    for name, reason, chains in query(
+        database,
+        f"SELECT target, reason, count(*) FROM _crawlrunner_chain_ends WHERE run_id = {mark} GROUP BY target, reason"
+        " ORDER BY target, reason",
+        [run_id],
+    ):
+        target(name).chain_ends[reason] = int(chains)
     return RunFacts(
         run_id,
         str(run[1]),
@@ -223,8 +221,6 @@ def _read_times(database: Database, run_id: int, mark: str, target: Any) -> None
 
 
 def _read_hosts(database: Database, run_id: int, mark: str) -> tuple[HostWait, ...]:
-    if not has_table(database, "_crawlrunner_host_stats"):
-        return ()
     rows = query(
         database,
         "SELECT origin, requests, throttled, unavailable, cooldowns, cooldown_seconds, crawl_delay"
