@@ -73,6 +73,14 @@ class ColumnTypes:
         self.untyped = {name: fields for name, fields in untyped.items() if fields}
         self._declared: dict[str, dict[str, str]] = {}  # per target, field -> declared type: read on first use
 
+    def open_fields(self) -> dict[str, list[str]]:
+        """Per target, the untyped fields whose columns may still change: a TEXT column is final, its values unread."""
+        return {
+            name: kept
+            for name, fields in self.untyped.items()
+            if (kept := [f for f in fields if self._declared.get(name, {}).get(f) != "TEXT"])
+        }
+
     def type_columns(
         self, conn: sqlite3.Connection, found: dict[str, dict[str, set[str]]], targets: dict[str, Target]
     ) -> None:
@@ -91,7 +99,8 @@ class ColumnTypes:
                     changes[field] = (new, kind if now == "" else None)
             if changes:
                 _retype(conn, targets[name], changes)
-                declared.update({field: new for field, (new, _) in changes.items()})
+                # Read by ``open_fields`` on the event loop: a new dict, not one changed in place.
+                self._declared[name] = {**declared, **{field: new for field, (new, _) in changes.items()}}
 
 
 def _wider(now: str, wanted: str) -> str:

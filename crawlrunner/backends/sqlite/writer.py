@@ -280,7 +280,7 @@ class SQLiteSink(BatchingSink):
         work.rows(REQUEST_INSERT, new_requests)
         work.many(MARK_REQUEST, marks)
         work.many(SKIP_REQUEST, skipped)
-        if records and self._column_types.untyped and (kinds := batch_kinds(batch, self._column_types.untyped)):
+        if records and (open_fields := self._column_types.open_fields()) and (kinds := batch_kinds(batch, open_fields)):
             work.call(partial(self._column_types.type_columns, found=kinds, targets=self.targets))
         for name, rows in records.items():
             target = self.targets[name]
