@@ -18,8 +18,8 @@ BATCH_SIZE = 500
 # A local file's commits come at most this often (seconds): at thousands of
 # outcomes a second a commit of one or two costs as much as one of twenty
 # (every page a transaction touches is written again), so the writer lets the
-# queue gather for the rest of the interval. A slow crawl commits each outcome
-# at once.
+# queue gather for the rest of the interval, or until a whole batch is there.
+# A slow crawl commits each outcome at once.
 COMMIT_INTERVAL = 0.005
 # Outcomes handed over but not yet committed are what a kill -9 makes a resume
 # fetch again: the queue holds about one per worker, never thousands.
@@ -49,6 +49,8 @@ class BatchingSink(Sink):
 
     def __init__(self, spec: Spec) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size(spec))
+        # Set while ``run`` gathers a batch: resolved early once the batch is whole.
+        self._gathering: asyncio.Future[None] | None = None
 
     @abstractmethod
     async def commit(self, batch: list[Outcome]) -> None:
@@ -56,6 +58,8 @@ class BatchingSink(Sink):
 
     async def write(self, outcome: Outcome) -> None:
         await self.queue.put(outcome)
+        if self._gathering is not None and self._batch_whole():
+            _resolve(self._gathering)
 
     async def flush(self) -> None:
         await self.queue.join()
@@ -73,7 +77,7 @@ class BatchingSink(Sink):
             while True:
                 batch = [await self.queue.get()]
                 if (wait := last + self.commit_interval - loop.time()) > 0 and batch[0] is not self._STOP:
-                    await asyncio.sleep(wait)
+                    await self._gather(wait)
                 # No more than the queue holds: one taken before the wait is not one more for a kill to lose.
                 while len(batch) < self.queue.maxsize and not self.queue.empty():
                     batch.append(self.queue.get_nowait())
@@ -103,7 +107,33 @@ class BatchingSink(Sink):
                 self._taken(len(pending))
             raise
 
+    def _batch_whole(self) -> bool:
+        """The queue holds all a batch may take besides the one outcome ``run`` took first."""
+        return self.queue.qsize() >= self.queue.maxsize - 1
+
+    async def _gather(self, seconds: float) -> None:
+        """Let the queue gather for ``seconds``, or until a whole batch is there.
+
+        Never longer: with the queue full, every ``write`` waits, the engine
+        with it, and the event loop would sit idle for the rest of the interval.
+        """
+        if self._batch_whole():
+            return
+        loop = asyncio.get_running_loop()
+        self._gathering = gathering = loop.create_future()
+        timer = loop.call_later(seconds, _resolve, gathering)
+        try:
+            await gathering
+        finally:
+            timer.cancel()
+            self._gathering = None
+
     def _taken(self, count: int) -> None:
         """``count`` items are out of the queue for good (committed, or failed): ``flush`` stops waiting for them."""
         for _ in range(count):
             self.queue.task_done()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
