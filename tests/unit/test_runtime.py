@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sqlite3
 import subprocess
@@ -49,11 +50,16 @@ def test_the_environment_switch(value: str, on: bool) -> None:
     assert orjson_used == str(on)
 
 
-def test_settling_the_process_freezes_the_start_up_heap() -> None:
-    # In a child process: freezing the test runner's own heap is what settle_process must never do.
-    code = "import gc; from crawlrunner import runtime; runtime.settle_process(); print(gc.get_freeze_count() > 0)"
+def test_settling_the_process_freezes_the_start_up_heap_and_makes_collections_rare() -> None:
+    # In a child process: tuning the test runner's own heap is what settle_process must never do.
+    code = (
+        "import gc; from crawlrunner import runtime; before = gc.get_threshold(); runtime.settle_process();"
+        "print(gc.get_freeze_count() > 0, before[1:] == gc.get_threshold()[1:], gc.get_threshold()[0])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
-    assert out.strip() == "True"
+    frozen, older_kept, young = out.split()
+    assert (frozen, older_kept, int(young)) == ("True", "True", runtime.YOUNG_OBJECTS)
+    assert gc.get_threshold()[0] != runtime.YOUNG_OBJECTS  # this process (the test runner's) is left alone
 
 
 @pytest.mark.subprocess
