@@ -131,6 +131,7 @@ def settle_process() -> None:
     # and again while the crawl allocates (about a tenth of the CPU of a
     # crawl of small pages).
     gc.freeze()
+    gc.enable()  # off while the command started (cli.common.collection_deferred)
     _keep_buffers_off_mmap()
 
 
