@@ -141,6 +141,7 @@ def settle_process() -> None:
     # thousand is past what a batch of requests holds at once, so collections
     # become rare, and cyclic garbage still goes within ten thousand objects.
     gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
+    gc.enable()  # off while the command started (cli.common.collection_deferred)
     _keep_buffers_off_mmap()
 
 

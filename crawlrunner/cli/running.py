@@ -19,6 +19,7 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    collection_deferred,
     exit_for,
     exit_status,
     fail,
@@ -169,7 +170,7 @@ def run(
     from ..console.workers import LocalWorkers, check_shared, helper_arguments, run_to_join
     from ..spec import load_spec
 
-    with user_errors():
+    with collection_deferred(), user_errors():
         check_base_url(base_url, name="--base-url")
         check_output(output, name="--output")
         _check_summary_to(summary_to)

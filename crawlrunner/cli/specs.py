@@ -11,7 +11,17 @@ from .._resources import bundled_path
 from ..console import help as texts
 from ..errors import SpecError
 from ..overrides import check_base_url
-from .common import EXIT_EXPECTATIONS, EXIT_FAILED, EXIT_USAGE, fail, quiet, say_problems, user_errors, verbosity
+from .common import (
+    EXIT_EXPECTATIONS,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    collection_deferred,
+    fail,
+    quiet,
+    say_problems,
+    user_errors,
+    verbosity,
+)
 
 if TYPE_CHECKING:
     from ..spec.model import Spec
@@ -31,6 +41,14 @@ def validate(spec_files: tuple[Path, ...]) -> None:
     Example:
       crawlrunner validate *.yaml
     """
+    with collection_deferred():
+        problems = _validate(spec_files)
+    if problems:
+        fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
+
+
+def _validate(spec_files: tuple[Path, ...]) -> int:
+    """Report on each spec; how many problems they have."""
     from ..preview import count_start_requests
     from ..spec import load_spec
 
@@ -47,8 +65,7 @@ def validate(spec_files: tuple[Path, ...]) -> None:
             click.echo(
                 f"{spec.source}: ok ({count} target{'s' if count != 1 else ''}, {_planned(*count_start_requests(spec))})"
             )
-    if problems:
-        fail(f"{problems} problem{'s' if problems != 1 else ''} found", EXIT_USAGE)
+    return problems
 
 
 def _planned(start: int, dynamic: bool) -> str:

@@ -8,7 +8,6 @@ substituted, so no message can ever contain a secret's value.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -130,6 +129,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[SpecPath, str, bool]]:
     if kind == "additionalProperties" and isinstance(value, dict):
         known = sorted(schema.get("properties", {}))
         for key in (k for k in value if k not in known):
+            import difflib  # only for a misspelt key: not loaded for a good spec
+
             hint = difflib.get_close_matches(key, known, n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else f"; expected one of: {', '.join(known)}"
             yield path + (key,), f"unknown key {key!r}{suggestion}", True

@@ -52,13 +52,15 @@ def test_the_environment_switch(value: str, on: bool) -> None:
 
 def test_settling_the_process_freezes_the_start_up_heap_and_makes_collections_rare() -> None:
     # In a child process: tuning the test runner's own heap is what settle_process must never do.
+    # The collector, off while the command started (cli.common.collection_deferred), runs again from here.
     code = (
-        "import gc; from crawlrunner import runtime; before = gc.get_threshold(); runtime.settle_process();"
-        "print(gc.get_freeze_count() > 0, before[1:] == gc.get_threshold()[1:], gc.get_threshold()[0])"
+        "import gc; from crawlrunner import runtime; before = gc.get_threshold(); gc.disable();"
+        " runtime.settle_process();"
+        " print(gc.get_freeze_count() > 0, gc.isenabled(), before[1:] == gc.get_threshold()[1:], gc.get_threshold()[0])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True).stdout
-    frozen, older_kept, young = out.split()
-    assert (frozen, older_kept, int(young)) == ("True", "True", runtime.YOUNG_OBJECTS)
+    frozen, enabled, older_kept, young = out.split()
+    assert (frozen, enabled, older_kept, int(young)) == ("True", "True", "True", runtime.YOUNG_OBJECTS)
     assert gc.get_threshold()[0] != runtime.YOUNG_OBJECTS  # this process (the test runner's) is left alone
 
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 
-from crawlrunner.backends.sqlite.schema import MIGRATIONS, OWN_TABLES, create_target_table, insert_record
+from crawlrunner.backends.sqlite.layout import upgrade
+from crawlrunner.backends.sqlite.schema import (
+    MIGRATIONS,
+    OWN_TABLES,
+    SCHEMA_VERSION,
+    create_target_table,
+    insert_record,
+)
 from crawlrunner.errors import SpecError
 from crawlrunner.spec import Spec, load_spec_text
 
@@ -88,3 +97,28 @@ def test_index_names_cannot_be_target_names() -> None:
     with pytest.raises(SpecError) as info:
         load_spec_text(CLASHING.replace("name: items__run_id", "name: _items_run_id"), "s.yaml", environ={})
     assert "'_items_run_id' is not valid" in str(info.value)
+
+
+def _layout(conn: sqlite3.Connection) -> dict[str, object]:
+    """Every table's columns, keys and foreign keys, and every index, as SQLite reports them."""
+    shape: dict[str, object] = {}
+    for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"):
+        if kind == "index":
+            shape[name] = (sql, conn.execute(f'PRAGMA index_xinfo("{name}")').fetchall())
+        else:
+            shape[name] = (
+                conn.execute(f'PRAGMA table_xinfo("{name}")').fetchall(),
+                conn.execute(f'PRAGMA foreign_key_list("{name}")').fetchall(),
+                sorted(conn.execute(f'PRAGMA index_list("{name}")').fetchall()),
+            )
+    return shape
+
+
+def test_a_new_file_gets_the_layout_the_migrations_build(tmp_path: Path, db: sqlite3.Connection) -> None:
+    # A new file is made from CURRENT_LAYOUT in one transaction; a file of an
+    # earlier release is migrated step by step. Both must end the same.
+    upgrade(tmp_path / "new.db")
+    with closing(sqlite3.connect(tmp_path / "new.db")) as new:
+        assert new.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert new.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert _layout(new) == _layout(db)

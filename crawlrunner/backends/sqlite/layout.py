@@ -2,7 +2,8 @@
 
 ``upgrade`` runs the versioned migrations (``schema.MIGRATIONS``) on its own
 connection, one step per transaction, before a run or a read command uses
-the file: a file made by any earlier release opens, upgraded once. What
+the file: a file made by any earlier release opens, upgraded once. A new
+file is given the current layout (``schema.CURRENT_LAYOUT``) in one step. What
 plain SQL cannot do is a step here (``MIGRATION_STEPS``): version 8 rebuilds
 every target table in the layout this release creates.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ...errors import OutputPathError, StorageError
 from .schema import (
+    CURRENT_LAYOUT,
     MIGRATIONS,
     PREFIX,
     PROVENANCE_COLUMNS,
@@ -59,7 +61,10 @@ def upgrade(path: Path) -> None:
         _check_version(conn, path, version)
         if version < SCHEMA_VERSION:
             conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # as every connection of a run: a commit waits for no fsync
         made_earlier = version > 0
+        if not made_earlier:
+            version = _create(conn)
         while version < SCHEMA_VERSION:
             version = _step(conn, path, made_earlier)
     except sqlite3.DatabaseError as exc:
@@ -73,6 +78,24 @@ def _check_version(conn: sqlite3.Connection, path: Path, version: int) -> None:
         raise StorageError(f"{path}: made by a newer crawlrunner (schema {version}, this one knows {SCHEMA_VERSION})")
     if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]:
         raise OutputPathError(f"{path}: an SQLite database crawlrunner did not make; refusing to write into it")
+
+
+def _create(conn: sqlite3.Connection) -> int:
+    """Give a new file this release's layout in one transaction; the version it is at now."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = version_of(conn)  # read under the lock: another process may have made the tables meanwhile
+        if version == 0:
+            for statement in filter(str.strip, CURRENT_LAYOUT.split(";")):
+                conn.execute(statement)
+            version = SCHEMA_VERSION
+            conn.execute(f"PRAGMA user_version={version}")
+        conn.execute("COMMIT")
+        return version
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _step(conn: sqlite3.Connection, path: Path, made_earlier: bool) -> int:

@@ -255,6 +255,142 @@ ALTER TABLE {PREFIX}fetch_log ADD COLUMN seq INTEGER;
 """
 )
 
+# A new file is given this layout at once, in one transaction: the same
+# tables, columns (in the same order), keys and indexes as MIGRATIONS build
+# one step at a time (a test compares the two), in a fraction of the time:
+# eight transactions of ALTER TABLE and renames were a tenth of a short run's start-up.
+CURRENT_LAYOUT = f"""
+CREATE TABLE {PREFIX}runs (
+    id INTEGER PRIMARY KEY,
+    spec_name TEXT NOT NULL,
+    spec_file TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    ok INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    records INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    resumed INTEGER NOT NULL DEFAULT 0,
+    fingerprints TEXT,
+    retry_of INTEGER REFERENCES {PREFIX}runs(id)
+);
+CREATE TABLE {PREFIX}fetch_log (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    target TEXT NOT NULL,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    final_url TEXT,
+    status INTEGER,
+    content_type TEXT,
+    bytes INTEGER NOT NULL,
+    body_path TEXT,
+    elapsed_ms REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    error_kind TEXT,
+    error TEXT,
+    fetched_at TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    request_id INTEGER,
+    items INTEGER,
+    unfollowed INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER
+);
+CREATE TABLE {PREFIX}requests (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    target TEXT NOT NULL,
+    state TEXT NOT NULL,
+    seq INTEGER,
+    method TEXT NOT NULL,
+    url TEXT NOT NULL,
+    headers TEXT,
+    body TEXT,
+    depth INTEGER NOT NULL DEFAULT 0,
+    page INTEGER NOT NULL DEFAULT 0,
+    chain_pages INTEGER,
+    chain_items INTEGER,
+    parent TEXT,
+    reason TEXT,
+    role TEXT
+);
+CREATE TABLE {PREFIX}validators (
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    run_id INTEGER NOT NULL,
+    led_to TEXT,
+    led_to_spec TEXT,
+    PRIMARY KEY (target, url)
+);
+CREATE TABLE {PREFIX}bodies (
+    fetch_id INTEGER PRIMARY KEY REFERENCES {PREFIX}fetch_log(id),
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    final_url TEXT,
+    status INTEGER,
+    content_type TEXT,
+    charset TEXT,
+    fetched_at TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE {PREFIX}chain_ends (
+    fetch_id INTEGER PRIMARY KEY REFERENCES {PREFIX}fetch_log(id),
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    pages INTEGER NOT NULL,
+    items INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE {PREFIX}extraction_health (
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    target TEXT NOT NULL,
+    field TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    empty INTEGER NOT NULL,
+    PRIMARY KEY (run_id, target, field)
+);
+CREATE TABLE {PREFIX}cursors (
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    target TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, target, scope)
+);
+CREATE TABLE {PREFIX}host_stats (
+    run_id INTEGER NOT NULL REFERENCES {PREFIX}runs(id),
+    origin TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    unavailable INTEGER NOT NULL DEFAULT 0,
+    cooldowns INTEGER NOT NULL DEFAULT 0,
+    cooldown_seconds REAL NOT NULL DEFAULT 0,
+    crawl_delay REAL,
+    PRIMARY KEY (run_id, origin)
+);
+CREATE TABLE {PREFIX}field_types (
+    target TEXT NOT NULL,
+    field TEXT NOT NULL,
+    kind TEXT,
+    PRIMARY KEY (target, field)
+);
+CREATE INDEX {PREFIX}fetch_log_run_target ON {PREFIX}fetch_log (run_id, target);
+CREATE INDEX {PREFIX}fetch_log_error_kind ON {PREFIX}fetch_log (error_kind) WHERE error_kind IS NOT NULL;
+CREATE INDEX {PREFIX}requests_run_state ON {PREFIX}requests (run_id, state);
+CREATE UNIQUE INDEX {PREFIX}requests_run_target_seq ON {PREFIX}requests (run_id, target, seq) WHERE seq IS NOT NULL;
+CREATE INDEX {PREFIX}bodies_target_url ON {PREFIX}bodies (target, url);
+CREATE INDEX {PREFIX}chain_ends_run_target ON {PREFIX}chain_ends (run_id, target);
+"""
+
 # The first bytes of every SQLite file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 
