@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
@@ -129,9 +129,12 @@ async def _download(response: aiohttp.ClientResponse, directory: Path, url: str,
     return str(path), written
 
 
-@dataclass(frozen=True, slots=True)
-class _Hop:
-    """What one hop of an attempt sends: a redirect changes the URL and maybe the rest."""
+class _Hop(NamedTuple):
+    """What one hop of an attempt sends: a redirect changes the URL and maybe the rest.
+
+    A named tuple, immutable as a frozen dataclass but built at a quarter of
+    its cost (no ``object.__setattr__`` per field): one is made per request.
+    """
 
     url: str
     method: str
