@@ -25,7 +25,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from ...coercion import sql_values
+from ...coercion import sql_row, sql_values
 from ...errors import StorageError
 from ...results import Outcome
 from ...secrets import Redactor
@@ -86,12 +86,9 @@ _INSERT_BODY = (
 )
 
 
-def _sql_row(record: dict[str, Any], redact: Redactor | None) -> list[Any]:
-    """A record's values as SQLite stores them, secrets masked when ``redact`` is given."""
-    values = sql_values(record.values())
-    if redact is not None:
-        values = [redact(v) if isinstance(v, str) else v for v in values]
-    return values
+def _sql_row(record: dict[str, Any], redact: Redactor) -> list[Any]:
+    """A record's values as SQLite stores them, secrets masked."""
+    return [redact(v) if isinstance(v, str) else v for v in sql_values(record.values())]
 
 
 _ROWS_PER_STATEMENT = 64
@@ -293,10 +290,10 @@ class SQLiteSink(BatchingSink):
             if outcome.records:
                 rows = records.setdefault(target.name, [])
                 provenance = (self.run_id, url, fetch.fetched_at)
-                # A record can quote a secret (a {meta: url}, an echoing API).
-                rows.extend(
-                    (*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records
-                )
+                if has_secrets:  # a record can quote a secret (a {meta: url}, an echoing API)
+                    rows.extend((*provenance, *_sql_row(record, redact)) for record in outcome.records)
+                else:
+                    rows.extend([sql_row(provenance, record.values()) for record in outcome.records])
         work.numbered(_INSERT_FETCH, fetch_rows)
         work.numbered(_INSERT_PLAIN_FETCH, plain_fetch_rows)
         work.numbered(_INSERT_CHAIN_END, chain_ends)
