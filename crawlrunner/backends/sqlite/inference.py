@@ -15,8 +15,7 @@ most twice a column.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable
 
 from ...coercion import INT64_MAX, INT64_MIN, stored_type
 from ...results import Outcome
@@ -25,7 +24,6 @@ from .layout import rebuild
 from .schema import SAVE_FIELD_KINDS, quote_identifier, target_columns
 
 # What a batch's values of a field are: the kinds of Python value among them.
-_NONE = type(None)
 _KINDS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str", dict: "json", list: "json"}
 # The declared types a column can take, narrowest first: a column only widens.
 _WIDTH = {"": 0, "INTEGER": 1, "INT": 1, "REAL": 2, "TEXT": 3}  # INT: a lone integer key (schema.create_table)
@@ -57,26 +55,19 @@ def batch_kinds(batch: list[Outcome], untyped: dict[str, list[str]]) -> dict[str
             continue
         kinds = found.setdefault(outcome.fetch.target, {})
         for name in fields:
-            # A page's values of a field are mostly of one type: told apart by type first, each value read once.
-            values = [record.get(name) for record in outcome.records]
-            types = set(map(type, values))
-            types.discard(_NONE)
-            if types:
-                kinds.setdefault(name, set()).update(_kinds(types, values))
-    return found
-
-
-def _kinds(types: set[type], values: list[Any]) -> Iterator[str]:
-    """The kinds of ``values``, whose types are ``types``: integers past 64 bits are "bigint"."""
-    for type_ in types:
-        kind = _KINDS.get(type_, "str")
-        if kind == "int":
-            ints = [value for value in values if type(value) is int]
-            if min(ints) < INT64_MIN or max(ints) > INT64_MAX:  # rare: each integer is looked at
-                yield "bigint"
-                if not any(INT64_MIN <= value <= INT64_MAX for value in ints):
+            # Looked up once per field and page, not once per value.
+            seen = kinds.get(name) or set()
+            for record in outcome.records:
+                value = record.get(name)
+                if value is None:
                     continue
-        yield kind
+                if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                    seen.add("bigint")
+                else:
+                    seen.add(_KINDS.get(type(value), "str"))
+            if seen:  # a field with no value yet has no kinds, not an empty set (which would make it TEXT)
+                kinds[name] = seen
+    return found
 
 
 class ColumnTypes:
