@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..coercion import coerce
@@ -165,8 +166,12 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
             outcome.records.append(record)
 
 
+@lru_cache(maxsize=64)
 def _plain_keys(key_paths: KeyPaths) -> tuple[tuple[str, str], ...] | None:
-    """(name, key) of each field when every one is a single untyped key (``id: id``); None otherwise."""
+    """(name, key) of each field when every one is a single untyped key (``id: id``); None otherwise.
+
+    Cached: a page of one record would otherwise pay for this more than for its record.
+    """
     if any(len(path.keys) != 1 or type_ is not None for _, path, type_, _, _ in key_paths):
         return None
     return tuple((name, path.keys[0]) for name, path, _, _, _ in key_paths)
