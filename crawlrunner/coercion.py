@@ -11,7 +11,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +115,22 @@ def sql_values(values: Iterable[Any]) -> list[Any]:
         else sql_value(v)
         for v in values
     ]
+
+
+def sql_row(prefix: tuple[Any, ...], values: Collection[Any]) -> tuple[Any, ...]:
+    """``prefix`` and the ``sql_values`` of ``values``, as one row.
+
+    The values are only looked at, and the row made as it is, unless one
+    needs converting: no list to build per record, usually.
+    """
+    for v in values:
+        if not (
+            type(v) in _STORED_AS_IS
+            or (type(v) is int and INT64_MIN <= v <= INT64_MAX)
+            or (type(v) is float and math.isfinite(v))
+        ):
+            return (*prefix, *sql_values(values))
+    return (*prefix, *values)
 
 
 def sql_value(value: Any) -> Any:

@@ -139,7 +139,15 @@ async def crawl(
         view.in_flight = frontier.in_flight
         # A sitemap is read whole every time: a 304 would leave its pages unknown.
         sent = _conditional(plan, spec, validators) if target.conditional and plan.role is None else plan
-        result = await checked_fetch(fetcher, robots, sent, clients[target.name])
+        client = clients[target.name]
+        if target.follow is None or not target.follow.robots:
+            # No robots.txt to ask (the usual case): ``checked_fetch``'s checks
+            # here, so that each resumption of the fetch passes one coroutine less.
+            result = _blocked(fetcher, sent)
+            if result is None:
+                result = await fetcher.fetch(sent, client)
+        else:
+            result = await checked_fetch(fetcher, robots, sent, client)
         if result is None:  # not sent: recorded as skipped, so a resume does not try it again
             stats.targets[target.name].robots_denied += 1
             log.info("%s %s skipped: %s", target.name, redact(plan.url), SKIPPED_BY_ROBOTS)
@@ -229,10 +237,8 @@ async def checked_fetch(
     follow links with ``robots: true``, its delay (``Crawl-delay``) too.
     """
     target = plan.target
-    try:
-        fetcher.destinations.check(plan.url)
-    except BlockedAddress as exc:
-        return FetchResult(target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
+    if (blocked := _blocked(fetcher, plan)) is not None:
+        return blocked
     obeys = target.follow is not None and target.follow.robots
     verdict = await robots.verdict(plan.url) if obeys else None
     if verdict == DISALLOWED:
@@ -242,6 +248,15 @@ async def checked_fetch(
             target.name, plan.method, plan.url, utc_now(), error_kind=ErrorKind.ROBOTS_UNREACHABLE, error=verdict
         )
     return await fetcher.fetch(plan, client, robots.delay(plan.url) if obeys else None)
+
+
+def _blocked(fetcher: Fetcher, plan: RequestPlan) -> FetchResult | None:
+    """The outcome of a request whose destination may not be contacted; None when it may."""
+    try:
+        fetcher.destinations.check(plan.url)
+    except BlockedAddress as exc:
+        return FetchResult(plan.target.name, plan.method, plan.url, utc_now(), error_kind=exc.kind, error=str(exc))
+    return None
 
 
 async def _report(reporter: Reporter, view: LiveView, run: OpenedRun) -> None:

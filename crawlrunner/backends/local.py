@@ -192,22 +192,24 @@ class LocalFrontier(Frontier):
         return self._sitemaps[plan.target.name].admit(outcome)
 
     async def complete(self, plan: RequestPlan, derived: list[RequestPlan]) -> None:
-        await self._finish(derived)
+        before = self._queued()
+        for request in derived:
+            (self._sitemaps_queued if request.role == SITEMAP else self._derived).append(request)
+            self._queued_by_target[request.target.name] += 1
+        self._in_flight -= 1
+        if self._waiting:  # checked here, not in a coroutine of its own: this runs for every request
+            await self._notify(before)
 
     async def release(self, plan: RequestPlan) -> None:
         # Nothing to put back: what this process did not finish is found again
         # by the run's resume (a start request not marked done, a derived one
         # still pending).
-        await self._finish(())
-
-    async def _finish(self, derived: Iterable[RequestPlan]) -> None:
-        before = self._queued()
-        for plan in derived:
-            (self._sitemaps_queued if plan.role == SITEMAP else self._derived).append(plan)
-            self._queued_by_target[plan.target.name] += 1
         self._in_flight -= 1
-        if not self._waiting:
-            return
+        if self._waiting:
+            await self._notify(self._queued())
+
+    async def _notify(self, before: int) -> None:
+        """Wake the workers a finished request may have given work (``before``: the queue's length before it)."""
         async with self._changed:
             if self._in_flight == 0 or self._closed:
                 self._changed.notify_all()  # maybe the end: every waiter must see it

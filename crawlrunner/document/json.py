@@ -45,7 +45,9 @@ _UTF8 = frozenset({"utf-8", "utf8"})
 # orjson reads integers past 64 bits as floats, losing digits the standard
 # decoder keeps: a document with a run of 19 digits takes the standard path.
 # Found by mapping every digit to "0" and searching: ten times faster than a
-# regular expression, which pays for every position of the body.
+# regular expression, which pays for every position of the body. ``find``,
+# not ``in``: ``bytes in bytes`` first tries the operand as an integer, and
+# raises and clears a TypeError for every document.
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
 
@@ -54,7 +56,7 @@ def parse(body: bytes, charset: str | None) -> Any:
     if not body.strip():
         raise ExtractError("empty body where JSON was expected")
     utf8 = charset is None or charset.lower() in _UTF8
-    if _orjson_loads is not None and utf8 and _LONG_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+    if _orjson_loads is not None and utf8 and body.translate(_DIGITS_AS_ZERO).find(_LONG_DIGITS) < 0:
         try:
             return _orjson_loads(body)
         except ValueError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from ..coercion import coerce
@@ -136,7 +137,13 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     nodes = page.records(extraction.records)
     outcome.items, outcome.extracted = len(nodes), True
     key_paths = extraction.key_paths
+    plain = _plain_keys(key_paths) if key_paths is not None else None
     for node in nodes:
+        if plain is not None:
+            record = _plain_record(plain, node)
+            if validator is None or _fits(validator, record, plan, outcome):
+                outcome.records.append(record)
+            continue
         if key_paths is not None:
             record = _key_path_record(key_paths, node, plan, outcome)
             if validator is None or _fits(validator, record, plan, outcome):
@@ -159,6 +166,29 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
             outcome.records.append(record)
 
 
+@lru_cache(maxsize=64)
+def _plain_keys(key_paths: KeyPaths) -> tuple[tuple[str, str], ...] | None:
+    """(name, key) of each field when every one is a single untyped key (``id: id``); None otherwise.
+
+    Cached: a page of one record would otherwise pay for this more than for its record.
+    """
+    if any(len(path.keys) != 1 or type_ is not None for _, path, type_, _, _ in key_paths):
+        return None
+    return tuple((name, path.keys[0]) for name, path, _, _, _ in key_paths)
+
+
+def _plain_record(fields: tuple[tuple[str, str], ...], node: Any) -> dict[str, Any]:
+    """``_key_path_record`` of fields that are all one untyped key: a lookup each, nothing to convert."""
+    if not isinstance(node, dict):
+        return dict.fromkeys(name for name, _ in fields)
+    record = {}
+    for name, key in fields:
+        value = node.get(key)
+        # An empty string is no value. Not ``value == ""``: comparing a number with a string tries both sides.
+        record[name] = None if type(value) is str and not value else value
+    return record
+
+
 def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome: Outcome) -> dict[str, Any]:
     """A record whose fields are all plain key paths: the same values as the general path, with less work."""
     record: dict[str, Any] = {}
@@ -168,7 +198,7 @@ def _key_path_record(key_paths: KeyPaths, node: Any, plan: RequestPlan, outcome:
             value = node.get(path.keys[0]) if is_object else None
         else:
             value = path.search(node)
-        if value == "":
+        if type(value) is str and not value:  # as in ``_plain_record``
             value = None
         elif type_ is not None and value is not None:
             try:

@@ -54,14 +54,19 @@ def batch_kinds(batch: list[Outcome], untyped: dict[str, list[str]]) -> dict[str
         if fields is None or not outcome.records:
             continue
         kinds = found.setdefault(outcome.fetch.target, {})
-        for record in outcome.records:
-            for name in fields:
+        for name in fields:
+            # Looked up once per field and page, not once per value.
+            seen = kinds.get(name) or set()
+            for record in outcome.records:
                 value = record.get(name)
-                if value is not None:
-                    kind = _KINDS.get(type(value), "str")
-                    if kind == "int" and not INT64_MIN <= value <= INT64_MAX:
-                        kind = "bigint"
-                    kinds.setdefault(name, set()).add(kind)
+                if value is None:
+                    continue
+                if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                    seen.add("bigint")
+                else:
+                    seen.add(_KINDS.get(type(value), "str"))
+            if seen:  # a field with no value yet has no kinds, not an empty set (which would make it TEXT)
+                kinds[name] = seen
     return found
 
 

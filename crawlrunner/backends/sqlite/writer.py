@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
-from ...coercion import sql_values
+from ...coercion import sql_row, sql_values
 from ...errors import StorageError
 from ...results import Outcome
 from ...secrets import Redactor
@@ -43,10 +44,27 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-_INSERT_FETCH = (
-    "INSERT INTO _crawlrunner_fetch_log (id, run_id, target, method, url, final_url, status, content_type, bytes,"
-    " body_path, elapsed_ms, attempts, records, error_kind, error, fetched_at, etag, last_modified, request_id,"
-    " items, unfollowed, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_FETCH_COLUMNS = (
+    "id", "run_id", "target", "method", "url", "final_url", "status", "content_type", "bytes", "body_path",
+    "elapsed_ms", "attempts", "records", "error_kind", "error", "fetched_at", "etag", "last_modified", "request_id",
+    "items", "unfollowed", "seq",
+)  # fmt: skip
+# Null in the row of a request that succeeded without a warning, its body
+# kept in memory: most rows. Their rows leave these columns out, since
+# sqlite3 passes every None through its adaptation protocol (a failed
+# attribute lookup each, on the writer's thread: several times the cost of
+# binding an int).
+_USUALLY_NULL = ("body_path", "error_kind", "error")
+_plain_fetch_row = itemgetter(*(i for i, name in enumerate(_FETCH_COLUMNS) if name not in _USUALLY_NULL))
+
+
+def _insert_statement(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_INSERT_FETCH = _insert_statement("_crawlrunner_fetch_log", _FETCH_COLUMNS)
+_INSERT_PLAIN_FETCH = _insert_statement(
+    "_crawlrunner_fetch_log", [name for name in _FETCH_COLUMNS if name not in _USUALLY_NULL]
 )
 _INSERT_CHAIN_END = "INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
 # ?8: the response was a 304, which leaves what the page led to as it was.
@@ -68,12 +86,9 @@ _INSERT_BODY = (
 )
 
 
-def _sql_row(record: dict[str, Any], redact: Redactor | None) -> list[Any]:
-    """A record's values as SQLite stores them, secrets masked when ``redact`` is given."""
-    values = sql_values(record.values())
-    if redact is not None:
-        values = [redact(v) if isinstance(v, str) else v for v in values]
-    return values
+def _sql_row(record: dict[str, Any], redact: Redactor) -> list[Any]:
+    """A record's values as SQLite stores them, secrets masked."""
+    return [redact(v) if isinstance(v, str) else v for v in sql_values(record.values())]
 
 
 _ROWS_PER_STATEMENT = 64
@@ -219,6 +234,7 @@ class SQLiteSink(BatchingSink):
         redact, tokenize = self.redact, self.redact.tokenize
         has_secrets = bool(redact)
         fetch_rows: list[tuple[Any, ...]] = []
+        plain_fetch_rows: list[tuple[Any, ...]] = []  # without the ``_USUALLY_NULL`` columns
         new_requests: list[tuple[Any, ...]] = []
         marks: list[tuple[str, int | None]] = []
         records: dict[str, list[tuple[Any, ...]]] = {}
@@ -238,8 +254,11 @@ class SQLiteSink(BatchingSink):
                 continue
             fetch_id = next_id
             next_id += 1
-            logged = fetch_row(outcome, fetch_id, self.run_id, redact)
-            fetch_rows.append((*logged, plan.seq if plan is not None else None))
+            logged = (*fetch_row(outcome, fetch_id, self.run_id, redact), plan.seq if plan is not None else None)
+            if fetch.body_path is None and fetch.error_kind is None and fetch.error is None:  # _USUALLY_NULL
+                plain_fetch_rows.append(_plain_fetch_row(logged))
+            else:
+                fetch_rows.append(logged)
             url, etag, modified = logged[4], logged[16], logged[17]
             if outcome.chain_end is not None:
                 chain_ends.append(chain_end_row(outcome, fetch_id, self.run_id, url))
@@ -271,11 +290,12 @@ class SQLiteSink(BatchingSink):
             if outcome.records:
                 rows = records.setdefault(target.name, [])
                 provenance = (self.run_id, url, fetch.fetched_at)
-                # A record can quote a secret (a {meta: url}, an echoing API).
-                rows.extend(
-                    (*provenance, *_sql_row(record, redact if has_secrets else None)) for record in outcome.records
-                )
+                if has_secrets:  # a record can quote a secret (a {meta: url}, an echoing API)
+                    rows.extend((*provenance, *_sql_row(record, redact)) for record in outcome.records)
+                else:
+                    rows.extend([sql_row(provenance, record.values()) for record in outcome.records])
         work.numbered(_INSERT_FETCH, fetch_rows)
+        work.numbered(_INSERT_PLAIN_FETCH, plain_fetch_rows)
         work.numbered(_INSERT_CHAIN_END, chain_ends)
         work.rows(REQUEST_INSERT, new_requests)
         work.many(MARK_REQUEST, marks)
