@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from ..coercion import coerce
@@ -137,7 +136,7 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     nodes = page.records(extraction.records)
     outcome.items, outcome.extracted = len(nodes), True
     key_paths = extraction.key_paths
-    plain = _plain_keys(key_paths) if key_paths is not None else None
+    plain = extraction.plain_keys
     for node in nodes:
         if plain is not None:
             record = _plain_record(plain, node)
@@ -164,17 +163,6 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
             continue
         if validator is None or _fits(validator, record, plan, outcome):
             outcome.records.append(record)
-
-
-@lru_cache(maxsize=64)
-def _plain_keys(key_paths: KeyPaths) -> tuple[tuple[str, str], ...] | None:
-    """(name, key) of each field when every one is a single untyped key (``id: id``); None otherwise.
-
-    Cached: a page of one record would otherwise pay for this more than for its record.
-    """
-    if any(len(path.keys) != 1 or type_ is not None for _, path, type_, _, _ in key_paths):
-        return None
-    return tuple((name, path.keys[0]) for name, path, _, _, _ in key_paths)
 
 
 def _plain_record(fields: tuple[tuple[str, str], ...], node: Any) -> dict[str, Any]:

@@ -99,6 +99,9 @@ class Extraction:
     # no default, required or regex): (name, path, type, date_format, decimal)
     # per field, for extraction's shortest path. None otherwise.
     key_paths: KeyPaths | None = field(init=False, repr=False, compare=False)
+    # When, further, every one is a single untyped key (``id: id``): (name, key)
+    # per field, a lookup each and nothing to convert. None otherwise.
+    plain_keys: tuple[tuple[str, str], ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         plain = self.format == "json" and all(
@@ -111,6 +114,13 @@ class Extraction:
             else None
         )
         object.__setattr__(self, "key_paths", key_paths)
+        plain_keys = (
+            tuple((name, path.keys[0]) for name, path, _, _, _ in key_paths)
+            if key_paths is not None
+            and all(len(path.keys) == 1 and type_ is None for _, path, type_, _, _ in key_paths)
+            else None
+        )
+        object.__setattr__(self, "plain_keys", plain_keys)
 
 
 @dataclass(frozen=True, slots=True)

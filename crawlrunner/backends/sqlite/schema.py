@@ -5,7 +5,8 @@ Every identifier that comes from a spec goes through ``quote_identifier``.
 
 The layout is versioned with ``PRAGMA user_version``. ``MIGRATIONS[n]``
 takes a database from version n to n + 1, so a file made by any earlier
-release opens in this one (a new file runs them all).
+release opens in this one; a new file is made at the current layout at once
+(``CURRENT_LAYOUT``, which a test keeps equal to what the migrations build).
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ _FETCH_COLUMNS = (
 # attribute lookup each, on the writer's thread: several times the cost of
 # binding an int).
 _USUALLY_NULL = ("body_path", "error_kind", "error")
+_BODY_PATH_AT, _ERROR_KIND_AT, _ERROR_AT = (_FETCH_COLUMNS.index(name) for name in _USUALLY_NULL)
 _plain_fetch_row = itemgetter(*(i for i, name in enumerate(_FETCH_COLUMNS) if name not in _USUALLY_NULL))
 
 
@@ -255,7 +256,7 @@ class SQLiteSink(BatchingSink):
             fetch_id = next_id
             next_id += 1
             logged = (*fetch_row(outcome, fetch_id, self.run_id, redact), plan.seq if plan is not None else None)
-            if fetch.body_path is None and fetch.error_kind is None and fetch.error is None:  # _USUALLY_NULL
+            if logged[_BODY_PATH_AT] is None and logged[_ERROR_KIND_AT] is None and logged[_ERROR_AT] is None:
                 plain_fetch_rows.append(_plain_fetch_row(logged))
             else:
                 fetch_rows.append(logged)
@@ -294,6 +295,8 @@ class SQLiteSink(BatchingSink):
                     rows.extend((*provenance, *_sql_row(record, redact)) for record in outcome.records)
                 else:
                     rows.extend([sql_row(provenance, record.values()) for record in outcome.records])
+        # Two statements, so the log's rows go in out of id order within the
+        # batch: nothing reads that order, every row carries its own id.
         work.numbered(_INSERT_FETCH, fetch_rows)
         work.numbered(_INSERT_PLAIN_FETCH, plain_fetch_rows)
         work.numbered(_INSERT_CHAIN_END, chain_ends)
