@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import OutputPathError, StorageError
@@ -82,26 +83,19 @@ def _check_version(conn: sqlite3.Connection, path: Path, version: int) -> None:
 
 def _create(conn: sqlite3.Connection) -> int:
     """Give a new file this release's layout in one transaction; the version it is at now."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(conn):
         version = version_of(conn)  # read under the lock: another process may have made the tables meanwhile
         if version == 0:
             for statement in filter(str.strip, CURRENT_LAYOUT.split(";")):
                 conn.execute(statement)
             version = SCHEMA_VERSION
             conn.execute(f"PRAGMA user_version={version}")
-        conn.execute("COMMIT")
-        return version
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    return version
 
 
 def _step(conn: sqlite3.Connection, path: Path, made_earlier: bool) -> int:
     """Take the layout one version up, in one transaction; the version it is at now."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_transaction(conn):
         version = version_of(conn)  # read under the lock: another process may have upgraded it meanwhile
         if version < SCHEMA_VERSION:
             if made_earlier:
@@ -114,10 +108,18 @@ def _step(conn: sqlite3.Connection, path: Path, made_earlier: bool) -> int:
                 log.warning("%s: %s", path, note)
             version += 1
             conn.execute(f"PRAGMA user_version={version}")
+    return version
+
+
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """The block in one write transaction, taken at once (no other writer can slip in between its reads and writes)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
         conn.execute("COMMIT")
-        return version
     except BaseException:
-        if conn.in_transaction:
+        if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
             conn.execute("ROLLBACK")
         raise
 
@@ -183,15 +185,10 @@ def rekey(path: Path, table: str, columns: Columns, key: tuple[str, ...]) -> Non
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_transaction(conn):
             if key and _has_empty_key(conn, table, key):
                 raise sqlite3.IntegrityError("rows stored are empty in a field of the new key")
             rebuild(conn, table, columns, key)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
 
