@@ -61,6 +61,9 @@ class RequestPlan:
     depth: int = 0
     page: int = 0  # page number or offset, for counter pagination
     chain: PageChain | None = field(default=None, repr=False, compare=False)
+    # Where this page stood in its chain when it was derived: (pages, items) so far. Kept for
+    # resume: ``chain`` is shared by the chain's pages and moves on before this plan is saved.
+    chain_at: tuple[int, int] | None = field(default=None, repr=False, compare=False)
     parent: Mapping[str, Any] | None = field(default=None, repr=False)
     invalid: str | None = None  # why this request cannot be sent, if it cannot
     seq: int | None = None  # a start request's position in the plan (for resume)

@@ -47,11 +47,12 @@ def request_row(
         body = {"json": plan.json_body}
     elif plan.data is not None:
         body = {"data": plan.data}
-    chain = plan.chain
+    # The chain's counters as they were when the page was derived: the shared ``plan.chain`` may be further on.
+    chain_pages, chain_items = plan.chain_at or (None, None)
     return (
         plan.request_id, run_id, plan.target.name, state, plan.seq, plan.method, tokenize(plan.url),
         headers_text, tokenize(json.dumps(body)) if body is not None else None,
-        plan.depth, plan.page, chain.pages if chain else None, chain.items if chain else None,
+        plan.depth, plan.page, chain_pages, chain_items,
         tokenize(json.dumps(dict(plan.parent), default=str)) if plan.parent is not None else None, plan.role,
     )  # fmt: skip
 
@@ -92,9 +93,10 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
     if target is None:
         return None
     detokenize = spec.redactor.detokenize
-    chain = None
+    chain, chain_at = None, None
     if target.paginate is not None and role is None:
         chain = PageChain(pages=chain_pages or 1, items=chain_items or 0)
+        chain_at = (chain.pages, chain.items) if chain_pages else None  # a first page was saved without
     try:
         payload = json.loads(detokenize(body)) if body else {}
         return RequestPlan(
@@ -107,6 +109,7 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
             depth=depth,
             page=page,
             chain=chain,
+            chain_at=chain_at,
             parent=json.loads(detokenize(parent)) if parent else None,
             seq=seq,
             request_id=request_id,

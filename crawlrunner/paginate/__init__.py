@@ -113,7 +113,7 @@ def _onward(plan: RequestPlan, follow_up: RequestPlan, chain: PageChain, where: 
         return ChainEnd(ChainStop.LOOP, chain.pages, chain.items)
     chain.seen.add(key)
     chain.pages += 1
-    return follow_up
+    return replace(follow_up, chain_at=(chain.pages, chain.items))
 
 
 _SHOWN = 80  # characters of a page's value in a log line: a cursor can be a long opaque token

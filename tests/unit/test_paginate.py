@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
+from crawlrunner.backends.rows import COLUMNS, request_row, restore_plan
 from crawlrunner.document import Page
 from crawlrunner.paginate import next_link, next_page, unchanged_page
 from crawlrunner.plan import RequestPlan, plan_target
@@ -302,3 +303,39 @@ def test_a_first_page_written_in_the_body_as_the_chain_sends_it_is_accepted() ->
     (first,) = plan_target(spec.targets[0])
 
     assert first.json_body == {"q": "lamp", "page": {"number": 1, "size": 20}}
+
+
+def test_a_saved_next_page_keeps_its_place_in_the_chain_though_the_chain_moves_on() -> None:
+    """The row saved for resume says where the page stood when it was found, not where the chain is now.
+
+    The writer saves a next page with the outcome of the page that found it,
+    often after later pages moved the shared chain on; resumed from a row
+    with later counters, a ``max_pages`` chain would stop early.
+    """
+    spec = load_spec_text(
+        "name: p\nhttp: {base_url: 'http://api.test'}\ntargets:\n  - name: t\n    url: /items\n"
+        "    paginate: {type: page_number, max_pages: 4}\n    extract: {format: json, fields: {x: x}}\n"
+    )
+    first = next(plan_target(spec.targets[0]))
+    second = _next(next_page(first, _page(first, [{"x": 1}] * 10), records=10))
+    third = _next(next_page(second, _page(second, [{"x": 1}] * 7), records=7))  # the chain moves on
+
+    def saved_and_resumed(plan: RequestPlan) -> RequestPlan:
+        row = request_row(plan, 1, spec.redactor, "pending")
+        assert row[COLUMNS.index("chain_pages")] is not None
+        restored = restore_plan(
+            spec, tuple(v for c, v in zip(COLUMNS, row, strict=True) if c not in ("run_id", "state"))
+        )
+        assert restored is not None
+        return restored
+
+    columns = [COLUMNS.index("chain_pages"), COLUMNS.index("chain_items")]
+    assert [request_row(second, 1, spec.redactor, "pending")[i] for i in columns] == [2, 10]
+    assert [request_row(third, 1, spec.redactor, "pending")[i] for i in columns] == [3, 17]
+    # Resumed at the second page, the chain goes on to its fourth page and stops there, as the first run would.
+    resumed = saved_and_resumed(second)
+    again = _next(next_page(resumed, _page(resumed, [{"x": 1}] * 7), records=7))
+    assert [request_row(again, 1, spec.redactor, "pending")[i] for i in columns] == [3, 17]
+    fourth = _next(next_page(again, _page(again, [{"x": 1}] * 5), records=5))
+    assert _stop(next_page(fourth, _page(fourth, [{"x": 1}] * 5), records=5)) == ("max_pages", 4)
+    assert _stop(next_page(saved_and_resumed(fourth), _page(fourth, [{"x": 1}]), records=1)) == ("max_pages", 4)

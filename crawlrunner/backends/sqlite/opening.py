@@ -194,4 +194,4 @@ def _with_hosts(state: LocalState, targets: list[Target]) -> LocalState:
 
 
 def _as_retry(plan: RequestPlan) -> RequestPlan:
-    return replace(plan, request_id=None, seq=None, chain=None)
+    return replace(plan, request_id=None, seq=None, chain=None, chain_at=None)
