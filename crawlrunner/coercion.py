@@ -11,7 +11,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -100,28 +100,12 @@ def coerce(value: Any, type_: FieldType | None, date_format: str | None = None, 
 _STORED_AS_IS = frozenset({str, type(None)})
 
 
-def sql_values(values: Iterable[Any]) -> list[Any]:
-    """``sql_value`` of each value, with the common types checked inline.
-
-    This runs for every value stored: a call per value was a large part of
-    writing a record. The rest, and the edge cases of these, go through
-    ``sql_value``.
-    """
-    return [
-        v
-        if type(v) in _STORED_AS_IS
-        or (type(v) is int and INT64_MIN <= v <= INT64_MAX)
-        or (type(v) is float and math.isfinite(v))
-        else sql_value(v)
-        for v in values
-    ]
-
-
 def sql_row(prefix: tuple[Any, ...], values: Collection[Any]) -> tuple[Any, ...]:
-    """``prefix`` and the ``sql_values`` of ``values``, as one row.
+    """``prefix`` and the ``sql_value`` of each of ``values``, as one row.
 
-    The values are only looked at, and the row made as it is, unless one
-    needs converting: no list to build per record, usually.
+    This runs for every record stored: the common types are checked inline
+    (a call per value was a large part of writing a record), and the row is
+    made of the values as they are unless one needs converting.
     """
     for v in values:
         if not (
@@ -129,12 +113,12 @@ def sql_row(prefix: tuple[Any, ...], values: Collection[Any]) -> tuple[Any, ...]
             or (type(v) is int and INT64_MIN <= v <= INT64_MAX)
             or (type(v) is float and math.isfinite(v))
         ):
-            return (*prefix, *sql_values(values))
+            return (*prefix, *map(sql_value, values))
     return (*prefix, *values)
 
 
 def sql_value(value: Any) -> Any:
-    """A record value as SQLite stores it.
+    """A record value as SQLite stores it (``sql_row`` for a whole record).
 
     JSON text for lists and objects, 0/1 for booleans, and text for integers
     past 64 bits (SQLite's INTEGER cannot hold them; text keeps every digit).

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawlrunner.coercion import sql_value, sql_values
+from crawlrunner.coercion import sql_row, sql_value
 from crawlrunner.errors import SpecError
 from crawlrunner.extract import process
 from crawlrunner.plan import RequestPlan
@@ -209,7 +209,7 @@ def test_sql_value_is_what_sqlite_stores(value: Any, stored: Any) -> None:
     assert sql_value(value) == stored
     assert type(sql_value(value)) is type(stored)
     # The writer's per-row form, with its inline checks, stores the same.
-    (in_a_row,) = sql_values([value])
+    (in_a_row,) = sql_row((), [value])
     assert in_a_row == stored
     assert type(in_a_row) is type(stored)
 

@@ -25,7 +25,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from ...coercion import sql_row, sql_values
+from ...coercion import sql_row
 from ...errors import StorageError
 from ...results import Outcome
 from ...secrets import Redactor
@@ -89,7 +89,7 @@ _INSERT_BODY = (
 
 def _sql_row(record: dict[str, Any], redact: Redactor) -> list[Any]:
     """A record's values as SQLite stores them, secrets masked."""
-    return [redact(v) if isinstance(v, str) else v for v in sql_values(record.values())]
+    return [redact(v) if isinstance(v, str) else v for v in sql_row((), record.values())]
 
 
 _ROWS_PER_STATEMENT = 64
