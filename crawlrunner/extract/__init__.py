@@ -139,30 +139,33 @@ def extract_records(extraction: Extraction, page: Page, plan: RequestPlan, outco
     plain = extraction.plain_keys
     for node in nodes:
         if plain is not None:
-            record = _plain_record(plain, node)
-            if validator is None or _fits(validator, record, plan, outcome):
-                outcome.records.append(record)
-            continue
-        if key_paths is not None:
+            record: dict[str, Any] | None = _plain_record(plain, node)
+        elif key_paths is not None:
             record = _key_path_record(key_paths, node, plan, outcome)
-            if validator is None or _fits(validator, record, plan, outcome):
-                outcome.records.append(record)
-            continue
-        record = {}
-        missing: list[str] = []
-        for field in extraction.fields:
-            value, _, error = field_value(field, page, node, plan)
-            if error is not None:
-                _field_error(field.name, error, plan, outcome)
-            if value is None and field.required:
-                missing.append(field.name)
-            record[field.name] = value
-        if missing:
-            outcome.dropped += 1
-            log.info("%s: record dropped, required field(s) empty: %s", plan.target.name, ", ".join(missing))
-            continue
-        if validator is None or _fits(validator, record, plan, outcome):
+        else:
+            record = _record(extraction, page, node, plan, outcome)
+        if record is not None and (validator is None or _fits(validator, record, plan, outcome)):
             outcome.records.append(record)
+
+
+def _record(
+    extraction: Extraction, page: Page, node: Any, plan: RequestPlan, outcome: Outcome
+) -> dict[str, Any] | None:
+    """A record by the general path, every field's source as it says; None: dropped, a required field is empty."""
+    record = {}
+    missing: list[str] = []
+    for field in extraction.fields:
+        value, _, error = field_value(field, page, node, plan)
+        if error is not None:
+            _field_error(field.name, error, plan, outcome)
+        if value is None and field.required:
+            missing.append(field.name)
+        record[field.name] = value
+    if missing:
+        outcome.dropped += 1
+        log.info("%s: record dropped, required field(s) empty: %s", plan.target.name, ", ".join(missing))
+        return None
+    return record
 
 
 def _plain_record(fields: tuple[tuple[str, str], ...], node: Any) -> dict[str, Any]:
