@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..rows import COLUMNS
+from .schema import insert_statement
 
-INSERT = f"INSERT INTO _crawlrunner_requests ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+INSERT = insert_statement("_crawlrunner_requests", COLUMNS)
 MARK = "UPDATE _crawlrunner_requests SET state = ? WHERE id = ?"
 SKIP = "UPDATE _crawlrunner_requests SET state = 'skipped', reason = ? WHERE id = ?"

@@ -11,6 +11,8 @@ release opens in this one; a new file is made at the current layout at once
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ...coercion import SQL_TYPES, stored_type
 from ...spec.model import Target
 
@@ -492,6 +494,11 @@ SAVE_FIELD_KINDS = (
     "INSERT INTO _crawlrunner_field_types (target, field, kind) VALUES (?, ?, ?)"
     " ON CONFLICT (target, field) DO UPDATE SET kind = excluded.kind"
 )
+
+
+def insert_statement(table: str, columns: Sequence[str]) -> str:
+    """``INSERT INTO table (columns) VALUES (?, ...)``: names as they are given, quoted already where they need it."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def insert_record(target: Target) -> str:

@@ -39,7 +39,7 @@ from .layout import BUSY_TIMEOUT_MS
 from .rows import INSERT as REQUEST_INSERT
 from .rows import MARK as MARK_REQUEST
 from .rows import SKIP as SKIP_REQUEST
-from .schema import field_names, history_table, insert_record, json_object, quote_identifier
+from .schema import field_names, history_table, insert_record, insert_statement, json_object, quote_identifier
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,12 @@ _FETCH_COLUMNS = (
 # binding an int).
 _USUALLY_NULL = ("body_path", "error_kind", "error")
 _BODY_PATH_AT, _ERROR_KIND_AT, _ERROR_AT = (_FETCH_COLUMNS.index(name) for name in _USUALLY_NULL)
+_URL_AT, _ETAG_AT, _MODIFIED_AT = (_FETCH_COLUMNS.index(name) for name in ("url", "etag", "last_modified"))
 _plain_fetch_row = itemgetter(*(i for i, name in enumerate(_FETCH_COLUMNS) if name not in _USUALLY_NULL))
 
 
-def _insert_statement(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-
-
-_INSERT_FETCH = _insert_statement("_crawlrunner_fetch_log", _FETCH_COLUMNS)
-_INSERT_PLAIN_FETCH = _insert_statement(
+_INSERT_FETCH = insert_statement("_crawlrunner_fetch_log", _FETCH_COLUMNS)
+_INSERT_PLAIN_FETCH = insert_statement(
     "_crawlrunner_fetch_log", [name for name in _FETCH_COLUMNS if name not in _USUALLY_NULL]
 )
 _INSERT_CHAIN_END = "INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -260,7 +257,7 @@ class SQLiteSink(BatchingSink):
                 plain_fetch_rows.append(_plain_fetch_row(logged))
             else:
                 fetch_rows.append(logged)
-            url, etag, modified = logged[4], logged[16], logged[17]
+            url, etag, modified = logged[_URL_AT], logged[_ETAG_AT], logged[_MODIFIED_AT]
             if outcome.chain_end is not None:
                 chain_ends.append(chain_end_row(outcome, fetch_id, self.run_id, url))
             if plan is not None:
