@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import MissingSecret
-from ..plan import PageChain, RequestPlan
+from ..plan import PageChain, RequestPlan, page_key
 from ..results import Outcome
 from ..secrets import Redactor, mask_references
 from ..spec.model import Spec
@@ -99,7 +99,7 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
         chain_at = (chain.pages, chain.items) if chain_pages else None  # a first page was saved without
     try:
         payload = json.loads(detokenize(body)) if body else {}
-        return RequestPlan(
+        plan = RequestPlan(
             target,
             detokenize(url),
             method,
@@ -119,6 +119,10 @@ def restore_plan(spec: Spec, row: tuple[Any, ...]) -> RequestPlan | None:
         return RequestPlan(
             target, mask_references(url), method, invalid=str(exc), request_id=request_id, seq=seq, role=role
         )
+    if chain is not None and target.paginate is not None:
+        # The loop guard knows the page it goes on from: a next link back to it ends the chain, as in the first run.
+        chain.seen.add(page_key(plan, target.paginate))
+    return plan
 
 
 # A request as ``validators.led_to`` keeps it: its row without the run's numbering.

@@ -227,3 +227,59 @@ async def test_resuming_a_completed_run_changes_nothing_unless_the_spec_added_ta
         await extended.frontier.release(added)
         assert await extended.frontier.claim() is None
         await backend.finish_run(extended.run_id, "interrupted", grown.targets, whole_crawl=True)
+
+
+PAGED = """
+name: paged
+http: {base_url: "http://shop.test"}
+targets:
+  - name: pages
+    url: /items
+    paginate: {type: page_number, max_pages: 3}
+    extract: {records: items, fields: {id: {jmespath: id, type: int}}}
+"""
+
+
+async def test_a_retried_page_keeps_its_place_in_its_chain(opener: Opener) -> None:
+    """Page 2 of a max_pages: 3 chain fails; retried, it goes on to page 3 and stops there, counting from page 1."""
+    spec = load_spec_text(PAGED)
+
+    def answer(plan: RequestPlan, status: int) -> Outcome:
+        fetch = FetchResult(plan.target.name, plan.method, plan.url, utc_now(), status=status)
+        if status == 200:
+            fetch.body, fetch.content_type = b'{"items": [{"id": 1}, {"id": 2}]}', "application/json"
+        else:
+            fetch.error_kind, fetch.error = ErrorKind.HTTP_STATUS, str(status)
+        return process(plan, fetch)
+
+    async def step(run: OpenedRun, status: int) -> Outcome:
+        plan = await run.frontier.claim()
+        assert plan is not None
+        outcome = answer(plan, status)
+        outcome.derived = run.frontier.admit(plan, outcome)
+        await run.sink.write(outcome)
+        await run.frontier.complete(plan, outcome.derived)
+        return outcome
+
+    async with opener() as backend:
+        run = await backend.open_run(spec, list(spec.targets), Start.FRESH)
+        writer = asyncio.create_task(run.sink.run())
+        await step(run, 200)
+        failed = await step(run, 503)
+        assert failed.fetch.url == "http://shop.test/items?page=2" and failed.chain_end is not None
+        await run.sink.close()
+        await writer
+        await backend.finish_run(run.run_id, "completed", spec.targets, whole_crawl=True)
+
+        retry = await backend.open_run(spec, list(spec.targets), Start.RETRY_FAILED)
+        writer = asyncio.create_task(retry.sink.run())
+        second = await step(retry, 200)
+        third = await step(retry, 200)
+        assert await retry.frontier.claim() is None
+        await retry.sink.close()
+        await writer
+        await backend.finish_run(retry.run_id, "completed", spec.targets, whole_crawl=False)
+
+    assert [p.url for p in second.derived] == ["http://shop.test/items?page=3"]
+    assert third.chain_end is not None
+    assert (third.chain_end.reason, third.chain_end.pages, third.chain_end.items) == ("max_pages", 3, 6)

@@ -14,6 +14,7 @@ from crawlrunner.paginate import next_link, next_page, unchanged_page
 from crawlrunner.plan import RequestPlan, plan_target
 from crawlrunner.results import ChainEnd, ChainStop, FetchResult
 from crawlrunner.spec import load_spec_text
+from crawlrunner.spec.model import Spec
 
 
 def _first_plan(paginate: str, url: str = "/items", fmt: str = "json") -> RequestPlan:
@@ -305,6 +306,14 @@ def test_a_first_page_written_in_the_body_as_the_chain_sends_it_is_accepted() ->
     assert first.json_body == {"q": "lamp", "page": {"number": 1, "size": 20}}
 
 
+def _saved_and_resumed(spec: Spec, plan: RequestPlan) -> RequestPlan:
+    """``plan`` saved for resume as the writer saves it, and read back as a resumed run reads it."""
+    row = request_row(plan, 1, spec.redactor, "pending")
+    restored = restore_plan(spec, tuple(v for c, v in zip(COLUMNS, row, strict=True) if c not in ("run_id", "state")))
+    assert restored is not None
+    return restored
+
+
 def test_a_saved_next_page_keeps_its_place_in_the_chain_though_the_chain_moves_on() -> None:
     """The row saved for resume says where the page stood when it was found, not where the chain is now.
 
@@ -320,22 +329,27 @@ def test_a_saved_next_page_keeps_its_place_in_the_chain_though_the_chain_moves_o
     second = _next(next_page(first, _page(first, [{"x": 1}] * 10), records=10))
     third = _next(next_page(second, _page(second, [{"x": 1}] * 7), records=7))  # the chain moves on
 
-    def saved_and_resumed(plan: RequestPlan) -> RequestPlan:
-        row = request_row(plan, 1, spec.redactor, "pending")
-        assert row[COLUMNS.index("chain_pages")] is not None
-        restored = restore_plan(
-            spec, tuple(v for c, v in zip(COLUMNS, row, strict=True) if c not in ("run_id", "state"))
-        )
-        assert restored is not None
-        return restored
-
     columns = [COLUMNS.index("chain_pages"), COLUMNS.index("chain_items")]
     assert [request_row(second, 1, spec.redactor, "pending")[i] for i in columns] == [2, 10]
     assert [request_row(third, 1, spec.redactor, "pending")[i] for i in columns] == [3, 17]
-    # Resumed at the second page, the chain goes on to its fourth page and stops there, as the first run would.
-    resumed = saved_and_resumed(second)
+    # Resumed at the second page, the chain goes on to its fourth page and ends as the first run does.
+    resumed = _saved_and_resumed(spec, second)
     again = _next(next_page(resumed, _page(resumed, [{"x": 1}] * 7), records=7))
     assert [request_row(again, 1, spec.redactor, "pending")[i] for i in columns] == [3, 17]
     fourth = _next(next_page(again, _page(again, [{"x": 1}] * 5), records=5))
-    assert _stop(next_page(fourth, _page(fourth, [{"x": 1}] * 5), records=5)) == ("max_pages", 4)
-    assert _stop(next_page(saved_and_resumed(fourth), _page(fourth, [{"x": 1}]), records=1)) == ("max_pages", 4)
+    uninterrupted = _next(next_page(third, _page(third, [{"x": 1}] * 5), records=5))
+    ends = [next_page(p, _page(p, [{"x": 1}] * 5), records=5) for p in (fourth, uninterrupted)]
+    assert ends[0] == ends[1] == ChainEnd(ChainStop.MAX_PAGES, 4, 27)
+    # Resumed at the fourth page: the same end.
+    assert next_page(_saved_and_resumed(spec, fourth), _page(fourth, [{"x": 1}] * 5), records=5) == ends[0]
+
+
+def test_a_resumed_page_whose_next_link_is_itself_ends_its_chain_as_a_loop() -> None:
+    spec = load_spec_text(
+        "name: p\nhttp: {base_url: 'http://api.test'}\ntargets:\n  - name: t\n    url: /a\n"
+        "    paginate: {type: next_url, next: next}\n    extract: {format: json, fields: {x: x}}\n"
+    )
+    first = next(plan_target(spec.targets[0]))
+    second = _saved_and_resumed(spec, _next(next_page(first, _page(first, {"next": "/b"}), records=3)))
+
+    assert _stop(next_page(second, _page(second, {"next": "/b"}), records=3)) == ("loop", 2)

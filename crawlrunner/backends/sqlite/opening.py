@@ -194,4 +194,5 @@ def _with_hosts(state: LocalState, targets: list[Target]) -> LocalState:
 
 
 def _as_retry(plan: RequestPlan) -> RequestPlan:
-    return replace(plan, request_id=None, seq=None, chain=None, chain_at=None)
+    """A failed request, for a new run: fresh ids; a page keeps its place in its chain (max_pages still holds)."""
+    return replace(plan, request_id=None, seq=None)
