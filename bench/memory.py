@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import BASE, BIN, REPO, start_nginx  # noqa: E402
+from run import BASE, BIN, REPO, child_peak_mb, start_nginx  # noqa: E402
 
 FEED = """
 import asyncio, sys
@@ -44,7 +44,7 @@ def peak_rss_mb(command: list[str], cwd: Path = REPO) -> float:
     _, status, usage = os.wait4(child.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command} failed")
-    return usage.ru_maxrss / 1024
+    return child_peak_mb(usage)
 
 
 def download_spec(tmp: Path, path: str) -> Path:

@@ -13,8 +13,10 @@ Writes the table to bench/RESULTS.md (with the machine's description).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -71,11 +73,29 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measure:
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{child.stderr.read().decode() if child.stderr else ''}")
-    return Measure(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    return Measure(seconds, usage.ru_utime + usage.ru_stime, child_peak_mb(usage))
+
+
+def child_peak_mb(usage: resource.struct_rusage) -> float:
+    """A waited-for child's peak RSS in MB, from its ``wait4`` usage; refused when it could be ours.
+
+    Linux starts a child's ``ru_maxrss`` at the RSS of the process that
+    forked it (the high-water mark of the memory it had before ``exec`` is
+    carried over): a figure not above this process's own peak may measure
+    this process, not the child.
+    """
+    child = usage.ru_maxrss / 1024
+    with open("/proc/self/status") as status:
+        own = int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
+    if child <= own + 1:
+        raise SystemExit(f"a child's peak RSS ({child:.0f} MB) is not above the benchmark's own ({own:.0f} MB)")
+    return child
 
 
 def count_rows(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
+    # Closed at once: a connection left to the garbage collector keeps its page cache, and this
+    # process grew by tens of MB over a run, which every child's peak RSS then started from.
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         return int(conn.execute("SELECT count(*) FROM rows").fetchone()[0])
 
 

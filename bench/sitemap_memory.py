@@ -27,6 +27,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from run import child_peak_mb  # noqa: E402
 
 PARSE = """
 import sys
@@ -83,7 +86,7 @@ def measure(code: str, *args: str) -> tuple[float, str]:
     _, status, usage = os.wait4(child.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"measurement failed: {args}")
-    return usage.ru_maxrss / 1024, printed
+    return child_peak_mb(usage), printed
 
 
 def main() -> None:
