@@ -495,7 +495,7 @@ STATEMENTS = (
     "SELECT query, calls, total_exec_time + total_plan_time FROM pg_stat_statements"
     " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)"
 )
-HOT = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'requests'"
+HOT = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = '_crawlrunner_requests'"
 
 
 def category(query: str) -> str:
