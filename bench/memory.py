@@ -59,7 +59,7 @@ def download_spec(tmp: Path, path: str) -> Path:
 def main() -> None:
     for count in (10_000, 1_000_000):
         rss = peak_rss_mb([sys.executable, "-c", FEED % (count, count)])
-        print(f"frontier, {count:>9,} URLs: peak RSS {rss:.0f} MB", flush=True)
+        print(f"frontier, {count:>9,} URLs: peak RSS {rss:.1f} MB", flush=True)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         nginx = start_nginx(HERE / "site", tmp)
@@ -79,7 +79,7 @@ def main() -> None:
             )
             size = (tmp / "files").stat().st_size and sum(p.stat().st_size for p in (tmp / "files").iterdir())
             print(
-                f"download 1 KB: peak RSS {small:.0f} MB; 1 GB: {big:.0f} MB (growth {big - small:.0f} MB); bytes on disk {size:,}"
+                f"download 1 KB: peak RSS {small:.1f} MB; 1 GB: {big:.1f} MB (growth {big - small:.1f} MB); bytes on disk {size:,}"
             )
         finally:
             nginx.terminate()

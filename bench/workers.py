@@ -185,7 +185,7 @@ def measure_all(commands: Sequence[list[str]], tmp: Path) -> bench.Measure:
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
         cpu += usage.ru_utime + usage.ru_stime
-        rss = max(rss, bench.child_peak_mb(usage))
+        rss = max(rss, bench.child_peak_mb(usage))  # a NaN (not measured) second argument leaves rss as it was
         errors.seek(0)
         if child.returncode != 0:
             failed.append(f"{shlex.join(command)} failed ({child.returncode}):\n{errors.read().decode()}")

@@ -82,11 +82,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def heap_of_earlier_modules_frozen() -> None:
-    """What the tests before left alive (session fixtures, caches) frozen too, for the same reason, garbage first."""
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown: the module's fixtures are gone by then
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After a module's last test: its garbage collected, and what it left alive frozen too, for the same reason.
+
+    Collected here, a cycle the module leaked (an unclosed socket's
+    ResourceWarning) fails the module's own last test, not the next file's.
+    """
+    if nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None):
+        gc.collect()
+        gc.freeze()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Everything frozen back in the collector's sight: garbage made of frozen objects is found and reported."""
+    gc.unfreeze()
     gc.collect()
-    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -504,11 +504,9 @@ def insert_statement(table: str, columns: Sequence[str]) -> str:
 def insert_record(target: Target) -> str:
     """The statement that stores one record (an upsert for mode: upsert)."""
     names = [n for n, _ in PROVENANCE_COLUMNS] + field_names(target)
-    columns = ", ".join(quote_identifier(n) for n in names)
-    marks = ", ".join("?" for _ in names)
-    table = quote_identifier(target.name)
+    table, columns = quote_identifier(target.name), [quote_identifier(n) for n in names]
     if target.mode != "upsert":
-        return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+        return insert_statement(table, columns)
     keys = ", ".join(quote_identifier(k) for k in target.key)
     updates = [f"{quote_identifier(n)} = excluded.{quote_identifier(n)}" for n in names if n not in target.key]
     changed = (
@@ -524,8 +522,5 @@ def insert_record(target: Target) -> str:
         f"_changed_at = CASE WHEN {changed} THEN excluded._fetched_at ELSE {table}._changed_at END",
         "_removed_run = NULL",  # seen again: back from removal, if it was removed
     ]
-    first_seen = ", _first_seen_run, _first_seen_at, _changed_run, _changed_at"
-    return (
-        f"INSERT INTO {table} ({columns}{first_seen}) VALUES ({marks}, ?, ?, ?, ?) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}"
-    )
+    first_seen = ["_first_seen_run", "_first_seen_at", "_changed_run", "_changed_at"]
+    return f"{insert_statement(table, columns + first_seen)} ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)}"

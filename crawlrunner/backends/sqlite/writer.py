@@ -64,7 +64,9 @@ _INSERT_FETCH = insert_statement("_crawlrunner_fetch_log", _FETCH_COLUMNS)
 _INSERT_PLAIN_FETCH = insert_statement(
     "_crawlrunner_fetch_log", [name for name in _FETCH_COLUMNS if name not in _USUALLY_NULL]
 )
-_INSERT_CHAIN_END = "INSERT INTO _crawlrunner_chain_ends (fetch_id, run_id, target, url, pages, items, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_CHAIN_END = insert_statement(
+    "_crawlrunner_chain_ends", ("fetch_id", "run_id", "target", "url", "pages", "items", "reason")
+)
 # ?8: the response was a 304, which leaves what the page led to as it was.
 _UPSERT_VALIDATOR = (
     "INSERT INTO _crawlrunner_validators (target, url, etag, last_modified, run_id, led_to, led_to_spec)"
